@@ -1,0 +1,1 @@
+//! wayline-config (being written).

@@ -1,0 +1,1 @@
+//! wayline-entrypoint (being written).

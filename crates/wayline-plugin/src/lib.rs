@@ -1,0 +1,1 @@
+//! wayline-plugin (being written).

@@ -1,0 +1,1 @@
+//! wayline-plugins (being written).

@@ -1,0 +1,1 @@
+//! wayline-runner (being written).

@@ -1,0 +1,1 @@
+//! wayline-server (being written).
