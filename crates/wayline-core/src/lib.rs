@@ -6,6 +6,7 @@
 pub mod id;
 pub mod jobs;
 pub mod labels;
+pub mod selector;
 pub mod time;
 
 pub use wayline_proto::v1 as pb;
