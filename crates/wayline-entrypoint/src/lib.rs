@@ -1,1 +1,291 @@
-//! wayline-entrypoint (being written).
+//! `wayline-entrypoint`: the small static supervisor inside every deployment.
+//!
+//! It runs the app as its child (PID-1 duties included: signal forwarding to the app's process
+//! group, zombie reaping, the child's exit code as its own), and, when `WAYLINE_SERVER_ADDR` is
+//! set, dials out to the server to register the instance, receive config (env vars, files,
+//! dynamic values), ship logs and serve exec sessions. The server being slow, absent or gone
+//! never stops or blocks the app.
+//!
+//! No server-side crates and no CLI parser: the binary's size is measured (see `benches/`).
+
+pub mod child;
+pub mod client;
+pub mod config;
+pub mod dynamic;
+pub mod exec;
+pub mod logger;
+pub mod logs;
+pub mod session;
+pub mod settings;
+pub mod tls;
+pub mod ulid;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+
+use crate::child::{App, Reaper, parse_signal, spawn_app};
+use crate::config::AppConfig;
+use crate::logs::LogRing;
+use crate::settings::{PRIVATE_VARS, Settings};
+
+/// How long the app waits for the server's config before starting without it.
+pub const FAIL_OPEN_AFTER: Duration = Duration::from_secs(5);
+
+/// Runs the app under supervision until it exits; returns the exit code to exit with.
+pub fn run(argv: Vec<OsString>, settings: Settings, logger: &'static logger::Logger) -> i32 {
+    // One thread: the app's output is copied by two plain threads, everything else is light.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(supervise(argv, settings, logger))
+}
+
+/// The app's env: ours minus the entrypoint's secrets, `PORT`, then the server's variables.
+pub fn app_env(base: &BTreeMap<String, String>, cfg: &AppConfig) -> BTreeMap<String, String> {
+    let mut env = base.clone();
+    env.extend(cfg.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// Names (never values: they may be secrets) of the variables that differ.
+pub fn changed_names(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> String {
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let names: Vec<&str> = keys
+        .into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .map(String::as_str)
+        .collect();
+    names.join(", ")
+}
+
+enum Event {
+    Exited(i32),
+    Config,
+    Signal(Signal),
+}
+
+const FORWARDED: [Signal; 6] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGQUIT,
+];
+
+fn forward_signals() -> mpsc::UnboundedReceiver<Signal> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    for sig in FORWARDED {
+        match signal(SignalKind::from_raw(sig as i32)) {
+            Ok(mut s) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        if tx.send(sig).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot handle {sig}: {e}"),
+        }
+    }
+    rx
+}
+
+fn is_terminating(sig: Signal) -> bool {
+    matches!(sig, Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)
+}
+
+async fn supervise(
+    argv: Vec<OsString>,
+    settings: Settings,
+    logger: &'static logger::Logger,
+) -> i32 {
+    let mut signals = forward_signals();
+    let reaper = Reaper::new();
+    tokio::spawn(reaper.clone().run());
+
+    let mut base: BTreeMap<String, String> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .filter(|(k, _)| !PRIVATE_VARS.contains(&k.as_str()))
+        .collect();
+    base.insert("PORT".into(), settings.port.clone());
+
+    let ring = settings
+        .server
+        .as_ref()
+        .map(|_| LogRing::new(settings.log_buffer_lines));
+    let (app_env_tx, app_env_rx) = watch::channel(base.clone());
+    let (app_cfg_tx, mut app_cfg_rx) = watch::channel::<Option<AppConfig>>(None);
+    if let (Some(addr), Some(ring)) = (settings.server.clone(), ring.clone()) {
+        logger.ship_to(ring.clone());
+        let (server_tx, server_rx) = watch::channel(None);
+        tokio::spawn(config::run(server_rx, app_cfg_tx, settings.config_refresh));
+        let shared = Arc::new(session::Shared {
+            settings: settings.clone(),
+            instance_id: ulid::new_ulid(),
+            ring: ring.clone(),
+            reaper: reaper.clone(),
+            server_config: server_tx,
+            app_env: app_env_rx,
+        });
+        tokio::spawn(session::run(shared, addr));
+        let first = app_cfg_rx.wait_for(Option::is_some);
+        tokio::pin!(first);
+        let deadline = tokio::time::sleep(if settings.server_required {
+            Duration::MAX / 4
+        } else {
+            FAIL_OPEN_AFTER
+        });
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut first => break,
+                () = &mut deadline => {
+                    tracing::warn!(
+                        "no config from the server within {}s; starting the app without it and retrying in the background",
+                        FAIL_OPEN_AFTER.as_secs()
+                    );
+                    break;
+                }
+                Some(sig) = signals.recv() => {
+                    if is_terminating(sig) {
+                        tracing::info!("{sig} before the app started; exiting");
+                        return 128 + sig as i32;
+                    }
+                }
+            }
+        }
+    } else {
+        drop(app_cfg_tx);
+    }
+
+    let mut applied = app_cfg_rx.borrow_and_update().clone().unwrap_or_default();
+    config::write_files(&applied.files);
+    let mut env = app_env(&base, &applied);
+    let _ = app_env_tx.send(env.clone());
+    let mut app = match start(&argv, &env, &reaper, ring.as_ref()) {
+        Ok(app) => app,
+        Err(code) => return finish(code, ring.as_ref()).await,
+    };
+    let mut config_live = settings.server.is_some();
+    let code = loop {
+        let event = tokio::select! {
+            code = &mut app.exit => Event::Exited(code.unwrap_or(1)),
+            r = app_cfg_rx.changed(), if config_live => {
+                if r.is_err() { config_live = false; continue; }
+                Event::Config
+            }
+            Some(sig) = signals.recv() => Event::Signal(sig),
+        };
+        match event {
+            Event::Exited(code) => {
+                app.join_tees().await;
+                break code;
+            }
+            Event::Signal(sig) => app.signal(sig),
+            Event::Config => {
+                let next = app_cfg_rx.borrow_and_update().clone().unwrap_or_default();
+                let next_env = app_env(&base, &next);
+                if next_env != env {
+                    tracing::info!(
+                        "config changed ({}); restarting the app",
+                        changed_names(&env, &next_env)
+                    );
+                    let old = app.stop(settings.restart_grace).await;
+                    tracing::info!(code = old, "app stopped for the restart");
+                    config::write_files(&next.files);
+                    env = next_env;
+                    let _ = app_env_tx.send(env.clone());
+                    app = match start(&argv, &env, &reaper, ring.as_ref()) {
+                        Ok(app) => app,
+                        Err(code) => return finish(code, ring.as_ref()).await,
+                    };
+                } else if next.files != applied.files {
+                    config::write_files(&next.files);
+                    match parse_signal(&next.file_change_signal) {
+                        Some(sig) => {
+                            tracing::info!("config files changed; sending {sig} to the app");
+                            app.signal(sig);
+                        }
+                        None => tracing::info!("config files changed (no file_change_signal set)"),
+                    }
+                }
+                applied = next;
+            }
+        }
+    };
+    tracing::info!(code, "app exited");
+    finish(code, ring.as_ref()).await
+}
+
+fn start(
+    argv: &[OsString],
+    env: &BTreeMap<String, String>,
+    reaper: &Reaper,
+    ring: Option<&Arc<LogRing>>,
+) -> Result<App, i32> {
+    spawn_app(reaper, argv, env, ring).map_err(|e| {
+        tracing::error!("cannot start {:?}: {e}", argv[0]);
+        // The shell's codes: 127 not found, 126 found but not runnable.
+        if e.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        }
+    })
+}
+
+/// Gives the shipper a moment to send the last lines (the crash message matters most).
+async fn finish(code: i32, ring: Option<&Arc<LogRing>>) -> i32 {
+    if let Some(ring) = ring {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while !ring.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if ring.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_names_lists_added_removed_and_modified() {
+        let old = BTreeMap::from([
+            ("A".to_owned(), "1".to_owned()),
+            ("B".to_owned(), "2".to_owned()),
+        ]);
+        let new = BTreeMap::from([
+            ("A".to_owned(), "1".to_owned()),
+            ("B".to_owned(), "3".to_owned()),
+            ("C".to_owned(), "x".to_owned()),
+        ]);
+        assert_eq!(changed_names(&old, &new), "B, C");
+        assert_eq!(changed_names(&new, &old), "B, C");
+        assert_eq!(changed_names(&old, &old), "");
+    }
+}

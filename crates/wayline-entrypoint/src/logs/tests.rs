@@ -1,0 +1,106 @@
+use super::*;
+
+fn texts(lines: &[LogLine]) -> Vec<&str> {
+    lines.iter().map(|l| l.line.as_str()).collect()
+}
+
+#[test]
+fn full_ring_drops_oldest_and_counts() {
+    let ring = LogRing::new(3);
+    for i in 0..5 {
+        ring.push(line(
+            format!("l{i}"),
+            log_line::Source::App,
+            log_line::Stream::Stdout,
+        ));
+    }
+    let (lines, dropped) = ring.take(10);
+    assert_eq!(texts(&lines), ["l2", "l3", "l4"]);
+    assert_eq!(dropped, 2);
+    // The count is reported once.
+    assert_eq!(ring.take(10).1, 0);
+    assert!(ring.is_empty());
+}
+
+#[test]
+fn unshift_restores_order_within_bound() {
+    let ring = LogRing::new(3);
+    for i in 0..3 {
+        ring.push(line(
+            format!("l{i}"),
+            log_line::Source::App,
+            log_line::Stream::Stdout,
+        ));
+    }
+    let (lines, dropped) = ring.take(2);
+    ring.push(line(
+        "new".into(),
+        log_line::Source::App,
+        log_line::Stream::Stdout,
+    ));
+    ring.unshift(lines, dropped);
+    let (lines, dropped) = ring.take(10);
+    // One of the two restored lines no longer fits: it is counted, not silently lost.
+    assert_eq!(texts(&lines), ["l1", "l2", "new"]);
+    assert_eq!(dropped, 1);
+}
+
+#[test]
+fn tee_copies_bytes_and_splits_lines() {
+    let ring = LogRing::new(100);
+    let input: &[u8] = b"one\ntwo\r\n\nthree-without-newline";
+    let mut out = Vec::new();
+    tee(input, &mut out, log_line::Stream::Stderr, &ring);
+    assert_eq!(out, input);
+    let (lines, _) = ring.take(10);
+    assert_eq!(texts(&lines), ["one", "two", "", "three-without-newline"]);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.stream == log_line::Stream::Stderr as i32)
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.source == log_line::Source::App as i32)
+    );
+}
+
+#[test]
+fn tee_splits_runaway_lines() {
+    let ring = LogRing::new(100);
+    let input = vec![b'x'; MAX_LINE * 2 + 5];
+    tee(&input[..], std::io::sink(), log_line::Stream::Stdout, &ring);
+    let (lines, _) = ring.take(10);
+    let lens: Vec<usize> = lines.iter().map(|l| l.line.len()).collect();
+    assert_eq!(lens, [MAX_LINE, MAX_LINE, 5]);
+}
+
+#[tokio::test]
+async fn shipper_batches_and_restores_on_closed_stream() {
+    let ring = LogRing::new(100);
+    for i in 0..3 {
+        ring.push(line(
+            format!("l{i}"),
+            log_line::Source::App,
+            log_line::Stream::Stdout,
+        ));
+    }
+    let (tx, mut rx) = mpsc::channel(1);
+    let task = tokio::spawn(ship(ring.clone(), tx, "D".into(), "I".into()));
+    let batch = rx.recv().await.unwrap();
+    assert_eq!(texts(&batch.lines), ["l0", "l1", "l2"]);
+    assert_eq!(
+        (batch.deployment_id.as_str(), batch.instance_id.as_str()),
+        ("D", "I")
+    );
+    drop(rx);
+    ring.push(line(
+        "after".into(),
+        log_line::Source::App,
+        log_line::Stream::Stdout,
+    ));
+    task.await.unwrap();
+    let (lines, _) = ring.take(10);
+    assert_eq!(texts(&lines), ["after"]);
+}
