@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 pub enum LabelError {
     #[error("`{0}` is not of the form key=value")]
     NotKeyValue(String),
-    #[error("label key `{0}` is reserved: keys starting with `wayline/` or `waypoint/` are set by Wayline")]
+    #[error(
+        "label key `{0}` is reserved: keys starting with `wayline/` or `waypoint/` are set by Wayline"
+    )]
     Reserved(String),
 }
 
@@ -40,9 +42,10 @@ pub fn is_reserved(key: &str) -> bool {
 }
 
 /// True when every label in `wanted` is present in `have` with the same value.
-pub fn is_subset<'a, I>(wanted: I, have: &std::collections::HashMap<String, String>) -> bool
+pub fn is_subset<'a, I, S>(wanted: I, have: &std::collections::HashMap<String, String, S>) -> bool
 where
     I: IntoIterator<Item = (&'a String, &'a String)>,
+    S: std::hash::BuildHasher,
 {
     wanted.into_iter().all(|(k, v)| have.get(k) == Some(v))
 }
@@ -64,7 +67,10 @@ mod tests {
 
     #[test]
     fn parses_key_value() {
-        assert_eq!(parse_key_value("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert_eq!(
+            parse_key_value("a=b=c").unwrap(),
+            ("a".into(), "b=c".into())
+        );
         assert_eq!(
             parse_key_value("novalue").unwrap_err().to_string(),
             "`novalue` is not of the form key=value"
@@ -74,8 +80,11 @@ mod tests {
 
     #[test]
     fn subset_matching() {
-        let have: HashMap<String, String> =
-            [("os".to_owned(), "linux".to_owned()), ("gpu".to_owned(), "yes".to_owned())].into();
+        let have: HashMap<String, String> = [
+            ("os".to_owned(), "linux".to_owned()),
+            ("gpu".to_owned(), "yes".to_owned()),
+        ]
+        .into();
         let want: HashMap<String, String> = [("os".to_owned(), "linux".to_owned())].into();
         assert!(is_subset(&want, &have));
         let want2: HashMap<String, String> = [("os".to_owned(), "mac".to_owned())].into();
