@@ -1,1 +1,124 @@
-//! wayline-config (being written).
+//! Wayline configuration: `wayline.hcl` (and Waypoint's `waypoint.hcl`) loaded, validated and
+//! evaluated.
+//!
+//! - [`find_config`] looks for the file from a directory upwards.
+//! - [`load_file`] / [`parse_str`] parse and validate the schema, reporting every error at once
+//!   as [`Diagnostics`] (file:line:col, source line, caret, "did you mean").
+//! - [`EvalContext`] resolves input variables (with precedence and sources) and evaluates
+//!   expressions with the function library; [`Stage::evaluate_use`] turns a `use` body into JSON
+//!   for the plugin, [`EvalContext::config_vars`] flattens the `config {}` stanzas for the server.
+//! - [`format_source`] is `wayline fmt`; [`STARTER_HCL`] is what `wayline init` writes.
+
+// Short names (`a` for function args, `e` for expressions) keep the function table readable;
+// `push_str(&format!(..))` reads better than `write!` into a String in these small renderers.
+#![allow(
+    clippy::many_single_char_names,
+    clippy::format_push_string,
+    clippy::unused_self,
+    clippy::struct_field_names
+)]
+
+mod decode;
+pub mod diag;
+mod eval;
+mod find;
+mod fmt;
+mod funcs;
+pub mod git;
+mod json;
+mod schema;
+mod value;
+
+use std::path::Path;
+
+pub use diag::{Diagnostic, Diagnostics, Location, Severity, SourceFile, did_you_mean};
+pub use eval::{
+    ConfigScope, ConfigValue, ConfigVarDef, EvalContext, EvalInputs, EvaluatedUse, Hook,
+    ResolvedVariable, VariableSource, sensitive_hash,
+};
+pub use find::{Found, find_config};
+pub use fmt::format_source;
+pub use schema::*;
+
+/// The syntax of a configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Native HCL syntax.
+    Hcl,
+    /// HCL's JSON syntax (`*.hcl.json`).
+    Json,
+}
+
+impl Format {
+    /// The format a file name implies (`.json` suffix → JSON).
+    pub fn from_path(path: &Path) -> Format {
+        if path.extension().is_some_and(|e| e == "json") {
+            Format::Json
+        } else {
+            Format::Hcl
+        }
+    }
+}
+
+/// Errors that are not about the content of the file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading a directory or file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads, parses and validates a configuration file.
+pub fn load_file(path: impl AsRef<Path>) -> Result<Config, Diagnostics> {
+    let path = path.as_ref();
+    let src = fs_err::read_to_string(path)
+        .map_err(|e| Diagnostics::from(Diagnostic::error(e.to_string())))?;
+    let mut config = parse_str(&src, &path.display().to_string(), Format::from_path(path))?;
+    if let Some(dir) = path.parent() {
+        config.project_dir = if dir.as_os_str().is_empty() {
+            std::env::current_dir().unwrap_or_default()
+        } else {
+            dir.to_path_buf()
+        };
+    }
+    Ok(config)
+}
+
+/// Parses and validates configuration text. `file_name` is what diagnostics show; the project
+/// directory (`path.project`) defaults to the current directory ([`load_file`] sets it to the
+/// file's directory).
+pub fn parse_str(src: &str, file_name: &str, format: Format) -> Result<Config, Diagnostics> {
+    let file = match format {
+        Format::Hcl => SourceFile::new(file_name, src),
+        Format::Json => json::translate(src, file_name)?,
+    };
+    let file = std::sync::Arc::new(file);
+    let body = match hcl::edit::parser::parse_body(&file.text) {
+        Ok(b) => b,
+        Err(e) => return Err(parse_error(&file, &e).into()),
+    };
+    let mut diags = Diagnostics::new();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let config = decode::Decoder {
+        file: &file,
+        diags: &mut diags,
+    }
+    .config(&body, cwd);
+    diags.into_result(config.expect("decoder always returns a config"))
+}
+
+/// Converts an hcl-edit syntax error to a diagnostic at its position.
+fn parse_error(file: &SourceFile, e: &hcl::edit::parser::Error) -> Diagnostic {
+    let loc = e.location();
+    let offset = loc.offset().min(file.text.len());
+    let msg = if e.message().is_empty() {
+        "invalid syntax"
+    } else {
+        e.message()
+    };
+    Diagnostic::at(file, offset..offset + 1, format!("syntax error: {msg}"))
+}
+
+/// The commented starter file `wayline init` writes when no configuration exists.
+pub const STARTER_HCL: &str = include_str!("starter.hcl");

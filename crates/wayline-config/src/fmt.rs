@@ -1,0 +1,343 @@
+//! `wayline fmt`: canonical layout that keeps comments.
+//!
+//! hcl-rs's formatter drops comments, so this is a careful line-based formatter over the token
+//! structure: indentation by nesting depth (two spaces), `=` aligned within runs of single-line
+//! attributes at the same depth, one space around `=`, trailing whitespace removed, at most one
+//! blank line in a row, none after `{` or before `}`, and a final newline. Heredocs and
+//! multi-line strings are left as they are. The input must parse; the output is checked to parse
+//! to the same structure.
+
+use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+
+/// Formats HCL source canonically. Errors when the source does not parse.
+pub fn format_source(src: &str) -> Result<String, Diagnostics> {
+    let file = SourceFile::new("<input>", src);
+    let before = hcl::edit::parser::parse_body(src)
+        .map_err(|e| Diagnostics::from(crate::parse_error(&file, &e)))?;
+    let out = format_lines(src);
+    // Never hand back something that means something else.
+    match hcl::edit::parser::parse_body(&out) {
+        Ok(after) if hcl::Body::from(after.clone()) == hcl::Body::from(before) => Ok(out),
+        _ => Err(Diagnostic::error("internal formatter error: the formatted text would change the configuration; the file was left as it is").into()),
+    }
+}
+
+struct Line {
+    depth: usize,
+    /// Text without leading/trailing whitespace (verbatim lines keep theirs).
+    text: String,
+    verbatim: bool,
+    /// For `key = value` lines: byte index of `=` in `text`.
+    eq: Option<usize>,
+}
+
+/// Splits into lines, tracking nesting depth outside strings, comments and heredocs.
+fn format_lines(src: &str) -> String {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut depth: usize = 0;
+    let mut heredoc: Option<String> = None;
+    let mut in_block_comment = false;
+    // Open string/template state carried across lines (multi-line templates are verbatim).
+    let mut open_string = false;
+    for raw in src.lines() {
+        if let Some(end) = &heredoc {
+            let done = raw.trim() == end;
+            lines.push(Line {
+                depth,
+                text: raw.to_owned(),
+                verbatim: true,
+                eq: None,
+            });
+            if done {
+                heredoc = None;
+            }
+            continue;
+        }
+        if in_block_comment || open_string {
+            lines.push(Line {
+                depth,
+                text: raw.trim_end().to_owned(),
+                verbatim: true,
+                eq: None,
+            });
+        }
+        let trimmed = raw.trim();
+        let scan = scan(raw, in_block_comment, open_string);
+        let was_verbatim = in_block_comment || open_string;
+        in_block_comment = scan.in_block_comment;
+        open_string = scan.open_string;
+        if was_verbatim {
+            depth = depth.saturating_add_signed(scan.delta);
+            continue;
+        }
+        // A line that starts by closing lowers its own indent.
+        let own = depth.saturating_sub(scan.leading_closes);
+        let eq = if scan.depth_at_eq == Some(0)
+            && !trimmed.starts_with('#')
+            && !trimmed.starts_with("//")
+        {
+            scan.eq.map(|i| i - (raw.len() - raw.trim_start().len()))
+        } else {
+            None
+        };
+        let text = normalize_eq(trimmed, eq);
+        let eq = eq.map(|_| text.find('=').unwrap_or(0));
+        lines.push(Line {
+            depth: own,
+            text,
+            verbatim: false,
+            eq: eq.filter(|_| scan.delta == 0 && !scan.open_string),
+        });
+        depth = depth.saturating_add_signed(scan.delta);
+        if let Some(h) = scan.heredoc {
+            heredoc = Some(h);
+        }
+    }
+    render(&lines)
+}
+
+fn normalize_eq(line: &str, eq: Option<usize>) -> String {
+    match eq {
+        Some(i) if i < line.len() => {
+            let (k, v) = line.split_at(i);
+            format!("{} = {}", k.trim_end(), v[1..].trim_start())
+        }
+        _ => line.to_owned(),
+    }
+}
+
+struct Scan {
+    delta: isize,
+    leading_closes: usize,
+    eq: Option<usize>,
+    depth_at_eq: Option<isize>,
+    heredoc: Option<String>,
+    in_block_comment: bool,
+    open_string: bool,
+}
+
+fn scan(line: &str, mut in_block_comment: bool, mut in_string: bool) -> Scan {
+    let b = line.as_bytes();
+    let mut i = 0;
+    let mut delta: isize = 0;
+    let mut leading_closes = 0;
+    let mut seen_other = false;
+    let mut eq = None;
+    let mut depth_at_eq = None;
+    let mut heredoc = None;
+    // Interpolation nesting inside strings: `${ ... }` may contain braces and strings.
+    let mut interp: Vec<isize> = Vec::new();
+    while i < b.len() {
+        let c = b[i];
+        if in_block_comment {
+            if b[i..].starts_with(b"*/") {
+                in_block_comment = false;
+                i += 2;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        if in_string {
+            match c {
+                b'\\' => i += 2,
+                b'"' => {
+                    in_string = false;
+                    i += 1;
+                }
+                b'$' | b'%' if b.get(i + 1) == Some(&b'{') => {
+                    if b.get(i + 2) == Some(&c) {
+                        i += 3; // escaped `$${` / `%%{`
+                    } else {
+                        interp.push(0);
+                        in_string = false;
+                        i += 2;
+                    }
+                }
+                _ => i += 1,
+            }
+            continue;
+        }
+        match c {
+            b'#' => break,
+            b'/' if b.get(i + 1) == Some(&b'/') => break,
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                in_block_comment = true;
+                i += 2;
+                continue;
+            }
+            b'"' => {
+                in_string = true;
+                seen_other = true;
+            }
+            b'<' if b[i..].starts_with(b"<<") => {
+                let rest = &line[i + 2..];
+                let rest = rest.strip_prefix('-').unwrap_or(rest);
+                let ident: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !ident.is_empty() {
+                    heredoc = Some(ident);
+                    break;
+                }
+                seen_other = true;
+            }
+            b'{' | b'[' | b'(' => {
+                if let Some(top) = interp.last_mut() {
+                    *top += 1;
+                } else {
+                    delta += 1;
+                }
+                seen_other = true;
+            }
+            b'}' | b']' | b')' => {
+                if let Some(top) = interp.last_mut() {
+                    if *top == 0 && c == b'}' {
+                        interp.pop();
+                        in_string = true;
+                        i += 1;
+                        continue;
+                    }
+                    *top -= 1;
+                } else {
+                    delta -= 1;
+                    if !seen_other {
+                        leading_closes += 1;
+                    }
+                }
+            }
+            b'=' if interp.is_empty() => {
+                let prev = if i > 0 { b[i - 1] } else { b' ' };
+                let next = b.get(i + 1).copied().unwrap_or(b' ');
+                if eq.is_none()
+                    && !matches!(prev, b'=' | b'!' | b'<' | b'>')
+                    && next != b'='
+                    && next != b'>'
+                {
+                    eq = Some(i);
+                    depth_at_eq = Some(delta);
+                }
+                seen_other = true;
+            }
+            b' ' | b'\t' => {}
+            _ => seen_other = true,
+        }
+        i += 1;
+    }
+    Scan {
+        delta,
+        leading_closes,
+        eq,
+        depth_at_eq,
+        heredoc,
+        in_block_comment,
+        open_string: in_string || !interp.is_empty(),
+    }
+}
+
+fn render(lines: &[Line]) -> String {
+    // Width of the key column for each run of single-line attributes at one depth.
+    let mut widths = vec![0usize; lines.len()];
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].eq.is_some() && !lines[i].verbatim {
+            let d = lines[i].depth;
+            let mut j = i;
+            let mut w = 0;
+            while j < lines.len()
+                && lines[j].eq.is_some()
+                && !lines[j].verbatim
+                && lines[j].depth == d
+            {
+                w = w.max(
+                    lines[j].text[..lines[j].eq.unwrap_or(0)]
+                        .trim_end()
+                        .chars()
+                        .count(),
+                );
+                j += 1;
+            }
+            for slot in &mut widths[i..j] {
+                *slot = w;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    let mut out = String::new();
+    let mut blank_pending = false;
+    let mut prev_open = true;
+    for (idx, l) in lines.iter().enumerate() {
+        if l.verbatim {
+            out.push_str(&l.text);
+            out.push('\n');
+            prev_open = false;
+            continue;
+        }
+        if l.text.is_empty() {
+            blank_pending = true;
+            continue;
+        }
+        let closes = l.text.starts_with('}') || l.text.starts_with(']') || l.text.starts_with(')');
+        if blank_pending && !prev_open && !closes {
+            out.push('\n');
+        }
+        blank_pending = false;
+        out.push_str(&"  ".repeat(l.depth));
+        match l.eq {
+            Some(e) => {
+                let key = l.text[..e].trim_end();
+                let pad = widths[idx].saturating_sub(key.chars().count());
+                out.push_str(key);
+                out.push_str(&" ".repeat(pad));
+                out.push_str(" = ");
+                out.push_str(l.text[e + 1..].trim_start());
+            }
+            None => out.push_str(&l.text),
+        }
+        out.push('\n');
+        prev_open = l.text.ends_with('{') || l.text.ends_with('[') || l.text.ends_with('(');
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    if out.trim().is_empty() {
+        return String::new();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_indents_and_keeps_comments() {
+        let src = "project=\"p\"\n# top comment\napp \"web\" {\n      path = \"./web\" # inline\n  labels   =   { a = 1 }\n\n\n\n  build {\n use \"docker\" {}\n    }\n  deploy {\n    use \"docker\" {\n      service_port = 3000\n      x = \"a == b\"\n    }\n  }\n}\n";
+        let out = format_source(src).unwrap();
+        assert_eq!(
+            out,
+            "project = \"p\"\n# top comment\napp \"web\" {\n  path   = \"./web\" # inline\n  labels = { a = 1 }\n\n  build {\n    use \"docker\" {}\n  }\n  deploy {\n    use \"docker\" {\n      service_port = 3000\n      x            = \"a == b\"\n    }\n  }\n}\n"
+        );
+        assert_eq!(format_source(&out).unwrap(), out, "idempotent");
+    }
+
+    #[test]
+    fn leaves_heredocs_and_multiline_values() {
+        let src = "project = \"p\"\nx = <<EOT\n  keep   = this\n    as is\nEOT\ny = [\n\"a\",\n  \"b\",\n]\nz = \"${upper(\"a}\")}\"\n";
+        let out = format_source(src).unwrap();
+        assert_eq!(
+            out,
+            "project = \"p\"\nx = <<EOT\n  keep   = this\n    as is\nEOT\ny = [\n  \"a\",\n  \"b\",\n]\nz = \"${upper(\"a}\")}\"\n"
+        );
+        assert_eq!(format_source(&out).unwrap(), out);
+    }
+
+    #[test]
+    fn rejects_invalid_source() {
+        let err = format_source("app {").unwrap_err();
+        assert_eq!(err.len(), 1);
+    }
+}
