@@ -1,0 +1,312 @@
+//! The image builders: `docker` (a Dockerfile), `docker-ref` (an existing image as it is) and
+//! `docker-pull` (an existing image, re-tagged with the entrypoint injected).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use wayline_plugin::{
+    Builder, Capabilities, Component, ConfigErrors, CoreValues, Ctx, Destroyer, Docs, Documented, FieldDoc,
+    Outcome, PluginError, Style,
+};
+use wayline_proto::v1::DeclaredResource;
+
+use super::config::{BuilderConfig, PullConfig, RefConfig};
+use super::engine::{self, BuildSpec, LABEL_APP};
+use super::values::Image;
+use super::{auth_fields, fail, image_resource, out_fn};
+
+/// The repository built images get: `wayline.local/<app>` (lowercase, as the engine requires).
+pub fn local_repository(app: &str) -> String {
+    let name: String = app
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .collect();
+    format!("wayline.local/{}", name.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+}
+
+/// The tag of one build: `v<sequence>` when the host knows the sequence, else the job id, else
+/// `latest`; unique per build so destroying one build never removes another's tag.
+pub fn build_tag(core: &CoreValues) -> String {
+    if core.job.sequence > 0 {
+        format!("v{}", core.job.sequence)
+    } else if super::config::valid_tag(&core.job.id) {
+        core.job.id.to_ascii_lowercase()
+    } else {
+        "latest".to_owned()
+    }
+}
+
+
+fn template(image: &Image) -> serde_json::Value {
+    serde_json::json!({ "image": image.image, "tag": image.tag })
+}
+
+fn outcome(image: Image) -> Outcome<Image> {
+    let resources: Vec<DeclaredResource> = image.created_tags.iter().map(|t| image_resource(t)).collect();
+    Outcome::new(image.clone()).template_data(template(&image)).resources(resources)
+}
+
+/// Removes the tags a builder created (the image goes with its last tag).
+async fn destroy_tags(ctx: &Ctx, image: &Image, mut resources: Vec<DeclaredResource>) -> Result<Vec<DeclaredResource>, PluginError> {
+    let docker = engine::connect(None).await.map_err(fail)?;
+    if resources.is_empty() {
+        resources = image.created_tags.iter().map(|t| image_resource(t)).collect();
+    }
+    for r in &mut resources {
+        if r.r#type == "image" && !r.destroyed {
+            if engine::remove_tag(&docker, &r.name).await.map_err(fail)? {
+                ctx.ui.output(format!("Removed image tag {}", r.name), Style::Plain);
+            }
+            r.destroyed = true;
+        }
+    }
+    Ok(resources)
+}
+
+/// The `docker` builder.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DockerBuilder;
+
+impl Component for DockerBuilder {
+    type Config = BuilderConfig;
+    type Output = Image;
+
+    fn capabilities(caps: &mut Capabilities<'_, Self>) {
+        caps.destroyer().documented();
+    }
+}
+
+#[async_trait]
+impl Builder for DockerBuilder {
+    async fn build(&self, ctx: &Ctx, config: &BuilderConfig) -> Result<Outcome<Image>, PluginError> {
+        let source = &ctx.core.source_path;
+        let context_dir = config.context.as_ref().map_or_else(|| source.clone(), |c| source.join(c));
+        let dockerfile: PathBuf =
+            config.dockerfile.as_ref().map_or_else(|| context_dir.join("Dockerfile"), |d| source.join(d));
+        let context = {
+            let (dir, file) = (context_dir.clone(), dockerfile.clone());
+            tokio::task::spawn_blocking(move || super::context::tar_context(&dir, &file))
+                .await
+                .map_err(|e| PluginError::msg(format!("reading the build context: {e}")))?
+                .map_err(|e| fail(e.into()))?
+        };
+        let entrypoint = if config.disable_entrypoint { None } else { Some(engine::entrypoint_binary().map_err(fail)?) };
+        let docker = engine::connect(None).await.map_err(fail)?;
+        if config.buildkit {
+            ctx.ui.output(
+                "buildkit = true is not supported by this engine client; building with the classic builder",
+                Style::Warning,
+            );
+        }
+        let repo = local_repository(&ctx.core.job.app);
+        let reference = format!("{repo}:{}", build_tag(&ctx.core));
+        let labels = BTreeMap::from([(LABEL_APP.to_owned(), ctx.core.job.app.clone())]);
+        ctx.ui.output(
+            format!("Building image from {} ({} files in the context)", dockerfile.display(), context.entries),
+            Style::Header,
+        );
+        let credentials = engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
+        let spec = BuildSpec {
+            dockerfile: context.dockerfile,
+            // With injection the user's image stays untagged: it becomes the parent of the tagged
+            // one and goes away with it.
+            tag: entrypoint.is_none().then(|| reference.clone()),
+            build_args: config.build_args.clone().into_iter().collect(),
+            target: config.target.clone(),
+            platform: config.platform.clone(),
+            no_cache: config.no_cache,
+            labels: labels.clone().into_iter().collect(),
+            credentials: credentials.map(|c| {
+                let host = c.serveraddress.clone().unwrap_or_default();
+                HashMap::from([(host, c)])
+            }),
+        };
+        let out = out_fn(&ctx.ui);
+        let mut id = engine::build(&docker, context.tar, spec, &out).await.map_err(fail)?;
+        if let Some(binary) = entrypoint {
+            id = engine::inject_entrypoint(&docker, &id, &reference, &binary, &labels, &out).await.map_err(fail)?;
+        }
+        ctx.ui.output(format!("Image built: {reference}"), Style::Success);
+        let (image, tag) = engine::split_reference(&reference);
+        Ok(outcome(Image { image, tag, id, local: true, created_tags: vec![reference] }))
+    }
+}
+
+#[async_trait]
+impl Destroyer for DockerBuilder {
+    async fn destroy(
+        &self,
+        ctx: &Ctx,
+        _config: &BuilderConfig,
+        value: Image,
+        resources: Vec<DeclaredResource>,
+    ) -> Result<Vec<DeclaredResource>, PluginError> {
+        destroy_tags(ctx, &value, resources).await
+    }
+}
+
+impl Documented for DockerBuilder {
+    fn docs() -> Docs {
+        Docs {
+            description: "Builds a Dockerfile through the Docker Engine API (classic builder), honouring \
+                `.dockerignore`, and injects `wayline-entrypoint` in front of the image's ENTRYPOINT. \
+                The image is tagged `wayline.local/<app>:v<build>`; destroying the build removes the tag."
+                .into(),
+            example: "build {\n  use \"docker\" {\n    build_args = { VERSION = \"1\" }\n  }\n}".into(),
+            fields: vec![
+                FieldDoc::new("build_args", "map(string)", "Build-time variables (`ARG`)."),
+                FieldDoc::new("buildkit", "bool", "Accepted for compatibility; the classic builder is used and a warning shown.")
+                    .default_value("false"),
+                FieldDoc::new("context", "string", "Build context directory, relative to the app.").default_value("the app directory"),
+                FieldDoc::new("disable_entrypoint", "bool", "Do not inject `wayline-entrypoint`.").default_value("false"),
+                FieldDoc::new("dockerfile", "string", "Dockerfile path, relative to the app.").default_value("Dockerfile in the context"),
+                FieldDoc::new("no_cache", "bool", "Do not use the build cache.").default_value("false"),
+                FieldDoc::new("platform", "string", "Target platform, e.g. `linux/amd64`."),
+                FieldDoc::new("target", "string", "Build stage to stop at."),
+                FieldDoc::block("auth", "Credentials for pulling base images.", auth_fields()),
+            ],
+            template_fields: vec![
+                ("image".into(), "the image repository".into()),
+                ("tag".into(), "the image tag".into()),
+            ],
+        }
+    }
+}
+
+/// The `docker-ref` builder: an existing image, unchanged.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DockerRef;
+
+impl Component for DockerRef {
+    type Config = RefConfig;
+    type Output = Image;
+
+    fn validate(config: &RefConfig) -> Result<(), ConfigErrors> {
+        let mut errs = ConfigErrors::default();
+        if config.image.is_empty() {
+            errs.push("image", "must not be empty");
+        }
+        if !super::config::valid_tag(&config.tag) {
+            errs.push("tag", format!("`{}` is not a valid tag", config.tag));
+        }
+        errs.into_result()
+    }
+
+    fn capabilities(caps: &mut Capabilities<'_, Self>) {
+        caps.documented();
+    }
+}
+
+#[async_trait]
+impl Builder for DockerRef {
+    async fn build(&self, ctx: &Ctx, config: &RefConfig) -> Result<Outcome<Image>, PluginError> {
+        let reference = format!("{}:{}", config.image, config.tag);
+        let docker = engine::connect(None).await.map_err(fail)?;
+        let id = engine::local_image(&docker, &reference).await.map_err(fail)?;
+        ctx.ui.output(format!("Using image {reference}"), Style::Plain);
+        let local = id.is_some();
+        Ok(outcome(Image {
+            image: config.image.clone(),
+            tag: config.tag.clone(),
+            id: id.unwrap_or_default(),
+            local,
+            created_tags: Vec::new(),
+        }))
+    }
+}
+
+impl Documented for DockerRef {
+    fn docs() -> Docs {
+        Docs {
+            description: "Uses an existing image as the artifact, unchanged (no entrypoint).".into(),
+            example: "build {\n  use \"docker-ref\" {\n    image = \"nginx\"\n    tag   = \"1.27\"\n  }\n}".into(),
+            fields: vec![
+                FieldDoc::new("image", "string", "Image name.").required(),
+                FieldDoc::new("tag", "string", "Image tag.").required(),
+            ],
+            template_fields: vec![("image".into(), "the image".into()), ("tag".into(), "the tag".into())],
+        }
+    }
+}
+
+/// The `docker-pull` builder: an existing image (pulled when the engine lacks it), re-tagged as
+/// `wayline.local/<app>:v<build>` with the entrypoint injected.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DockerPull;
+
+impl Component for DockerPull {
+    type Config = PullConfig;
+    type Output = Image;
+
+    fn validate(config: &PullConfig) -> Result<(), ConfigErrors> {
+        DockerRef::validate(&RefConfig { image: config.image.clone(), tag: config.tag.clone() })
+    }
+
+    fn capabilities(caps: &mut Capabilities<'_, Self>) {
+        caps.destroyer().documented();
+    }
+}
+
+#[async_trait]
+impl Builder for DockerPull {
+    async fn build(&self, ctx: &Ctx, config: &PullConfig) -> Result<Outcome<Image>, PluginError> {
+        let source = format!("{}:{}", config.image, config.tag);
+        let entrypoint = if config.disable_entrypoint { None } else { Some(engine::entrypoint_binary().map_err(fail)?) };
+        let docker = engine::connect(None).await.map_err(fail)?;
+        let out = out_fn(&ctx.ui);
+        if engine::local_image(&docker, &source).await.map_err(fail)?.is_none() {
+            ctx.ui.output(format!("Pulling {source}"), Style::Header);
+            let credentials =
+                engine::credentials(config.encoded_auth.as_deref(), config.auth.as_ref(), None, None).map_err(fail)?;
+            engine::pull(&docker, &source, credentials, &out).await.map_err(fail)?;
+        }
+        let reference = format!("{}:{}", local_repository(&ctx.core.job.app), build_tag(&ctx.core));
+        let id = match entrypoint {
+            Some(binary) => {
+                let labels = BTreeMap::from([(LABEL_APP.to_owned(), ctx.core.job.app.clone())]);
+                engine::inject_entrypoint(&docker, &source, &reference, &binary, &labels, &out).await.map_err(fail)?
+            }
+            None => {
+                engine::tag_image(&docker, &source, &reference).await.map_err(fail)?;
+                engine::local_image(&docker, &reference).await.map_err(fail)?.unwrap_or_default()
+            }
+        };
+        ctx.ui.output(format!("Image ready: {reference}"), Style::Success);
+        let (image, tag) = engine::split_reference(&reference);
+        Ok(outcome(Image { image, tag, id, local: true, created_tags: vec![reference] }))
+    }
+}
+
+#[async_trait]
+impl Destroyer for DockerPull {
+    async fn destroy(
+        &self,
+        ctx: &Ctx,
+        _config: &PullConfig,
+        value: Image,
+        resources: Vec<DeclaredResource>,
+    ) -> Result<Vec<DeclaredResource>, PluginError> {
+        destroy_tags(ctx, &value, resources).await
+    }
+}
+
+impl Documented for DockerPull {
+    fn docs() -> Docs {
+        Docs {
+            description: "Uses an existing image (pulled when the engine lacks it), re-tagged as \
+                `wayline.local/<app>:v<build>` with `wayline-entrypoint` injected."
+                .into(),
+            example: "build {\n  use \"docker-pull\" {\n    image = \"nginx\"\n    tag   = \"1.27\"\n  }\n}".into(),
+            fields: vec![
+                FieldDoc::new("image", "string", "Image name.").required(),
+                FieldDoc::new("tag", "string", "Image tag.").required(),
+                FieldDoc::new("disable_entrypoint", "bool", "Do not inject `wayline-entrypoint`.").default_value("false"),
+                FieldDoc::new("encoded_auth", "string", "Base64 JSON auth config for the pull."),
+                FieldDoc::block("auth", "Credentials for the pull.", auth_fields()),
+            ],
+            template_fields: vec![("image".into(), "the image".into()), ("tag".into(), "the tag".into())],
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! The `docker` platform and release manager components, over [`super::platform`].
+
+use async_trait::async_trait;
+use bollard::Docker;
+use wayline_plugin::{
+    Capabilities, Component, ConfigErrors, Ctx, Destroyer, Docs, Documented, FieldDoc, Outcome, Platform,
+    PluginError, ReleaseManager, ResourceKind, ResourceManager, Status, StatusReport, Style,
+};
+use wayline_proto::v1::{DeclaredResource, Health};
+
+use super::config::{PlatformConfig, ReleaseConfig};
+use super::engine;
+use super::platform::{self, Created, NetworkState, ResourceHealth, Target};
+use super::values::{Deployment, Image, Release};
+use super::{auth_fields, errors, fail, out_fn};
+
+/// The `docker` platform.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DockerPlatform;
+
+/// Resource type names stored with a deployment.
+const CONTAINER: &str = "container";
+const NETWORK: &str = "network";
+
+/// Removes and inspects a deployment's container or network from its recorded state.
+struct Kind {
+    name: &'static str,
+    docker: Docker,
+}
+
+fn parse_state(state: &serde_json::Value) -> Result<Created, PluginError> {
+    serde_json::from_value(state.clone()).map_err(|e| PluginError::msg(format!("unreadable docker resource state: {e}")))
+}
+
+#[async_trait]
+impl ResourceKind for Kind {
+    fn type_name(&self) -> &str {
+        self.name
+    }
+
+    async fn destroy(&self, ctx: &Ctx, _name: &str, state: &serde_json::Value) -> Result<(), PluginError> {
+        let created = parse_state(state)?;
+        if platform::remove(&self.docker, &created).await.map_err(fail)? {
+            ctx.ui.output(format!("Removed {} {}", created.kind(), created.name()), Style::Plain);
+        }
+        Ok(())
+    }
+
+    async fn status(&self, _ctx: &Ctx, _name: &str, state: &serde_json::Value) -> Result<(Health, String), PluginError> {
+        let created = parse_state(state)?;
+        let (h, message) = platform::health(&self.docker, &created).await.map_err(fail)?;
+        let health = match h {
+            ResourceHealth::Alive => Health::Alive,
+            ResourceHealth::Ready => Health::Ready,
+            ResourceHealth::Down => Health::Down,
+            ResourceHealth::Missing => Health::Missing,
+        };
+        Ok((health, message))
+    }
+}
+
+fn manager(docker: &Docker) -> ResourceManager {
+    ResourceManager::new("docker")
+        .kind(Kind { name: CONTAINER, docker: docker.clone() })
+        .kind(Kind { name: NETWORK, docker: docker.clone() })
+}
+
+fn state(created: &Created) -> serde_json::Value {
+    serde_json::to_value(created).expect("serializable")
+}
+
+/// The resources of a deployment: the stored ones, or (for a record without them) those its
+/// value names.
+fn stored_or_derived(value: &Deployment, resources: Vec<DeclaredResource>) -> Vec<DeclaredResource> {
+    if !resources.is_empty() {
+        return resources;
+    }
+    let mut derived: Vec<Created> = value.created_networks.iter().map(|n| Created::Network { name: n.clone() }).collect();
+    if !value.container_id.is_empty() {
+        derived.push(Created::Container { id: value.container_id.clone(), name: value.name.clone() });
+    }
+    derived
+        .into_iter()
+        .map(|c| DeclaredResource {
+            name: c.name().to_owned(),
+            r#type: c.kind().to_owned(),
+            platform: "docker".to_owned(),
+            state_json: state(&c).to_string(),
+            ..DeclaredResource::default()
+        })
+        .collect()
+}
+
+impl Component for DockerPlatform {
+    type Config = PlatformConfig;
+    type Output = Deployment;
+
+    fn validate(config: &PlatformConfig) -> Result<(), ConfigErrors> {
+        errors(config.validate())
+    }
+
+    fn capabilities(caps: &mut Capabilities<'_, Self>) {
+        caps.destroyer().status().documented();
+    }
+}
+
+#[async_trait]
+impl Platform for DockerPlatform {
+    type Input = Image;
+
+    async fn deploy(&self, ctx: &Ctx, config: &PlatformConfig, artifact: Image) -> Result<Outcome<Deployment>, PluginError> {
+        let docker = engine::connect(config.client_config.as_ref()).await.map_err(fail)?;
+        let deployment_id = if ctx.core.job.deployment_id.is_empty() {
+            // Hosts always pass the id; a bare call still gets a distinct container name.
+            format!("v{}", ctx.core.job.sequence.max(1))
+        } else {
+            ctx.core.job.deployment_id.clone()
+        };
+        let target = Target {
+            app: ctx.core.job.app.clone(),
+            deployment_id: deployment_id.clone(),
+            deployment_env: ctx.core.deployment_env.clone(),
+        };
+        let credentials = engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
+        let image = artifact.reference();
+        ctx.ui.output(format!("Deploying {image}"), Style::Header);
+        let out = out_fn(&ctx.ui);
+        platform::ensure_image(&docker, &image, config.force_pull, credentials, &out).await.map_err(fail)?;
+
+        let mut rm = manager(&docker);
+        let mut networks = Vec::new();
+        for name in &config.networks {
+            let created = Created::Network { name: name.clone() };
+            match platform::network_state(&docker, name, &target.app).await {
+                Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
+                Ok(NetworkState::Foreign) => {}
+                Ok(NetworkState::Ours) => {
+                    rm.create(ctx, name, NETWORK, async { Ok(state(&created)) }).await?;
+                    networks.push(name.clone());
+                }
+                Ok(NetworkState::Missing) => {
+                    out(&format!("Creating network {name}"));
+                    rm.create(ctx, name, NETWORK, async {
+                        platform::create_network(&docker, name, &target).await.map_err(fail)?;
+                        Ok(state(&created))
+                    })
+                    .await?;
+                    networks.push(name.clone());
+                }
+            }
+        }
+        let name = platform::container_name(&target.app, &target.deployment_id);
+        out(&format!("Creating container {name}"));
+        let container = rm
+            .create(ctx, &name, CONTAINER, async {
+                platform::create_container(&docker, config, &image, &target).await.map(|c| state(&c)).map_err(fail)
+            })
+            .await?;
+        let container: Created = parse_state(&container)?;
+        let Created::Container { id, .. } = &container else { unreachable!("container state") };
+        let running = match platform::start(&docker, id, &name, config.service_port).await {
+            Ok(r) => r,
+            Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
+        };
+        let url = format!("http://127.0.0.1:{}", running.host_port);
+        if running.listening {
+            ctx.ui.output(format!("Container {} is up at {url}", running.name), Style::Success);
+        } else {
+            ctx.ui.output(
+                format!(
+                    "Container {} is running but nothing accepts connections on port {} yet",
+                    running.name, config.service_port
+                ),
+                Style::Warning,
+            );
+        }
+        let value = Deployment {
+            id: deployment_id,
+            name: running.name.clone(),
+            container_id: running.id.clone(),
+            image,
+            service_port: u32::from(config.service_port),
+            host_port: u32::from(running.host_port),
+            url: url.clone(),
+            created_networks: networks,
+        };
+        let data = serde_json::json!({ "container_id": running.id, "url": url, "port": running.host_port });
+        Ok(Outcome::new(value).template_data(data).resources(rm.into_declared()).url(url))
+    }
+
+    fn default_release_manager(&self) -> Option<&'static str> {
+        Some("docker")
+    }
+}
+
+#[async_trait]
+impl Destroyer for DockerPlatform {
+    async fn destroy(
+        &self,
+        ctx: &Ctx,
+        config: &PlatformConfig,
+        value: Deployment,
+        resources: Vec<DeclaredResource>,
+    ) -> Result<Vec<DeclaredResource>, PluginError> {
+        let docker = engine::connect(config.client_config.as_ref()).await.map_err(fail)?;
+        // Newest first: the container before the networks it was attached to. A network that a
+        // later deployment of the app still uses is left for that one, which adopted it.
+        manager(&docker).destroy_all(ctx, stored_or_derived(&value, resources)).await
+    }
+}
+
+#[async_trait]
+impl Status for DockerPlatform {
+    async fn status(
+        &self,
+        ctx: &Ctx,
+        config: &PlatformConfig,
+        value: Deployment,
+        resources: Vec<DeclaredResource>,
+    ) -> Result<StatusReport, PluginError> {
+        let docker = engine::connect(config.client_config.as_ref()).await.map_err(fail)?;
+        Ok(manager(&docker).status_all(ctx, stored_or_derived(&value, resources)).await)
+    }
+}
+
+impl Documented for DockerPlatform {
+    fn docs() -> Docs {
+        Docs {
+            description: "Runs the image as one container per deployment, named `<app>-<deployment id>` and \
+                labelled `wayline.app` / `wayline.deployment-id`, with the deployment's env and `PORT`. \
+                `service_port` is published on 127.0.0.1: on `host_port` when set (Waypoint always picked a \
+                random port, its issue #687), else on a free port. Deploy waits until the container runs and \
+                accepts connections on `service_port`; a container that exits at once fails the deploy with \
+                its last log lines and is removed. When `WAYLINE_SERVER_ADDR` is a `unix://` socket, the socket \
+                is bind-mounted at the same path. Destroy removes the container and the networks it created."
+                .into(),
+            example: "deploy {\n  use \"docker\" {\n    service_port = 3000\n    host_port    = 8080\n  }\n}".into(),
+            fields: vec![
+                FieldDoc::new("service_port", "number", "Port the app listens on in the container; exported as `PORT`.")
+                    .default_value("3000"),
+                FieldDoc::new("host_port", "number", "Fixed host port on 127.0.0.1 for `service_port`.")
+                    .default_value("a free port"),
+                FieldDoc::new("static_environment", "map(string)", "Extra environment variables."),
+                FieldDoc::new("command", "list(string)", "Command instead of the image's CMD (no shell)."),
+                FieldDoc::new("binds", "list(string)", "Bind mounts, `host:container[:ro]`."),
+                FieldDoc::new("extra_ports", "list(number)", "More container ports, each published on a free 127.0.0.1 port."),
+                FieldDoc::new("force_pull", "bool", "Pull the image even when the engine has it.").default_value("false"),
+                FieldDoc::new("labels", "map(string)", "Extra container labels."),
+                FieldDoc::new("networks", "list(string)", "Networks to attach to; missing ones are created."),
+                FieldDoc::new("resources", "map(string)", "`memory` (MB) and `cpu` (shares)."),
+                FieldDoc::new("scratch_path", "string", "A tmpfs directory in the container for temporary data."),
+                FieldDoc::block("auth", "Credentials for pulling the image.", auth_fields()),
+                FieldDoc::block(
+                    "client_config",
+                    "How to reach the engine (default: `DOCKER_HOST`, else the local socket).",
+                    vec![
+                        FieldDoc::new("host", "string", "`unix:///path` or `tcp://host:port`."),
+                        FieldDoc::new("cert_path", "string", "TLS certificates (not supported yet)."),
+                        FieldDoc::new("tls_verify", "string", "Verify TLS (not supported yet)."),
+                        FieldDoc::new("api_version", "string", "Ignored: the version is negotiated."),
+                    ],
+                ),
+            ],
+            template_fields: vec![
+                ("container_id".into(), "the container's id".into()),
+                ("url".into(), "`http://127.0.0.1:<port>`".into()),
+                ("port".into(), "the host port of `service_port`".into()),
+            ],
+        }
+    }
+}
+
+/// The `docker` release manager (the docker platform's default): checks the container runs and
+/// releases it at its URL.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DockerRelease;
+
+impl Component for DockerRelease {
+    type Config = ReleaseConfig;
+    type Output = Release;
+
+    fn capabilities(caps: &mut Capabilities<'_, Self>) {
+        caps.documented();
+    }
+}
+
+#[async_trait]
+impl ReleaseManager for DockerRelease {
+    type Input = Deployment;
+
+    async fn release(&self, ctx: &Ctx, _config: &ReleaseConfig, deployment: Deployment) -> Result<Outcome<Release>, PluginError> {
+        let docker = engine::connect(None).await.map_err(fail)?;
+        let container = Created::Container { id: deployment.container_id.clone(), name: deployment.name.clone() };
+        let (health, message) = platform::health(&docker, &container).await.map_err(fail)?;
+        if !matches!(health, ResourceHealth::Ready | ResourceHealth::Alive) {
+            return Err(PluginError::msg(format!("cannot release deployment {}: {message}", deployment.id)));
+        }
+        ctx.ui.output(format!("Released {} at {}", deployment.name, deployment.url), Style::Success);
+        let release = Release {
+            deployment_id: deployment.id,
+            container_id: deployment.container_id,
+            url: deployment.url.clone(),
+        };
+        Ok(Outcome::new(release).template_data(serde_json::json!({ "url": deployment.url })).url(deployment.url))
+    }
+}
+
+impl Documented for DockerRelease {
+    fn docs() -> Docs {
+        Docs {
+            description: "Releases a docker deployment: checks its container runs and records its URL \
+                (`http://127.0.0.1:<port>`) as the release URL. The default release manager of the docker platform."
+                .into(),
+            example: "release {\n  use \"docker\" {}\n}".into(),
+            fields: vec![],
+            template_fields: vec![("url".into(), "the released URL".into())],
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The built-in `docker`, `docker-ref` and `docker-pull` plugins, over the Docker Engine API.
+//!
+//! | plugin | component | accepts → returns |
+//! |---|---|---|
+//! | `docker` | builder | → `wayline.docker.Image` |
+//! | `docker` | registry | `wayline.docker.Image` → `wayline.docker.Image` |
+//! | `docker` | platform (default release manager `docker`) | `wayline.docker.Image` → `wayline.docker.Deployment` |
+//! | `docker` | release manager | `wayline.docker.Deployment` → `wayline.docker.Release` |
+//! | `docker-ref` | builder | → `wayline.docker.Image` |
+//! | `docker-pull` | builder | → `wayline.docker.Image` |
+//!
+//! The engine is reached through `DOCKER_HOST` (or the platform's `client_config.host`), else the
+//! local socket, and the API version is negotiated, so older engines work.
+
+pub mod builder;
+pub mod config;
+pub mod context;
+pub mod deploy;
+pub mod engine;
+pub mod platform;
+pub mod registry;
+pub mod values;
+
+use wayline_plugin::{BuiltinRegistry, ConfigError, ConfigErrors, FieldDoc, PluginError, Style, Ui};
+use wayline_proto::v1::DeclaredResource;
+
+pub use builder::{DockerBuilder, DockerPull, DockerRef};
+pub use deploy::{DockerPlatform, DockerRelease};
+pub use engine::DockerError;
+pub use registry::DockerRegistry;
+pub use values::{Deployment, Image, Release};
+
+/// Registers `docker` (builder, registry, platform, release manager), `docker-ref` and
+/// `docker-pull` (builders).
+pub fn register(registry: &mut BuiltinRegistry) {
+    registry
+        .builder("docker", DockerBuilder)
+        .registry("docker", DockerRegistry)
+        .platform("docker", DockerPlatform)
+        .release_manager("docker", DockerRelease)
+        .builder("docker-ref", DockerRef)
+        .builder("docker-pull", DockerPull);
+}
+
+/// A docker error as the SDK's failure, its message unchanged.
+fn fail(e: DockerError) -> PluginError {
+    match e {
+        DockerError::Invalid(list) => errors(list).map_or_else(PluginError::Config, |()| PluginError::msg("invalid config")),
+        other => PluginError::msg(other.to_string()),
+    }
+}
+
+/// Pure validation results as the SDK's config errors.
+fn errors(list: Vec<config::Invalid>) -> Result<(), ConfigErrors> {
+    ConfigErrors(list.into_iter().map(|i| ConfigError::new(i.attribute, i.message)).collect()).into_result()
+}
+
+/// Engine output lines into the UI.
+fn out_fn(ui: &Ui) -> impl Fn(&str) + Send + Sync + use<> {
+    let ui = ui.clone();
+    move |line: &str| ui.output(line, Style::Plain)
+}
+
+/// An image tag a component created, as a declared resource.
+fn image_resource(reference: &str) -> DeclaredResource {
+    DeclaredResource {
+        name: reference.to_owned(),
+        r#type: "image".to_owned(),
+        platform: "docker".to_owned(),
+        state_json: serde_json::json!({ "tag": reference }).to_string(),
+        ..DeclaredResource::default()
+    }
+}
+
+/// The docs of the `auth {}` block.
+fn auth_fields() -> Vec<FieldDoc> {
+    vec![
+        FieldDoc::new("hostname", "string", "Registry host name."),
+        FieldDoc::new("username", "string", "User name."),
+        FieldDoc::new("password", "string", "Password."),
+        FieldDoc::new("email", "string", "E-mail."),
+        FieldDoc::new("auth", "string", "Base64 of `user:password`."),
+        FieldDoc::new("serverAddress", "string", "Registry address."),
+        FieldDoc::new("identityToken", "string", "OAuth identity token."),
+        FieldDoc::new("registryToken", "string", "Registry bearer token."),
+    ]
+}

@@ -1,0 +1,128 @@
+//! The `docker` registry: tags the image as `image:tag` and pushes it (or only tags it, with
+//! `local = true`).
+
+use async_trait::async_trait;
+use wayline_plugin::{
+    Capabilities, Component, ConfigErrors, Ctx, Destroyer, Docs, Documented, FieldDoc, Outcome, PluginError,
+    Registry, Style,
+};
+use wayline_proto::v1::DeclaredResource;
+
+use super::config::RegistryConfig;
+use super::engine;
+use super::values::Image;
+use super::{auth_fields, errors, fail, image_resource, out_fn};
+
+/// The `docker` registry.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DockerRegistry;
+
+impl Component for DockerRegistry {
+    type Config = RegistryConfig;
+    type Output = Image;
+
+    fn validate(config: &RegistryConfig) -> Result<(), ConfigErrors> {
+        errors(config.validate())
+    }
+
+    fn capabilities(caps: &mut Capabilities<'_, Self>) {
+        caps.destroyer().documented();
+    }
+}
+
+#[async_trait]
+impl Registry for DockerRegistry {
+    type Input = Image;
+
+    async fn push(&self, ctx: &Ctx, config: &RegistryConfig, artifact: Image) -> Result<Outcome<Image>, PluginError> {
+        let target = format!("{}:{}", config.image, config.tag);
+        let credentials = engine::credentials(
+            config.encoded_auth.as_deref(),
+            config.auth.as_ref(),
+            config.username.as_deref(),
+            config.password.as_deref(),
+        )
+        .map_err(fail)?;
+        let docker = engine::connect(None).await.map_err(fail)?;
+        let source = if artifact.id.is_empty() { artifact.reference() } else { artifact.id.clone() };
+        let created = target != artifact.reference();
+        if created {
+            engine::tag_image(&docker, &source, &target).await.map_err(fail)?;
+        }
+        let mut created_tags = if created { vec![target.clone()] } else { Vec::new() };
+        if config.local {
+            ctx.ui.output(format!("Tagged {target} (local, not pushed)"), Style::Success);
+        } else {
+            ctx.ui.output(format!("Pushing {target}"), Style::Header);
+            let out = out_fn(&ctx.ui);
+            if let Err(e) = engine::push(&docker, &target, credentials, &out).await {
+                // A failed push leaves nothing behind.
+                if created {
+                    let _ = engine::remove_tag(&docker, &target).await;
+                    created_tags.clear();
+                }
+                return Err(fail(e));
+            }
+            ctx.ui.output(format!("Pushed {target}"), Style::Success);
+        }
+        let image = Image {
+            image: config.image.clone(),
+            tag: config.tag.clone(),
+            id: artifact.id,
+            local: config.local,
+            created_tags,
+        };
+        let resources: Vec<DeclaredResource> = image.created_tags.iter().map(|t| image_resource(t)).collect();
+        let data = serde_json::json!({ "image": image.image, "tag": image.tag });
+        Ok(Outcome::new(image).template_data(data).resources(resources))
+    }
+}
+
+#[async_trait]
+impl Destroyer for DockerRegistry {
+    /// Removes the local tag made for the push; what the remote registry holds stays there.
+    async fn destroy(
+        &self,
+        ctx: &Ctx,
+        _config: &RegistryConfig,
+        value: Image,
+        mut resources: Vec<DeclaredResource>,
+    ) -> Result<Vec<DeclaredResource>, PluginError> {
+        let docker = engine::connect(None).await.map_err(fail)?;
+        if resources.is_empty() {
+            resources = value.created_tags.iter().map(|t| image_resource(t)).collect();
+        }
+        for r in &mut resources {
+            if r.r#type == "image" && !r.destroyed {
+                if engine::remove_tag(&docker, &r.name).await.map_err(fail)? {
+                    ctx.ui.output(format!("Removed image tag {}", r.name), Style::Plain);
+                }
+                r.destroyed = true;
+            }
+        }
+        Ok(resources)
+    }
+}
+
+impl Documented for DockerRegistry {
+    fn docs() -> Docs {
+        Docs {
+            description: "Tags the image as `image:tag` and pushes it to its registry with the given \
+                credentials; `local = true` only tags it in the local engine."
+                .into(),
+            example: "registry {\n  use \"docker\" {\n    image = \"registry.example.com/web\"\n    tag   = \"1\"\n  }\n}".into(),
+            fields: vec![
+                FieldDoc::new("image", "string", "Image name to push as.").required(),
+                FieldDoc::new("tag", "string", "Tag to push as.").required(),
+                FieldDoc::new("local", "bool", "Only tag locally; do not push.").default_value("false"),
+                FieldDoc::new("insecure", "bool", "Accepted for compatibility; the engine's `insecure-registries` decides.")
+                    .default_value("false"),
+                FieldDoc::new("username", "string", "Registry user name."),
+                FieldDoc::new("password", "string", "Registry password."),
+                FieldDoc::new("encoded_auth", "string", "Base64 JSON auth config (`X-Registry-Auth`)."),
+                FieldDoc::block("auth", "Registry credentials.", auth_fields()),
+            ],
+            template_fields: vec![("image".into(), "the pushed image".into()), ("tag".into(), "the pushed tag".into())],
+        }
+    }
+}
