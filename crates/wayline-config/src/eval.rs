@@ -1183,6 +1183,8 @@ fn resolve_variables(
 
     // 1. defaults: literals (functions allowed, no variables), or dynamic().
     let lit_ctx = funcs::base_context();
+    // Variables whose default was wrong: "has no value" would only repeat the problem.
+    let mut bad_default = vec![false; config.variables.len()];
     for (i, v) in config.variables.iter().enumerate() {
         let Some(e) = &v.default else { continue };
         let expr = hcl::Expression::from(e.expr.clone());
@@ -1194,11 +1196,14 @@ fn resolve_variables(
             Ok(val) if is_dynamic(&val) => values[i] = Some((val, VariableSource::Dynamic)),
             Ok(val) => match convert(val, &v.ty) {
                 Ok(c) => values[i] = Some((c, VariableSource::Default)),
-                Err(m) => diags.push(Diagnostic::at(
-                    &e.file,
-                    e.span.clone(),
-                    format!("invalid default for variable `{}`: {m}", v.name),
-                )),
+                Err(m) => {
+                    bad_default[i] = true;
+                    diags.push(Diagnostic::at(
+                        &e.file,
+                        e.span.clone(),
+                        format!("invalid default for variable `{}`: {m}", v.name),
+                    ));
+                }
             },
             Err(err) => {
                 let msg = match err.kind() {
@@ -1208,6 +1213,7 @@ fn resolve_variables(
                     ),
                     other => format!("invalid default for variable `{}`: {other}", v.name),
                 };
+                bad_default[i] = true;
                 diags.push(Diagnostic::at(&e.file, e.span.clone(), msg));
             }
         }
@@ -1336,8 +1342,11 @@ fn resolve_variables(
     }
 
     let mut out = Vec::with_capacity(config.variables.len());
-    for (decl, v) in config.variables.iter().zip(values) {
+    for ((decl, v), bad) in config.variables.iter().zip(values).zip(bad_default) {
         let Some((value, source)) = v else {
+            if bad {
+                continue;
+            }
             let d = Diagnostic::at(&config.file, decl.name_span.clone(), format!("variable `{}` has no value", decl.name)).with_help(format!(
                 "give it a `default`, or set it with `-var {0}=...`, a `*.auto.wlvars` file or `WL_VAR_{0}`",
                 decl.name

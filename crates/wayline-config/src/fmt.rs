@@ -330,7 +330,7 @@ mod tests {
         let out = format_source(src).unwrap();
         assert_eq!(
             out,
-            "project = \"p\"\nx = <<EOT\n  keep   = this\n    as is\nEOT\ny = [\n  \"a\",\n  \"b\",\n]\nz = \"${upper(\"a}\")}\"\n"
+            "project = \"p\"\nx       = <<EOT\n  keep   = this\n    as is\nEOT\ny = [\n  \"a\",\n  \"b\",\n]\nz = \"${upper(\"a}\")}\"\n"
         );
         assert_eq!(format_source(&out).unwrap(), out);
     }

@@ -112,6 +112,17 @@ pub fn parse_str(src: &str, file_name: &str, format: Format) -> Result<Config, D
 fn parse_error(file: &SourceFile, e: &hcl::edit::parser::Error) -> Diagnostic {
     let loc = e.location();
     let offset = loc.offset().min(file.text.len());
+    if e.message().contains("redefined attribute") {
+        // hcl-edit rejects a repeated attribute while parsing; say it the way schema errors do.
+        let key: String = file.text[offset..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        if !key.is_empty() {
+            let msg = format!("attribute `{key}` is set twice in the same block");
+            return Diagnostic::at(file, offset..offset + key.len(), msg);
+        }
+    }
     let msg = if e.message().is_empty() {
         "invalid syntax"
     } else {

@@ -53,7 +53,7 @@ pub async fn run(shared: Arc<Shared>, addr: ServerAddr) {
             Ok(()) => tracing::warn!("server closed the config stream; reconnecting in {wait:?}"),
             // Say it once loudly, then quietly until it works again.
             Err(e) if failures <= 1 => {
-                tracing::warn!("server {addr} unreachable: {e}; retrying in {wait:?}")
+                tracing::warn!("server {addr} unreachable: {e}; retrying in {wait:?}");
             }
             Err(e) => tracing::debug!("server {addr} still unreachable: {e}; retrying in {wait:?}"),
         }

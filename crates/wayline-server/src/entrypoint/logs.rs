@@ -1,0 +1,219 @@
+//! Rolling log windows per instance, and `GetLogStream`: history merged across instances in
+//! time order, then live batches.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::broadcast;
+use tonic::Status;
+use wayline_proto::prost_types::Timestamp;
+use wayline_proto::v1::{EntrypointLogBatch, GetLogStreamRequest, LogBatch, LogLine, log_line};
+
+use super::{EntrypointHub, now, trim_front};
+
+/// Lines per batch when replaying history.
+const HISTORY_BATCH: usize = 1000;
+
+/// One instance's recent lines.
+pub(super) struct LogWindow {
+    deployment_id: String,
+    lines: VecDeque<LogLine>,
+    last_write: Instant,
+}
+
+/// "… 1,204 lines dropped": how a drop count reads in `wayline logs`.
+pub fn format_dropped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let noun = if n == 1 { "line" } else { "lines" };
+    format!("… {grouped} {noun} dropped")
+}
+
+fn ts_key(t: Option<&Timestamp>) -> (i64, i32) {
+    t.map_or((0, 0), |t| (t.seconds, t.nanos))
+}
+
+impl EntrypointHub {
+    /// Serves an entrypoint's `EntrypointLogStream` until it ends. `deployment_id` is the one the
+    /// caller's token is for.
+    pub async fn entrypoint_logs(
+        &self,
+        deployment_id: String,
+        stream: tonic::Streaming<EntrypointLogBatch>,
+    ) -> Result<(), Status> {
+        self.entrypoint_logs_from(deployment_id, stream).await
+    }
+
+    /// [`EntrypointHub::entrypoint_logs`] over any stream of batches.
+    pub async fn entrypoint_logs_from(
+        &self,
+        deployment_id: String,
+        mut stream: impl futures::Stream<Item = Result<EntrypointLogBatch, Status>> + Unpin,
+    ) -> Result<(), Status> {
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if batch.instance_id.is_empty() {
+                return Err(Status::invalid_argument("log batch without instance_id"));
+            }
+            if !batch.deployment_id.is_empty() && batch.deployment_id != deployment_id {
+                return Err(Status::permission_denied(format!(
+                    "this entrypoint token is for deployment {deployment_id}, not {}",
+                    batch.deployment_id
+                )));
+            }
+            self.append_logs(&deployment_id, batch);
+        }
+        Ok(())
+    }
+
+    /// Adds a batch to its instance's window and to the live feed. A drop count becomes a
+    /// synthetic entrypoint line placed where the lines went missing.
+    pub(super) fn append_logs(&self, deployment_id: &str, batch: EntrypointLogBatch) {
+        let mut lines = batch.lines;
+        if batch.dropped > 0 {
+            let at = lines.first().and_then(|l| l.timestamp).unwrap_or_else(now);
+            lines.insert(
+                0,
+                LogLine {
+                    timestamp: Some(at),
+                    line: format_dropped(batch.dropped),
+                    source: log_line::Source::Entrypoint as i32,
+                    stream: log_line::Stream::Stderr as i32,
+                },
+            );
+        }
+        if lines.is_empty() {
+            return;
+        }
+        let cap = self.inner.opts.log_window_lines.max(1);
+        let max_windows = self.inner.opts.max_log_windows.max(1);
+        let mut state = self.state();
+        if !state.windows.contains_key(&batch.instance_id) && state.windows.len() >= max_windows {
+            // Make room: the window of a gone instance that was written longest ago.
+            let victim = state
+                .windows
+                .iter()
+                .filter(|(id, _)| !state.instances.contains_key(*id))
+                .min_by_key(|(_, w)| w.last_write)
+                .map(|(id, _)| id.clone());
+            if let Some(id) = victim {
+                state.windows.remove(&id);
+            }
+        }
+        let window = state
+            .windows
+            .entry(batch.instance_id.clone())
+            .or_insert_with(|| LogWindow {
+                deployment_id: deployment_id.to_owned(),
+                lines: VecDeque::new(),
+                last_write: Instant::now(),
+            });
+        window.last_write = Instant::now();
+        window.lines.extend(lines.iter().cloned());
+        trim_front(&mut window.lines, cap);
+        // Sent under the lock so a follower's snapshot and its live feed neither overlap nor gap.
+        let _ = self.inner.live.send(Arc::new(LogBatch {
+            deployment_id: deployment_id.to_owned(),
+            instance_id: batch.instance_id,
+            lines,
+            dropped: batch.dropped,
+        }));
+    }
+
+    /// `GetLogStream` for `deployment_ids` (every deployment when empty): the windows' lines at
+    /// or after `since`, merged across instances in time order, then, with `follow`, live lines.
+    /// Drops appear as "… N lines dropped" lines (and in `LogBatch.dropped`).
+    pub fn log_stream(
+        &self,
+        deployment_ids: Vec<String>,
+        req: GetLogStreamRequest,
+    ) -> BoxStream<'static, Result<LogBatch, Status>> {
+        let since = ts_key(req.since.as_ref());
+        let wants = move |deployment: &str, instance: &str| {
+            (deployment_ids.is_empty() || deployment_ids.iter().any(|d| d == deployment))
+                && (req.instance_id.is_empty() || req.instance_id == instance)
+        };
+        let (mut history, live) = {
+            let state = self.state();
+            let live = req.follow.then(|| self.inner.live.subscribe());
+            let mut history: Vec<(&String, &String, &LogLine)> = Vec::new();
+            for (instance, w) in &state.windows {
+                if wants(&w.deployment_id, instance) {
+                    history.extend(
+                        w.lines
+                            .iter()
+                            .filter(|l| ts_key(l.timestamp.as_ref()) >= since)
+                            .map(|l| (instance, &w.deployment_id, l)),
+                    );
+                }
+            }
+            // Stable: lines of one instance keep their order when timestamps tie.
+            history.sort_by_key(|(_, _, l)| ts_key(l.timestamp.as_ref()));
+            let history: Vec<(String, String, LogLine)> = history
+                .into_iter()
+                .map(|(i, d, l)| (i.clone(), d.clone(), l.clone()))
+                .collect();
+            (history, live)
+        };
+        let mut batches: Vec<Result<LogBatch, Status>> = Vec::new();
+        for (instance, deployment, line) in history.drain(..) {
+            match batches.last_mut() {
+                Some(Ok(b)) if b.instance_id == instance && b.lines.len() < HISTORY_BATCH => {
+                    b.lines.push(line);
+                }
+                _ => batches.push(Ok(LogBatch {
+                    deployment_id: deployment,
+                    instance_id: instance,
+                    lines: vec![line],
+                    dropped: 0,
+                })),
+            }
+        }
+        let history = stream::iter(batches);
+        let Some(rx) = live else {
+            return history.boxed();
+        };
+        let live = stream::unfold(rx, move |mut rx| {
+            let wants = wants.clone();
+            async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(b) if wants(&b.deployment_id, &b.instance_id) => {
+                            let mut b = (*b).clone();
+                            b.lines.retain(|l| ts_key(l.timestamp.as_ref()) >= since);
+                            if !b.lines.is_empty() {
+                                return Some((Ok(b), rx));
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            let line = LogLine {
+                                timestamp: Some(now()),
+                                line: format!("… {n} batches skipped: this client read too slowly"),
+                                source: log_line::Source::Entrypoint as i32,
+                                stream: log_line::Stream::Stderr as i32,
+                            };
+                            return Some((
+                                Ok(LogBatch {
+                                    lines: vec![line],
+                                    ..LogBatch::default()
+                                }),
+                                rx,
+                            ));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        });
+        history.chain(live).boxed()
+    }
+}

@@ -1,0 +1,338 @@
+//! The server side of the entrypoint: an in-memory hub of connected instances, their rolling log
+//! windows, live log followers and exec routing.
+//!
+//! The tonic service authenticates, maps the request to deployment ids and calls the hub. Nothing
+//! here is persisted: instances exist while their config stream lives (as in Waypoint, where
+//! instances, exec sessions and log buffers live in memdb only).
+//!
+//! This module uses nothing else from the server crate, so the entrypoint's tests compile it on
+//! its own (`#[path]`) behind a small tonic harness and run the real binary against it.
+
+mod exec;
+mod logs;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use futures::stream::BoxStream;
+use tokio::sync::{Notify, broadcast, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+use wayline_proto::prost_types::Timestamp;
+use wayline_proto::v1::{
+    ConfigSource, ConfigVar, EntrypointConfig, EntrypointConfigRequest, EntrypointConfigResponse,
+    Instance, LogBatch, entrypoint_config::ExecRequest, r#ref,
+};
+
+pub use self::logs::format_dropped;
+
+/// Tuning of the hub.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    /// Lines kept per instance (the rolling window `wayline logs` shows without `-since`).
+    pub log_window_lines: usize,
+    /// Windows kept in all; beyond it the windows of disconnected instances go, oldest first.
+    pub max_log_windows: usize,
+    /// How long an exec waits for an instance to exist and then to open its session.
+    pub exec_timeout: Duration,
+    /// Live batches buffered for slow followers before they skip ahead.
+    pub follow_buffer: usize,
+}
+
+impl Default for HubOptions {
+    fn default() -> Self {
+        HubOptions {
+            log_window_lines: 10_000,
+            max_log_windows: 1024,
+            exec_timeout: Duration::from_secs(30),
+            follow_buffer: 4096,
+        }
+    }
+}
+
+/// The app an instance belongs to, for `ListInstances`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppRef {
+    /// Project name.
+    pub project: String,
+    /// Application name.
+    pub app: String,
+    /// Workspace name.
+    pub workspace: String,
+}
+
+/// Resolves a deployment's config (scopes, workspace and labels applied) for its entrypoints.
+#[tonic::async_trait]
+pub trait ConfigResolver: Send + Sync {
+    /// The variables (env and files) for the deployment; dynamic values stay unresolved.
+    async fn resolve(&self, deployment_id: &str) -> Result<Vec<ConfigVar>, Status>;
+
+    /// Config sources (e.g. the etcd endpoints) the entrypoint needs for dynamic values.
+    async fn sources(&self, _deployment_id: &str) -> Result<Vec<ConfigSource>, Status> {
+        Ok(Vec::new())
+    }
+
+    /// The signal sent to the app when only config files changed (e.g. `SIGHUP`).
+    async fn file_change_signal(&self, _deployment_id: &str) -> Result<String, Status> {
+        Ok(String::new())
+    }
+}
+
+/// The entrypoint hub. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct EntrypointHub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EntrypointHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntrypointHub")
+            .field("opts", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    opts: HubOptions,
+    state: Mutex<State>,
+    /// Bumped by `config_changed`; every config stream re-resolves.
+    config_epoch: watch::Sender<u64>,
+    /// Bumped whenever an instance comes or goes (exec waits on it).
+    registry_epoch: watch::Sender<u64>,
+    live: broadcast::Sender<Arc<LogBatch>>,
+}
+
+struct State {
+    instances: HashMap<String, Inst>,
+    windows: HashMap<String, logs::LogWindow>,
+    next_conn: u64,
+    next_exec: i64,
+    pending: HashMap<i64, exec::Pending>,
+}
+
+struct Inst {
+    info: Instance,
+    /// Which config stream owns the registration (a reconnect replaces an old one).
+    conn: u64,
+    wake: Arc<Notify>,
+    execs: Vec<ExecRequest>,
+}
+
+impl EntrypointHub {
+    /// An empty hub.
+    pub fn new(opts: HubOptions) -> Self {
+        let (live, _) = broadcast::channel(opts.follow_buffer.max(16));
+        EntrypointHub {
+            inner: Arc::new(Inner {
+                opts,
+                state: Mutex::new(State {
+                    instances: HashMap::new(),
+                    windows: HashMap::new(),
+                    next_conn: 0,
+                    next_exec: 0,
+                    pending: HashMap::new(),
+                }),
+                config_epoch: watch::channel(0).0,
+                registry_epoch: watch::channel(0).0,
+                live,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes every config stream re-resolve its config and push it if it changed. Call after
+    /// `SetConfig`, `SetConfigSource`, or anything else that changes resolved config.
+    pub fn config_changed(&self) {
+        self.inner.config_epoch.send_modify(|e| *e += 1);
+    }
+
+    /// The instances of `deployment_ids` (all instances when empty), oldest connection first.
+    pub fn list_instances(&self, deployment_ids: &[String]) -> Vec<Instance> {
+        let state = self.state();
+        let mut out: Vec<Instance> = state
+            .instances
+            .values()
+            .filter(|i| deployment_ids.is_empty() || deployment_ids.contains(&i.info.deployment_id))
+            .map(|i| i.info.clone())
+            .collect();
+        out.sort_by(|a, b| {
+            let key = |i: &Instance| i.connected_time.map(|t| (t.seconds, t.nanos));
+            key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
+        });
+        out
+    }
+
+    /// Serves an entrypoint's `EntrypointConfig` stream: registers the instance for as long as
+    /// the stream lives and pushes its config, again whenever config or its exec requests
+    /// change. `deployment_id` is the one the caller's token is for.
+    pub async fn entrypoint_config(
+        &self,
+        deployment_id: String,
+        req: EntrypointConfigRequest,
+        app: AppRef,
+        resolver: Arc<dyn ConfigResolver>,
+    ) -> Result<BoxStream<'static, Result<EntrypointConfigResponse, Status>>, Status> {
+        if !req.deployment_id.is_empty() && req.deployment_id != deployment_id {
+            return Err(Status::permission_denied(format!(
+                "this entrypoint token is for deployment {deployment_id}, not {}",
+                req.deployment_id
+            )));
+        }
+        if req.instance_id.is_empty() {
+            return Err(Status::invalid_argument("instance_id is required"));
+        }
+        let mut config = resolve(&*resolver, &deployment_id).await?;
+        let wake = Arc::new(Notify::new());
+        let conn = {
+            let mut state = self.state();
+            state.next_conn += 1;
+            let conn = state.next_conn;
+            let info = Instance {
+                id: req.instance_id.clone(),
+                deployment_id: deployment_id.clone(),
+                application: Some(r#ref::Application {
+                    project: app.project,
+                    application: app.app,
+                }),
+                workspace: app.workspace,
+                exec_disabled: req.exec_disabled,
+                active_execs: 0,
+                connected_time: Some(now()),
+            };
+            // A reconnect with the same id takes over; its old stream's cleanup leaves it be.
+            let execs = state
+                .instances
+                .remove(&req.instance_id)
+                .map(|i| i.execs)
+                .unwrap_or_default();
+            state.instances.insert(
+                req.instance_id.clone(),
+                Inst {
+                    info,
+                    conn,
+                    wake: wake.clone(),
+                    execs,
+                },
+            );
+            conn
+        };
+        self.inner.registry_epoch.send_modify(|e| *e += 1);
+        tracing::info!(instance = %req.instance_id, deployment = %deployment_id, "entrypoint connected");
+
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let hub = self.clone();
+        let instance_id = req.instance_id;
+        let mut epoch = self.inner.config_epoch.subscribe();
+        tokio::spawn(async move {
+            let _registration = Registration {
+                hub: hub.clone(),
+                instance_id: instance_id.clone(),
+                conn,
+            };
+            let mut last: Option<EntrypointConfig> = None;
+            loop {
+                config.exec = hub
+                    .state()
+                    .instances
+                    .get(&instance_id)
+                    .map(|i| i.execs.clone())
+                    .unwrap_or_default();
+                if last.as_ref() != Some(&config) {
+                    let msg = EntrypointConfigResponse {
+                        config: Some(config.clone()),
+                    };
+                    if tx.send(Ok(msg)).await.is_err() {
+                        return;
+                    }
+                    last = Some(config.clone());
+                }
+                tokio::select! {
+                    () = tx.closed() => return,
+                    () = wake.notified() => {}
+                    r = epoch.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        match resolve(&*resolver, &deployment_id).await {
+                            Ok(c) => config = EntrypointConfig { exec: config.exec, ..c },
+                            Err(e) => tracing::warn!(deployment = %deployment_id, error = %e, "cannot resolve config"),
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+async fn resolve(
+    resolver: &dyn ConfigResolver,
+    deployment_id: &str,
+) -> Result<EntrypointConfig, Status> {
+    Ok(EntrypointConfig {
+        config_vars: resolver.resolve(deployment_id).await?,
+        config_sources: resolver.sources(deployment_id).await?,
+        file_change_signal: resolver.file_change_signal(deployment_id).await?,
+        ..EntrypointConfig::default()
+    })
+}
+
+/// Removes the instance when its config stream ends, unless a newer stream took it over.
+struct Registration {
+    hub: EntrypointHub,
+    instance_id: String,
+    conn: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let removed = {
+            let mut state = self.hub.state();
+            if state
+                .instances
+                .get(&self.instance_id)
+                .is_some_and(|i| i.conn == self.conn)
+            {
+                state.instances.remove(&self.instance_id);
+                // Exec sessions still waiting for this instance fail now rather than time out.
+                state
+                    .pending
+                    .retain(|_, p| p.instance_id != self.instance_id);
+                true
+            } else {
+                false
+            }
+        };
+        if removed {
+            self.hub.inner.registry_epoch.send_modify(|e| *e += 1);
+            tracing::info!(instance = %self.instance_id, "entrypoint disconnected");
+        }
+    }
+}
+
+fn now() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+/// Keeps only the `max` most recent items.
+fn trim_front<T>(q: &mut VecDeque<T>, max: usize) {
+    while q.len() > max {
+        q.pop_front();
+    }
+}
