@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use wayline_plugin::{
-    Builder, Capabilities, Component, ConfigErrors, CoreValues, Ctx, Destroyer, Docs, Documented, FieldDoc,
-    Outcome, PluginError, Style,
+    Builder, Capabilities, Component, ConfigErrors, CoreValues, Ctx, Destroyer, Docs, Documented,
+    FieldDoc, Outcome, PluginError, Style,
 };
 use wayline_proto::v1::DeclaredResource;
 
@@ -21,9 +21,18 @@ pub fn local_repository(app: &str) -> String {
     let name: String = app
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    format!("wayline.local/{}", name.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+    format!(
+        "wayline.local/{}",
+        name.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+    )
 }
 
 /// The tag of one build: `v<sequence>` when the host knows the sequence, else the job id, else
@@ -38,26 +47,40 @@ pub fn build_tag(core: &CoreValues) -> String {
     }
 }
 
-
 fn template(image: &Image) -> serde_json::Value {
     serde_json::json!({ "image": image.image, "tag": image.tag })
 }
 
 fn outcome(image: Image) -> Outcome<Image> {
-    let resources: Vec<DeclaredResource> = image.created_tags.iter().map(|t| image_resource(t)).collect();
-    Outcome::new(image.clone()).template_data(template(&image)).resources(resources)
+    let resources: Vec<DeclaredResource> = image
+        .created_tags
+        .iter()
+        .map(|t| image_resource(t))
+        .collect();
+    Outcome::new(image.clone())
+        .template_data(template(&image))
+        .resources(resources)
 }
 
 /// Removes the tags a builder created (the image goes with its last tag).
-async fn destroy_tags(ctx: &Ctx, image: &Image, mut resources: Vec<DeclaredResource>) -> Result<Vec<DeclaredResource>, PluginError> {
+async fn destroy_tags(
+    ctx: &Ctx,
+    image: &Image,
+    mut resources: Vec<DeclaredResource>,
+) -> Result<Vec<DeclaredResource>, PluginError> {
     let docker = engine::connect(None).await.map_err(fail)?;
     if resources.is_empty() {
-        resources = image.created_tags.iter().map(|t| image_resource(t)).collect();
+        resources = image
+            .created_tags
+            .iter()
+            .map(|t| image_resource(t))
+            .collect();
     }
     for r in &mut resources {
         if r.r#type == "image" && !r.destroyed {
             if engine::remove_tag(&docker, &r.name).await.map_err(fail)? {
-                ctx.ui.output(format!("Removed image tag {}", r.name), Style::Plain);
+                ctx.ui
+                    .output(format!("Removed image tag {}", r.name), Style::Plain);
             }
             r.destroyed = true;
         }
@@ -80,11 +103,20 @@ impl Component for DockerBuilder {
 
 #[async_trait]
 impl Builder for DockerBuilder {
-    async fn build(&self, ctx: &Ctx, config: &BuilderConfig) -> Result<Outcome<Image>, PluginError> {
+    async fn build(
+        &self,
+        ctx: &Ctx,
+        config: &BuilderConfig,
+    ) -> Result<Outcome<Image>, PluginError> {
         let source = &ctx.core.source_path;
-        let context_dir = config.context.as_ref().map_or_else(|| source.clone(), |c| source.join(c));
-        let dockerfile: PathBuf =
-            config.dockerfile.as_ref().map_or_else(|| context_dir.join("Dockerfile"), |d| source.join(d));
+        let context_dir = config
+            .context
+            .as_ref()
+            .map_or_else(|| source.clone(), |c| source.join(c));
+        let dockerfile: PathBuf = config
+            .dockerfile
+            .as_ref()
+            .map_or_else(|| context_dir.join("Dockerfile"), |d| source.join(d));
         let context = {
             let (dir, file) = (context_dir.clone(), dockerfile.clone());
             tokio::task::spawn_blocking(move || super::context::tar_context(&dir, &file))
@@ -92,7 +124,11 @@ impl Builder for DockerBuilder {
                 .map_err(|e| PluginError::msg(format!("reading the build context: {e}")))?
                 .map_err(|e| fail(e.into()))?
         };
-        let entrypoint = if config.disable_entrypoint { None } else { Some(engine::entrypoint_binary().map_err(fail)?) };
+        let entrypoint = if config.disable_entrypoint {
+            None
+        } else {
+            Some(engine::entrypoint_binary().map_err(fail)?)
+        };
         let docker = engine::connect(None).await.map_err(fail)?;
         if config.buildkit {
             ctx.ui.output(
@@ -104,10 +140,15 @@ impl Builder for DockerBuilder {
         let reference = format!("{repo}:{}", build_tag(&ctx.core));
         let labels = BTreeMap::from([(LABEL_APP.to_owned(), ctx.core.job.app.clone())]);
         ctx.ui.output(
-            format!("Building image from {} ({} files in the context)", dockerfile.display(), context.entries),
+            format!(
+                "Building image from {} ({} files in the context)",
+                dockerfile.display(),
+                context.entries
+            ),
             Style::Header,
         );
-        let credentials = engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
+        let credentials =
+            engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
         let spec = BuildSpec {
             dockerfile: context.dockerfile,
             // With injection the user's image stays untagged: it becomes the parent of the tagged
@@ -124,13 +165,24 @@ impl Builder for DockerBuilder {
             }),
         };
         let out = out_fn(&ctx.ui);
-        let mut id = engine::build(&docker, context.tar, spec, &out).await.map_err(fail)?;
+        let mut id = engine::build(&docker, context.tar, spec, &out)
+            .await
+            .map_err(fail)?;
         if let Some(binary) = entrypoint {
-            id = engine::inject_entrypoint(&docker, &id, &reference, &binary, &labels, &out).await.map_err(fail)?;
+            id = engine::inject_entrypoint(&docker, &id, &reference, &binary, &labels, &out)
+                .await
+                .map_err(fail)?;
         }
-        ctx.ui.output(format!("Image built: {reference}"), Style::Success);
+        ctx.ui
+            .output(format!("Image built: {reference}"), Style::Success);
         let (image, tag) = engine::split_reference(&reference);
-        Ok(outcome(Image { image, tag, id, local: true, created_tags: vec![reference] }))
+        Ok(outcome(Image {
+            image,
+            tag,
+            id,
+            local: true,
+            created_tags: vec![reference],
+        }))
     }
 }
 
@@ -204,8 +256,11 @@ impl Builder for DockerRef {
     async fn build(&self, ctx: &Ctx, config: &RefConfig) -> Result<Outcome<Image>, PluginError> {
         let reference = format!("{}:{}", config.image, config.tag);
         let docker = engine::connect(None).await.map_err(fail)?;
-        let id = engine::local_image(&docker, &reference).await.map_err(fail)?;
-        ctx.ui.output(format!("Using image {reference}"), Style::Plain);
+        let id = engine::local_image(&docker, &reference)
+            .await
+            .map_err(fail)?;
+        ctx.ui
+            .output(format!("Using image {reference}"), Style::Plain);
         let local = id.is_some();
         Ok(outcome(Image {
             image: config.image.clone(),
@@ -241,7 +296,10 @@ impl Component for DockerPull {
     type Output = Image;
 
     fn validate(config: &PullConfig) -> Result<(), ConfigErrors> {
-        DockerRef::validate(&RefConfig { image: config.image.clone(), tag: config.tag.clone() })
+        DockerRef::validate(&RefConfig {
+            image: config.image.clone(),
+            tag: config.tag.clone(),
+        })
     }
 
     fn capabilities(caps: &mut Capabilities<'_, Self>) {
@@ -253,29 +311,62 @@ impl Component for DockerPull {
 impl Builder for DockerPull {
     async fn build(&self, ctx: &Ctx, config: &PullConfig) -> Result<Outcome<Image>, PluginError> {
         let source = format!("{}:{}", config.image, config.tag);
-        let entrypoint = if config.disable_entrypoint { None } else { Some(engine::entrypoint_binary().map_err(fail)?) };
+        let entrypoint = if config.disable_entrypoint {
+            None
+        } else {
+            Some(engine::entrypoint_binary().map_err(fail)?)
+        };
         let docker = engine::connect(None).await.map_err(fail)?;
         let out = out_fn(&ctx.ui);
-        if engine::local_image(&docker, &source).await.map_err(fail)?.is_none() {
+        if engine::local_image(&docker, &source)
+            .await
+            .map_err(fail)?
+            .is_none()
+        {
             ctx.ui.output(format!("Pulling {source}"), Style::Header);
-            let credentials =
-                engine::credentials(config.encoded_auth.as_deref(), config.auth.as_ref(), None, None).map_err(fail)?;
-            engine::pull(&docker, &source, credentials, &out).await.map_err(fail)?;
+            let credentials = engine::credentials(
+                config.encoded_auth.as_deref(),
+                config.auth.as_ref(),
+                None,
+                None,
+            )
+            .map_err(fail)?;
+            engine::pull(&docker, &source, credentials, &out)
+                .await
+                .map_err(fail)?;
         }
-        let reference = format!("{}:{}", local_repository(&ctx.core.job.app), build_tag(&ctx.core));
+        let reference = format!(
+            "{}:{}",
+            local_repository(&ctx.core.job.app),
+            build_tag(&ctx.core)
+        );
         let id = match entrypoint {
             Some(binary) => {
                 let labels = BTreeMap::from([(LABEL_APP.to_owned(), ctx.core.job.app.clone())]);
-                engine::inject_entrypoint(&docker, &source, &reference, &binary, &labels, &out).await.map_err(fail)?
+                engine::inject_entrypoint(&docker, &source, &reference, &binary, &labels, &out)
+                    .await
+                    .map_err(fail)?
             }
             None => {
-                engine::tag_image(&docker, &source, &reference).await.map_err(fail)?;
-                engine::local_image(&docker, &reference).await.map_err(fail)?.unwrap_or_default()
+                engine::tag_image(&docker, &source, &reference)
+                    .await
+                    .map_err(fail)?;
+                engine::local_image(&docker, &reference)
+                    .await
+                    .map_err(fail)?
+                    .unwrap_or_default()
             }
         };
-        ctx.ui.output(format!("Image ready: {reference}"), Style::Success);
+        ctx.ui
+            .output(format!("Image ready: {reference}"), Style::Success);
         let (image, tag) = engine::split_reference(&reference);
-        Ok(outcome(Image { image, tag, id, local: true, created_tags: vec![reference] }))
+        Ok(outcome(Image {
+            image,
+            tag,
+            id,
+            local: true,
+            created_tags: vec![reference],
+        }))
     }
 }
 

@@ -246,7 +246,10 @@ pub struct Invalid {
 }
 
 fn invalid(attribute: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid { attribute: attribute.into(), message: message.into() }
+    Invalid {
+        attribute: attribute.into(),
+        message: message.into(),
+    }
 }
 
 impl PlatformConfig {
@@ -257,13 +260,22 @@ impl PlatformConfig {
             out.push(invalid("service_port", "must be between 1 and 65535"));
         }
         if self.host_port == Some(0) {
-            out.push(invalid("host_port", "must be between 1 and 65535; leave it unset for a random port"));
+            out.push(invalid(
+                "host_port",
+                "must be between 1 and 65535; leave it unset for a random port",
+            ));
         }
         for (i, port) in self.extra_ports.iter().enumerate() {
             if *port == 0 {
-                out.push(invalid(format!("extra_ports[{i}]"), "must be between 1 and 65535"));
+                out.push(invalid(
+                    format!("extra_ports[{i}]"),
+                    "must be between 1 and 65535",
+                ));
             } else if *port == self.service_port {
-                out.push(invalid(format!("extra_ports[{i}]"), format!("{port} is already the service_port")));
+                out.push(invalid(
+                    format!("extra_ports[{i}]"),
+                    format!("{port} is already the service_port"),
+                ));
             }
         }
         for (i, bind) in self.binds.iter().enumerate() {
@@ -281,7 +293,10 @@ impl PlatformConfig {
         if let Some(path) = &self.scratch_path
             && !path.starts_with('/')
         {
-            out.push(invalid("scratch_path", format!("`{path}` is not an absolute path")));
+            out.push(invalid(
+                "scratch_path",
+                format!("`{path}` is not an absolute path"),
+            ));
         }
         if let Some(cc) = &self.client_config {
             out.extend(cc.validate());
@@ -294,9 +309,17 @@ impl PlatformConfig {
         let mut limits = Limits::default();
         for (key, value) in &self.resources {
             let number = |what: &str| {
-                value.trim().parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    invalid(format!("resources.{key}"), format!("`{value}` is not a positive number of {what}"))
-                })
+                value
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        invalid(
+                            format!("resources.{key}"),
+                            format!("`{value}` is not a positive number of {what}"),
+                        )
+                    })
             };
             match key.as_str() {
                 "memory" => limits.memory_bytes = Some(number("megabytes")? * 1024 * 1024),
@@ -318,11 +341,21 @@ impl ClientConfig {
     pub fn validate(&self) -> Vec<Invalid> {
         let mut out = Vec::new();
         if let Some(host) = &self.host
-            && !(host.starts_with("unix://") || host.starts_with("tcp://") || host.starts_with("http://"))
+            && !(host.starts_with("unix://")
+                || host.starts_with("tcp://")
+                || host.starts_with("http://"))
         {
-            out.push(invalid("client_config.host", format!("`{host}` must start with unix:// or tcp://")));
+            out.push(invalid(
+                "client_config.host",
+                format!("`{host}` must start with unix:// or tcp://"),
+            ));
         }
-        if self.cert_path.is_some() || self.tls_verify.as_deref().is_some_and(|v| !v.is_empty() && v != "0" && v != "false") {
+        if self.cert_path.is_some()
+            || self
+                .tls_verify
+                .as_deref()
+                .is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+        {
             out.push(invalid(
                 "client_config.cert_path",
                 "TLS connections to the Docker engine are not supported yet; use a unix socket or plain tcp://",
@@ -340,7 +373,13 @@ impl RegistryConfig {
             out.push(invalid("image", "must not be empty"));
         }
         if !valid_tag(&self.tag) {
-            out.push(invalid("tag", format!("`{}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128)", self.tag)));
+            out.push(invalid(
+                "tag",
+                format!(
+                    "`{}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128)",
+                    self.tag
+                ),
+            ));
         }
         if self.password.is_some() && self.username.is_none() {
             out.push(invalid("password", "is set but `username` is not"));
@@ -366,7 +405,11 @@ mod tests {
     #[test]
     fn unknown_attribute_is_rejected_by_name() {
         let err = serde_json::from_str::<PlatformConfig>(r#"{"service_prot": 80}"#).unwrap_err();
-        assert!(err.to_string().starts_with("unknown field `service_prot`, expected one of `service_port`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("unknown field `service_prot`, expected one of `service_port`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -379,7 +422,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.validate(), vec![]);
-        assert_eq!(cfg.limits().unwrap(), Limits { memory_bytes: Some(64 * 1024 * 1024), cpu_shares: Some(512) });
+        assert_eq!(
+            cfg.limits().unwrap(),
+            Limits {
+                memory_bytes: Some(64 * 1024 * 1024),
+                cpu_shares: Some(512)
+            }
+        );
         assert_eq!(cfg.auth.unwrap().server_address.as_deref(), Some("r"));
         let b: BuilderConfig = serde_json::from_str(
             r#"{"build_args": {"A": "b"}, "buildkit": false, "context": ".", "disable_entrypoint": true,
@@ -434,7 +483,11 @@ mod tests {
         assert!(!valid_tag(""));
         assert!(!valid_tag(".x"));
         assert!(!valid_tag("a:b"));
-        let r = RegistryConfig { image: "i".into(), tag: "a:b".into(), ..RegistryConfig::default() };
+        let r = RegistryConfig {
+            image: "i".into(),
+            tag: "a:b".into(),
+            ..RegistryConfig::default()
+        };
         assert_eq!(
             r.validate()[0].to_string(),
             "tag: `a:b` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128)"

@@ -48,8 +48,10 @@ impl DockerIgnore {
             if cleaned.is_empty() {
                 continue;
             }
-            let regex = glob_to_regex(&cleaned)
-                .ok_or_else(|| BadPattern { line: i + 1, pattern: raw.to_owned() })?;
+            let regex = glob_to_regex(&cleaned).ok_or_else(|| BadPattern {
+                line: i + 1,
+                pattern: raw.to_owned(),
+            })?;
             patterns.push(Pattern { regex, exclusion });
         }
         Ok(Self { patterns })
@@ -178,14 +180,20 @@ pub fn tar_context(dir: &Path, dockerfile: &Path) -> Result<Context, ContextErro
     if !dockerfile.is_file() {
         return Err(ContextError::NoDockerfile(dockerfile.to_owned()));
     }
-    let inside = dockerfile
-        .strip_prefix(dir)
-        .ok()
-        .map(|p| p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+    let inside = dockerfile.strip_prefix(dir).ok().map(|p| {
+        p.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    });
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
     let mut entries = 0;
-    let always: Vec<&str> = inside.iter().map(String::as_str).chain([".dockerignore"]).collect();
+    let always: Vec<&str> = inside
+        .iter()
+        .map(String::as_str)
+        .chain([".dockerignore"])
+        .collect();
     walk(dir, "", &ignore, &always, &mut builder, &mut entries)?;
     let dockerfile_name = match inside {
         Some(name) => name,
@@ -197,7 +205,11 @@ pub fn tar_context(dir: &Path, dockerfile: &Path) -> Result<Context, ContextErro
         }
     };
     let tar = builder.into_inner()?;
-    Ok(Context { tar, dockerfile: dockerfile_name, entries })
+    Ok(Context {
+        tar,
+        dockerfile: dockerfile_name,
+        entries,
+    })
 }
 
 fn walk(
@@ -212,7 +224,11 @@ fn walk(
     children.sort_by_key(fs_err::DirEntry::file_name);
     for child in children {
         let name = child.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         let path = child.path();
         let is_dir = child.file_type()?.is_dir();
         let excluded = ignore.excludes(&rel) && !always.contains(&rel.as_str());
@@ -239,7 +255,13 @@ pub fn tar_entries(tar: &[u8]) -> io::Result<Vec<String>> {
     let mut archive = tar::Archive::new(tar);
     let mut names = Vec::new();
     for entry in archive.entries()? {
-        names.push(entry?.path()?.to_string_lossy().trim_end_matches('/').to_owned());
+        names.push(
+            entry?
+                .path()?
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_owned(),
+        );
     }
     Ok(names)
 }
@@ -259,7 +281,10 @@ mod tests {
         assert!(!i.excludes("keep.log"));
         assert!(!i.excludes("dir/a.log"), "`*` does not cross directories");
         assert!(i.excludes("target"));
-        assert!(i.excludes("target/debug/x"), "a matching parent excludes its children");
+        assert!(
+            i.excludes("target/debug/x"),
+            "a matching parent excludes its children"
+        );
         assert!(i.excludes("abs/x"));
         assert!(i.excludes("a.tmp"));
         assert!(i.excludes("deep/er/b.tmp"));
@@ -282,7 +307,10 @@ mod tests {
     #[test]
     fn bad_pattern_names_its_line() {
         let err = DockerIgnore::parse("ok\n[abc\n").unwrap_err();
-        assert_eq!(err.to_string(), ".dockerignore line 2: `[abc` is not a valid pattern");
+        assert_eq!(
+            err.to_string(),
+            ".dockerignore line 2: `[abc` is not a valid pattern"
+        );
     }
 
     #[test]
@@ -301,7 +329,13 @@ mod tests {
         assert_eq!(ctx.dockerfile, "Dockerfile");
         assert_eq!(
             tar_entries(&ctx.tar).unwrap(),
-            vec![".dockerignore", "Dockerfile", "index.html", "www", "www/a.html"]
+            vec![
+                ".dockerignore",
+                "Dockerfile",
+                "index.html",
+                "www",
+                "www/a.html"
+            ]
         );
         assert_eq!(ctx.entries, 5);
     }
@@ -315,8 +349,17 @@ mod tests {
         std::fs::write(dir.path().join("Dockerfile.web"), "FROM scratch\n").unwrap();
         let ctx = tar_context(&ctx_dir, &dir.path().join("Dockerfile.web")).unwrap();
         assert_eq!(ctx.dockerfile, ".wayline.Dockerfile");
-        assert_eq!(tar_entries(&ctx.tar).unwrap(), vec!["f", ".wayline.Dockerfile"]);
+        assert_eq!(
+            tar_entries(&ctx.tar).unwrap(),
+            vec!["f", ".wayline.Dockerfile"]
+        );
         let missing = tar_context(&ctx_dir, &dir.path().join("nope")).unwrap_err();
-        assert_eq!(missing.to_string(), format!("Dockerfile `{}` not found", dir.path().join("nope").display()));
+        assert_eq!(
+            missing.to_string(),
+            format!(
+                "Dockerfile `{}` not found",
+                dir.path().join("nope").display()
+            )
+        );
     }
 }

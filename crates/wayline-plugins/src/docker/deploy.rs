@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use bollard::Docker;
 use wayline_plugin::{
-    Capabilities, Component, ConfigErrors, Ctx, Destroyer, Docs, Documented, FieldDoc, Outcome, Platform,
-    PluginError, ReleaseManager, ResourceKind, ResourceManager, Status, StatusReport, Style,
+    Capabilities, Component, ConfigErrors, Ctx, Destroyer, Docs, Documented, FieldDoc, Outcome,
+    Platform, PluginError, ReleaseManager, ResourceKind, ResourceManager, Status, StatusReport,
+    Style,
 };
 use wayline_proto::v1::{DeclaredResource, Health};
 
@@ -29,7 +30,8 @@ struct Kind {
 }
 
 fn parse_state(state: &serde_json::Value) -> Result<Created, PluginError> {
-    serde_json::from_value(state.clone()).map_err(|e| PluginError::msg(format!("unreadable docker resource state: {e}")))
+    serde_json::from_value(state.clone())
+        .map_err(|e| PluginError::msg(format!("unreadable docker resource state: {e}")))
 }
 
 #[async_trait]
@@ -38,17 +40,35 @@ impl ResourceKind for Kind {
         self.name
     }
 
-    async fn destroy(&self, ctx: &Ctx, _name: &str, state: &serde_json::Value) -> Result<(), PluginError> {
+    async fn destroy(
+        &self,
+        ctx: &Ctx,
+        _name: &str,
+        state: &serde_json::Value,
+    ) -> Result<(), PluginError> {
         let created = parse_state(state)?;
-        if platform::remove(&self.docker, &created).await.map_err(fail)? {
-            ctx.ui.output(format!("Removed {} {}", created.kind(), created.name()), Style::Plain);
+        if platform::remove(&self.docker, &created)
+            .await
+            .map_err(fail)?
+        {
+            ctx.ui.output(
+                format!("Removed {} {}", created.kind(), created.name()),
+                Style::Plain,
+            );
         }
         Ok(())
     }
 
-    async fn status(&self, _ctx: &Ctx, _name: &str, state: &serde_json::Value) -> Result<(Health, String), PluginError> {
+    async fn status(
+        &self,
+        _ctx: &Ctx,
+        _name: &str,
+        state: &serde_json::Value,
+    ) -> Result<(Health, String), PluginError> {
         let created = parse_state(state)?;
-        let (h, message) = platform::health(&self.docker, &created).await.map_err(fail)?;
+        let (h, message) = platform::health(&self.docker, &created)
+            .await
+            .map_err(fail)?;
         let health = match h {
             ResourceHealth::Alive => Health::Alive,
             ResourceHealth::Ready => Health::Ready,
@@ -61,8 +81,14 @@ impl ResourceKind for Kind {
 
 fn manager(docker: &Docker) -> ResourceManager {
     ResourceManager::new("docker")
-        .kind(Kind { name: CONTAINER, docker: docker.clone() })
-        .kind(Kind { name: NETWORK, docker: docker.clone() })
+        .kind(Kind {
+            name: CONTAINER,
+            docker: docker.clone(),
+        })
+        .kind(Kind {
+            name: NETWORK,
+            docker: docker.clone(),
+        })
 }
 
 fn state(created: &Created) -> serde_json::Value {
@@ -71,13 +97,23 @@ fn state(created: &Created) -> serde_json::Value {
 
 /// The resources of a deployment: the stored ones, or (for a record without them) those its
 /// value names.
-fn stored_or_derived(value: &Deployment, resources: Vec<DeclaredResource>) -> Vec<DeclaredResource> {
+fn stored_or_derived(
+    value: &Deployment,
+    resources: Vec<DeclaredResource>,
+) -> Vec<DeclaredResource> {
     if !resources.is_empty() {
         return resources;
     }
-    let mut derived: Vec<Created> = value.created_networks.iter().map(|n| Created::Network { name: n.clone() }).collect();
+    let mut derived: Vec<Created> = value
+        .created_networks
+        .iter()
+        .map(|n| Created::Network { name: n.clone() })
+        .collect();
     if !value.container_id.is_empty() {
-        derived.push(Created::Container { id: value.container_id.clone(), name: value.name.clone() });
+        derived.push(Created::Container {
+            id: value.container_id.clone(),
+            name: value.name.clone(),
+        });
     }
     derived
         .into_iter()
@@ -108,8 +144,15 @@ impl Component for DockerPlatform {
 impl Platform for DockerPlatform {
     type Input = Image;
 
-    async fn deploy(&self, ctx: &Ctx, config: &PlatformConfig, artifact: Image) -> Result<Outcome<Deployment>, PluginError> {
-        let docker = engine::connect(config.client_config.as_ref()).await.map_err(fail)?;
+    async fn deploy(
+        &self,
+        ctx: &Ctx,
+        config: &PlatformConfig,
+        artifact: Image,
+    ) -> Result<Outcome<Deployment>, PluginError> {
+        let docker = engine::connect(config.client_config.as_ref())
+            .await
+            .map_err(fail)?;
         let deployment_id = if ctx.core.job.deployment_id.is_empty() {
             // Hosts always pass the id; a bare call still gets a distinct container name.
             format!("v{}", ctx.core.job.sequence.max(1))
@@ -121,11 +164,14 @@ impl Platform for DockerPlatform {
             deployment_id: deployment_id.clone(),
             deployment_env: ctx.core.deployment_env.clone(),
         };
-        let credentials = engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
+        let credentials =
+            engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
         let image = artifact.reference();
         ctx.ui.output(format!("Deploying {image}"), Style::Header);
         let out = out_fn(&ctx.ui);
-        platform::ensure_image(&docker, &image, config.force_pull, credentials, &out).await.map_err(fail)?;
+        platform::ensure_image(&docker, &image, config.force_pull, credentials, &out)
+            .await
+            .map_err(fail)?;
 
         let mut rm = manager(&docker);
         let mut networks = Vec::new();
@@ -135,13 +181,16 @@ impl Platform for DockerPlatform {
                 Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
                 Ok(NetworkState::Foreign) => {}
                 Ok(NetworkState::Ours) => {
-                    rm.create(ctx, name, NETWORK, async { Ok(state(&created)) }).await?;
+                    rm.create(ctx, name, NETWORK, async { Ok(state(&created)) })
+                        .await?;
                     networks.push(name.clone());
                 }
                 Ok(NetworkState::Missing) => {
                     out(&format!("Creating network {name}"));
                     rm.create(ctx, name, NETWORK, async {
-                        platform::create_network(&docker, name, &target).await.map_err(fail)?;
+                        platform::create_network(&docker, name, &target)
+                            .await
+                            .map_err(fail)?;
                         Ok(state(&created))
                     })
                     .await?;
@@ -153,18 +202,26 @@ impl Platform for DockerPlatform {
         out(&format!("Creating container {name}"));
         let container = rm
             .create(ctx, &name, CONTAINER, async {
-                platform::create_container(&docker, config, &image, &target).await.map(|c| state(&c)).map_err(fail)
+                platform::create_container(&docker, config, &image, &target)
+                    .await
+                    .map(|c| state(&c))
+                    .map_err(fail)
             })
             .await?;
         let container: Created = parse_state(&container)?;
-        let Created::Container { id, .. } = &container else { unreachable!("container state") };
+        let Created::Container { id, .. } = &container else {
+            unreachable!("container state")
+        };
         let running = match platform::start(&docker, id, &name, config.service_port).await {
             Ok(r) => r,
             Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
         };
         let url = format!("http://127.0.0.1:{}", running.host_port);
         if running.listening {
-            ctx.ui.output(format!("Container {} is up at {url}", running.name), Style::Success);
+            ctx.ui.output(
+                format!("Container {} is up at {url}", running.name),
+                Style::Success,
+            );
         } else {
             ctx.ui.output(
                 format!(
@@ -185,7 +242,10 @@ impl Platform for DockerPlatform {
             created_networks: networks,
         };
         let data = serde_json::json!({ "container_id": running.id, "url": url, "port": running.host_port });
-        Ok(Outcome::new(value).template_data(data).resources(rm.into_declared()).url(url))
+        Ok(Outcome::new(value)
+            .template_data(data)
+            .resources(rm.into_declared())
+            .url(url))
     }
 
     fn default_release_manager(&self) -> Option<&'static str> {
@@ -202,10 +262,14 @@ impl Destroyer for DockerPlatform {
         value: Deployment,
         resources: Vec<DeclaredResource>,
     ) -> Result<Vec<DeclaredResource>, PluginError> {
-        let docker = engine::connect(config.client_config.as_ref()).await.map_err(fail)?;
+        let docker = engine::connect(config.client_config.as_ref())
+            .await
+            .map_err(fail)?;
         // Newest first: the container before the networks it was attached to. A network that a
         // later deployment of the app still uses is left for that one, which adopted it.
-        manager(&docker).destroy_all(ctx, stored_or_derived(&value, resources)).await
+        manager(&docker)
+            .destroy_all(ctx, stored_or_derived(&value, resources))
+            .await
     }
 }
 
@@ -218,8 +282,12 @@ impl Status for DockerPlatform {
         value: Deployment,
         resources: Vec<DeclaredResource>,
     ) -> Result<StatusReport, PluginError> {
-        let docker = engine::connect(config.client_config.as_ref()).await.map_err(fail)?;
-        Ok(manager(&docker).status_all(ctx, stored_or_derived(&value, resources)).await)
+        let docker = engine::connect(config.client_config.as_ref())
+            .await
+            .map_err(fail)?;
+        Ok(manager(&docker)
+            .status_all(ctx, stored_or_derived(&value, resources))
+            .await)
     }
 }
 
@@ -288,20 +356,36 @@ impl Component for DockerRelease {
 impl ReleaseManager for DockerRelease {
     type Input = Deployment;
 
-    async fn release(&self, ctx: &Ctx, _config: &ReleaseConfig, deployment: Deployment) -> Result<Outcome<Release>, PluginError> {
+    async fn release(
+        &self,
+        ctx: &Ctx,
+        _config: &ReleaseConfig,
+        deployment: Deployment,
+    ) -> Result<Outcome<Release>, PluginError> {
         let docker = engine::connect(None).await.map_err(fail)?;
-        let container = Created::Container { id: deployment.container_id.clone(), name: deployment.name.clone() };
+        let container = Created::Container {
+            id: deployment.container_id.clone(),
+            name: deployment.name.clone(),
+        };
         let (health, message) = platform::health(&docker, &container).await.map_err(fail)?;
         if !matches!(health, ResourceHealth::Ready | ResourceHealth::Alive) {
-            return Err(PluginError::msg(format!("cannot release deployment {}: {message}", deployment.id)));
+            return Err(PluginError::msg(format!(
+                "cannot release deployment {}: {message}",
+                deployment.id
+            )));
         }
-        ctx.ui.output(format!("Released {} at {}", deployment.name, deployment.url), Style::Success);
+        ctx.ui.output(
+            format!("Released {} at {}", deployment.name, deployment.url),
+            Style::Success,
+        );
         let release = Release {
             deployment_id: deployment.id,
             container_id: deployment.container_id,
             url: deployment.url.clone(),
         };
-        Ok(Outcome::new(release).template_data(serde_json::json!({ "url": deployment.url })).url(deployment.url))
+        Ok(Outcome::new(release)
+            .template_data(serde_json::json!({ "url": deployment.url }))
+            .url(deployment.url))
     }
 }
 

@@ -118,7 +118,13 @@ pub fn message(err: &BollardError) -> String {
 
 /// Whether an engine error is a 404.
 pub fn is_not_found(err: &BollardError) -> bool {
-    matches!(err, BollardError::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        err,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// Wraps an engine error with what we were doing.
@@ -134,8 +140,13 @@ pub async fn connect(client: Option<&ClientConfig>) -> Result<Docker, DockerErro
         .and_then(|c| c.host.clone())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()));
-    let addr = host.clone().unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
-    let connect_err = |e: BollardError| DockerError::Connect { addr: addr.clone(), message: message(&e) };
+    let addr = host
+        .clone()
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
+    let connect_err = |e: BollardError| DockerError::Connect {
+        addr: addr.clone(),
+        message: message(&e),
+    };
     let docker = match host.as_deref() {
         Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
             Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION)
@@ -172,7 +183,12 @@ pub struct BuildSpec {
 
 /// Builds the context `tar` with the classic builder, streaming its output to `out`; returns the
 /// image id. A failed build returns [`DockerError::Build`] with the failing step and message.
-pub async fn build(docker: &Docker, tar: Vec<u8>, spec: BuildSpec, out: Out<'_>) -> Result<String, DockerError> {
+pub async fn build(
+    docker: &Docker,
+    tar: Vec<u8>,
+    spec: BuildSpec,
+    out: Out<'_>,
+) -> Result<String, DockerError> {
     let options = BuildImageOptions {
         dockerfile: spec.dockerfile,
         t: spec.tag,
@@ -185,7 +201,11 @@ pub async fn build(docker: &Docker, tar: Vec<u8>, spec: BuildSpec, out: Out<'_>)
         target: spec.target.unwrap_or_default(),
         ..BuildImageOptions::default()
     };
-    let mut stream = docker.build_image(options, spec.credentials, Some(bollard::body_full(tar.into())));
+    let mut stream = docker.build_image(
+        options,
+        spec.credentials,
+        Some(bollard::body_full(tar.into())),
+    );
     let mut step = None;
     let mut id = None;
     let mut pending = String::new();
@@ -194,7 +214,10 @@ pub async fn build(docker: &Docker, tar: Vec<u8>, spec: BuildSpec, out: Out<'_>)
             Ok(info) => info,
             Err(err) => {
                 flush_lines(&mut pending, out, &mut step, true);
-                return Err(DockerError::Build { step, message: message(&err) });
+                return Err(DockerError::Build {
+                    step,
+                    message: message(&err),
+                });
             }
         };
         if let Some(text) = info.stream {
@@ -209,7 +232,10 @@ pub async fn build(docker: &Docker, tar: Vec<u8>, spec: BuildSpec, out: Out<'_>)
         }
     }
     flush_lines(&mut pending, out, &mut step, true);
-    id.ok_or_else(|| DockerError::Build { step, message: "the engine did not report an image id".to_owned() })
+    id.ok_or_else(|| DockerError::Build {
+        step,
+        message: "the engine did not report an image id".to_owned(),
+    })
 }
 
 /// Sends the complete lines in `pending` to `out`, remembering the last `Step` line.
@@ -237,7 +263,9 @@ fn emit_line(line: &str, out: Out<'_>, step: &mut Option<String>) {
 /// Finds the static entrypoint binary: `$WAYLINE_ENTRYPOINT_BINARY`, else `wayline-entrypoint`
 /// next to the running executable.
 pub fn entrypoint_binary() -> Result<PathBuf, DockerError> {
-    let env = std::env::var_os(ENTRYPOINT_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = std::env::var_os(ENTRYPOINT_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let next_to_exe = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(ENTRYPOINT_FILE)))
@@ -285,7 +313,10 @@ pub async fn inject_entrypoint(
     labels: &BTreeMap<String, String>,
     out: Out<'_>,
 ) -> Result<String, DockerError> {
-    let inspect = docker.inspect_image(base).await.map_err(api(format!("inspecting image `{base}`")))?;
+    let inspect = docker
+        .inspect_image(base)
+        .await
+        .map_err(api(format!("inspecting image `{base}`")))?;
     let config = inspect.config.unwrap_or_default();
     let entrypoint = config.entrypoint.unwrap_or_default();
     let cmd = config.cmd;
@@ -298,7 +329,8 @@ pub async fn inject_entrypoint(
     let binary_bytes = tokio::fs::read(binary)
         .await
         .map_err(|e| DockerError::Other(format!("reading `{}`: {e}", binary.display())))?;
-    let tar = entrypoint_context(&dockerfile, &binary_bytes).map_err(|e| DockerError::Other(e.to_string()))?;
+    let tar = entrypoint_context(&dockerfile, &binary_bytes)
+        .map_err(|e| DockerError::Other(e.to_string()))?;
     out("Injecting wayline-entrypoint…");
     let spec = BuildSpec {
         dockerfile: "Dockerfile".to_owned(),
@@ -329,7 +361,10 @@ fn entrypoint_context(dockerfile: &str, binary: &[u8]) -> std::io::Result<Vec<u8
 pub fn split_reference(reference: &str) -> (String, String) {
     let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
     match reference[last_slash..].rfind(':') {
-        Some(i) => (reference[..last_slash + i].to_owned(), reference[last_slash + i + 1..].to_owned()),
+        Some(i) => (
+            reference[..last_slash + i].to_owned(),
+            reference[last_slash + i + 1..].to_owned(),
+        ),
         None => (reference.to_owned(), "latest".to_owned()),
     }
 }
@@ -338,7 +373,13 @@ pub fn split_reference(reference: &str) -> (String, String) {
 pub async fn tag_image(docker: &Docker, source: &str, target: &str) -> Result<(), DockerError> {
     let (repo, tag) = split_reference(target);
     docker
-        .tag_image(source, Some(TagImageOptions { repo: Some(repo), tag: Some(tag) }))
+        .tag_image(
+            source,
+            Some(TagImageOptions {
+                repo: Some(repo),
+                tag: Some(tag),
+            }),
+        )
         .await
         .map_err(api(format!("tagging `{source}` as `{target}`")))
 }
@@ -346,7 +387,14 @@ pub async fn tag_image(docker: &Docker, source: &str, target: &str) -> Result<()
 /// Removes one tag (the image itself goes when it was its last tag). A tag already gone is fine.
 pub async fn remove_tag(docker: &Docker, reference: &str) -> Result<bool, DockerError> {
     match docker
-        .remove_image(reference, Some(RemoveImageOptions { force: false, noprune: false }), None)
+        .remove_image(
+            reference,
+            Some(RemoveImageOptions {
+                force: false,
+                noprune: false,
+            }),
+            None,
+        )
         .await
     {
         Ok(_) => Ok(true),
@@ -372,12 +420,28 @@ pub async fn push(
     out: Out<'_>,
 ) -> Result<(), DockerError> {
     let (repo, tag) = split_reference(reference);
-    let mut stream = docker.push_image(&repo, Some(PushImageOptions { tag: Some(tag), platform: None }), credentials);
+    let mut stream = docker.push_image(
+        &repo,
+        Some(PushImageOptions {
+            tag: Some(tag),
+            platform: None,
+        }),
+        credentials,
+    );
     let mut last_status = String::new();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| DockerError::Push { reference: reference.to_owned(), message: message(&e) })?;
-        if let Some(error) = info.error.or_else(|| info.error_detail.and_then(|d| d.message)) {
-            return Err(DockerError::Push { reference: reference.to_owned(), message: error });
+        let info = item.map_err(|e| DockerError::Push {
+            reference: reference.to_owned(),
+            message: message(&e),
+        })?;
+        if let Some(error) = info
+            .error
+            .or_else(|| info.error_detail.and_then(|d| d.message))
+        {
+            return Err(DockerError::Push {
+                reference: reference.to_owned(),
+                message: error,
+            });
         }
         if let Some(status) = info.status
             && status != last_status
@@ -397,12 +461,25 @@ pub async fn pull(
     out: Out<'_>,
 ) -> Result<(), DockerError> {
     let (repo, tag) = split_reference(reference);
-    let options = CreateImageOptions { from_image: Some(repo), tag: Some(tag), ..CreateImageOptions::default() };
+    let options = CreateImageOptions {
+        from_image: Some(repo),
+        tag: Some(tag),
+        ..CreateImageOptions::default()
+    };
     let mut stream = docker.create_image(Some(options), None, credentials);
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| DockerError::Pull { reference: reference.to_owned(), message: message(&e) })?;
-        if let Some(error) = info.error.or_else(|| info.error_detail.and_then(|d| d.message)) {
-            return Err(DockerError::Pull { reference: reference.to_owned(), message: error });
+        let info = item.map_err(|e| DockerError::Pull {
+            reference: reference.to_owned(),
+            message: message(&e),
+        })?;
+        if let Some(error) = info
+            .error
+            .or_else(|| info.error_detail.and_then(|d| d.message))
+        {
+            return Err(DockerError::Pull {
+                reference: reference.to_owned(),
+                message: error,
+            });
         }
         if let Some(status) = info.status
             && info.progress.is_none()
@@ -448,10 +525,13 @@ pub fn credentials(
 /// Decodes `encoded_auth`: base64 (standard or URL-safe) of the engine's JSON auth config.
 fn decode_encoded_auth(encoded: &str) -> Result<DockerCredentials, DockerError> {
     use base64::Engine as _;
-    let bad = || DockerError::Invalid(vec![Invalid {
-        attribute: "encoded_auth".to_owned(),
-        message: "is not base64 of a JSON auth config ({\"username\": …, \"password\": …})".to_owned(),
-    }]);
+    let bad = || {
+        DockerError::Invalid(vec![Invalid {
+            attribute: "encoded_auth".to_owned(),
+            message: "is not base64 of a JSON auth config ({\"username\": …, \"password\": …})"
+                .to_owned(),
+        }])
+    };
     let trimmed = encoded.trim();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(trimmed)
@@ -497,7 +577,11 @@ mod tests {
     #[test]
     fn entrypoint_goes_in_front_and_cmd_is_kept() {
         assert_eq!(
-            entrypoint_dockerfile("sha256:abc", &[], Some(&["/bin/busybox".into(), "httpd".into()])),
+            entrypoint_dockerfile(
+                "sha256:abc",
+                &[],
+                Some(&["/bin/busybox".into(), "httpd".into()])
+            ),
             "FROM sha256:abc\nCOPY wayline-entrypoint /bin/wayline-entrypoint\n\
              ENTRYPOINT [\"/bin/wayline-entrypoint\",\"--\"]\nCMD [\"/bin/busybox\",\"httpd\"]\n"
         );
@@ -506,31 +590,61 @@ mod tests {
             "FROM img:1\nCOPY wayline-entrypoint /bin/wayline-entrypoint\n\
              ENTRYPOINT [\"/bin/wayline-entrypoint\",\"--\",\"/app\",\"-v\"]\n"
         );
-        assert!(has_entrypoint(&["/bin/wayline-entrypoint".into(), "--".into()]));
+        assert!(has_entrypoint(&[
+            "/bin/wayline-entrypoint".into(),
+            "--".into()
+        ]));
         assert!(!has_entrypoint(&["/app".into()]));
     }
 
     #[test]
     fn references_split_at_the_tag_not_the_port() {
-        assert_eq!(split_reference("127.0.0.1:5000/web:v2"), ("127.0.0.1:5000/web".into(), "v2".into()));
-        assert_eq!(split_reference("127.0.0.1:5000/web"), ("127.0.0.1:5000/web".into(), "latest".into()));
-        assert_eq!(split_reference("busybox"), ("busybox".into(), "latest".into()));
+        assert_eq!(
+            split_reference("127.0.0.1:5000/web:v2"),
+            ("127.0.0.1:5000/web".into(), "v2".into())
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/web"),
+            ("127.0.0.1:5000/web".into(), "latest".into())
+        );
+        assert_eq!(
+            split_reference("busybox"),
+            ("busybox".into(), "latest".into())
+        );
     }
 
     #[test]
     fn credentials_follow_waypoints_order() {
         use base64::Engine as _;
-        let enc = base64::engine::general_purpose::URL_SAFE.encode(r#"{"username":"e","password":"p","serveraddress":"r"}"#);
-        let auth = Auth { username: Some("a".into()), ..Auth::default() };
-        let c = credentials(Some(&enc), Some(&auth), Some("u"), None).unwrap().unwrap();
-        assert_eq!((c.username.as_deref(), c.serveraddress.as_deref()), (Some("e"), Some("r")));
-        let c = credentials(None, Some(&auth), Some("u"), None).unwrap().unwrap();
+        let enc = base64::engine::general_purpose::URL_SAFE
+            .encode(r#"{"username":"e","password":"p","serveraddress":"r"}"#);
+        let auth = Auth {
+            username: Some("a".into()),
+            ..Auth::default()
+        };
+        let c = credentials(Some(&enc), Some(&auth), Some("u"), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.username.as_deref(), c.serveraddress.as_deref()),
+            (Some("e"), Some("r"))
+        );
+        let c = credentials(None, Some(&auth), Some("u"), None)
+            .unwrap()
+            .unwrap();
         assert_eq!(c.username.as_deref(), Some("a"));
-        let c = credentials(None, None, Some("u"), Some("pw")).unwrap().unwrap();
-        assert_eq!((c.username.as_deref(), c.password.as_deref()), (Some("u"), Some("pw")));
+        let c = credentials(None, None, Some("u"), Some("pw"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.username.as_deref(), c.password.as_deref()),
+            (Some("u"), Some("pw"))
+        );
         assert!(credentials(None, None, None, None).unwrap().is_none());
         assert_eq!(
-            credentials(Some("%%%"), None, None, None).unwrap_err().to_string(),
+            credentials(Some("%%%"), None, None, None)
+                .unwrap_err()
+                .to_string(),
             "invalid config: encoded_auth: is not base64 of a JSON auth config ({\"username\": …, \"password\": …})"
         );
     }
@@ -545,7 +659,13 @@ mod tests {
             err.to_string(),
             "cannot inject the entrypoint: no `wayline-entrypoint` binary at WAYLINE_ENTRYPOINT_BINARY (`/nope/ep` does not exist) nor at `/opt/wayline/wayline-entrypoint`; build it, set WAYLINE_ENTRYPOINT_BINARY, or set `disable_entrypoint = true`"
         );
-        let build = DockerError::Build { step: Some("Step 2/3 : COPY x /x".into()), message: "COPY failed".into() };
-        assert_eq!(build.to_string(), "docker build failed at `Step 2/3 : COPY x /x`: COPY failed");
+        let build = DockerError::Build {
+            step: Some("Step 2/3 : COPY x /x".into()),
+            message: "COPY failed".into(),
+        };
+        assert_eq!(
+            build.to_string(),
+            "docker build failed at `Step 2/3 : COPY x /x`: COPY failed"
+        );
     }
 }

@@ -21,7 +21,9 @@ pub mod platform;
 pub mod registry;
 pub mod values;
 
-use wayline_plugin::{BuiltinRegistry, ConfigError, ConfigErrors, FieldDoc, PluginError, Style, Ui};
+use wayline_plugin::{
+    BuiltinRegistry, ConfigError, ConfigErrors, FieldDoc, PluginError, Style, Ui,
+};
 use wayline_proto::v1::DeclaredResource;
 
 pub use builder::{DockerBuilder, DockerPull, DockerRef};
@@ -45,14 +47,21 @@ pub fn register(registry: &mut BuiltinRegistry) {
 /// A docker error as the SDK's failure, its message unchanged.
 fn fail(e: DockerError) -> PluginError {
     match e {
-        DockerError::Invalid(list) => errors(list).map_or_else(PluginError::Config, |()| PluginError::msg("invalid config")),
+        DockerError::Invalid(list) => {
+            errors(list).map_or_else(PluginError::Config, |()| PluginError::msg("invalid config"))
+        }
         other => PluginError::msg(other.to_string()),
     }
 }
 
 /// Pure validation results as the SDK's config errors.
 fn errors(list: Vec<config::Invalid>) -> Result<(), ConfigErrors> {
-    ConfigErrors(list.into_iter().map(|i| ConfigError::new(i.attribute, i.message)).collect()).into_result()
+    ConfigErrors(
+        list.into_iter()
+            .map(|i| ConfigError::new(i.attribute, i.message))
+            .collect(),
+    )
+    .into_result()
 }
 
 /// Engine output lines into the UI.

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, HealthStatusEnum, HostConfig, NetworkConnectRequest,
-    NetworkCreateRequest, PortBinding,
+    ContainerCreateBody, ContainerStateStatusEnum, HealthStatusEnum, HostConfig,
+    NetworkConnectRequest, NetworkCreateRequest, PortBinding,
 };
 use bollard::query_parameters::{CreateContainerOptions, LogsOptions, RemoveContainerOptions};
 use futures::StreamExt;
@@ -42,8 +42,16 @@ pub struct Target {
 /// A container name the engine accepts: `<app>-<deployment id>`, other characters as `-`.
 pub fn container_name(app: &str, deployment_id: &str) -> String {
     let raw = format!("{app}-{deployment_id}");
-    let mut name: String =
-        raw.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         name.insert(0, 'w');
     }
@@ -52,7 +60,11 @@ pub fn container_name(app: &str, deployment_id: &str) -> String {
 
 /// The container to create: its name and engine spec. Pure, so the spec is testable as data.
 #[allow(clippy::zero_sized_map_values)] // The engine's API shape for ExposedPorts.
-pub fn container_plan(cfg: &PlatformConfig, image: &str, target: &Target) -> (String, ContainerCreateBody) {
+pub fn container_plan(
+    cfg: &PlatformConfig,
+    image: &str,
+    target: &Target,
+) -> (String, ContainerCreateBody) {
     let name = container_name(&target.app, &target.deployment_id);
     // Later entries win: static env, then the deployment's own, then PORT.
     let mut env: BTreeMap<String, String> = cfg.static_environment.clone();
@@ -79,14 +91,21 @@ pub fn container_plan(cfg: &PlatformConfig, image: &str, target: &Target) -> (St
         exposed.insert(key.clone(), HashMap::new());
         bindings.insert(
             key,
-            Some(vec![PortBinding { host_ip: Some("127.0.0.1".to_owned()), host_port: Some(String::new()) }]),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".to_owned()),
+                host_port: Some(String::new()),
+            }]),
         );
     }
 
     let mut binds = cfg.binds.clone();
     // The server's unix socket is mounted at the same path, so the entrypoint can dial it without
     // a route to the host's network.
-    if let Some(path) = target.deployment_env.get("WAYLINE_SERVER_ADDR").and_then(|a| a.strip_prefix("unix://")) {
+    if let Some(path) = target
+        .deployment_env
+        .get("WAYLINE_SERVER_ADDR")
+        .and_then(|a| a.strip_prefix("unix://"))
+    {
         let bind = format!("{path}:{path}");
         if !binds.contains(&bind) {
             binds.push(bind);
@@ -100,7 +119,10 @@ pub fn container_plan(cfg: &PlatformConfig, image: &str, target: &Target) -> (St
         memory: limits.memory_bytes,
         cpu_shares: limits.cpu_shares,
         network_mode: cfg.networks.first().cloned(),
-        tmpfs: cfg.scratch_path.clone().map(|p| HashMap::from([(p, String::new())])),
+        tmpfs: cfg
+            .scratch_path
+            .clone()
+            .map(|p| HashMap::from([(p, String::new())])),
         ..HostConfig::default()
     };
     let body = ContainerCreateBody {
@@ -176,11 +198,29 @@ pub enum NetworkState {
 }
 
 /// Looks a network up.
-pub async fn network_state(docker: &Docker, name: &str, app: &str) -> Result<NetworkState, DockerError> {
-    match docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await {
+pub async fn network_state(
+    docker: &Docker,
+    name: &str,
+    app: &str,
+) -> Result<NetworkState, DockerError> {
+    match docker
+        .inspect_network(
+            name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+    {
         Ok(net) => {
-            let ours = net.labels.as_ref().and_then(|l| l.get(LABEL_APP)).is_some_and(|a| a == app);
-            Ok(if ours { NetworkState::Ours } else { NetworkState::Foreign })
+            let ours = net
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_APP))
+                .is_some_and(|a| a == app);
+            Ok(if ours {
+                NetworkState::Ours
+            } else {
+                NetworkState::Foreign
+            })
         }
         Err(e) if is_not_found(&e) => Ok(NetworkState::Missing),
         Err(e) => Err(api(format!("inspecting network `{name}`"))(e)),
@@ -188,13 +228,21 @@ pub async fn network_state(docker: &Docker, name: &str, app: &str) -> Result<Net
 }
 
 /// Creates a bridge network labelled with the app and deployment.
-pub async fn create_network(docker: &Docker, name: &str, target: &Target) -> Result<(), DockerError> {
+pub async fn create_network(
+    docker: &Docker,
+    name: &str,
+    target: &Target,
+) -> Result<(), DockerError> {
     let labels = HashMap::from([
         (LABEL_APP.to_owned(), target.app.clone()),
         (LABEL_DEPLOYMENT.to_owned(), target.deployment_id.clone()),
     ]);
     docker
-        .create_network(NetworkCreateRequest { name: name.to_owned(), labels: Some(labels), ..NetworkCreateRequest::default() })
+        .create_network(NetworkCreateRequest {
+            name: name.to_owned(),
+            labels: Some(labels),
+            ..NetworkCreateRequest::default()
+        })
         .await
         .map_err(api(format!("creating network `{name}`")))?;
     Ok(())
@@ -224,24 +272,46 @@ pub async fn create_container(
 ) -> Result<Created, DockerError> {
     let (name, body) = container_plan(cfg, image, target);
     let response = docker
-        .create_container(Some(CreateContainerOptions { name: Some(name.clone()), platform: String::new() }), body)
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(name.clone()),
+                platform: String::new(),
+            }),
+            body,
+        )
         .await
         .map_err(api(format!("creating container `{name}`")))?;
-    let created = Created::Container { id: response.id.clone(), name: name.clone() };
+    let created = Created::Container {
+        id: response.id.clone(),
+        name: name.clone(),
+    };
     for network in cfg.networks.iter().skip(1) {
         if let Err(e) = docker
-            .connect_network(network, NetworkConnectRequest { container: Some(response.id.clone()), endpoint_config: None })
+            .connect_network(
+                network,
+                NetworkConnectRequest {
+                    container: Some(response.id.clone()),
+                    endpoint_config: None,
+                },
+            )
             .await
         {
             let _ = remove(docker, &created).await;
-            return Err(api(format!("connecting container `{name}` to network `{network}`"))(e));
+            return Err(api(format!(
+                "connecting container `{name}` to network `{network}`"
+            ))(e));
         }
     }
     Ok(created)
 }
 
 /// Starts a created container and waits until it is ready (see [`wait_ready`]).
-pub async fn start(docker: &Docker, id: &str, name: &str, service_port: u16) -> Result<Running, DockerError> {
+pub async fn start(
+    docker: &Docker,
+    id: &str,
+    name: &str,
+    service_port: u16,
+) -> Result<Running, DockerError> {
     docker
         .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
         .await
@@ -252,11 +322,19 @@ pub async fn start(docker: &Docker, id: &str, name: &str, service_port: u16) -> 
 /// Waits until the container runs and its app accepts connections on `service_port` (or
 /// [`LISTEN_WAIT`] passes). A container that stops meanwhile fails the deploy with its last log
 /// lines.
-pub async fn wait_ready(docker: &Docker, id: &str, name: &str, service_port: u16) -> Result<Running, DockerError> {
+pub async fn wait_ready(
+    docker: &Docker,
+    id: &str,
+    name: &str,
+    service_port: u16,
+) -> Result<Running, DockerError> {
     let started = tokio::time::Instant::now();
     loop {
         let inspect = docker
-            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
             .await
             .map_err(api(format!("inspecting container `{name}`")))?;
         let state = inspect.state.unwrap_or_default();
@@ -266,7 +344,11 @@ pub async fn wait_ready(docker: &Docker, id: &str, name: &str, service_port: u16
                 return Err(DockerError::ExitedAtOnce {
                     name: name.to_owned(),
                     code: state.exit_code.unwrap_or(-1),
-                    logs: if logs.is_empty() { "(no output)".to_owned() } else { logs },
+                    logs: if logs.is_empty() {
+                        "(no output)".to_owned()
+                    } else {
+                        logs
+                    },
                 });
             }
             Some(ContainerStateStatusEnum::RUNNING) => {
@@ -287,10 +369,20 @@ pub async fn wait_ready(docker: &Docker, id: &str, name: &str, service_port: u16
                     .filter(|ip| !ip.is_empty())
                     .collect();
                 if listening(&ips, service_port).await {
-                    return Ok(Running { id: id.to_owned(), name: name.to_owned(), host_port, listening: true });
+                    return Ok(Running {
+                        id: id.to_owned(),
+                        name: name.to_owned(),
+                        host_port,
+                        listening: true,
+                    });
                 }
                 if started.elapsed() >= LISTEN_WAIT {
-                    return Ok(Running { id: id.to_owned(), name: name.to_owned(), host_port, listening: false });
+                    return Ok(Running {
+                        id: id.to_owned(),
+                        name: name.to_owned(),
+                        host_port,
+                        listening: false,
+                    });
                 }
             }
             _ => {}
@@ -302,8 +394,14 @@ pub async fn wait_ready(docker: &Docker, id: &str, name: &str, service_port: u16
 /// Whether something accepts TCP connections on `port` at any of the container's addresses.
 async fn listening(ips: &[String], port: u16) -> bool {
     for ip in ips {
-        let Ok(addr) = format!("{ip}:{port}").parse::<SocketAddr>() else { continue };
-        let attempt = tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(addr)).await;
+        let Ok(addr) = format!("{ip}:{port}").parse::<SocketAddr>() else {
+            continue;
+        };
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await;
         if matches!(attempt, Ok(Ok(_))) {
             return true;
         }
@@ -313,7 +411,12 @@ async fn listening(ips: &[String], port: u16) -> bool {
 
 /// The container's last `n` log lines (stdout and stderr), best effort.
 pub async fn last_logs(docker: &Docker, id: &str, n: usize) -> String {
-    let options = LogsOptions { stdout: true, stderr: true, tail: n.to_string(), ..LogsOptions::default() };
+    let options = LogsOptions {
+        stdout: true,
+        stderr: true,
+        tail: n.to_string(),
+        ..LogsOptions::default()
+    };
     let mut stream = docker.logs(id, Some(options));
     let mut text = String::new();
     while let Some(Ok(chunk)) = stream.next().await {
@@ -327,7 +430,11 @@ pub async fn last_logs(docker: &Docker, id: &str, n: usize) -> String {
 pub async fn remove(docker: &Docker, created: &Created) -> Result<bool, DockerError> {
     match created {
         Created::Container { id, name } => {
-            let options = RemoveContainerOptions { force: true, v: true, link: false };
+            let options = RemoveContainerOptions {
+                force: true,
+                v: true,
+                link: false,
+            };
             match docker.remove_container(id, Some(options)).await {
                 Ok(()) => Ok(true),
                 Err(e) if is_not_found(&e) => Ok(false),
@@ -335,7 +442,13 @@ pub async fn remove(docker: &Docker, created: &Created) -> Result<bool, DockerEr
             }
         }
         Created::Network { name } => {
-            match docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await {
+            match docker
+                .inspect_network(
+                    name,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                )
+                .await
+            {
                 Ok(net) if net.containers.as_ref().is_some_and(|c| !c.is_empty()) => {
                     tracing::info!(network = %name, "network still in use; left for its last deployment");
                     Ok(false)
@@ -366,26 +479,51 @@ pub enum ResourceHealth {
 }
 
 /// Inspects one resource.
-pub async fn health(docker: &Docker, created: &Created) -> Result<(ResourceHealth, String), DockerError> {
+pub async fn health(
+    docker: &Docker,
+    created: &Created,
+) -> Result<(ResourceHealth, String), DockerError> {
     match created {
         Created::Container { id, name } => {
-            match docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await {
+            match docker
+                .inspect_container(
+                    id,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+            {
                 Ok(inspect) => {
                     let state = inspect.state.unwrap_or_default();
                     let check = state.health.and_then(|h| h.status);
                     Ok(match (state.status, check) {
-                        (Some(ContainerStateStatusEnum::RUNNING), Some(HealthStatusEnum::STARTING)) => {
-                            (ResourceHealth::Alive, format!("container {name} is running; health check starting"))
-                        }
-                        (Some(ContainerStateStatusEnum::RUNNING), Some(HealthStatusEnum::UNHEALTHY)) => {
-                            (ResourceHealth::Down, format!("container {name} is running but unhealthy"))
-                        }
-                        (Some(ContainerStateStatusEnum::RUNNING), _) => {
-                            (ResourceHealth::Ready, format!("container {name} is running"))
-                        }
-                        (Some(ContainerStateStatusEnum::RESTARTING | ContainerStateStatusEnum::CREATED), _) => {
-                            (ResourceHealth::Alive, format!("container {name} is starting"))
-                        }
+                        (
+                            Some(ContainerStateStatusEnum::RUNNING),
+                            Some(HealthStatusEnum::STARTING),
+                        ) => (
+                            ResourceHealth::Alive,
+                            format!("container {name} is running; health check starting"),
+                        ),
+                        (
+                            Some(ContainerStateStatusEnum::RUNNING),
+                            Some(HealthStatusEnum::UNHEALTHY),
+                        ) => (
+                            ResourceHealth::Down,
+                            format!("container {name} is running but unhealthy"),
+                        ),
+                        (Some(ContainerStateStatusEnum::RUNNING), _) => (
+                            ResourceHealth::Ready,
+                            format!("container {name} is running"),
+                        ),
+                        (
+                            Some(
+                                ContainerStateStatusEnum::RESTARTING
+                                | ContainerStateStatusEnum::CREATED,
+                            ),
+                            _,
+                        ) => (
+                            ResourceHealth::Alive,
+                            format!("container {name} is starting"),
+                        ),
                         (status, _) => (
                             ResourceHealth::Down,
                             format!(
@@ -396,14 +534,26 @@ pub async fn health(docker: &Docker, created: &Created) -> Result<(ResourceHealt
                         ),
                     })
                 }
-                Err(e) if is_not_found(&e) => Ok((ResourceHealth::Missing, format!("container {name} does not exist"))),
+                Err(e) if is_not_found(&e) => Ok((
+                    ResourceHealth::Missing,
+                    format!("container {name} does not exist"),
+                )),
                 Err(e) => Err(api(format!("inspecting container `{name}`"))(e)),
             }
         }
         Created::Network { name } => {
-            match docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await {
+            match docker
+                .inspect_network(
+                    name,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                )
+                .await
+            {
                 Ok(_) => Ok((ResourceHealth::Ready, format!("network {name} exists"))),
-                Err(e) if is_not_found(&e) => Ok((ResourceHealth::Missing, format!("network {name} does not exist"))),
+                Err(e) if is_not_found(&e) => Ok((
+                    ResourceHealth::Missing,
+                    format!("network {name} does not exist"),
+                )),
                 Err(e) => Err(api(format!("inspecting network `{name}`"))(e)),
             }
         }
@@ -420,7 +570,10 @@ mod tests {
             deployment_id: "01JDEPLOY".into(),
             deployment_env: BTreeMap::from([
                 ("WAYLINE_DEPLOYMENT_ID".into(), "01JDEPLOY".into()),
-                ("WAYLINE_SERVER_ADDR".into(), "unix:///run/wayline/server.sock".into()),
+                (
+                    "WAYLINE_SERVER_ADDR".into(),
+                    "unix:///run/wayline/server.sock".into(),
+                ),
             ]),
         }
     }
@@ -430,27 +583,47 @@ mod tests {
         let cfg = PlatformConfig {
             service_port: 8080,
             host_port: Some(18080),
-            static_environment: BTreeMap::from([("MODE".into(), "prod".into()), ("PORT".into(), "1".into())]),
+            static_environment: BTreeMap::from([
+                ("MODE".into(), "prod".into()),
+                ("PORT".into(), "1".into()),
+            ]),
             command: vec!["/bin/app".into(), "serve".into()],
             binds: vec!["/data:/data:ro".into()],
             extra_ports: vec![9090],
             labels: BTreeMap::from([("team".into(), "a".into())]),
             networks: vec!["front".into(), "back".into()],
-            resources: BTreeMap::from([("memory".into(), "64".into()), ("cpu".into(), "512".into())]),
+            resources: BTreeMap::from([
+                ("memory".into(), "64".into()),
+                ("cpu".into(), "512".into()),
+            ]),
             scratch_path: Some("/scratch".into()),
             ..PlatformConfig::default()
         };
         let (name, body) = container_plan(&cfg, "wayline.local/web:v1", &target());
         assert_eq!(name, "web-01JDEPLOY");
         let json = serde_json::to_value(&body).unwrap();
-        let expected: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/docker/container_plan.json")).unwrap();
-        assert_eq!(json, expected, "{}", serde_json::to_string_pretty(&json).unwrap());
+        let expected: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/docker/container_plan.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            json,
+            expected,
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap()
+        );
     }
 
     #[test]
     fn random_host_port_by_default() {
-        let (_, body) = container_plan(&PlatformConfig::default(), "img", &Target { app: "a".into(), ..Target::default() });
+        let (_, body) = container_plan(
+            &PlatformConfig::default(),
+            "img",
+            &Target {
+                app: "a".into(),
+                ..Target::default()
+            },
+        );
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
         let b = bindings["3000/tcp"].clone().unwrap();
         assert_eq!(b[0].host_ip.as_deref(), Some("127.0.0.1"));

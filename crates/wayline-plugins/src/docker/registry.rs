@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use wayline_plugin::{
-    Capabilities, Component, ConfigErrors, Ctx, Destroyer, Docs, Documented, FieldDoc, Outcome, PluginError,
-    Registry, Style,
+    Capabilities, Component, ConfigErrors, Ctx, Destroyer, Docs, Documented, FieldDoc, Outcome,
+    PluginError, Registry, Style,
 };
 use wayline_proto::v1::DeclaredResource;
 
@@ -34,7 +34,12 @@ impl Component for DockerRegistry {
 impl Registry for DockerRegistry {
     type Input = Image;
 
-    async fn push(&self, ctx: &Ctx, config: &RegistryConfig, artifact: Image) -> Result<Outcome<Image>, PluginError> {
+    async fn push(
+        &self,
+        ctx: &Ctx,
+        config: &RegistryConfig,
+        artifact: Image,
+    ) -> Result<Outcome<Image>, PluginError> {
         let target = format!("{}:{}", config.image, config.tag);
         let credentials = engine::credentials(
             config.encoded_auth.as_deref(),
@@ -44,14 +49,27 @@ impl Registry for DockerRegistry {
         )
         .map_err(fail)?;
         let docker = engine::connect(None).await.map_err(fail)?;
-        let source = if artifact.id.is_empty() { artifact.reference() } else { artifact.id.clone() };
+        let source = if artifact.id.is_empty() {
+            artifact.reference()
+        } else {
+            artifact.id.clone()
+        };
         let created = target != artifact.reference();
         if created {
-            engine::tag_image(&docker, &source, &target).await.map_err(fail)?;
+            engine::tag_image(&docker, &source, &target)
+                .await
+                .map_err(fail)?;
         }
-        let mut created_tags = if created { vec![target.clone()] } else { Vec::new() };
+        let mut created_tags = if created {
+            vec![target.clone()]
+        } else {
+            Vec::new()
+        };
         if config.local {
-            ctx.ui.output(format!("Tagged {target} (local, not pushed)"), Style::Success);
+            ctx.ui.output(
+                format!("Tagged {target} (local, not pushed)"),
+                Style::Success,
+            );
         } else {
             ctx.ui.output(format!("Pushing {target}"), Style::Header);
             let out = out_fn(&ctx.ui);
@@ -72,7 +90,11 @@ impl Registry for DockerRegistry {
             local: config.local,
             created_tags,
         };
-        let resources: Vec<DeclaredResource> = image.created_tags.iter().map(|t| image_resource(t)).collect();
+        let resources: Vec<DeclaredResource> = image
+            .created_tags
+            .iter()
+            .map(|t| image_resource(t))
+            .collect();
         let data = serde_json::json!({ "image": image.image, "tag": image.tag });
         Ok(Outcome::new(image).template_data(data).resources(resources))
     }
@@ -90,12 +112,17 @@ impl Destroyer for DockerRegistry {
     ) -> Result<Vec<DeclaredResource>, PluginError> {
         let docker = engine::connect(None).await.map_err(fail)?;
         if resources.is_empty() {
-            resources = value.created_tags.iter().map(|t| image_resource(t)).collect();
+            resources = value
+                .created_tags
+                .iter()
+                .map(|t| image_resource(t))
+                .collect();
         }
         for r in &mut resources {
             if r.r#type == "image" && !r.destroyed {
                 if engine::remove_tag(&docker, &r.name).await.map_err(fail)? {
-                    ctx.ui.output(format!("Removed image tag {}", r.name), Style::Plain);
+                    ctx.ui
+                        .output(format!("Removed image tag {}", r.name), Style::Plain);
                 }
                 r.destroyed = true;
             }
