@@ -1,0 +1,414 @@
+//! RunnerConfig (registration and adoption) and RunnerJobStream (one job per stream).
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Status, Streaming};
+use wayline_proto::v1 as pb;
+use wayline_proto::v1::runner::AdoptionState;
+use wayline_proto::v1::runner_job_stream_request::Event as In;
+use wayline_proto::v1::runner_job_stream_response as out;
+
+use super::{Out, Shared, store_status};
+use crate::auth::{Claims, TokenKind, Tokens};
+use crate::queue::{JobTx, RunnerInfo};
+
+fn bound_runner(claims: Option<&Claims>, runner_id: &str) -> Result<(), Status> {
+    match claims {
+        Some(c)
+            if c.kind == TokenKind::Runner
+                && !c.runner_id.is_empty()
+                && c.runner_id != runner_id =>
+        {
+            Err(Status::permission_denied(format!(
+                "this runner token belongs to runner {}, not to runner {runner_id}",
+                c.runner_id
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn runner_config_vars(
+    shared: &Shared,
+    runner: &pb::Runner,
+) -> Result<Vec<pb::ConfigVar>, Status> {
+    let vars = shared.config_vars().await?;
+    Ok(crate::config::resolve(
+        &vars,
+        &crate::config::Target {
+            scope: pb::config_var::Scope::Runner as i32,
+            project: "",
+            app: "",
+            workspace: "",
+            labels: &runner.labels,
+        },
+    ))
+}
+
+/// Sends every connected runner its (possibly changed) config.
+pub(super) async fn push_config(shared: &Shared) -> Result<(), Status> {
+    for r in shared.runners.connected() {
+        let config_vars = runner_config_vars(shared, &r).await?;
+        shared.runners.send(
+            &r.id,
+            pb::RunnerConfigResponse {
+                config: Some(pb::RunnerConfig { config_vars }),
+                ..Default::default()
+            },
+        );
+    }
+    Ok(())
+}
+
+pub(super) async fn runner_config(
+    shared: &Arc<Shared>,
+    claims: Option<Claims>,
+    mut inbound: Streaming<pb::RunnerConfigRequest>,
+) -> Result<Out<pb::RunnerConfigResponse>, Status> {
+    let first = inbound
+        .message()
+        .await?
+        .ok_or_else(|| Status::invalid_argument("the stream closed before the runner opened it"))?;
+    let Some(pb::runner_config_request::Event::Open(open)) = first.event else {
+        return Err(Status::invalid_argument(
+            "the first message on RunnerConfig must be `open` with the runner",
+        ));
+    };
+    let mut runner = open
+        .runner
+        .ok_or_else(|| Status::invalid_argument("open.runner is required"))?;
+    if runner.id.is_empty() {
+        return Err(Status::invalid_argument("open.runner.id is required"));
+    }
+    bound_runner(claims.as_ref(), &runner.id)?;
+    let stored = shared
+        .store
+        .get_runner(&runner.id)
+        .await
+        .map_err(store_status)?;
+    if stored
+        .as_ref()
+        .is_some_and(|s| s.adoption_state == AdoptionState::Rejected as i32)
+        && claims.is_none()
+    {
+        return Err(Status::permission_denied(format!(
+            "runner {} was rejected by the server operator",
+            runner.id
+        )));
+    }
+    let now = wayline_core::time::now();
+    runner.first_seen = stored.as_ref().and_then(|s| s.first_seen).or(Some(now));
+    runner.last_seen = Some(now);
+    runner.adoption_state = if claims.is_some() {
+        AdoptionState::Adopted
+    } else {
+        AdoptionState::Pending
+    } as i32;
+    shared
+        .store
+        .save_runner(&runner)
+        .await
+        .map_err(store_status)?;
+
+    let (tx, rx) = mpsc::channel(8);
+    if claims.is_some() {
+        let config_vars = runner_config_vars(shared, &runner).await?;
+        let _ = tx
+            .send(Ok(pb::RunnerConfigResponse {
+                config: Some(pb::RunnerConfig { config_vars }),
+                ..Default::default()
+            }))
+            .await;
+    } else {
+        tracing::info!(
+            runner = runner.id,
+            "runner registered without a token; waiting for adoption"
+        );
+    }
+    let id = runner.id.clone();
+    let conn = shared.runners.connect(runner, tx, claims.map(|c| c.id));
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        // The runner stays online while this stream lives; heartbeats just keep it open.
+        while let Ok(Some(_)) = inbound.message().await {}
+        shared.runners.disconnect(&id, conn);
+        if let Some(r) = shared.runners.get(&id) {
+            drop(shared.store.save_runner(&r));
+        }
+        tracing::debug!(runner = id, "runner config stream closed");
+    });
+    Ok(ReceiverStream::new(rx))
+}
+
+pub(super) async fn adopt(shared: &Shared, req: pb::AdoptRunnerRequest) -> Result<(), Status> {
+    let id = req.runner_id;
+    let Some(mut runner) = shared.runners.get(&id) else {
+        return Err(Status::not_found(format!(
+            "runner {id} is not known to this server"
+        )));
+    };
+    if req.reject {
+        runner.adoption_state = AdoptionState::Rejected as i32;
+        shared
+            .store
+            .save_runner(&runner)
+            .await
+            .map_err(store_status)?;
+        shared.runners.update(&runner);
+        shared.runners.reject(
+            &id,
+            &format!("runner {id} was rejected by the server operator"),
+            false,
+        );
+        return Ok(());
+    }
+    if !runner.online {
+        return Err(Status::failed_precondition(format!(
+            "runner {id} is not connected; adopt it while it waits (`wayline runner list -pending`)"
+        )));
+    }
+    let mut claims = Tokens::claims(TokenKind::Runner, None);
+    claims.runner_id.clone_from(&id);
+    let token = shared.mint(claims).await?;
+    runner.adoption_state = AdoptionState::Adopted as i32;
+    shared
+        .store
+        .save_runner(&runner)
+        .await
+        .map_err(store_status)?;
+    shared.runners.update(&runner);
+    let config_vars = runner_config_vars(shared, &runner).await?;
+    shared.runners.send(
+        &id,
+        pb::RunnerConfigResponse {
+            config: Some(pb::RunnerConfig { config_vars }),
+            runner_token: token,
+            rejected: String::new(),
+        },
+    );
+    tracing::info!(runner = id, "runner adopted");
+    Ok(())
+}
+
+pub(super) async fn forget(shared: &Shared, id: &str) -> Result<(), Status> {
+    let known = shared.runners.get(id).is_some();
+    let stored = shared.store.delete_runner(id).await.map_err(store_status)?;
+    if !known && !stored {
+        return Err(Status::not_found(format!(
+            "runner {id} is not known to this server"
+        )));
+    }
+    shared.runners.reject(
+        id,
+        &format!("runner {id} was forgotten by the server; register it again to take jobs"),
+        true,
+    );
+    Ok(())
+}
+
+fn assignment(job: pb::Job, config_vars: Vec<pb::ConfigVar>) -> pb::RunnerJobStreamResponse {
+    pb::RunnerJobStreamResponse {
+        event: Some(out::Event::Assignment(out::JobAssignment {
+            job: Some(job),
+            config_vars,
+        })),
+    }
+}
+
+pub(super) async fn job_stream(
+    shared: &Arc<Shared>,
+    claims: Claims,
+    mut inbound: Streaming<pb::RunnerJobStreamRequest>,
+) -> Result<Out<pb::RunnerJobStreamResponse>, Status> {
+    let first = inbound
+        .message()
+        .await?
+        .ok_or_else(|| Status::invalid_argument("the stream closed before the runner's request"))?;
+    let Some(In::Request(request)) = first.event else {
+        return Err(Status::invalid_argument(
+            "the first message on RunnerJobStream must be a request",
+        ));
+    };
+    let runner_id = request.runner_id;
+    if runner_id.is_empty() {
+        return Err(Status::invalid_argument("request.runner_id is required"));
+    }
+    bound_runner(Some(&claims), &runner_id)?;
+    let runner = match shared.runners.get(&runner_id) {
+        Some(r) => r,
+        None => shared
+            .store
+            .get_runner(&runner_id)
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| {
+                Status::failed_precondition(format!(
+                    "runner {runner_id} is not registered: open RunnerConfig before asking for jobs"
+                ))
+            })?,
+    };
+    if !crate::runners::is_adopted(&runner) {
+        return Err(Status::permission_denied(format!(
+            "runner {runner_id} is waiting to be adopted: run `wayline runner adopt {runner_id}`"
+        )));
+    }
+    let config_vars = runner_config_vars(shared, &runner).await?;
+    let (tx, rx) = mpsc::channel(16);
+    let conn = shared.conn_id();
+    let reattach = if request.reattach_job_id.is_empty() {
+        None
+    } else {
+        Some(
+            shared
+                .queue
+                .reattach(&request.reattach_job_id, &runner_id, (conn, tx.clone()))?,
+        )
+    };
+    let shared = Arc::clone(shared);
+    let info = RunnerInfo {
+        id: runner_id,
+        labels: runner.labels,
+        by_id_only: runner.by_id_only,
+    };
+    tokio::spawn(async move {
+        drive(&shared, conn, info, tx, inbound, reattach, config_vars).await;
+    });
+    Ok(ReceiverStream::new(rx))
+}
+
+/// Runs one job stream: wait for an assignment, wait for the ack, then follow the job.
+async fn drive(
+    shared: &Shared,
+    conn: u64,
+    runner: RunnerInfo,
+    tx: JobTx,
+    mut inbound: Streaming<pb::RunnerJobStreamRequest>,
+    reattach: Option<pb::Job>,
+    config_vars: Vec<pb::ConfigVar>,
+) {
+    let queue = &shared.queue;
+    let runner_id = runner.id.clone();
+    let (job, acked) = if let Some(job) = reattach {
+        (job, true)
+    } else {
+        let (waiter, mut assigned) = queue.request(runner, (conn, tx.clone()));
+        let job = loop {
+            tokio::select! {
+                job = &mut assigned => match job {
+                    Ok(j) => break j,
+                    Err(_) => return,
+                },
+                msg = inbound.message() => {
+                    if let Ok(Some(_)) = msg {
+                        continue; // e.g. a heartbeat while idle
+                    }
+                    queue.withdraw(waiter);
+                    // An assignment may have raced with the close: give it back.
+                    if let Ok(j) = assigned.try_recv() {
+                        queue.requeue(&j.id, conn, "runner closed the stream before receiving the job");
+                    }
+                    return;
+                }
+            }
+        };
+        (job, false)
+    };
+    let id = job.id.clone();
+    if tx.send(Ok(assignment(job, config_vars))).await.is_err() {
+        if acked {
+            queue.detach(&id, conn);
+        } else {
+            queue.requeue(
+                &id,
+                conn,
+                "runner stream closed before the assignment was sent",
+            );
+        }
+        return;
+    }
+    if !acked {
+        match tokio::time::timeout(shared.timeouts.ack, inbound.message()).await {
+            Ok(Ok(Some(pb::RunnerJobStreamRequest {
+                event: Some(In::Ack(_)),
+            }))) => {
+                if let Err(e) = queue.ack(&id, conn) {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+            Ok(Ok(Some(pb::RunnerJobStreamRequest {
+                event: Some(In::Error(e)),
+            }))) => {
+                // The runner refused the job before starting it.
+                let err = e.error.unwrap_or_default();
+                let _ = queue.complete(&id, conn, Err(err)).await;
+                return;
+            }
+            Ok(Ok(Some(_))) => {
+                queue.requeue(&id, conn, "runner sent something other than an ack");
+                let _ = tx
+                    .send(Err(Status::invalid_argument(
+                        "expected an ack after the assignment; the job was given back to the queue",
+                    )))
+                    .await;
+                return;
+            }
+            Ok(Ok(None) | Err(_)) => {
+                queue.requeue(&id, conn, "runner went away before acknowledging");
+                return;
+            }
+            Err(_) => {
+                queue.requeue(&id, conn, "ack timeout");
+                let _ = tx
+                    .send(Err(Status::deadline_exceeded(format!(
+                        "job {id} was not acknowledged within {}; it was given back to the queue",
+                        humantime::format_duration(shared.timeouts.ack)
+                    ))))
+                    .await;
+                return;
+            }
+        }
+    }
+    loop {
+        match tokio::time::timeout(shared.timeouts.heartbeat, inbound.message()).await {
+            Err(_) => {
+                queue.heartbeat_lost(&id, conn, &runner_id).await;
+                let _ = tx
+                    .send(Err(Status::deadline_exceeded(format!(
+                        "no heartbeat for {}; job {id} was marked failed",
+                        humantime::format_duration(shared.timeouts.heartbeat)
+                    ))))
+                    .await;
+                return;
+            }
+            Ok(Ok(None) | Err(_)) => {
+                queue.detach(&id, conn);
+                return;
+            }
+            Ok(Ok(Some(msg))) => {
+                let r = match msg.event {
+                    Some(In::Heartbeat(()) | In::Ack(_) | In::Request(_)) | None => Ok(()),
+                    Some(In::Terminal(batch)) => queue.terminal(&id, conn, batch.events),
+                    Some(In::Provenance(p)) => queue.provenance(&id, conn, p),
+                    Some(In::Complete(c)) => {
+                        let _ = queue.complete(&id, conn, Ok(c.result)).await;
+                        return;
+                    }
+                    Some(In::Error(e)) => {
+                        let _ = queue
+                            .complete(&id, conn, Err(e.error.unwrap_or_default()))
+                            .await;
+                        return;
+                    }
+                };
+                if let Err(e) = r {
+                    // The job ended under us (forced cancel): tell the runner and stop.
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+    }
+}
