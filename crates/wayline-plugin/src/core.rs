@@ -85,6 +85,8 @@ pub struct Ctx {
     pub ui: Ui,
     /// Fires when the job is cancelled; long operations should select on it.
     pub cancel: CancellationToken,
+    /// Template data of the input value (what HCL sees as `artifact.*` for a platform), or null.
+    pub input_template_data: serde_json::Value,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -98,7 +100,12 @@ impl std::fmt::Debug for Ctx {
 impl Ctx {
     /// A context for a call.
     pub fn new(core: CoreValues, ui: Ui, cancel: CancellationToken) -> Self {
-        Self { core, ui, cancel }
+        Self {
+            core,
+            ui,
+            cancel,
+            input_template_data: serde_json::Value::Null,
+        }
     }
 
     /// Errors with [`PluginError::Cancelled`](crate::PluginError::Cancelled) once cancelled.

@@ -32,6 +32,8 @@ pub struct Call {
     pub ui: Ui,
     /// Cancels the call.
     pub cancel: CancellationToken,
+    /// Template data of the input (`artifact.*` for deploy), used by templating components.
+    pub input_template_data: serde_json::Value,
 }
 
 impl Call {
@@ -44,7 +46,14 @@ impl Call {
             resources: Vec::new(),
             ui,
             cancel,
+            input_template_data: serde_json::Value::Null,
         }
+    }
+
+    /// Sets the input's template data.
+    pub fn input_template_data(mut self, data: serde_json::Value) -> Self {
+        self.input_template_data = data;
+        self
     }
 
     /// Adds an input value.
@@ -132,7 +141,8 @@ impl ComponentHandle for LocalHandle {
             Some(c) => c,
             None => self.spec.decode(&serde_json::Value::Null)?,
         };
-        let ctx = Ctx::new(call.core, call.ui, call.cancel.clone());
+        let mut ctx = Ctx::new(call.core, call.ui, call.cancel.clone());
+        ctx.input_template_data = call.input_template_data;
         let args = CallArgs {
             inputs: call.inputs,
             resources: call.resources,

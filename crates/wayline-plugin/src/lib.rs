@@ -42,7 +42,7 @@ pub use registry::{
 pub use resource::{ResourceKind, ResourceManager};
 pub use tokio_util::sync::CancellationToken;
 pub use ui::{CollectingUi, StatusKind, StatusSpinner, Step, StepGroup, Style, TerminalUi, Ui};
-pub use value::{Value, type_name};
+pub use value::{ANY_TYPE, AnyValue, Value, type_name};
 pub use wayline_proto::plugin::v1 as pb;
 pub use wayline_proto::v1::{DeclaredResource, Health, TerminalEvent};
 pub use {prost, prost_types, serde_json};

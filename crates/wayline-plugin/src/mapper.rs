@@ -173,10 +173,11 @@ impl MapperRegistry {
         self.by_name.is_empty()
     }
 
-    /// The shortest chain from `from` to `to`; among equally short chains, the one whose mapper
+    /// The shortest chain from `from` to `to` (empty when they are equal or `to` is `*`, the
+    /// any-type); among equally short chains, the one whose mapper
     /// names come first (breadth-first search visiting each type's mappers in name order).
     pub fn find_chain(&self, from: &str, to: &str) -> Result<Chain, NoChain> {
-        if from == to {
+        if from == to || to == crate::value::ANY_TYPE {
             return Ok(Chain::default());
         }
         let mut prev: HashMap<&str, &Mapper> = HashMap::new();

@@ -27,11 +27,14 @@ pub(crate) struct CallArgs {
 
 impl CallArgs {
     fn take<T: Value>(&mut self, component: &str, function: Function) -> Result<T, PluginError> {
-        match self
-            .inputs
-            .iter()
-            .position(|a| type_name(a) == T::TYPE_NAME)
-        {
+        let found = if T::TYPE_NAME == crate::value::ANY_TYPE {
+            (!self.inputs.is_empty()).then_some(0)
+        } else {
+            self.inputs
+                .iter()
+                .position(|a| type_name(a) == T::TYPE_NAME)
+        };
+        match found {
             Some(i) => T::from_any(&self.inputs.remove(i)),
             None => {
                 let got: Vec<&str> = self.inputs.iter().map(type_name).collect();

@@ -44,6 +44,48 @@ pub fn type_name(any: &Any) -> &str {
         .map_or(any.type_url.as_str(), |(_, n)| n)
 }
 
+/// The type name a component uses to accept a value of any type (see [`AnyValue`]).
+pub const ANY_TYPE: &str = "*";
+
+/// A value of any type, for components that take whatever the previous stage produced (the exec
+/// platform). Its `TYPE_NAME` is `*`; the host needs no mapper to feed it.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct AnyValue {
+    /// The packed value's type URL.
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    /// The packed value's bytes.
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+impl AnyValue {
+    /// The full type name of the value inside.
+    pub fn type_name(&self) -> &str {
+        self.type_url
+            .rsplit_once('/')
+            .map_or(self.type_url.as_str(), |(_, n)| n)
+    }
+}
+
+impl Value for AnyValue {
+    const TYPE_NAME: &'static str = ANY_TYPE;
+
+    fn to_any(&self) -> Any {
+        Any {
+            type_url: self.type_url.clone(),
+            value: self.value.clone(),
+        }
+    }
+
+    fn from_any(any: &Any) -> Result<Self, PluginError> {
+        Ok(Self {
+            type_url: any.type_url.clone(),
+            value: any.value.clone(),
+        })
+    }
+}
+
 macro_rules! proto_value {
     ($($ty:ty => $name:literal),* $(,)?) => {
         $(impl Value for $ty {

@@ -462,6 +462,11 @@ impl ComponentHandle for ExternalHandle {
             core: Some((&call.core).into()),
             inputs: call.inputs,
             resources: call.resources,
+            input_template_data_json: if call.input_template_data.is_null() {
+                String::new()
+            } else {
+                call.input_template_data.to_string()
+            },
         };
         *self.plugin.stderr.sink.lock().expect("stderr lock") = Some(call.ui.clone());
         let r = tokio::select! {

@@ -233,11 +233,13 @@ impl Plugin for Service {
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
         let (tx, rx) = mpsc::channel(64);
         let cancel = CancellationToken::new();
-        let ctx = Ctx::new(
+        let mut ctx = Ctx::new(
             req.core.unwrap_or_default().into(),
             Ui::new(Arc::new(StreamUi(ev_tx.clone()))),
             cancel.clone(),
         );
+        ctx.input_template_data =
+            serde_json::from_str(&req.input_template_data_json).unwrap_or_default();
         let args = CallArgs {
             inputs: req.inputs,
             resources: req.resources,
