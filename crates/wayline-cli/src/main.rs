@@ -1,1 +1,66 @@
-fn main() {}
+//! `wayline`: build, deploy and release applications from one HCL file.
+//!
+//! The CLI is a thin client of the server's public API. It queues jobs and, by default, runs a
+//! local runner in-process that takes only its own jobs, so `wayline up` works with nothing
+//! else running. With no server configured it starts the user's embedded default server.
+
+mod cli;
+mod commands;
+mod context;
+mod render;
+mod session;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::normalize_args(std::env::args_os());
+    let cli = cli::Cli::parse_from(args);
+    init_tracing(cli.global.verbose);
+    // `version` answers without starting a runtime: it must be instant.
+    if matches!(cli.command, cli::Command::Version) {
+        println!("wayline {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", commands::describe_error(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `-v`/`-vv`/`-vvv` or `WAYLINE_LOG_LEVEL` raise the level.
+fn init_tracing(verbose: u8) {
+    let level = context::env("LOG_LEVEL").unwrap_or_else(|| {
+        match verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+        .to_owned()
+    });
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},h2=warn,hyper=warn,tower=warn,rustls=warn"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

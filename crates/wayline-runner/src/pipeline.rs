@@ -343,12 +343,12 @@ impl Run<'_> {
     pub(crate) async fn build(&self) -> StepResult<Produced> {
         let app = self.app_config()?;
         let used = self.evaluate(&app.build, &serde_json::json!({}))?;
+        let handle = self.component(ComponentKind::Builder, &used).await?;
         self.ctx.events.header(format!(
             "Building {} with `{}`...",
             self.app_name(),
             used.plugin
         ));
-        let handle = self.component(ComponentKind::Builder, &used).await?;
         self.run_hooks(&used, HookWhen::Before).await?;
         let record = self
             .upsert(self.new_record(
@@ -398,10 +398,10 @@ impl Run<'_> {
         };
         let extra = serde_json::json!({ "artifact": build.template() });
         let used = self.evaluate(registry, &extra)?;
+        let handle = self.component(ComponentKind::Registry, &used).await?;
         self.ctx
             .events
             .header(format!("Pushing with `{}`...", used.plugin));
-        let handle = self.component(ComponentKind::Registry, &used).await?;
         self.run_hooks(&used, HookWhen::Before).await?;
         let mut op = self.new_record(
             OperationKind::PushedArtifact,

@@ -1,0 +1,675 @@
+//! The command-line grammar. Command logic lives in `commands/`; this module only says what
+//! users can type. Both `-flag` and `--flag` work (see [`normalize_args`]).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Build, deploy and release applications from one HCL file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "wayline",
+    version,
+    disable_version_flag = true,
+    propagate_version = true
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct Global {
+    /// App to target (default: the only app in the config file).
+    #[arg(long = "app", short = 'a', global = true, env = "WAYLINE_APP")]
+    pub(crate) app: Option<String>,
+    /// Project to target (default: the `project` of the config file).
+    #[arg(long = "project", short = 'p', global = true, env = "WAYLINE_PROJECT")]
+    pub(crate) project: Option<String>,
+    /// Workspace to operate in.
+    #[arg(
+        long = "workspace",
+        short = 'w',
+        global = true,
+        env = "WAYLINE_WORKSPACE"
+    )]
+    pub(crate) workspace: Option<String>,
+    /// Plain output: no colour, no spinners.
+    #[arg(long = "plain", global = true, env = "WAYLINE_PLAIN")]
+    pub(crate) plain: bool,
+    /// Machine-readable JSON output (lists, inspect, validate).
+    #[arg(long = "json", global = true)]
+    pub(crate) json: bool,
+    /// More log output (-v, -vv, -vvv).
+    #[arg(short = 'v', action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+}
+
+/// Flags of operations (build, deploy, release, up, destroy).
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct OpFlags {
+    /// Label for the operation, `key=value` (repeatable).
+    #[arg(long = "label")]
+    pub(crate) label: Vec<String>,
+    /// Input variable `name=value` (repeatable).
+    #[arg(long = "var")]
+    pub(crate) var: Vec<String>,
+    /// File of input variable values (repeatable).
+    #[arg(long = "var-file")]
+    pub(crate) var_file: Vec<PathBuf>,
+    /// Run on this machine (true) or on a remote runner (false). Default: local.
+    #[arg(long = "local", num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) local: Option<bool>,
+    /// Override the remote data source, e.g. `ref=main` (with -local=false).
+    #[arg(long = "remote-source")]
+    pub(crate) remote_source: Vec<String>,
+}
+
+/// Pruning of old deployments after a release.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct PruneFlags {
+    /// Destroy older deployments after a successful release.
+    #[arg(long = "prune", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub(crate) prune: bool,
+    /// How many previous deployments to keep when pruning.
+    #[arg(long = "prune-retain", default_value_t = 1)]
+    pub(crate) prune_retain: i32,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Build, push, deploy and release the app in one job.
+    Up {
+        #[command(flatten)]
+        op: OpFlags,
+        #[command(flatten)]
+        prune: PruneFlags,
+        /// Release the new deployment (set false to deploy only).
+        #[arg(long = "release", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        release: bool,
+    },
+    /// Build the app and push it to the registry.
+    Build {
+        #[command(flatten)]
+        op: OpFlags,
+        /// Push the artifact to the configured registry.
+        #[arg(long = "push", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        push: bool,
+    },
+    /// Deploy the latest pushed artifact.
+    Deploy {
+        #[command(flatten)]
+        op: OpFlags,
+        /// Release the new deployment afterwards.
+        #[arg(long = "release", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        release: bool,
+    },
+    /// Release a deployment (the latest, or `-deployment vN`), or list releases.
+    Release(ReleaseArgs),
+    /// Release the deployment before the live one, or `-to vN`.
+    Rollback {
+        #[command(flatten)]
+        op: OpFlags,
+        /// The deployment to go back to, e.g. `v3`.
+        #[arg(long = "to")]
+        to: Option<String>,
+    },
+    /// Destroy every deployment and release of the app in this workspace.
+    Destroy {
+        #[command(flatten)]
+        op: OpFlags,
+        /// Do not ask for confirmation.
+        #[arg(long = "auto-approve")]
+        auto_approve: bool,
+    },
+    /// Health of the app's deployments and releases.
+    Status {
+        /// All projects on the server.
+        #[arg(long = "all-projects")]
+        all_projects: bool,
+    },
+    /// Show the logs of the current deployment.
+    Logs {
+        /// A specific deployment, e.g. `v3`.
+        #[arg(long = "deployment", short = 'd')]
+        deployment: Option<String>,
+        /// A specific instance id.
+        #[arg(long = "instance")]
+        instance: Option<String>,
+        /// Only lines newer than this duration ago, e.g. `10m`.
+        #[arg(long = "since")]
+        since: Option<String>,
+        /// Keep following new lines.
+        #[arg(long = "follow", short = 'f', default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        follow: bool,
+    },
+    /// Run a command inside a running instance of the app.
+    Exec {
+        /// A specific instance id.
+        #[arg(long = "instance")]
+        instance: Option<String>,
+        /// A specific deployment, e.g. `v3`.
+        #[arg(long = "deployment", short = 'd')]
+        deployment: Option<String>,
+        /// Force a pseudo-terminal (default: when stdin is a terminal).
+        #[arg(long = "tty", short = 't', num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        tty: Option<bool>,
+        /// The command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Write a starter `wayline.hcl`, or register the project in it with the server.
+    Init {
+        /// Only write the file; do not contact the server.
+        #[arg(long = "no-server")]
+        no_server: bool,
+    },
+    /// Check the config file without a server.
+    Validate {
+        /// The file (default: found from the working directory).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        op: OpFlags,
+    },
+    /// Rewrite a config file in canonical format.
+    Fmt {
+        /// The file (default: found from the working directory).
+        file: Option<PathBuf>,
+        /// Only check; exit 3 when the file is not formatted.
+        #[arg(long = "check")]
+        check: bool,
+    },
+    /// Builds and pushed artifacts.
+    #[command(subcommand)]
+    Artifact(ArtifactCmd),
+    /// Deployments.
+    #[command(subcommand)]
+    Deployment(DeploymentCmd),
+    /// Projects.
+    #[command(subcommand)]
+    Project(ProjectCmd),
+    /// Workspaces.
+    #[command(subcommand)]
+    Workspace(WorkspaceCmd),
+    /// App configuration delivered to deployments.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Server connection profiles.
+    #[command(subcommand)]
+    Context(ContextCmd),
+    /// Log in to a server with a token.
+    Login {
+        /// Server address, `host:port` or `unix:///path`.
+        addr: Option<String>,
+        /// The token.
+        #[arg(long = "token")]
+        token: String,
+        /// Skip verification of the server's TLS certificate.
+        #[arg(long = "server-tls-skip-verify")]
+        tls_skip_verify: bool,
+        /// Name of the context to create.
+        #[arg(long = "context", default_value = "default")]
+        context: String,
+    },
+    /// Users and tokens.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Runners.
+    #[command(subcommand)]
+    Runner(RunnerCmd),
+    /// Jobs.
+    #[command(subcommand)]
+    Job(JobCmd),
+    /// The server.
+    #[command(subcommand)]
+    Server(ServerCmd),
+    /// Hostnames of the URL service.
+    #[command(subcommand)]
+    Hostname(HostnameCmd),
+    /// Open the web UI.
+    Ui,
+    /// Show the version.
+    Version,
+    /// Print a shell completion script.
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ReleaseArgs {
+    #[command(subcommand)]
+    pub(crate) list: Option<ReleaseCmd>,
+    #[command(flatten)]
+    pub(crate) op: OpFlags,
+    #[command(flatten)]
+    pub(crate) prune: PruneFlags,
+    /// The deployment to release, e.g. `v3` (default: the latest).
+    #[arg(long = "deployment", short = 'd')]
+    pub(crate) deployment: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReleaseCmd {
+    /// List releases; the live one is marked.
+    List(ListFlags),
+}
+
+/// Flags of list commands.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct ListFlags {
+    /// Every workspace, not only the current one.
+    #[arg(long = "workspace-all")]
+    pub(crate) workspace_all: bool,
+    /// At most this many rows.
+    #[arg(long = "limit", default_value_t = 50)]
+    pub(crate) limit: u32,
+    /// Only records built from this commit (prefix).
+    #[arg(long = "commit")]
+    pub(crate) commit: Option<String>,
+    /// Show full ids.
+    #[arg(long = "long-ids")]
+    pub(crate) long_ids: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArtifactCmd {
+    /// List pushed artifacts.
+    List(ListFlags),
+    /// List builds.
+    ListBuilds(ListFlags),
+    /// Push the latest build to the registry.
+    Push {
+        #[command(flatten)]
+        op: OpFlags,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeploymentCmd {
+    /// List deployments.
+    List {
+        #[command(flatten)]
+        list: ListFlags,
+        /// Only deployments in this physical state: created, destroyed, pending, any.
+        #[arg(long = "physical-state", default_value = "any")]
+        physical_state: String,
+    },
+    /// Destroy deployments by id or `vN`.
+    Destroy {
+        ids: Vec<String>,
+        #[command(flatten)]
+        op: OpFlags,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProjectCmd {
+    /// Create or update a project on the server.
+    Apply {
+        name: String,
+        /// `local` or `git`.
+        #[arg(long = "data-source", default_value = "local")]
+        data_source: String,
+        #[arg(long = "git-url")]
+        git_url: Option<String>,
+        #[arg(long = "git-ref", default_value = "HEAD")]
+        git_ref: String,
+        #[arg(long = "git-path")]
+        git_path: Option<String>,
+        #[arg(long = "git-username")]
+        git_username: Option<String>,
+        #[arg(long = "git-password")]
+        git_password: Option<String>,
+        #[arg(long = "git-private-key-path")]
+        git_private_key_path: Option<PathBuf>,
+        /// Store this config file with the project (remote runners use it).
+        #[arg(long = "waypoint-hcl", alias = "wayline-hcl")]
+        config_file: Option<PathBuf>,
+    },
+    /// List projects.
+    List,
+    /// Show one project.
+    Inspect { name: Option<String> },
+    /// Delete a project and (unless skipped) destroy its deployments.
+    Destroy {
+        name: Option<String>,
+        #[arg(long = "skip-destroy-resources")]
+        skip_destroy_resources: bool,
+        #[arg(long = "auto-approve")]
+        auto_approve: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkspaceCmd {
+    /// List workspaces.
+    List,
+    /// Show one workspace.
+    Inspect { name: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCmd {
+    /// Set config variables `NAME=value`.
+    Set {
+        pairs: Vec<String>,
+        #[command(flatten)]
+        scope: ConfigScope,
+        /// Only for the app's templates, not exported as env vars.
+        #[arg(long = "internal")]
+        internal: bool,
+    },
+    /// Show config variables (optionally only names starting with a prefix).
+    Get {
+        prefix: Option<String>,
+        #[command(flatten)]
+        scope: ConfigScope,
+        /// Print only the value of one variable.
+        #[arg(long = "raw")]
+        raw: bool,
+    },
+    /// Delete config variables.
+    Delete {
+        names: Vec<String>,
+        #[command(flatten)]
+        scope: ConfigScope,
+    },
+    /// Send the `config {}` stanza of the config file to the server without deploying.
+    Sync {
+        #[command(flatten)]
+        op: OpFlags,
+    },
+    /// Check the config file (same as `wayline validate`).
+    Validate {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        op: OpFlags,
+    },
+}
+
+/// Where a config variable applies.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ConfigScope {
+    /// global, project or app (default: app when an app is known, else project).
+    #[arg(long = "scope")]
+    pub(crate) scope: Option<String>,
+    /// Only deployments whose labels match this selector.
+    #[arg(long = "label-scope")]
+    pub(crate) label_scope: Option<String>,
+    /// Config for runners instead of deployments.
+    #[arg(long = "runner")]
+    pub(crate) runner: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ContextCmd {
+    /// Create a context.
+    Create {
+        name: String,
+        #[arg(long = "server-addr")]
+        server_addr: String,
+        #[arg(long = "server-auth-token")]
+        token: Option<String>,
+        #[arg(long = "server-tls", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls: bool,
+        #[arg(long = "server-tls-skip-verify")]
+        tls_skip_verify: bool,
+        #[arg(long = "set-default", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        set_default: bool,
+    },
+    /// Make a context the default.
+    Use { name: String },
+    /// List contexts.
+    List,
+    /// Show a context (default: the current one).
+    Inspect { name: Option<String> },
+    /// Delete a context.
+    Delete { name: String },
+    /// Check that the current context reaches its server.
+    Verify { name: Option<String> },
+    /// Unset the default context.
+    Clear,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCmd {
+    /// Create a new login token.
+    Token {
+        #[arg(long = "expires-in", default_value = "720h")]
+        expires_in: String,
+    },
+    /// Create an invite token that can be exchanged for a login token.
+    Invite {
+        #[arg(long = "expires-in", default_value = "24h")]
+        expires_in: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RunnerCmd {
+    /// Run a runner that takes jobs from the server.
+    Agent {
+        /// Runner id (default: generated and kept in the state dir).
+        #[arg(long = "id", env = "WAYLINE_RUNNER_ID")]
+        id: Option<String>,
+        /// Runner label `key=value` (repeatable).
+        #[arg(long = "label")]
+        label: Vec<String>,
+        /// Jobs run at once.
+        #[arg(long = "concurrency", default_value_t = 4)]
+        concurrency: usize,
+        /// Where the runner keeps its id.
+        #[arg(long = "state-dir")]
+        state_dir: Option<PathBuf>,
+    },
+    /// List runners.
+    List {
+        /// Only runners waiting to be adopted.
+        #[arg(long = "pending")]
+        pending: bool,
+    },
+    /// Show one runner.
+    Inspect { id: String },
+    /// Adopt a pending runner.
+    Adopt { id: String },
+    /// Reject a pending runner.
+    Reject { id: String },
+    /// Forget a runner: it is disconnected and its token revoked.
+    Forget { id: String },
+    /// Create a runner token.
+    Token {
+        #[arg(long = "id")]
+        id: Option<String>,
+        #[arg(long = "label")]
+        label: Vec<String>,
+        #[arg(long = "expires-in", default_value = "720h")]
+        expires_in: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobCmd {
+    /// List jobs.
+    List {
+        /// Only jobs in this state (queued, waiting, running, success, error, cancelled).
+        #[arg(long = "state")]
+        state: Vec<String>,
+        #[arg(long = "target-runner-id")]
+        target_runner_id: Option<String>,
+        #[arg(long = "limit", default_value_t = 50)]
+        limit: u32,
+        #[arg(long = "long-ids")]
+        long_ids: bool,
+    },
+    /// Show a job, including why it waits.
+    Inspect { id: String },
+    /// Cancel a job.
+    Cancel {
+        id: String,
+        /// Mark it cancelled even if its runner does not answer.
+        #[arg(long = "force", alias = "dangerously-force")]
+        force: bool,
+    },
+    /// Follow the output of a job, live or finished.
+    GetStream { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServerCmd {
+    /// Run the server in the foreground.
+    Run(ServerRunArgs),
+    /// Get the first token of a new server (works once).
+    Bootstrap {
+        /// Server address.
+        #[arg(long = "server-addr")]
+        server_addr: String,
+        #[arg(long = "server-tls-skip-verify")]
+        tls_skip_verify: bool,
+        #[arg(long = "server-tls", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls: bool,
+        /// Also create a context with this name and make it the default.
+        #[arg(long = "context-create")]
+        context_create: Option<String>,
+    },
+    /// Write a consistent snapshot of the server's data to a file.
+    Snapshot { file: PathBuf },
+    /// Restore the server's data from a snapshot.
+    Restore { file: PathBuf },
+    /// Stop the embedded default server.
+    Stop,
+    /// Set the address deployments and runners use to reach the server.
+    ConfigSet {
+        #[arg(long = "advertise-addr")]
+        advertise_addr: Option<String>,
+        #[arg(long = "advertise-tls", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        advertise_tls: Option<bool>,
+        #[arg(long = "advertise-tls-skip-verify", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        advertise_tls_skip_verify: Option<bool>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ServerRunArgs {
+    /// The database file (default: in the data dir).
+    #[arg(long = "db")]
+    pub(crate) db: Option<PathBuf>,
+    /// Where the server keeps its files.
+    #[arg(long = "data-dir")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// gRPC listen address.
+    #[arg(long = "listen-grpc", default_value = "127.0.0.1:9701")]
+    pub(crate) listen_grpc: String,
+    /// HTTP listen address (health, metrics, UI).
+    #[arg(long = "listen-http", default_value = "127.0.0.1:9702")]
+    pub(crate) listen_http: String,
+    /// Unix socket for local clients and deployments (default: `server.sock` in the data dir).
+    #[arg(long = "listen-unix")]
+    pub(crate) listen_unix: Option<PathBuf>,
+    #[arg(long = "tls-cert-file")]
+    pub(crate) tls_cert_file: Option<PathBuf>,
+    #[arg(long = "tls-key-file")]
+    pub(crate) tls_key_file: Option<PathBuf>,
+    /// Address runners and deployments use to reach this server.
+    #[arg(long = "advertise-addr")]
+    pub(crate) advertise_addr: Option<String>,
+    /// Seconds a runner has to ack an assigned job.
+    #[arg(long = "ack-timeout", default_value_t = 60)]
+    pub(crate) ack_timeout: u64,
+    /// Seconds without a heartbeat after which a running job fails.
+    #[arg(long = "heartbeat-timeout", default_value_t = 30)]
+    pub(crate) heartbeat_timeout: u64,
+    /// Run as the embedded default server of this user (set by the CLI).
+    #[arg(long = "embedded", hide = true)]
+    pub(crate) embedded: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HostnameCmd {
+    /// List hostnames.
+    List,
+    /// Register a hostname for the app.
+    Register { hostname: Option<String> },
+    /// Delete a hostname.
+    Delete { hostname: String },
+}
+
+/// Turns Waypoint-style `-flag` into `--flag` so both spellings work. Short flags (`-a`),
+/// counted verbosity (`-vv`), negative numbers and everything after `--` pass unchanged.
+pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut passthrough = false;
+    for (i, arg) in args.into_iter().enumerate() {
+        if i == 0 || passthrough {
+            out.push(arg);
+            continue;
+        }
+        let Some(s) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        if s == "--" {
+            passthrough = true;
+            out.push(arg);
+            continue;
+        }
+        let single_dash_long = s.len() > 2
+            && s.starts_with('-')
+            && !s.starts_with("--")
+            && s[1..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+            && !s[1..].chars().all(|c| c == 'v');
+        if single_dash_long {
+            out.push(OsString::from(format!("-{s}")));
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize_args(args.iter().map(OsString::from))
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn single_dash_flags_become_long() {
+        assert_eq!(
+            norm(&["wayline", "up", "-prune-retain", "2"]),
+            ["wayline", "up", "--prune-retain", "2"]
+        );
+        assert_eq!(
+            norm(&["wayline", "-vv", "up", "-a", "web"]),
+            ["wayline", "-vv", "up", "-a", "web"]
+        );
+        assert_eq!(
+            norm(&["wayline", "exec", "--", "ls", "-la"]),
+            ["wayline", "exec", "--", "ls", "-la"]
+        );
+        assert_eq!(
+            norm(&["wayline", "up", "-release=false"]),
+            ["wayline", "up", "--release=false"]
+        );
+    }
+
+    #[test]
+    fn grammar_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,415 @@
+//! `init`, `validate`, `fmt` and `config set|get|delete|sync`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use wayline_core::pb::{self, ConfigVar, config_var};
+
+use super::{Env, describe_status, ops};
+use crate::cli::{ConfigCmd, ConfigScope, OpFlags};
+use crate::render;
+use crate::session;
+
+fn err(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!(describe_status(&s))
+}
+
+/// `wayline init`: writes a starter file when none exists, else registers the project.
+pub(crate) async fn init(env: &Env, no_server: bool) -> Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    let existing = wayline_config::find_config(&cwd)?;
+    let Some(found) = existing else {
+        let path = cwd.join("wayline.hcl");
+        fs_err::write(&path, wayline_config::STARTER_HCL)?;
+        println!(
+            "Wrote a starter `{}`. Edit it, then run `wayline up`.",
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let config = match wayline_config::load_file(&found.path) {
+        Ok(c) => c,
+        Err(d) => {
+            eprintln!("{d}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!(
+        "`{}` is valid: project `{}`, apps {}.",
+        found.path.display(),
+        config.project,
+        app_names(&config)
+    );
+    if no_server {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut session = session::connect().await?;
+    let project = pb::Project {
+        name: env
+            .global
+            .project
+            .clone()
+            .unwrap_or_else(|| config.project.clone()),
+        applications: config
+            .apps
+            .iter()
+            .map(|a| pb::Application {
+                project: config.project.clone(),
+                name: a.name.clone(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    session
+        .client
+        .upsert_project(pb::UpsertProjectRequest {
+            project: Some(project),
+        })
+        .await
+        .map_err(err)?;
+    for app in &config.apps {
+        session
+            .client
+            .upsert_application(pb::UpsertApplicationRequest {
+                project: config.project.clone(),
+                name: app.name.clone(),
+            })
+            .await
+            .map_err(err)?;
+    }
+    println!(
+        "Project `{}` is registered with the server.",
+        config.project
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn app_names(config: &wayline_config::Config) -> String {
+    config
+        .apps
+        .iter()
+        .map(|a| format!("`{}`", a.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn config_path(file: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(f) = file {
+        return Ok(f);
+    }
+    let cwd = std::env::current_dir()?;
+    let found = wayline_config::find_config(&cwd)?.with_context(|| {
+        format!(
+            "no `wayline.hcl` or `waypoint.hcl` in `{}` or its parents",
+            cwd.display()
+        )
+    })?;
+    if let Some(w) = &found.warning {
+        eprintln!("warning: {w}");
+    }
+    Ok(found.path)
+}
+
+/// `wayline validate`: parse and evaluate without a server.
+pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result<ExitCode> {
+    let path = config_path(file)?;
+    let result = wayline_config::load_file(&path).and_then(|config| {
+        let workspace = ops::workspace(env);
+        crate::commands::config_cmd::evaluate_all(&config, &workspace, op).map(|()| config)
+    });
+    match result {
+        Ok(config) => {
+            if env.global.json {
+                render::json(
+                    &serde_json::json!({"valid": true, "file": path.display().to_string(), "project": config.project, "diagnostics": []}),
+                );
+            } else {
+                println!(
+                    "`{}` is valid: project `{}`, apps {}.",
+                    path.display(),
+                    config.project,
+                    app_names(&config)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diags) => {
+            if env.global.json {
+                let mut v = diags.to_json();
+                v["file"] = serde_json::Value::String(path.display().to_string());
+                render::json(&v);
+            } else {
+                eprintln!("{diags}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Evaluates variables and every stage of every app, collecting all errors.
+pub(crate) fn evaluate_all(
+    config: &wayline_config::Config,
+    workspace: &str,
+    op: &OpFlags,
+) -> Result<(), wayline_config::Diagnostics> {
+    let inputs = wayline_runner::evaluate::inputs_from_flags(&op.var, &op.var_file, workspace)?;
+    wayline_runner::evaluate::validate_config(config, &inputs)
+}
+
+/// `wayline fmt`: exit 0 when formatted (or rewritten), 3 with `-check` when not formatted.
+pub(crate) fn fmt(file: Option<PathBuf>, check: bool) -> Result<ExitCode> {
+    let path = config_path(file)?;
+    if wayline_config::Format::from_path(&path) == wayline_config::Format::Json {
+        bail!(
+            "`{}` is JSON; `wayline fmt` formats HCL files",
+            path.display()
+        );
+    }
+    let src = fs_err::read_to_string(&path)?;
+    let formatted = match wayline_config::format_source(&src) {
+        Ok(f) => f,
+        Err(d) => {
+            eprintln!("{d}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if formatted == src {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if check {
+        eprintln!(
+            "`{}` is not formatted; `wayline fmt` rewrites it.",
+            path.display()
+        );
+        return Ok(ExitCode::from(3));
+    }
+    fs_err::write(&path, formatted)?;
+    println!("Formatted `{}`.", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Scoped {
+    scope: config_var::Scope,
+    project: String,
+    app: String,
+    workspace: String,
+    label_selector: String,
+}
+
+fn scoped(env: &Env, s: &ConfigScope) -> Result<Scoped> {
+    let needs_target = |env: &Env| -> Result<(String, String)> {
+        if let (Some(p), Some(a)) = (&env.global.project, &env.global.app) {
+            return Ok((p.clone(), a.clone()));
+        }
+        let t = ops::target(env)?;
+        Ok((t.project, t.app))
+    };
+    let scope_name = s.scope.clone().unwrap_or_else(|| {
+        if s.runner {
+            "global".into()
+        } else {
+            "app".into()
+        }
+    });
+    let (scope, project, app) = match scope_name.as_str() {
+        "global" => (
+            if s.runner {
+                config_var::Scope::Runner
+            } else {
+                config_var::Scope::Global
+            },
+            String::new(),
+            String::new(),
+        ),
+        "project" => {
+            let project = match &env.global.project {
+                Some(p) => p.clone(),
+                None => ops::target(env)?.project,
+            };
+            (config_var::Scope::Project, project, String::new())
+        }
+        "app" => {
+            let (p, a) = needs_target(env)?;
+            (config_var::Scope::App, p, a)
+        }
+        other => bail!("-scope takes global, project or app, not `{other}`"),
+    };
+    if let Some(sel) = &s.label_scope
+        && let Err(e) = wayline_core::selector::parse(sel)
+    {
+        bail!("-label-scope `{sel}`: {e}");
+    }
+    Ok(Scoped {
+        scope,
+        project,
+        app,
+        workspace: env.global.workspace.clone().unwrap_or_default(),
+        label_selector: s.label_scope.clone().unwrap_or_default(),
+    })
+}
+
+fn var(s: &Scoped, name: String, value: config_var::Value, internal: bool) -> ConfigVar {
+    ConfigVar {
+        scope: s.scope as i32,
+        project: s.project.clone(),
+        application: s.app.clone(),
+        workspace: s.workspace.clone(),
+        label_selector: s.label_selector.clone(),
+        name,
+        value: Some(value),
+        internal,
+        file: false,
+    }
+}
+
+pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
+    match cmd {
+        ConfigCmd::Validate { file, op } => validate(env, file, &op),
+        ConfigCmd::Set {
+            pairs,
+            scope,
+            internal,
+        } => {
+            if pairs.is_empty() {
+                bail!("give at least one `NAME=value`");
+            }
+            let s = scoped(env, &scope)?;
+            let mut vars = Vec::new();
+            for p in &pairs {
+                let (k, v) = wayline_core::labels::parse_key_value(p)?;
+                vars.push(var(&s, k, config_var::Value::Static(v), internal));
+            }
+            let mut session = session::connect().await?;
+            session
+                .client
+                .set_config(pb::SetConfigRequest { variables: vars })
+                .await
+                .map_err(err)?;
+            println!(
+                "Set {} config variable{}.",
+                pairs.len(),
+                if pairs.len() == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Delete { names, scope } => {
+            if names.is_empty() {
+                bail!("give at least one variable name");
+            }
+            let s = scoped(env, &scope)?;
+            let vars = names
+                .iter()
+                .map(|n| var(&s, n.clone(), config_var::Value::Unset(true), false))
+                .collect();
+            let mut session = session::connect().await?;
+            session
+                .client
+                .set_config(pb::SetConfigRequest { variables: vars })
+                .await
+                .map_err(err)?;
+            println!(
+                "Deleted {} config variable{}.",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Get { prefix, scope, raw } => {
+            let s = scoped(env, &scope)?;
+            let mut session = session::connect().await?;
+            let vars = session
+                .client
+                .get_config(pb::GetConfigRequest {
+                    scope: s.scope as i32,
+                    project: s.project,
+                    application: s.app,
+                    workspace: s.workspace,
+                    prefix: prefix.clone().unwrap_or_default(),
+                    labels: std::collections::HashMap::default(),
+                    resolve: false,
+                })
+                .await
+                .map_err(err)?
+                .into_inner()
+                .variables;
+            if raw {
+                let Some(name) = prefix else {
+                    bail!("-raw prints one variable: name it")
+                };
+                let Some(v) = vars.iter().find(|v| v.name == name) else {
+                    bail!("no config variable `{name}`")
+                };
+                println!("{}", value_text(v));
+                return Ok(ExitCode::SUCCESS);
+            }
+            if env.global.json {
+                let v: Vec<_> = vars
+                    .iter()
+                    .map(|v| serde_json::json!({"name": v.name, "value": value_text(v), "scope": scope_word(v), "workspace": v.workspace, "label_scope": v.label_selector, "internal": v.internal}))
+                    .collect();
+                render::json(&serde_json::Value::Array(v));
+            } else if vars.is_empty() {
+                println!("No config variables.");
+            } else {
+                let rows: Vec<Vec<String>> = vars
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v.name.clone(),
+                            value_text(v),
+                            scope_word(v).into(),
+                            v.workspace.clone(),
+                            v.label_selector.clone(),
+                        ]
+                    })
+                    .collect();
+                render::table(
+                    &["NAME", "VALUE", "SCOPE", "WORKSPACE", "LABEL SCOPE"],
+                    &rows,
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Sync { op } => {
+            let t = ops::target(env)?;
+            let config =
+                wayline_config::load_file(&t.config_path).map_err(|d| anyhow::anyhow!("{d}"))?;
+            let inputs =
+                wayline_runner::evaluate::inputs_from_flags(&op.var, &op.var_file, &t.workspace)
+                    .map_err(|d| anyhow::anyhow!("{d}"))?;
+            let vars = wayline_runner::evaluate::config_vars(&config, &t.app, &inputs)
+                .map_err(|d| anyhow::anyhow!("{d}"))?;
+            let n = vars.len();
+            let mut session = session::connect().await?;
+            session
+                .client
+                .set_config(pb::SetConfigRequest { variables: vars })
+                .await
+                .map_err(err)?;
+            println!(
+                "Synced {n} config variable{} from `{}`.",
+                if n == 1 { "" } else { "s" },
+                t.config_path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn value_text(v: &ConfigVar) -> String {
+    match &v.value {
+        Some(config_var::Value::Static(s)) => s.clone(),
+        Some(config_var::Value::Dynamic(d)) => format!("<dynamic {}>", d.from),
+        _ => String::new(),
+    }
+}
+
+fn scope_word(v: &ConfigVar) -> &'static str {
+    match v.scope() {
+        config_var::Scope::Global => "global",
+        config_var::Scope::Project => "project",
+        config_var::Scope::App => "app",
+        config_var::Scope::Runner => "runner",
+    }
+}

@@ -1,0 +1,177 @@
+//! `job list|inspect|cancel|get-stream`.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use wayline_core::pb::{self, Job, job};
+use wayline_core::{id, jobs, labels, time};
+
+use super::{Env, describe_status};
+use crate::cli::JobCmd;
+use crate::render;
+use crate::session;
+
+fn err(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!(describe_status(&s))
+}
+
+fn parse_state(s: &str) -> Result<job::State> {
+    Ok(match s {
+        "queued" => job::State::Queued,
+        "waiting" => job::State::Waiting,
+        "running" => job::State::Running,
+        "success" => job::State::Success,
+        "error" => job::State::Error,
+        "cancelled" => job::State::Cancelled,
+        other => bail!(
+            "`{other}` is not a job state: queued, waiting, running, success, error or cancelled"
+        ),
+    })
+}
+
+fn target_text(j: &Job) -> String {
+    match j.target_runner.as_ref().and_then(|t| t.target.as_ref()) {
+        Some(pb::target_runner::Target::Id(id)) => format!("runner {id}"),
+        Some(pb::target_runner::Target::Labels(l)) => {
+            format!("runners with labels {}", labels::display(&l.labels))
+        }
+        _ => "any runner".to_owned(),
+    }
+}
+
+fn job_json(j: &Job) -> serde_json::Value {
+    serde_json::json!({
+        "id": j.id,
+        "operation": jobs::operation_name(j.operation.as_ref()),
+        "state": jobs::state_name(j.state()),
+        "project": j.application.as_ref().map(|a| a.project.clone()),
+        "app": j.application.as_ref().map(|a| a.application.clone()),
+        "workspace": j.workspace,
+        "target": target_text(j),
+        "assigned_runner": j.assigned_runner_id,
+        "wait_reason": j.wait_reason,
+        "error": j.error.as_ref().map(|e| e.message.clone()),
+        "queue_time": j.queue_time.as_ref().map(time::to_millis),
+        "complete_time": j.complete_time.as_ref().map(time::to_millis),
+        "depends_on": j.depends_on,
+    })
+}
+
+pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
+    let mut s = session::connect().await?;
+    match cmd {
+        JobCmd::List {
+            state,
+            target_runner_id,
+            limit,
+            long_ids,
+        } => {
+            let states = state
+                .iter()
+                .map(|s| parse_state(s).map(|s| s as i32))
+                .collect::<Result<Vec<_>>>()?;
+            let jobs = s
+                .client
+                .list_jobs(pb::ListJobsRequest {
+                    states,
+                    target_runner_id: target_runner_id.unwrap_or_default(),
+                    limit,
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?
+                .into_inner()
+                .jobs;
+            if env.global.json {
+                render::json(&serde_json::Value::Array(
+                    jobs.iter().map(job_json).collect(),
+                ));
+            } else if jobs.is_empty() {
+                println!("No jobs.");
+            } else {
+                let rows: Vec<Vec<String>> = jobs
+                    .iter()
+                    .map(|j| {
+                        vec![
+                            if long_ids {
+                                j.id.clone()
+                            } else {
+                                id::short_id(&j.id).to_owned()
+                            },
+                            jobs::operation_name(j.operation.as_ref()).to_owned(),
+                            jobs::state_name(j.state()).to_owned(),
+                            j.application
+                                .as_ref()
+                                .map(|a| format!("{}/{}", a.project, a.application))
+                                .unwrap_or_default(),
+                            j.workspace.clone(),
+                            j.queue_time.as_ref().map(time::ago).unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                render::table(
+                    &["ID", "OPERATION", "STATE", "APP", "WORKSPACE", "QUEUED"],
+                    &rows,
+                );
+            }
+        }
+        JobCmd::Inspect { id } => {
+            let j = s
+                .client
+                .get_job(pb::GetJobRequest { job_id: id })
+                .await
+                .map_err(err)?
+                .into_inner();
+            if env.global.json {
+                render::json(&job_json(&j));
+            } else {
+                println!("ID:           {}", j.id);
+                println!(
+                    "Operation:    {}",
+                    jobs::operation_name(j.operation.as_ref())
+                );
+                println!("State:        {}", jobs::state_name(j.state()));
+                if let Some(a) = &j.application {
+                    println!(
+                        "App:          {}/{} (workspace {})",
+                        a.project, a.application, j.workspace
+                    );
+                }
+                println!("Target:       {}", target_text(&j));
+                if !j.assigned_runner_id.is_empty() {
+                    println!("Runner:       {}", j.assigned_runner_id);
+                }
+                if !j.wait_reason.is_empty() {
+                    println!("Waiting:      {}", j.wait_reason);
+                }
+                if let Some(e) = j.error.as_ref().filter(|e| !e.message.is_empty()) {
+                    println!("Error:        {}", e.message);
+                }
+                if let Some(t) = &j.queue_time {
+                    println!("Queued:       {}", time::ago(t));
+                }
+                if let Some(t) = &j.complete_time {
+                    println!("Completed:    {}", time::ago(t));
+                }
+                if !j.depends_on.is_empty() {
+                    println!("Depends on:   {}", j.depends_on.join(", "));
+                }
+            }
+        }
+        JobCmd::Cancel { id, force } => {
+            s.client
+                .cancel_job(pb::CancelJobRequest {
+                    job_id: id.clone(),
+                    force,
+                })
+                .await
+                .map_err(err)?;
+            println!(
+                "Cancellation of job {id} requested{}.",
+                if force { " (forced)" } else { "" }
+            );
+        }
+        JobCmd::GetStream { id } => return super::ops::follow_job(env, &mut s, &id, true).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}

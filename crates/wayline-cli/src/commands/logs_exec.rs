@@ -1,0 +1,361 @@
+//! `logs` and `exec`: both reach the running app through its entrypoint's connection.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Result, bail};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use wayline_core::pb::{self, exec_stream_request, exec_stream_response, log_line};
+
+use super::{Env, describe_status, ops};
+use crate::session;
+
+fn err(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!(describe_status(&s))
+}
+
+pub(crate) async fn logs(
+    env: &Env,
+    deployment: Option<String>,
+    instance: Option<String>,
+    since: Option<String>,
+    follow: bool,
+) -> Result<ExitCode> {
+    let t = ops::target(env)?;
+    let mut s = session::connect().await?;
+    let deployment_id = match deployment {
+        Some(d) => ops::resolve_deployment(&mut s, &t.project, &t.app, &t.workspace, &d).await?,
+        None => String::new(),
+    };
+    let since = match since {
+        Some(d) => {
+            let dur = parse_duration(&d)?;
+            Some(wayline_core::time::from_system(SystemTime::now() - dur))
+        }
+        None => None,
+    };
+    let mut stream = s
+        .client
+        .get_log_stream(pb::GetLogStreamRequest {
+            application: Some(pb::r#ref::Application {
+                project: t.project.clone(),
+                application: t.app.clone(),
+            }),
+            workspace: t.workspace.clone(),
+            deployment_id,
+            instance_id: instance.unwrap_or_default(),
+            since,
+            follow,
+        })
+        .await
+        .map_err(err)?
+        .into_inner();
+    let mut out = std::io::stdout();
+    loop {
+        let batch = tokio::select! {
+            b = stream.message() => b.map_err(err)?,
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        };
+        let Some(batch) = batch else { break };
+        if batch.dropped > 0 {
+            let line = format!("… {} lines dropped", group_thousands(batch.dropped));
+            if env.global.json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"instance": batch.instance_id, "dropped": batch.dropped})
+                )?;
+            } else {
+                writeln!(out, "{}", env.style.yellow(&line))?;
+            }
+        }
+        for l in &batch.lines {
+            if env.global.json {
+                let v = serde_json::json!({
+                    "time": l.timestamp.as_ref().map(wayline_core::time::to_millis),
+                    "instance": batch.instance_id,
+                    "deployment": batch.deployment_id,
+                    "source": if l.source() == log_line::Source::Entrypoint { "entrypoint" } else { "app" },
+                    "stream": if l.stream() == log_line::Stream::Stderr { "stderr" } else { "stdout" },
+                    "line": l.line,
+                });
+                writeln!(out, "{v}")?;
+            } else if l.source() == log_line::Source::Entrypoint {
+                writeln!(
+                    out,
+                    "{}",
+                    env.style.dim(&format!("[entrypoint] {}", l.line))
+                )?;
+            } else {
+                writeln!(out, "{}", l.line)?;
+            }
+        }
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `30s`, `10m`, `2h`, `1d`.
+fn parse_duration(s: &str) -> Result<Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("`{s}` is not a duration such as 30s, 10m or 2h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => bail!("`{s}` is not a duration such as 30s, 10m or 2h"),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn group_thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub(crate) async fn exec(
+    env: &Env,
+    instance: Option<String>,
+    deployment: Option<String>,
+    tty: Option<bool>,
+    command: Vec<String>,
+) -> Result<ExitCode> {
+    let t = ops::target(env)?;
+    let mut s = session::connect().await?;
+    let deployment_id = match deployment {
+        Some(d) => ops::resolve_deployment(&mut s, &t.project, &t.app, &t.workspace, &d).await?,
+        None => String::new(),
+    };
+    let use_tty =
+        tty.unwrap_or_else(|| std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
+    let size = if use_tty { terminal_size() } else { None };
+    let (tx, rx) = mpsc::channel::<pb::ExecStreamRequest>(64);
+    let start = exec_stream_request::Start {
+        deployment_id,
+        instance_id: instance.unwrap_or_default(),
+        application: Some(pb::r#ref::Application {
+            project: t.project,
+            application: t.app,
+        }),
+        workspace: t.workspace,
+        args: command,
+        pty: use_tty.then(|| {
+            let (rows, cols) = size.unwrap_or((24, 80));
+            pb::WindowSize {
+                rows,
+                cols,
+                enable: true,
+            }
+        }),
+        term: std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
+    };
+    tx.send(pb::ExecStreamRequest {
+        event: Some(exec_stream_request::Event::Start(start)),
+    })
+    .await?;
+    let mut stream = s
+        .client
+        .start_exec_stream(ReceiverStream::new(rx))
+        .await
+        .map_err(err)?
+        .into_inner();
+    let raw = if use_tty { RawMode::enable() } else { None };
+
+    // stdin → server; `~.` after a newline disconnects, as in ssh.
+    let stdin_tx = tx.clone();
+    let (detach_tx, mut detach_rx) = mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; 8192];
+        let mut escape = EscapeDetector::default();
+        loop {
+            match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = stdin_tx
+                        .send(pb::ExecStreamRequest {
+                            event: Some(exec_stream_request::Event::StdinEof(true)),
+                        })
+                        .await;
+                    return;
+                }
+                Ok(n) => {
+                    if use_tty && escape.feed(&buf[..n]) {
+                        let _ = detach_tx.send(()).await;
+                        return;
+                    }
+                    let ev = exec_stream_request::Event::Stdin(buf[..n].to_vec());
+                    if stdin_tx
+                        .send(pb::ExecStreamRequest { event: Some(ev) })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    if use_tty {
+        let winch_tx = tx.clone();
+        tokio::spawn(async move {
+            let Ok(mut winch) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+            else {
+                return;
+            };
+            while winch.recv().await.is_some() {
+                if let Some((rows, cols)) = terminal_size() {
+                    let ev = exec_stream_request::Event::Window(pb::WindowSize {
+                        rows,
+                        cols,
+                        enable: true,
+                    });
+                    if winch_tx
+                        .send(pb::ExecStreamRequest { event: Some(ev) })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut code = 0;
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    loop {
+        let msg = tokio::select! {
+            m = stream.message() => m,
+            _ = detach_rx.recv() => {
+                drop(raw);
+                eprintln!("\r\nDisconnected (~.).");
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+        let msg = match msg {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(e) => {
+                drop(raw);
+                return Err(err(e));
+            }
+        };
+        match msg.event {
+            Some(exec_stream_response::Event::Stdout(b)) => {
+                stdout.write_all(&b)?;
+                stdout.flush()?;
+            }
+            Some(exec_stream_response::Event::Stderr(b)) => {
+                stderr.write_all(&b)?;
+                stderr.flush()?;
+            }
+            Some(exec_stream_response::Event::ExitCode(c)) => {
+                code = c;
+                break;
+            }
+            Some(exec_stream_response::Event::Error(e)) => {
+                drop(raw);
+                bail!("{e}");
+            }
+            Some(exec_stream_response::Event::OpenedInstanceId(_)) | None => {}
+        }
+    }
+    drop(raw);
+    Ok(ExitCode::from(
+        u8::try_from(code.clamp(0, 255)).unwrap_or(1),
+    ))
+}
+
+/// Spots `~.` typed at the start of a line.
+#[derive(Default)]
+struct EscapeDetector {
+    after_newline: bool,
+    tilde: bool,
+    started: bool,
+}
+
+impl EscapeDetector {
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            let at_line_start = self.after_newline || !self.started;
+            self.started = true;
+            if self.tilde && b == b'.' {
+                return true;
+            }
+            self.tilde = at_line_start && b == b'~';
+            self.after_newline = b == b'\r' || b == b'\n';
+        }
+        false
+    }
+}
+
+fn terminal_size() -> Option<(u32, u32)> {
+    let out = std::process::Command::new("stty")
+        .arg("size")
+        .stdin(std::process::Stdio::inherit())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let rows = parts.next()?.parse().ok()?;
+    let cols = parts.next()?.parse().ok()?;
+    Some((rows, cols))
+}
+
+/// Puts the local terminal in raw mode while a pty session runs; restores it on drop.
+struct RawMode {
+    saved: nix::sys::termios::Termios,
+}
+
+impl RawMode {
+    fn enable() -> Option<Self> {
+        use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(&stdin).ok()?;
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;
+        Some(Self { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &self.saved,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequence() {
+        let mut d = EscapeDetector::default();
+        assert!(d.feed(b"~."));
+        let mut d = EscapeDetector::default();
+        assert!(!d.feed(b"ls ~.\r"));
+        assert!(d.feed(b"~."));
+        assert_eq!(group_thousands(1204), "1,204");
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_mins(10));
+    }
+}

@@ -1,0 +1,520 @@
+//! Operations (`up`, `build`, `deploy`, `release`, `rollback`, `destroy`): queue a job, run
+//! the local runner that takes it, follow its output until it ends.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use tokio_util::sync::CancellationToken;
+use wayline_core::pb::{
+    self, DataSource, Job, TargetRunner, Variable, data_source,
+    get_job_stream_response::Event as StreamEvent, job::Operation, target_runner,
+};
+use wayline_runner::{Runner, RunnerOptions};
+
+use super::Env;
+use crate::cli::{OpFlags, PruneFlags};
+use crate::render::EventRenderer;
+use crate::session::{self, Session};
+
+/// The project and app an operation targets, from the config file and flags.
+pub(crate) struct Target {
+    pub(crate) project: String,
+    pub(crate) app: String,
+    pub(crate) workspace: String,
+    pub(crate) project_dir: PathBuf,
+    pub(crate) config_path: PathBuf,
+    pub(crate) config_text: String,
+    pub(crate) format: wayline_config::Format,
+}
+
+/// Finds and validates the config file, and picks the app.
+pub(crate) fn target(env: &Env) -> Result<Target> {
+    let cwd = std::env::current_dir()?;
+    let found = wayline_config::find_config(&cwd)?.with_context(|| {
+        format!(
+            "no `wayline.hcl` or `waypoint.hcl` in `{}` or its parents; `wayline init` writes a starter file",
+            cwd.display()
+        )
+    })?;
+    if let Some(w) = &found.warning {
+        eprintln!("warning: {w}");
+    }
+    let text = fs_err::read_to_string(&found.path)?;
+    let config = match wayline_config::load_file(&found.path) {
+        Ok(c) => c,
+        Err(diags) => bail!("{diags}"),
+    };
+    let project = env
+        .global
+        .project
+        .clone()
+        .unwrap_or_else(|| config.project.clone());
+    let app = match &env.global.app {
+        Some(a) => {
+            if config.app(a).is_none() {
+                let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+                let hint = wayline_config::did_you_mean(a, names.iter().copied())
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                bail!(
+                    "there is no app `{a}` in `{}`{hint}; apps: {}",
+                    found.path.display(),
+                    names.join(", ")
+                );
+            }
+            a.clone()
+        }
+        None => match config.apps.as_slice() {
+            [one] => one.name.clone(),
+            [] => bail!("`{}` declares no `app` block", found.path.display()),
+            many => bail!(
+                "`{}` declares several apps ({}); choose one with `-app <name>`",
+                found.path.display(),
+                many.iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    };
+    Ok(Target {
+        project,
+        app,
+        workspace: workspace(env),
+        project_dir: config.project_dir.clone(),
+        config_path: found.path.clone(),
+        config_text: text,
+        format: found.format,
+    })
+}
+
+/// The workspace from `-workspace`, else `default`.
+pub(crate) fn workspace(env: &Env) -> String {
+    env.global
+        .workspace
+        .clone()
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// A job for `operation` on the target, carrying the config file and the user's variables.
+pub(crate) fn job_for(target: &Target, op: &OpFlags, operation: Operation) -> Result<Job> {
+    let labels = wayline_core::labels::parse_user_labels(op.label.iter().map(String::as_str))?;
+    let mut variables = Vec::new();
+    for v in &op.var {
+        let (name, value) =
+            wayline_core::labels::parse_key_value(v).with_context(|| format!("-var {v}"))?;
+        variables.push(Variable {
+            name,
+            value,
+            source: pb::variable::Source::Cli as i32,
+            ..Default::default()
+        });
+    }
+    let mut var_files = Vec::new();
+    for f in &op.var_file {
+        let content = fs_err::read(f)?;
+        var_files.push(pb::VarFile {
+            name: f.display().to_string(),
+            content,
+        });
+    }
+    Ok(Job {
+        application: Some(pb::r#ref::Application {
+            project: target.project.clone(),
+            application: target.app.clone(),
+        }),
+        workspace: target.workspace.clone(),
+        labels: labels.into_iter().collect(),
+        data_source: Some(DataSource {
+            source: Some(data_source::Source::Local(data_source::Local {
+                path: target.project_dir.display().to_string(),
+            })),
+        }),
+        config_file: target.config_text.clone().into_bytes(),
+        config_format: match target.format {
+            wayline_config::Format::Hcl => pb::ConfigFormat::Hcl,
+            wayline_config::Format::Json => pb::ConfigFormat::Json,
+        } as i32,
+        config_path: target.config_path.display().to_string(),
+        variables,
+        var_files,
+        operation: Some(operation),
+        ..Default::default()
+    })
+}
+
+pub(crate) async fn up(
+    env: &Env,
+    op: OpFlags,
+    prune: PruneFlags,
+    release: bool,
+) -> Result<ExitCode> {
+    let target = target(env)?;
+    let operation = Operation::Up(pb::UpOp {
+        release,
+        prune: prune.prune,
+        prune_retain: prune.prune_retain,
+    });
+    let job = job_for(&target, &op, operation)?;
+    run_job(
+        env,
+        &op,
+        job,
+        &format!("Deploying {} (project {})", target.app, target.project),
+    )
+    .await
+}
+
+pub(crate) async fn build(env: &Env, op: OpFlags, push: bool) -> Result<ExitCode> {
+    let target = target(env)?;
+    let job = job_for(
+        &target,
+        &op,
+        Operation::Build(pb::BuildOp {
+            disable_push: !push,
+        }),
+    )?;
+    run_job(env, &op, job, &format!("Building {}", target.app)).await
+}
+
+pub(crate) async fn push(env: &Env, op: OpFlags) -> Result<ExitCode> {
+    let target = target(env)?;
+    let job = job_for(&target, &op, Operation::Push(pb::PushOp::default()))?;
+    run_job(
+        env,
+        &op,
+        job,
+        &format!("Pushing the latest build of {}", target.app),
+    )
+    .await
+}
+
+pub(crate) async fn deploy(env: &Env, op: OpFlags, release: bool) -> Result<ExitCode> {
+    let target = target(env)?;
+    let job = job_for(
+        &target,
+        &op,
+        Operation::Deploy(pb::DeployOp {
+            artifact_id: String::new(),
+            release,
+        }),
+    )?;
+    run_job(env, &op, job, &format!("Deploying {}", target.app)).await
+}
+
+/// `release` (the latest or `-deployment vN`) and `rollback` (the one before the live one).
+pub(crate) async fn release(
+    env: &Env,
+    op: OpFlags,
+    prune: PruneFlags,
+    deployment: Option<String>,
+    rollback: bool,
+) -> Result<ExitCode> {
+    let target = target(env)?;
+    let mut session = session::connect().await?;
+    let deployment_id = match deployment {
+        Some(d) => {
+            resolve_deployment(
+                &mut session,
+                &target.project,
+                &target.app,
+                &target.workspace,
+                &d,
+            )
+            .await?
+        }
+        None => String::new(),
+    };
+    let operation = Operation::Release(pb::ReleaseOp {
+        deployment_id,
+        prune: prune.prune,
+        prune_retain: prune.prune_retain,
+        rollback,
+    });
+    let job = job_for(&target, &op, operation)?;
+    let what = if rollback {
+        "Rolling back"
+    } else {
+        "Releasing"
+    };
+    run_job_with(env, &op, session, job, &format!("{what} {}", target.app)).await
+}
+
+pub(crate) async fn destroy(
+    env: &Env,
+    op: OpFlags,
+    auto_approve: bool,
+    ids: Vec<String>,
+) -> Result<ExitCode> {
+    let target = target(env)?;
+    let mut session = session::connect().await?;
+    let destroy_target = if ids.is_empty() {
+        if !auto_approve && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            eprint!(
+                "Destroy every deployment and release of `{}` in workspace `{}`? Type `yes`: ",
+                target.app, target.workspace
+            );
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if answer.trim() != "yes" {
+                eprintln!("Nothing was destroyed.");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        pb::destroy_op::Target::Workspace(())
+    } else {
+        let mut resolved = Vec::new();
+        for id in &ids {
+            resolved.push(
+                resolve_deployment(
+                    &mut session,
+                    &target.project,
+                    &target.app,
+                    &target.workspace,
+                    id,
+                )
+                .await?,
+            );
+        }
+        pb::destroy_op::Target::Deployments(pb::destroy_op::Deployments { ids: resolved })
+    };
+    let job = job_for(
+        &target,
+        &op,
+        Operation::Destroy(pb::DestroyOp {
+            target: Some(destroy_target),
+        }),
+    )?;
+    run_job_with(
+        env,
+        &op,
+        session,
+        job,
+        &format!("Destroying {}", target.app),
+    )
+    .await
+}
+
+/// Turns `v3` or an id into a deployment id.
+pub(crate) async fn resolve_deployment(
+    session: &mut Session,
+    project: &str,
+    app: &str,
+    workspace: &str,
+    given: &str,
+) -> Result<String> {
+    let app_ref = pb::r#ref::Application {
+        project: project.to_owned(),
+        application: app.to_owned(),
+    };
+    let target = match wayline_core::id::parse_sequence(given) {
+        Some(seq) => {
+            pb::get_operation_request::Target::Sequence(pb::get_operation_request::BySequence {
+                application: Some(app_ref),
+                sequence: seq,
+            })
+        }
+        None => pb::get_operation_request::Target::Id(given.to_owned()),
+    };
+    let _ = workspace;
+    let op = session
+        .client
+        .get_operation(pb::GetOperationRequest {
+            kind: pb::OperationKind::Deployment as i32,
+            target: Some(target),
+        })
+        .await
+        .map_err(|s| {
+            anyhow::anyhow!(
+                "deployment `{given}` of app `{app}`: {}",
+                super::describe_status(&s)
+            )
+        })?
+        .into_inner();
+    Ok(op.id)
+}
+
+async fn run_job(env: &Env, op: &OpFlags, job: Job, headline: &str) -> Result<ExitCode> {
+    let session = session::connect().await?;
+    run_job_with(env, op, session, job, headline).await
+}
+
+/// Queues `job` (on the local runner unless `-local=false`), follows it, prints the result.
+pub(crate) async fn run_job_with(
+    env: &Env,
+    op: &OpFlags,
+    mut session: Session,
+    mut job: Job,
+    headline: &str,
+) -> Result<ExitCode> {
+    let local = op.local.unwrap_or(true);
+    let shutdown = CancellationToken::new();
+    let mut runner_task = None;
+    if local {
+        let runner_id = wayline_core::id::new_id();
+        job.target_runner = Some(TargetRunner {
+            target: Some(target_runner::Target::Id(runner_id.clone())),
+        });
+        let executor = Arc::new(wayline_runner::executor::Executor::local());
+        let runner = Runner::new(
+            session.client.clone(),
+            session.auth.clone(),
+            RunnerOptions {
+                id: runner_id,
+                labels: HashMap::new(),
+                by_id_only: true,
+                local: true,
+                concurrency: 1,
+            },
+            executor,
+        );
+        runner_task = Some(tokio::spawn(runner.run(shutdown.clone())));
+    } else {
+        if op.remote_source.is_empty() {
+            // A remote runner cannot read this machine's files: let it use the project's source.
+            job.data_source = None;
+        } else {
+            apply_remote_source(&mut job, &op.remote_source)?;
+        }
+        job.target_runner = Some(TargetRunner {
+            target: Some(target_runner::Target::Any(())),
+        });
+    }
+    println!("{}", env.style.bold(&format!("» {headline}")));
+    let job_id = session
+        .client
+        .queue_job(pb::QueueJobRequest {
+            job: Some(job),
+            expires_in: String::new(),
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("could not queue the job: {}", super::describe_status(&s)))?
+        .into_inner()
+        .job_id;
+    let code = follow_job(env, &mut session, &job_id, true).await;
+    shutdown.cancel();
+    if let Some(t) = runner_task {
+        let _ = t.await;
+    }
+    code
+}
+
+fn apply_remote_source(job: &mut Job, pairs: &[String]) -> Result<()> {
+    let mut git = data_source::Git::default();
+    for p in pairs {
+        let (k, v) = wayline_core::labels::parse_key_value(p)?;
+        match k.as_str() {
+            "ref" => git.r#ref = v,
+            "url" => git.url = v,
+            "path" => git.path = v,
+            other => bail!("-remote-source accepts `ref`, `url` and `path`, not `{other}`"),
+        }
+    }
+    job.data_source = Some(DataSource {
+        source: Some(data_source::Source::Git(git)),
+    });
+    Ok(())
+}
+
+/// Follows a job's stream and renders it; Ctrl-C cancels the job (a second one stops waiting).
+pub(crate) async fn follow_job(
+    env: &Env,
+    session: &mut Session,
+    job_id: &str,
+    show_result: bool,
+) -> Result<ExitCode> {
+    let mut stream = session
+        .client
+        .get_job_stream(pb::GetJobStreamRequest {
+            job_id: job_id.to_owned(),
+        })
+        .await
+        .map_err(|s| {
+            anyhow::anyhow!(
+                "could not follow job {job_id}: {}",
+                super::describe_status(&s)
+            )
+        })?
+        .into_inner();
+    let mut renderer = EventRenderer::new(env.style);
+    let mut cancelled = false;
+    let mut last_wait = String::new();
+    loop {
+        let msg = tokio::select! {
+            m = stream.message() => m,
+            _ = tokio::signal::ctrl_c() => {
+                if cancelled {
+                    eprintln!("Stopped following job {job_id}; it may still be running (`wayline job inspect {job_id}`).");
+                    return Ok(ExitCode::from(130));
+                }
+                cancelled = true;
+                eprintln!("Cancelling job {job_id} (Ctrl-C again to stop waiting)...");
+                let _ = session.client.cancel_job(pb::CancelJobRequest { job_id: job_id.to_owned(), force: false }).await;
+                continue;
+            }
+        };
+        let Some(msg) = msg
+            .map_err(|s| anyhow::anyhow!("lost the job stream: {}", super::describe_status(&s)))?
+        else {
+            bail!("the server closed the stream of job {job_id} before it finished");
+        };
+        match msg.event {
+            Some(StreamEvent::Terminal(t)) => {
+                for ev in &t.events {
+                    renderer.render(ev);
+                }
+            }
+            Some(StreamEvent::State(st)) => {
+                if let Some(job) = &st.job
+                    && !job.wait_reason.is_empty()
+                    && job.wait_reason != last_wait
+                    && !wayline_core::jobs::is_terminal(st.current())
+                {
+                    eprintln!("{}", env.style.dim(&format!("  {}", job.wait_reason)));
+                    last_wait.clone_from(&job.wait_reason);
+                }
+            }
+            Some(StreamEvent::Complete(c)) => {
+                if let Some(err) = c.error.filter(|e| !e.message.is_empty()) {
+                    eprintln!("\n{} {}", env.style.red("✗"), err.message);
+                    return Ok(ExitCode::FAILURE);
+                }
+                if show_result {
+                    print_result(env, c.result.as_ref());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(StreamEvent::Error(e)) => {
+                let msg = e.error.map(|e| e.message).unwrap_or_default();
+                bail!("job {job_id} failed: {msg}");
+            }
+            Some(StreamEvent::Open(_)) | None => {}
+        }
+    }
+}
+
+fn print_result(env: &Env, result: Option<&pb::JobResult>) {
+    let Some(r) = result else { return };
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    if !r.release_url.is_empty() {
+        rows.push(("Release URL", r.release_url.clone()));
+    }
+    if !r.app_url.is_empty() {
+        rows.push(("App URL", r.app_url.clone()));
+    }
+    if !r.deploy_url.is_empty() {
+        rows.push(("Deployment URL", r.deploy_url.clone()));
+    }
+    if rows.is_empty() {
+        println!("\n{}", env.style.green("✓ Done."));
+        return;
+    }
+    println!("\n{}", env.style.green("✓ The deploy was successful."));
+    let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0) + 1;
+    for (name, value) in rows {
+        println!("   {:<w$} {}", format!("{name}:"), env.style.bold(&value));
+    }
+}

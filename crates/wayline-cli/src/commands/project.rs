@@ -1,0 +1,338 @@
+//! Projects, workspaces and hostnames.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use wayline_core::pb::{self, data_source};
+
+use super::{Env, describe_status};
+use crate::cli::{HostnameCmd, ProjectCmd, WorkspaceCmd};
+use crate::render;
+use crate::session;
+
+fn err(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!(describe_status(&s))
+}
+
+/// The project named by the argument, `-project`, or the config file.
+fn project_name(env: &Env, given: Option<String>) -> Result<String> {
+    if let Some(n) = given.or_else(|| env.global.project.clone()) {
+        return Ok(n);
+    }
+    Ok(super::ops::target(env)?.project)
+}
+
+pub(crate) async fn project(env: &Env, cmd: ProjectCmd) -> Result<ExitCode> {
+    let mut session = session::connect().await?;
+    match cmd {
+        ProjectCmd::Apply {
+            name,
+            data_source,
+            git_url,
+            git_ref,
+            git_path,
+            git_username,
+            git_password,
+            git_private_key_path,
+            config_file,
+        } => {
+            let source = match data_source.as_str() {
+                "local" => None,
+                "git" => {
+                    let Some(url) = git_url else {
+                        bail!("-data-source=git needs -git-url")
+                    };
+                    let auth = if let Some(key) = git_private_key_path {
+                        Some(data_source::git::Auth::Ssh(data_source::Ssh {
+                            private_key_pem: fs_err::read(key)?,
+                            ..Default::default()
+                        }))
+                    } else {
+                        git_username.map(|username| {
+                            data_source::git::Auth::Basic(data_source::Basic {
+                                username,
+                                password: git_password.unwrap_or_default(),
+                            })
+                        })
+                    };
+                    Some(pb::DataSource {
+                        source: Some(data_source::Source::Git(data_source::Git {
+                            url,
+                            r#ref: git_ref,
+                            path: git_path.unwrap_or_default(),
+                            auth,
+                            recurse_submodules: false,
+                        })),
+                    })
+                }
+                other => bail!("-data-source takes `local` or `git`, not `{other}`"),
+            };
+            let (config_file, config_format) = match config_file {
+                Some(p) => {
+                    let text = fs_err::read(&p)?;
+                    let format = wayline_config::Format::from_path(&p);
+                    let src = String::from_utf8_lossy(&text).into_owned();
+                    if let Err(d) =
+                        wayline_config::parse_str(&src, &p.display().to_string(), format)
+                    {
+                        bail!("{d}");
+                    }
+                    let f = if format == wayline_config::Format::Json {
+                        pb::ConfigFormat::Json
+                    } else {
+                        pb::ConfigFormat::Hcl
+                    };
+                    (text, f as i32)
+                }
+                None => (Vec::new(), 0),
+            };
+            let project = pb::Project {
+                name: name.clone(),
+                data_source: source,
+                config_file,
+                config_format,
+                ..Default::default()
+            };
+            session
+                .client
+                .upsert_project(pb::UpsertProjectRequest {
+                    project: Some(project),
+                })
+                .await
+                .map_err(err)?;
+            println!("Project `{name}` applied.");
+        }
+        ProjectCmd::List => {
+            let projects = session
+                .client
+                .list_projects(())
+                .await
+                .map_err(err)?
+                .into_inner()
+                .projects;
+            if env.global.json {
+                let v: Vec<_> = projects
+                    .iter()
+                    .map(|p| serde_json::json!({"name": p.name, "apps": p.applications.iter().map(|a| a.name.clone()).collect::<Vec<_>>()}))
+                    .collect();
+                render::json(&serde_json::Value::Array(v));
+            } else if projects.is_empty() {
+                println!("No projects yet; `wayline init` in a project folder registers one.");
+            } else {
+                let rows: Vec<Vec<String>> = projects
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.name.clone(),
+                            p.applications
+                                .iter()
+                                .map(|a| a.name.clone())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ]
+                    })
+                    .collect();
+                render::table(&["PROJECT", "APPS"], &rows);
+            }
+        }
+        ProjectCmd::Inspect { name } => {
+            let name = project_name(env, name)?;
+            let p = session
+                .client
+                .get_project(pb::GetProjectRequest { project: name })
+                .await
+                .map_err(err)?
+                .into_inner();
+            let source = match p.data_source.as_ref().and_then(|d| d.source.as_ref()) {
+                Some(data_source::Source::Git(g)) => format!("git {} (ref {})", g.url, g.r#ref),
+                _ => "local".to_owned(),
+            };
+            if env.global.json {
+                render::json(&serde_json::json!({
+                    "name": p.name, "apps": p.applications.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
+                    "data_source": source, "has_config_file": !p.config_file.is_empty(),
+                }));
+            } else {
+                println!("Project:      {}", p.name);
+                println!(
+                    "Apps:         {}",
+                    p.applications
+                        .iter()
+                        .map(|a| a.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                println!("Data source:  {source}");
+                println!(
+                    "Config file:  {}",
+                    if p.config_file.is_empty() {
+                        "not stored"
+                    } else {
+                        "stored on the server"
+                    }
+                );
+            }
+        }
+        ProjectCmd::Destroy {
+            name,
+            skip_destroy_resources,
+            auto_approve,
+        } => {
+            let name = project_name(env, name)?;
+            if !auto_approve && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprint!(
+                    "Delete project `{name}` and everything the server knows of it? Type `yes`: "
+                );
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != "yes" {
+                    eprintln!("Nothing was deleted.");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            if !skip_destroy_resources {
+                let code =
+                    super::ops::destroy(env, crate::cli::OpFlags::default(), true, Vec::new())
+                        .await?;
+                if code != ExitCode::SUCCESS {
+                    bail!(
+                        "destroying the deployments of `{name}` failed; the project was kept (use -skip-destroy-resources to delete it anyway)"
+                    );
+                }
+            }
+            session
+                .client
+                .destroy_project(pb::DestroyProjectRequest {
+                    project: name.clone(),
+                    skip_destroy_resources,
+                })
+                .await
+                .map_err(err)?;
+            println!("Project `{name}` deleted.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn workspace(env: &Env, cmd: WorkspaceCmd) -> Result<ExitCode> {
+    let mut session = session::connect().await?;
+    match cmd {
+        WorkspaceCmd::List => {
+            let ws = session
+                .client
+                .list_workspaces(pb::ListWorkspacesRequest {})
+                .await
+                .map_err(err)?
+                .into_inner()
+                .workspaces;
+            if env.global.json {
+                let v: Vec<_> = ws.iter().map(|w| serde_json::json!({"name": w.name, "projects": w.projects.iter().map(|p| p.project.clone()).collect::<Vec<_>>()})).collect();
+                render::json(&serde_json::Value::Array(v));
+            } else {
+                let current = super::ops::workspace(env);
+                let rows: Vec<Vec<String>> = ws
+                    .iter()
+                    .map(|w| {
+                        vec![
+                            if w.name == current {
+                                "*".into()
+                            } else {
+                                String::new()
+                            },
+                            w.name.clone(),
+                            w.projects
+                                .iter()
+                                .map(|p| p.project.clone())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ]
+                    })
+                    .collect();
+                render::table(&["", "WORKSPACE", "PROJECTS"], &rows);
+            }
+        }
+        WorkspaceCmd::Inspect { name } => {
+            let name = name.unwrap_or_else(|| super::ops::workspace(env));
+            let w = session
+                .client
+                .get_workspace(pb::GetWorkspaceRequest { name })
+                .await
+                .map_err(err)?
+                .into_inner();
+            let projects: Vec<String> = w.projects.iter().map(|p| p.project.clone()).collect();
+            if env.global.json {
+                render::json(&serde_json::json!({"name": w.name, "projects": projects}));
+            } else {
+                println!("Workspace:  {}", w.name);
+                println!("Projects:   {}", projects.join(", "));
+                if let Some(t) = &w.active_time {
+                    println!("Active:     {}", wayline_core::time::ago(t));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn hostname(env: &Env, cmd: HostnameCmd) -> Result<ExitCode> {
+    let mut session = session::connect().await?;
+    match cmd {
+        HostnameCmd::List => {
+            let hs = session
+                .client
+                .list_hostnames(pb::ListHostnamesRequest { application: None })
+                .await
+                .map_err(err)?
+                .into_inner()
+                .hostnames;
+            if env.global.json {
+                let v: Vec<_> = hs.iter().map(|h| serde_json::json!({"hostname": h.hostname, "fqdn": h.fqdn, "app": h.application.as_ref().map(|a| a.application.clone())})).collect();
+                render::json(&serde_json::Value::Array(v));
+            } else {
+                let rows: Vec<Vec<String>> = hs
+                    .iter()
+                    .map(|h| {
+                        vec![
+                            h.hostname.clone(),
+                            h.fqdn.clone(),
+                            h.application
+                                .as_ref()
+                                .map(|a| a.application.clone())
+                                .unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                render::table(&["HOSTNAME", "FQDN", "APP"], &rows);
+            }
+        }
+        HostnameCmd::Register { hostname } => {
+            let t = super::ops::target(env)?;
+            let h = session
+                .client
+                .create_hostname(pb::CreateHostnameRequest {
+                    hostname: hostname.unwrap_or_default(),
+                    application: Some(pb::r#ref::Application {
+                        project: t.project,
+                        application: t.app,
+                    }),
+                    workspace: t.workspace,
+                    deployment_id: String::new(),
+                })
+                .await
+                .map_err(err)?
+                .into_inner();
+            println!("Registered hostname `{}` ({}).", h.hostname, h.fqdn);
+        }
+        HostnameCmd::Delete { hostname } => {
+            session
+                .client
+                .delete_hostname(pb::DeleteHostnameRequest {
+                    hostname: hostname.clone(),
+                })
+                .await
+                .map_err(err)?;
+            println!("Deleted hostname `{hostname}`.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

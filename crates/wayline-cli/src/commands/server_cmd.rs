@@ -1,0 +1,266 @@
+//! `server run|bootstrap|snapshot|restore|stop|config-set` and `ui`.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use wayline_core::pb::{self, snapshot_chunk};
+
+use super::{Env, describe_status};
+use crate::cli::{ServerCmd, ServerRunArgs};
+use crate::context::{Contexts, ServerContext};
+use crate::session::{self, EmbeddedPaths};
+
+fn err(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!(describe_status(&s))
+}
+
+pub(crate) async fn server(_env: &Env, cmd: ServerCmd) -> Result<ExitCode> {
+    match cmd {
+        ServerCmd::Run(args) => run(args).await,
+        ServerCmd::Bootstrap {
+            server_addr,
+            tls_skip_verify,
+            tls,
+            context_create,
+        } => {
+            let parsed: wayline_runner::ServerAddr = server_addr.parse()?;
+            let mut opts = wayline_runner::client::ConnectOptions::new(parsed);
+            opts.tls = tls;
+            opts.tls_skip_verify = tls_skip_verify;
+            let mut client = wayline_runner::client::connect(&opts).await?;
+            let token = client
+                .bootstrap_token(())
+                .await
+                .map_err(err)?
+                .into_inner()
+                .token;
+            if let Some(name) = context_create {
+                let contexts = Contexts::open();
+                let ctx = ServerContext {
+                    address: server_addr,
+                    token: token.clone(),
+                    tls,
+                    tls_skip_verify,
+                    embedded: false,
+                };
+                contexts.set(&name, &ctx)?;
+                contexts.set_default(&name)?;
+                eprintln!("Context `{name}` created and set as the default.");
+            }
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCmd::Snapshot { file } => {
+            let mut s = session::connect().await?;
+            let mut stream = s
+                .client
+                .create_snapshot(())
+                .await
+                .map_err(err)?
+                .into_inner();
+            let tmp = file.with_extension("partial");
+            let mut out = tokio::fs::File::create(&tmp)
+                .await
+                .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+            let mut hasher = Sha256::new();
+            let mut size = 0usize;
+            let mut expected = None;
+            while let Some(chunk) = stream.next().await {
+                match chunk.map_err(err)?.event {
+                    Some(snapshot_chunk::Event::Data(d)) => {
+                        hasher.update(&d);
+                        size += d.len();
+                        out.write_all(&d).await?;
+                    }
+                    Some(snapshot_chunk::Event::Sha256(h)) => expected = Some(h),
+                    None => {}
+                }
+            }
+            out.flush().await?;
+            let actual = hex::encode(hasher.finalize());
+            match expected {
+                Some(h) if h == actual => {}
+                Some(h) => {
+                    bail!("the snapshot is corrupt: the server said sha256 {h}, received {actual}")
+                }
+                None => {
+                    bail!("the snapshot stream ended without its checksum; the file is incomplete")
+                }
+            }
+            tokio::fs::rename(&tmp, &file).await?;
+            println!(
+                "Snapshot written to `{}` ({size} bytes, sha256 {actual}).",
+                file.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCmd::Restore { file } => {
+            let data = fs_err::read(&file)?;
+            let digest = hex::encode(Sha256::digest(&data));
+            let mut chunks: Vec<pb::SnapshotChunk> = data
+                .chunks(1 << 20)
+                .map(|c| pb::SnapshotChunk {
+                    event: Some(snapshot_chunk::Event::Data(c.to_vec())),
+                })
+                .collect();
+            chunks.push(pb::SnapshotChunk {
+                event: Some(snapshot_chunk::Event::Sha256(digest)),
+            });
+            let mut s = session::connect().await?;
+            s.client
+                .restore_snapshot(tokio_stream::iter(chunks))
+                .await
+                .map_err(err)?;
+            println!("Restored the server's data from `{}`.", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCmd::Stop => stop().await,
+        ServerCmd::ConfigSet {
+            advertise_addr,
+            advertise_tls,
+            advertise_tls_skip_verify,
+        } => {
+            let mut s = session::connect().await?;
+            let mut cfg = s
+                .client
+                .get_server_config(())
+                .await
+                .map_err(err)?
+                .into_inner();
+            if let Some(a) = advertise_addr {
+                cfg.advertise_addr = a;
+            }
+            if let Some(t) = advertise_tls {
+                cfg.advertise_tls = t;
+            }
+            if let Some(t) = advertise_tls_skip_verify {
+                cfg.advertise_tls_skip_verify = t;
+            }
+            s.client.set_server_config(cfg).await.map_err(err)?;
+            println!("Server config updated.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs the server in the foreground until SIGINT/SIGTERM.
+async fn run(args: ServerRunArgs) -> Result<ExitCode> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| {
+        if args.embedded {
+            EmbeddedPaths::new().dir
+        } else {
+            crate::context::data_dir().join("server")
+        }
+    });
+    fs_err::create_dir_all(&data_dir)?;
+    let pid_file = data_dir.join("server.pid");
+    let mut opts = wayline_server::ServerOptions::new(&data_dir);
+    if let Some(db) = args.db {
+        opts.db_path = db;
+    }
+    opts.listen_grpc = args
+        .listen_grpc
+        .parse()
+        .with_context(|| format!("-listen-grpc `{}`", args.listen_grpc))?;
+    opts.listen_http = args
+        .listen_http
+        .parse()
+        .with_context(|| format!("-listen-http `{}`", args.listen_http))?;
+    opts.unix_socket = Some(
+        args.listen_unix
+            .unwrap_or_else(|| data_dir.join("server.sock")),
+    );
+    opts.tls_cert_file = args.tls_cert_file;
+    opts.tls_key_file = args.tls_key_file;
+    opts.advertise_addr = args.advertise_addr;
+    opts.ack_timeout = Duration::from_secs(args.ack_timeout);
+    opts.heartbeat_timeout = Duration::from_secs(args.heartbeat_timeout);
+    if args.embedded {
+        // The embedded server must come up even when another server holds the default ports.
+        for addr in [&mut opts.listen_grpc, &mut opts.listen_http] {
+            if std::net::TcpListener::bind(*addr).is_err() {
+                addr.set_port(0);
+            }
+        }
+    }
+    let started = Instant::now();
+    let server = wayline_server::start(opts)
+        .await
+        .context("the server could not start")?;
+    fs_err::write(&pid_file, std::process::id().to_string())?;
+    fs_err::write(data_dir.join("http.addr"), server.http_addr().to_string())?;
+    eprintln!(
+        "Wayline server ready in {} ms: gRPC {} (TLS), HTTP http://{}, socket {}",
+        started.elapsed().as_millis(),
+        server.grpc_addr(),
+        server.http_addr(),
+        server
+            .unix_socket()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("Shutting down...");
+    server.shutdown().await;
+    let _ = std::fs::remove_file(&pid_file);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stops the embedded default server: SIGTERM, then wait for its socket to close.
+async fn stop() -> Result<ExitCode> {
+    let paths = EmbeddedPaths::new();
+    let Ok(pid_text) = std::fs::read_to_string(paths.pid_file()) else {
+        println!("Your local server is not running.");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let pid: i32 = pid_text
+        .trim()
+        .parse()
+        .context("the server's pid file is not a number")?;
+    let pid = nix::unistd::Pid::from_raw(pid);
+    if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
+        let _ = std::fs::remove_file(paths.pid_file());
+        println!("Your local server is not running.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if nix::sys::signal::kill(pid, None).is_err() {
+            println!("Stopped your local server.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("the local server (pid {pid}) did not stop within 20s")
+}
+
+/// `wayline ui`: prints the UI address (and opens it when a browser is at hand).
+pub(crate) async fn ui() -> Result<ExitCode> {
+    let mut s = session::connect().await?;
+    let cfg = s
+        .client
+        .get_server_config(())
+        .await
+        .map_err(err)?
+        .into_inner();
+    let _ = cfg;
+    let paths = EmbeddedPaths::new();
+    let http = std::fs::read_to_string(paths.dir.join("http.addr"))
+        .unwrap_or_else(|_| "127.0.0.1:9702".into());
+    let url = format!("http://{}", http.trim());
+    println!("The web UI is at {url}");
+    let _ = std::process::Command::new("xdg-open")
+        .arg(&url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,186 @@
+//! Connecting the CLI to a server: the current context, or the user's embedded default server,
+//! started in the background on first use.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use fs_err as fs;
+use wayline_runner::client::{self, Auth, Client, ConnectOptions, ServerAddr};
+
+use crate::context::{Contexts, ServerContext, data_dir};
+
+/// The name of the context the CLI creates for the embedded default server.
+pub(crate) const EMBEDDED_CONTEXT: &str = "local";
+
+/// A connected client and what it is connected to.
+pub(crate) struct Session {
+    pub(crate) client: Client,
+    pub(crate) auth: Auth,
+    pub(crate) context: ServerContext,
+}
+
+/// Files of the embedded default server.
+pub(crate) struct EmbeddedPaths {
+    pub(crate) dir: PathBuf,
+}
+
+impl EmbeddedPaths {
+    pub(crate) fn new() -> Self {
+        Self {
+            dir: data_dir().join("server"),
+        }
+    }
+    pub(crate) fn socket(&self) -> PathBuf {
+        self.dir.join("server.sock")
+    }
+    pub(crate) fn pid_file(&self) -> PathBuf {
+        self.dir.join("server.pid")
+    }
+    pub(crate) fn log_file(&self) -> PathBuf {
+        self.dir.join("server.log")
+    }
+}
+
+/// Connects using the current context, or the embedded default server when none is configured.
+pub(crate) async fn connect() -> Result<Session> {
+    let contexts = Contexts::open();
+    match contexts.current()? {
+        Some((_, ctx)) if ctx.embedded => connect_embedded(&contexts, Some(ctx)).await,
+        Some((name, ctx)) => {
+            let client_and_auth = dial(&ctx).await.with_context(|| {
+                format!(
+                    "context `{name}` points at {}; check it with `wayline context verify`",
+                    ctx.address
+                )
+            })?;
+            Ok(Session {
+                client: client_and_auth.0,
+                auth: client_and_auth.1,
+                context: ctx,
+            })
+        }
+        None => connect_embedded(&contexts, None).await,
+    }
+}
+
+async fn dial(ctx: &ServerContext) -> Result<(Client, Auth)> {
+    let addr: ServerAddr = ctx.address.parse()?;
+    let mut opts = ConnectOptions::new(addr);
+    opts.tls = ctx.tls;
+    opts.tls_skip_verify = ctx.tls_skip_verify;
+    let channel = client::channel(&opts).await?;
+    let auth = client::auth(Some(&ctx.token))?;
+    Ok((client::with_auth(channel, auth.clone()), auth))
+}
+
+/// Uses the embedded default server, starting it if it is not running.
+async fn connect_embedded(contexts: &Contexts, existing: Option<ServerContext>) -> Result<Session> {
+    let paths = EmbeddedPaths::new();
+    let socket = paths.socket();
+    if !is_listening(&socket).await {
+        start_embedded(&paths).await?;
+        eprintln!(
+            "Started your local Wayline server in the background (data in `{}`); `wayline server stop` stops it.",
+            paths.dir.display()
+        );
+    }
+    let address = format!("unix://{}", socket.display());
+    let ctx = match existing {
+        Some(ctx) if !ctx.token.is_empty() => ctx,
+        _ => {
+            let (mut client, _) = dial(&ServerContext {
+                address: address.clone(),
+                ..Default::default()
+            })
+            .await?;
+            let token = match client.bootstrap_token(()).await {
+                Ok(resp) => resp.into_inner().token,
+                Err(status) => bail!(
+                    "the local server at `{}` was already bootstrapped, but no context holds its token ({}). \
+                     Log in with `wayline login unix://{} -token <token>` or remove `{}` to start afresh",
+                    paths.dir.display(),
+                    status.message(),
+                    socket.display(),
+                    paths.dir.display()
+                ),
+            };
+            let ctx = ServerContext {
+                address,
+                token,
+                tls: false,
+                tls_skip_verify: false,
+                embedded: true,
+            };
+            contexts.set(EMBEDDED_CONTEXT, &ctx)?;
+            if contexts.default_name()?.is_none() {
+                contexts.set_default(EMBEDDED_CONTEXT)?;
+            }
+            ctx
+        }
+    };
+    let (client, auth) = dial(&ctx).await?;
+    Ok(Session {
+        client,
+        auth,
+        context: ctx,
+    })
+}
+
+/// True when something accepts connections on the socket.
+pub(crate) async fn is_listening(socket: &Path) -> bool {
+    tokio::net::UnixStream::connect(socket).await.is_ok()
+}
+
+/// Starts `wayline server run -embedded` detached from this process and waits for its socket.
+async fn start_embedded(paths: &EmbeddedPaths) -> Result<()> {
+    fs::create_dir_all(&paths.dir)?;
+    let socket = paths.socket();
+    // A socket file left by a server that died would make the new one fail to bind.
+    if socket.exists() {
+        let _ = fs::remove_file(&socket);
+    }
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.log_file())?;
+    let exe = std::env::current_exe()
+        .context("cannot find the wayline executable to start the local server")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["server", "run", "--embedded", "--data-dir"])
+        .arg(&paths.dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?.into_file())
+        .stderr(log.into_file());
+    {
+        use std::os::unix::process::CommandExt;
+        // Its own process group: Ctrl-C in the terminal that started it must not stop it.
+        cmd.process_group(0);
+    }
+    let mut child = cmd
+        .spawn()
+        .context("could not start the local Wayline server")?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if is_listening(&socket).await {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            let tail = tail_lines(&paths.log_file(), 15);
+            bail!("the local Wayline server exited at start ({status}); its log says:\n{tail}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!(
+        "the local Wayline server did not start within 15s; see `{}`",
+        paths.log_file().display()
+    )
+}
+
+/// The last `n` lines of a file, for error messages.
+pub(crate) fn tail_lines(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

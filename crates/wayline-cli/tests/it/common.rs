@@ -1,0 +1,165 @@
+//! The test harness: a temporary home, a project folder, and the real binary.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `wayline` binary under test.
+pub fn wayline_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_wayline"))
+}
+
+/// A user with an empty home and a project folder.
+pub struct TestEnv {
+    pub home: tempfile::TempDir,
+    pub project: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let home = tempfile::Builder::new()
+            .prefix("wl-e2e-")
+            .tempdir()
+            .expect("temp home");
+        let project = home.path().join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        Self { home, project }
+    }
+
+    /// Writes a file in the project folder.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.project.join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// A `wayline` command run in the project folder with this user's home.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(wayline_bin());
+        c.args(args)
+            .current_dir(&self.project)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        if let Some(v) = std::env::var_os("WAYLINE_ENTRYPOINT_BINARY") {
+            c.env("WAYLINE_ENTRYPOINT_BINARY", v);
+        }
+        if let Some(v) = std::env::var_os("DOCKER_HOST") {
+            c.env("DOCKER_HOST", v);
+        }
+        c
+    }
+
+    /// Runs to completion (at most `limit`), returning the output.
+    pub fn run_for(&self, args: &[&str], limit: Duration) -> Run {
+        let child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wayline");
+        Run::wait(child, limit, args)
+    }
+
+    /// Runs with a two-minute limit.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_for(args, Duration::from_mins(2))
+    }
+
+    /// Runs and asserts success.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert!(
+            r.success(),
+            "`wayline {}` failed:\n{}",
+            args.join(" "),
+            r.all()
+        );
+        r
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Stop the embedded server this test may have started; leave nothing running.
+        let _ = self
+            .cmd(&["server", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A finished command.
+pub struct Run {
+    pub output: Output,
+}
+
+impl Run {
+    fn wait(mut child: Child, limit: Duration, args: &[&str]) -> Self {
+        let deadline = Instant::now() + limit;
+        loop {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "`wayline {}` did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            output: child.wait_with_output().unwrap(),
+        }
+    }
+
+    pub fn success(&self) -> bool {
+        self.output.status.success()
+    }
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    pub fn all(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr())
+    }
+}
+
+/// Waits until `f` is true, polling, for at most `limit`.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the real `wayline` binary, each in its own temporary home (so each
+//! gets its own embedded default server, stopped when the test ends).
+
+#![allow(unreachable_pub)]
+
+mod common;
+
+mod basics;
+mod lifecycle;
+mod server;

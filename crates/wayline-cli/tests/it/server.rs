@@ -1,0 +1,273 @@
+//! A separately started server with a separate runner: remote jobs from git, provenance,
+//! a server killed with SIGKILL mid-job, bad tokens, a server that is down.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{TestEnv, eventually, free_port};
+
+/// A background process killed when the guard drops.
+struct Bg(Child);
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Server {
+    data: std::path::PathBuf,
+    grpc: u16,
+    http: u16,
+}
+
+impl Server {
+    fn new(env: &TestEnv) -> Self {
+        Self {
+            data: env.home.path().join("srv"),
+            grpc: free_port(),
+            http: free_port(),
+        }
+    }
+
+    fn start(&self, env: &TestEnv) -> Bg {
+        let child = env
+            .cmd(&[
+                "server",
+                "run",
+                "-data-dir",
+                self.data.to_str().unwrap(),
+                "-listen-grpc",
+                &format!("127.0.0.1:{}", self.grpc),
+                "-listen-http",
+                &format!("127.0.0.1:{}", self.http),
+                "-heartbeat-timeout",
+                "10",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let sock = self.data.join("server.sock");
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                std::os::unix::net::UnixStream::connect(&sock).is_ok()
+            }),
+            "server did not start"
+        );
+        Bg(child)
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.grpc)
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+const NULL_APP: &str = r#"project = "remote"
+
+app "api" {
+  build {
+    use "null" {}
+    hook {
+      when    = "before"
+      command = ["sleep", "0"]
+    }
+  }
+  deploy {
+    use "null" {}
+  }
+  release {
+    use "null" {
+      url = "http://api.example.test"
+    }
+  }
+}
+"#;
+
+#[test]
+fn remote_runner_builds_from_git_and_records_the_commit() {
+    let env = TestEnv::new();
+    let srv = Server::new(&env);
+    let _server = srv.start(&env);
+    env.ok(&[
+        "server",
+        "bootstrap",
+        "-server-addr",
+        &srv.addr(),
+        "-server-tls-skip-verify",
+        "-context-create",
+        "remote",
+    ]);
+    let _runner = Bg(env
+        .cmd(&["runner", "agent", "-label", "pool=e2e"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+
+    env.write("wayline.hcl", NULL_APP);
+    git(&env.project, &["init", "-q", "-b", "main"]);
+    git(&env.project, &["add", "."]);
+    git(&env.project, &["commit", "-q", "-m", "first"]);
+    let head = git(&env.project, &["rev-parse", "HEAD"]);
+    let url = format!("file://{}", env.project.display());
+    env.ok(&[
+        "project",
+        "apply",
+        "remote",
+        "-data-source",
+        "git",
+        "-git-url",
+        &url,
+        "-git-ref",
+        "main",
+    ]);
+
+    let r = env.ok(&["up", "-local=false"]);
+    assert!(
+        r.stdout().contains("http://api.example.test"),
+        "{}",
+        r.all()
+    );
+
+    let r = env.ok(&["deployment", "list", "-json", "-commit", &head[..8]]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{v}");
+    assert_eq!(list[0]["commit"], head);
+
+    let r = env.ok(&["release", "list", "-json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v[0]["live"], true, "{v}");
+    assert_eq!(v[0]["commit"], head);
+
+    let r = env.ok(&["runner", "list"]);
+    assert!(r.stdout().contains("pool=e2e"), "{}", r.all());
+}
+
+#[test]
+fn a_job_survives_the_server_being_killed() {
+    let env = TestEnv::new();
+    let srv = Server::new(&env);
+    let mut server = srv.start(&env);
+    env.ok(&[
+        "server",
+        "bootstrap",
+        "-server-addr",
+        &srv.addr(),
+        "-server-tls-skip-verify",
+        "-context-create",
+        "remote",
+    ]);
+    env.write(
+        "wayline.hcl",
+        &NULL_APP.replace("[\"sleep\", \"0\"]", "[\"sleep\", \"3\"]"),
+    );
+
+    let up = env
+        .cmd(&["up"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let the job start (the build hook sleeps), then kill the server hard and restart it.
+    std::thread::sleep(Duration::from_millis(1500));
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let _server2 = srv.start(&env);
+
+    let out = up.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The CLI lost its stream when the server died; the job itself must finish on the server.
+    let _ = (stdout, stderr);
+    let done = eventually(Duration::from_secs(40), || {
+        let r = env.run(&["job", "list", "-json"]);
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.stdout()) else {
+            return false;
+        };
+        v.as_array().is_some_and(|jobs| {
+            jobs.iter().any(|j| {
+                j["operation"] == "up" && (j["state"] == "success" || j["state"] == "error")
+            })
+        })
+    });
+    assert!(done, "the job never finished after the restart");
+    let r = env.ok(&["job", "list", "-json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let job = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["operation"] == "up")
+        .unwrap()
+        .clone();
+    // Either the runner re-attached and finished it, or the server says exactly why it failed.
+    if job["state"] == "error" {
+        let msg = job["error"].as_str().unwrap_or_default();
+        assert!(msg.contains("runner"), "unexplained failure: {job}");
+    }
+    // Nothing acknowledged before the kill was lost: the project and its build records survive.
+    let r = env.ok(&["artifact", "list-builds", "-json"]);
+    let builds: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert!(!builds.as_array().unwrap().is_empty(), "{builds}");
+}
+
+#[test]
+fn bad_token_and_server_down_get_clear_errors() {
+    let env = TestEnv::new();
+    let srv = Server::new(&env);
+    let server = srv.start(&env);
+    env.ok(&[
+        "server",
+        "bootstrap",
+        "-server-addr",
+        &srv.addr(),
+        "-server-tls-skip-verify",
+        "-context-create",
+        "remote",
+    ]);
+
+    let r = env
+        .cmd(&["job", "list"])
+        .env("WAYLINE_SERVER_TOKEN", "not-a-token")
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.starts_with("error: the server did not accept the token:"),
+        "{err}"
+    );
+
+    drop(server);
+    let r = env.run(&["job", "list"]);
+    assert!(!r.success());
+    assert!(
+        r.stderr()
+            .contains("could not connect to the Wayline server at 127.0.0.1:"),
+        "{}",
+        r.all()
+    );
+}
