@@ -249,7 +249,14 @@ impl<'c> EvalContext<'c> {
         let variables = resolve_variables(config, inputs, &mut diags);
         let mut var_obj = Map::new();
         for v in &variables {
-            var_obj.insert(v.name.clone(), from_json(&v.value_json));
+            let value = from_json(&v.value_json);
+            // A dynamic default stays opaque so that `config` can pass it on as a source.
+            let value = if v.source == VariableSource::Dynamic {
+                obj1(DYNAMIC_KEY, value)
+            } else {
+                value
+            };
+            var_obj.insert(v.name.clone(), value);
         }
         let pwd = if inputs.pwd.as_os_str().is_empty() {
             std::env::current_dir().unwrap_or_default()
@@ -511,7 +518,7 @@ impl<'c> EvalContext<'c> {
                     }
                     match v {
                         Value::Array(_) | Value::Object(_) => {
-                            diags.push(self.error_at(e, format!("label `{k}` must be a string")))
+                            diags.push(self.error_at(e, format!("label `{k}` must be a string")));
                         }
                         other => {
                             out.insert(k, to_text(&other));
@@ -778,9 +785,12 @@ impl<'c> EvalContext<'c> {
                     let stage_only = f
                         .vars
                         .iter()
-                        .any(|(n, _)| matches!(n.as_str(), "artifact" | "deploy" | "entrypoint"));
+                        .any(|(n, _)| matches!(n.as_str(), "artifact" | "deploy" | "entrypoint"))
+                        // Templates may use stage values inside their text, which only the
+                        // runner has.
+                        || f.calls.iter().any(|(c, _)| c.starts_with("template"));
                     if stage_only {
-                        // Evaluate against placeholders that accept any attribute path.
+                        // Check references only: the values exist only at run time.
                         for (root, key, span) in &f.attrs {
                             if root == "var" && self.config.variable(key).is_none() {
                                 let d = Diagnostic::at(

@@ -151,8 +151,9 @@ funcs! {
     "index" => [P::array_of(P::Any), P::Any] => |a| arr(&a[0])?.iter().position(|v| v == &a[1]).map(|i| Value::Number((i as u64).into())).ok_or_else(|| "item not found".to_owned());
     "chunklist" => [P::array_of(P::Any), P::Number] => |a| { let n = (num(&a[1])? as usize).max(1); Ok(Value::Array(arr(&a[0])?.chunks(n).map(|c| Value::Array(c.to_vec())).collect())) };
     "flatten" => [P::array_of(P::Any)] => |a| { let mut out = Vec::new(); flatten(&a[0], &mut out); Ok(Value::Array(out)) };
-    "keys" => [P::object_of(P::Any)] => |a| Ok(Value::Array(obj(&a[0])?.keys().map(|k| Value::String(k.clone())).collect()));
-    "values" => [P::object_of(P::Any)] => |a| Ok(Value::Array(obj(&a[0])?.values().cloned().collect()));
+    // Like HCL, keys and values come in lexical key order.
+    "keys" => [P::object_of(P::Any)] => |a| Ok(Value::Array(sorted(obj(&a[0])?).into_iter().map(|(k, _)| Value::String(k)).collect()));
+    "values" => [P::object_of(P::Any)] => |a| Ok(Value::Array(sorted(obj(&a[0])?).into_iter().map(|(_, v)| v).collect()));
     "lookup" => [P::object_of(P::Any), P::String] + P::Any => |a| { let v = a.into_values(); obj(&v[0])?.get(&st(&v[1])).cloned().or_else(|| v.get(2).cloned()).ok_or_else(|| format!("no key {:?} and no default", st(&v[1]))) };
     "merge" => [] + P::Any => |a| { let mut out = Map::new(); for v in a.into_values() { if v.is_null() { continue; } out.extend(obj(&v)?); } Ok(Value::Object(out)) };
     "range" => [P::Number] + P::Number => range;
@@ -244,6 +245,12 @@ fn obj(v: &Value) -> Result<Map<String, Value>, String> {
         Value::Object(o) => Ok(o.clone()),
         other => Err(format!("expected an object, found {}", type_name(other))),
     }
+}
+
+fn sorted(m: Map<String, Value>) -> Vec<(String, Value)> {
+    let mut v: Vec<(String, Value)> = m.into_iter().collect();
+    v.sort_by(|x, y| x.0.cmp(&y.0));
+    v
 }
 
 fn s1(a: &FuncArgs, f: impl Fn(&str) -> String) -> Result<Value, String> {

@@ -256,10 +256,56 @@ impl Out {
     }
 }
 
+/// A JSON string as a native quoted template: text outside `${...}`/`%{...}` is escaped, the
+/// interpolations themselves are HCL expressions and are copied as they are.
 fn quote(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
-    for c in s.chars() {
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if (c == '$' || c == '%') && next == Some('{') {
+            if chars.get(i + 2) == Some(&c) {
+                // `$${` is an escaped literal `${`.
+                o.extend([c, '{', c]);
+                i += 3;
+                continue;
+            }
+            // Copy the interpolation up to its matching brace, skipping over strings.
+            let mut depth = 0usize;
+            let mut in_str = false;
+            let mut j = i + 1;
+            while j < chars.len() {
+                let d = chars[j];
+                if in_str {
+                    if d == '\\' {
+                        j += 1;
+                    } else if d == '"' {
+                        in_str = false;
+                    }
+                } else if d == '"' {
+                    in_str = true;
+                } else if d == '{' {
+                    depth += 1;
+                } else if d == '}' {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                j += 1;
+            }
+            let end = j.min(chars.len() - 1);
+            o.extend(
+                chars[i..=end]
+                    .iter()
+                    .map(|&x| if x == '\n' { ' ' } else { x }),
+            );
+            i = end + 1;
+            continue;
+        }
         match c {
             '"' => o.push_str("\\\""),
             '\\' => o.push_str("\\\\"),
@@ -269,9 +315,15 @@ fn quote(s: &str) -> String {
             c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
             c => o.push(c),
         }
+        i += 1;
     }
     o.push('"');
     o
+}
+
+/// A block label: a plain quoted string, no templates.
+fn quote_label(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
 }
 
 fn expr(out: &mut Out, at: usize, v: &J, raw_string: bool) {
@@ -380,7 +432,7 @@ fn blocks(
         out.text.push_str(key);
         for l in path.iter() {
             out.text.push(' ');
-            out.text.push_str(&quote(l));
+            out.text.push_str(&quote_label(l));
         }
         out.text.push_str(" {\n");
         match b {

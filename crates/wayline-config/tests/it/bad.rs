@@ -6,7 +6,13 @@ use wayline_config::{EvalContext, EvalInputs, load_file};
 fn diagnostics_of(path: &std::path::Path) -> wayline_config::Diagnostics {
     match load_file(path) {
         Err(d) => d,
-        Ok(config) => EvalContext::validate(&config, &EvalInputs { workspace: "default".into(), ..Default::default() }),
+        Ok(config) => EvalContext::validate(
+            &config,
+            &EvalInputs {
+                workspace: "default".into(),
+                ..Default::default()
+            },
+        ),
     }
 }
 
@@ -19,19 +25,34 @@ fn bad_files_report_exact_messages_and_positions() {
         .filter(|n| !n.ends_with(".expect"))
         .collect();
     names.sort();
-    assert!(names.len() >= 20, "the corpus has {} bad files", names.len());
+    assert!(
+        names.len() >= 20,
+        "the corpus has {} bad files",
+        names.len()
+    );
     let mut failures = Vec::new();
     for name in &names {
         let path = dir.join(name);
         let text = std::fs::read_to_string(&path).unwrap();
-        let expect_src = if name.ends_with(".json") { std::fs::read_to_string(dir.join(format!("{name}.expect"))).unwrap() } else { text.clone() };
-        let expected: Vec<String> = expect_src.lines().filter_map(|l| l.strip_prefix("# expect: ")).map(str::to_owned).collect();
+        let expect_src = if name.ends_with(".json") {
+            std::fs::read_to_string(dir.join(format!("{name}.expect"))).unwrap()
+        } else {
+            text.clone()
+        };
+        let expected: Vec<String> = expect_src
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .map(str::to_owned)
+            .collect();
         assert!(!expected.is_empty(), "{name} has no `# expect:` lines");
         let diags = diagnostics_of(&path);
         let got: Vec<String> = diags
             .iter()
             .map(|d| {
-                let loc = d.location.as_ref().map_or("-".to_owned(), |l| format!("{}:{}", l.line, l.column));
+                let loc = d
+                    .location
+                    .as_ref()
+                    .map_or("-".to_owned(), |l| format!("{}:{}", l.line, l.column));
                 match &d.help {
                     Some(h) => format!("{loc} {} ({h})", d.message),
                     None => format!("{loc} {}", d.message),
@@ -42,15 +63,21 @@ fn bad_files_report_exact_messages_and_positions() {
             // Developer aid: rewrite the expectations, then review them with `git diff`.
             let lines: Vec<String> = got.iter().map(|g| format!("# expect: {g}")).collect();
             if name.ends_with(".json") {
-                std::fs::write(dir.join(format!("{name}.expect")), lines.join("\n") + "\n").unwrap();
+                std::fs::write(dir.join(format!("{name}.expect")), lines.join("\n") + "\n")
+                    .unwrap();
             } else {
-                let rest: Vec<&str> = text.lines().filter(|l| !l.starts_with("# expect: ")).collect();
+                let rest: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.starts_with("# expect: "))
+                    .collect();
                 std::fs::write(&path, lines.join("\n") + "\n" + &rest.join("\n") + "\n").unwrap();
             }
             continue;
         }
         if got != expected {
-            failures.push(format!("{name}:\n  expected: {expected:#?}\n  got: {got:#?}\n{diags}"));
+            failures.push(format!(
+                "{name}:\n  expected: {expected:#?}\n  got: {got:#?}\n{diags}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -59,15 +86,19 @@ fn bad_files_report_exact_messages_and_positions() {
 #[test]
 fn rendering_shows_file_line_caret_and_help() {
     let path = super::fixtures_dir().join("bad/unknown-block.hcl");
-    let out = diagnostics_of(&path).to_string().replace(&super::fixtures_dir().display().to_string(), "<fixtures>");
-    insta::assert_snapshot!(out, @"");
+    let out = diagnostics_of(&path)
+        .to_string()
+        .replace(&super::fixtures_dir().display().to_string(), "<fixtures>");
+    insta::assert_snapshot!("rendered_unknown_block", out);
 }
 
 #[test]
 fn json_output_for_validate() {
     let path = super::fixtures_dir().join("bad/unknown-block.hcl");
     let mut json = diagnostics_of(&path).to_json();
-    let text = json.to_string().replace(&super::fixtures_dir().display().to_string(), "<fixtures>");
+    let text = json
+        .to_string()
+        .replace(&super::fixtures_dir().display().to_string(), "<fixtures>");
     json = serde_json::from_str(&text).unwrap();
-    insta::assert_json_snapshot!(json, @"");
+    insta::assert_json_snapshot!("validate_json_unknown_block", json);
 }

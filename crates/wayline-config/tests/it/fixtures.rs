@@ -10,7 +10,9 @@ fn stage_json(stage: &Stage, ctx: &EvalContext<'_>) -> Value {
         "deploy": {"url": "http://web--v1.example.test"},
         "entrypoint": {"env": {"WAYLINE_DEPLOYMENT_ID": "d1"}},
     });
-    let u = stage.evaluate_use(ctx, &extra).unwrap_or_else(|d| panic!("evaluate {:?}:\n{d}", stage.kind));
+    let u = stage
+        .evaluate_use(ctx, &extra)
+        .unwrap_or_else(|d| panic!("evaluate {:?}:\n{d}", stage.kind));
     json!({
         "plugin": u.plugin,
         "body": u.body,
@@ -28,7 +30,8 @@ fn pipeline_json(p: &wayline_config::Pipeline, ctx: &EvalContext<'_>) -> Value {
                 StepKind::Use(u) => json!({"use": u.plugin}),
                 StepKind::Pipeline(inner) => json!({"pipeline": pipeline_json(inner, ctx)}),
             };
-            let eval = |e: &Option<wayline_config::Expr>| e.as_ref().map(|e| ctx.eval_json(e).unwrap());
+            let eval =
+                |e: &Option<wayline_config::Expr>| e.as_ref().map(|e| ctx.eval_json(e).unwrap());
             json!({
                 "name": s.name,
                 "kind": kind,
@@ -44,7 +47,12 @@ fn pipeline_json(p: &wayline_config::Pipeline, ctx: &EvalContext<'_>) -> Value {
 
 /// Everything a fixture produces, with machine-specific paths replaced.
 pub(crate) fn summarize(config: &Config) -> Value {
-    let inputs = EvalInputs { workspace: "default".into(), pwd: "/pwd".into(), salt: "salt".into(), ..Default::default() };
+    let inputs = EvalInputs {
+        workspace: "default".into(),
+        pwd: "/pwd".into(),
+        salt: "salt".into(),
+        ..Default::default()
+    };
     let diags = EvalContext::validate(config, &inputs);
     assert!(diags.is_empty(), "validate {}:\n{diags}", config.file.name);
     let base = EvalContext::new(config, &inputs).unwrap();
@@ -52,7 +60,14 @@ pub(crate) fn summarize(config: &Config) -> Value {
         .apps
         .iter()
         .map(|app| {
-            let ctx = EvalContext::new(config, &EvalInputs { app: Some(app.name.clone()), ..inputs.clone() }).unwrap();
+            let ctx = EvalContext::new(
+                config,
+                &EvalInputs {
+                    app: Some(app.name.clone()),
+                    ..inputs.clone()
+                },
+            )
+            .unwrap();
             json!({
                 "name": app.name,
                 "labels": ctx.labels(),
@@ -69,7 +84,11 @@ pub(crate) fn summarize(config: &Config) -> Value {
         .collect();
     let runner = config.runner.as_ref().map(|r| {
         let ds = r.data_source.as_ref().map(|d| {
-            let attrs: serde_json::Map<String, Value> = d.attrs.iter().map(|(k, e)| (k.clone(), base.eval_json(e).unwrap())).collect();
+            let attrs: serde_json::Map<String, Value> = d
+                .attrs
+                .iter()
+                .map(|(k, e)| (k.clone(), base.eval_json(e).unwrap()))
+                .collect();
             json!({"kind": d.kind, "attrs": attrs})
         });
         json!({
@@ -98,7 +117,9 @@ pub(crate) fn summarize(config: &Config) -> Value {
         "pipelines": config.pipelines.iter().map(|p| pipeline_json(p, &base)).collect::<Vec<_>>(),
     });
     let dir = config.project_dir.display().to_string();
-    let text = serde_json::to_string(&out).unwrap().replace(&dir, "<project>");
+    let text = serde_json::to_string(&out)
+        .unwrap()
+        .replace(&dir, "<project>");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -111,7 +132,11 @@ fn good_fixtures_match_their_snapshots() {
         .filter(|n| n.ends_with(".hcl"))
         .collect();
     names.sort();
-    assert!(names.len() >= 20, "the corpus has {} native fixtures", names.len());
+    assert!(
+        names.len() >= 20,
+        "the corpus has {} native fixtures",
+        names.len()
+    );
     for name in names {
         let config = load_file(dir.join(&name)).unwrap_or_else(|d| panic!("{name}:\n{d}"));
         let summary = summarize(&config);
@@ -121,7 +146,11 @@ fn good_fixtures_match_their_snapshots() {
         let twin = dir.join(format!("{name}.json"));
         if twin.exists() {
             let twin_config = load_file(&twin).unwrap_or_else(|d| panic!("{name}.json:\n{d}"));
-            assert_eq!(summarize(&twin_config), summary, "{name}.json differs from {name}");
+            assert_eq!(
+                summarize(&twin_config),
+                summary,
+                "{name}.json differs from {name}"
+            );
         }
     }
 }
@@ -129,6 +158,15 @@ fn good_fixtures_match_their_snapshots() {
 #[test]
 fn json_twins_exist() {
     let dir = super::fixtures_dir().join("good");
-    let twins = std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".hcl.json")).count();
+    let twins = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".hcl.json")
+        })
+        .count();
     assert!(twins >= 4, "{twins} JSON twins");
 }
