@@ -336,6 +336,12 @@ impl PluginHost {
         v.into_iter().collect()
     }
 
+    /// External plugins started so far: name, executable, pid. They are killed when the host
+    /// is dropped.
+    pub fn running_plugins(&self) -> Vec<(String, PathBuf, u32)> {
+        self.external.all().iter().map(|p| p.describe()).collect()
+    }
+
     /// Every mapper known (built-in and loaded external plugins'), in name order.
     pub fn mappers(&self) -> Vec<Mapper> {
         self.mappers

@@ -45,6 +45,15 @@ impl Externals {
             .get(name)
             .cloned()
     }
+
+    pub(crate) fn all(&self) -> Vec<Arc<ExternalPlugin>> {
+        self.started
+            .lock()
+            .expect("plugins lock")
+            .values()
+            .cloned()
+            .collect()
+    }
 }
 
 /// Starts plugin `name` once (later calls return the running one).
@@ -129,6 +138,7 @@ impl Stderr {
 pub(crate) struct ExternalPlugin {
     name: String,
     path: PathBuf,
+    pid: u32,
     child: Mutex<Child>,
     client: PluginClient<Channel>,
     info: pp::PluginInfo,
@@ -268,12 +278,18 @@ impl ExternalPlugin {
         Ok(Arc::new(Self {
             name: name.to_owned(),
             path: path.to_owned(),
+            pid: child.id().unwrap_or_default(),
             child: Mutex::new(child),
             client,
             info,
             stderr,
             socket_dir: dir,
         }))
+    }
+
+    /// Name, executable and pid.
+    pub(crate) fn describe(&self) -> (String, PathBuf, u32) {
+        (self.name.clone(), self.path.clone(), self.pid)
     }
 
     pub(crate) fn kinds(&self) -> Vec<ComponentKind> {
