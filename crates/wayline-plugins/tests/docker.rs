@@ -1,0 +1,966 @@
+//! The docker plugins against a real Docker engine, called through the SDK's handle API like the
+//! runner calls them. Without an engine these tests print why and pass, unless
+//! `WAYLINE_REQUIRE_DOCKER=1` (CI), where they fail.
+#![cfg(feature = "docker")]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Once};
+
+use serde_json::json;
+use wayline_plugin::prost_types::Any;
+use wayline_plugin::{
+    Call, CallResult, CollectingUi, ComponentHandle, ComponentKind, CoreValues, Function, Health,
+    JobInfo, PluginError, PluginHost, Ui, Value,
+};
+use wayline_plugins::docker::{Deployment, Image, Release};
+
+/// Whether a Docker engine answers; otherwise says why (and fails in CI).
+fn docker_ready(test: &str) -> bool {
+    setup();
+    let ok = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("WAYLINE_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "{test}: `docker info` failed and WAYLINE_REQUIRE_DOCKER=1"
+        );
+        eprintln!(
+            "skipping {test}: `docker info` failed (no Docker engine); set WAYLINE_REQUIRE_DOCKER=1 to fail instead"
+        );
+    }
+    ok
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker")
+}
+
+static SETUP: Once = Once::new();
+
+/// Points the builder at the test stand-in entrypoint.
+fn setup() {
+    SETUP.call_once(|| {
+        let ep = fixtures().join("fake-entrypoint.sh");
+        // SAFETY: every test in this binary calls `setup` before anything else, so this single
+        // write (guarded by the Once) happens before any test reads the environment.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("WAYLINE_ENTRYPOINT_BINARY", ep);
+        }
+    });
+}
+
+/// A unique, engine-safe app name per test run.
+fn app_name(test: &str) -> String {
+    format!("wl-{test}-{}", std::process::id())
+}
+
+/// The busybox example copied into a temp dir with the busybox binary, as `prepare.sh` does.
+fn example_context() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/busybox-docker");
+    for f in ["Dockerfile", "index.html", ".dockerignore", "README.md"] {
+        std::fs::copy(example.join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::copy("/usr/bin/busybox", dir.path().join("busybox")).unwrap();
+    dir
+}
+
+fn core(
+    app: &str,
+    source: &Path,
+    sequence: u64,
+    deployment_id: &str,
+    env: BTreeMap<String, String>,
+) -> CoreValues {
+    CoreValues {
+        job: JobInfo {
+            id: format!("job-{sequence}"),
+            project: "tests".into(),
+            app: app.into(),
+            workspace: "default".into(),
+            sequence,
+            deployment_id: deployment_id.into(),
+        },
+        source_path: source.to_owned(),
+        deployment_env: env,
+        ..CoreValues::default()
+    }
+}
+
+struct Harness {
+    host: PluginHost,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self {
+            host: PluginHost::new(wayline_plugins::builtins(), Vec::new()),
+        }
+    }
+
+    async fn handle(
+        &self,
+        kind: ComponentKind,
+        name: &str,
+        config: serde_json::Value,
+    ) -> Arc<dyn ComponentHandle> {
+        let h = self.host.component(kind, name).await.unwrap();
+        h.configure(config).await.unwrap();
+        h
+    }
+
+    async fn call(
+        handle: &Arc<dyn ComponentHandle>,
+        function: Function,
+        core: CoreValues,
+        inputs: Vec<Any>,
+        resources: Vec<wayline_plugin::DeclaredResource>,
+    ) -> (Result<CallResult, PluginError>, Arc<CollectingUi>) {
+        let (ui, lines) = Ui::collecting();
+        let mut call = Call::new(function, core, ui, wayline_plugin::CancellationToken::new())
+            .resources(resources);
+        for i in inputs {
+            call = call.input(i);
+        }
+        (handle.call(call).await, lines)
+    }
+}
+
+fn value<T: Value>(r: &CallResult) -> T {
+    T::from_any(r.value.as_ref().expect("a value")).unwrap()
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Everything labelled with the app: containers, image tags, networks.
+fn leftovers(app: &str) -> Vec<String> {
+    let filter = format!("label=wayline.app={app}");
+    let mut left = Vec::new();
+    for (what, args) in [
+        (
+            "container",
+            vec!["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"],
+        ),
+        (
+            "image",
+            vec![
+                "images",
+                "--filter",
+                &filter,
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+            ],
+        ),
+        (
+            "network",
+            vec![
+                "network",
+                "ls",
+                "--filter",
+                &filter,
+                "--format",
+                "{{.Name}}",
+            ],
+        ),
+    ] {
+        for line in docker(&args).lines().filter(|l| !l.is_empty()) {
+            left.push(format!("{what} {line}"));
+        }
+    }
+    left
+}
+
+fn http_get(url: &str) -> String {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(stream, "GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).unwrap();
+    body
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn inspect(reference: &str, format: &str) -> String {
+    docker(&["inspect", "--format", format, reference])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
+    if !docker_ready("build_deploy_release_redeploy_destroy_leaves_nothing") {
+        return;
+    }
+    let app = app_name("lifecycle");
+    let ctx_dir = example_context();
+    let h = Harness::new();
+    let no_env = BTreeMap::new;
+
+    // Build: the example's Dockerfile, with the entrypoint injected.
+    let builder = h.handle(ComponentKind::Builder, "docker", json!({})).await;
+    let (built, ui) = Harness::call(
+        &builder,
+        Function::Build,
+        core(&app, ctx_dir.path(), 1, "", no_env()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let built = built.unwrap();
+    let image: Image = value(&built);
+    assert_eq!(image.image, format!("wayline.local/{app}"));
+    assert_eq!(image.tag, "v1");
+    assert_eq!(
+        built.template_data,
+        json!({"image": image.image, "tag": "v1"})
+    );
+    assert!(
+        ui.lines()
+            .iter()
+            .any(|l| l.starts_with("Step 2/6 : COPY busybox /bin/busybox")),
+        "{:?}",
+        ui.lines()
+    );
+    assert_eq!(
+        inspect(&image.reference(), "{{json .Config.Entrypoint}}"),
+        r#"["/bin/wayline-entrypoint","--"]"#
+    );
+    assert_eq!(
+        inspect(&image.reference(), "{{json .Config.Cmd}}"),
+        r#"["/bin/busybox","httpd","-f","-p","3000","-h","/www"]"#
+    );
+
+    // Registry, local only: a tag, no push.
+    let registry = h
+        .handle(
+            ComponentKind::Registry,
+            "docker",
+            json!({"image": format!("wayline-test/{app}"), "tag": "one", "local": true}),
+        )
+        .await;
+    let (pushed, _) = Harness::call(
+        &registry,
+        Function::Push,
+        core(&app, ctx_dir.path(), 1, "", no_env()),
+        vec![image.to_any()],
+        vec![],
+    )
+    .await;
+    let pushed = pushed.unwrap();
+    let pushed_image: Image = value(&pushed);
+    assert_eq!(pushed_image.reference(), format!("wayline-test/{app}:one"));
+
+    // Deploy: the server's unix socket is mounted, the page answers on 127.0.0.1.
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock = sock_dir.path().join("server.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let env = BTreeMap::from([
+        ("WAYLINE_DEPLOYMENT_ID".to_owned(), "dep1".to_owned()),
+        (
+            "WAYLINE_SERVER_ADDR".to_owned(),
+            format!("unix://{}", sock.display()),
+        ),
+    ]);
+    let network = format!("{app}-net");
+    let platform = h
+        .handle(
+            ComponentKind::Platform,
+            "docker",
+            json!({"networks": [network]}),
+        )
+        .await;
+    assert_eq!(
+        platform.info().default_release_manager.as_deref(),
+        Some("docker")
+    );
+    let (d1, _) = Harness::call(
+        &platform,
+        Function::Deploy,
+        core(&app, ctx_dir.path(), 1, "dep1", env),
+        vec![pushed_image.to_any()],
+        vec![],
+    )
+    .await;
+    let d1 = d1.unwrap();
+    let dep1: Deployment = value(&d1);
+    assert_eq!(dep1.name, format!("{app}-dep1"));
+    assert_eq!(d1.template_data["url"], json!(dep1.url));
+    assert_eq!(d1.template_data["container_id"], json!(dep1.container_id));
+    assert_eq!(
+        d1.resources
+            .iter()
+            .map(|r| (r.r#type.as_str(), r.name.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("network", network.clone()),
+            ("container", dep1.name.clone()),
+        ]
+    );
+    assert!(http_get(&dep1.url).contains("Hello from busybox, deployed by Wayline"));
+    let binds = inspect(&dep1.container_id, "{{json .HostConfig.Binds}}");
+    assert_eq!(binds, format!(r#"["{0}:{0}"]"#, sock.display()));
+    let env_json = inspect(&dep1.container_id, "{{json .Config.Env}}");
+    assert!(
+        env_json.contains(r#""PORT=3000""#) && env_json.contains(r#""WAYLINE_DEPLOYMENT_ID=dep1""#),
+        "{env_json}"
+    );
+    assert_eq!(
+        inspect(
+            &dep1.container_id,
+            r#"{{index .Config.Labels "wayline.deployment-id"}}"#
+        ),
+        "dep1"
+    );
+
+    let (s1, _) = Harness::call(
+        &platform,
+        Function::Status,
+        core(&app, ctx_dir.path(), 1, "dep1", no_env()),
+        vec![dep1.to_any()],
+        d1.resources.clone(),
+    )
+    .await;
+    assert_eq!(s1.unwrap().health, Some(Health::Ready));
+
+    // Release through the platform's default release manager.
+    let releaser = h
+        .handle(ComponentKind::ReleaseManager, "docker", json!({}))
+        .await;
+    let (rel, _) = Harness::call(
+        &releaser,
+        Function::Release,
+        core(&app, ctx_dir.path(), 1, "dep1", no_env()),
+        vec![dep1.to_any()],
+        vec![],
+    )
+    .await;
+    let rel = rel.unwrap();
+    let release: Release = value(&rel);
+    assert_eq!(rel.url.as_deref(), Some(dep1.url.as_str()));
+    assert_eq!(release.url, dep1.url);
+
+    // A second deployment on a fixed host port, sharing the network.
+    let port = free_port();
+    let platform2 = h
+        .handle(
+            ComponentKind::Platform,
+            "docker",
+            json!({"networks": [network], "host_port": port}),
+        )
+        .await;
+    let (d2, _) = Harness::call(
+        &platform2,
+        Function::Deploy,
+        core(&app, ctx_dir.path(), 2, "dep2", no_env()),
+        vec![pushed_image.to_any()],
+        vec![],
+    )
+    .await;
+    let d2 = d2.unwrap();
+    let dep2: Deployment = value(&d2);
+    assert_eq!(dep2.url, format!("http://127.0.0.1:{port}"));
+    assert!(http_get(&dep2.url).contains("Hello from busybox"));
+
+    // Destroy the first: its container goes, the network stays for the second.
+    let (gone, _) = Harness::call(
+        &platform,
+        Function::Destroy,
+        core(&app, ctx_dir.path(), 1, "dep1", no_env()),
+        vec![dep1.to_any()],
+        d1.resources.clone(),
+    )
+    .await;
+    assert!(gone.unwrap().resources.iter().all(|r| r.destroyed));
+    let (s1, _) = Harness::call(
+        &platform,
+        Function::Status,
+        core(&app, ctx_dir.path(), 1, "dep1", no_env()),
+        vec![dep1.to_any()],
+        d1.resources.clone(),
+    )
+    .await;
+    let s1 = s1.unwrap();
+    assert_eq!(
+        s1.resources
+            .iter()
+            .find(|r| r.r#type == "container")
+            .unwrap()
+            .health(),
+        Health::Missing
+    );
+    assert!(http_get(&dep2.url).contains("Hello from busybox"));
+
+    // A stopped container reports DOWN.
+    docker(&["stop", "--time", "0", &dep2.container_id]);
+    let (s2, _) = Harness::call(
+        &platform2,
+        Function::Status,
+        core(&app, ctx_dir.path(), 2, "dep2", no_env()),
+        vec![dep2.to_any()],
+        d2.resources.clone(),
+    )
+    .await;
+    let s2 = s2.unwrap();
+    assert_eq!(
+        s2.resources
+            .iter()
+            .find(|r| r.r#type == "container")
+            .unwrap()
+            .health(),
+        Health::Down
+    );
+
+    // Destroy the rest: second deployment, the local tag, the build.
+    let (gone, _) = Harness::call(
+        &platform2,
+        Function::Destroy,
+        core(&app, ctx_dir.path(), 2, "dep2", no_env()),
+        vec![dep2.to_any()],
+        d2.resources.clone(),
+    )
+    .await;
+    gone.unwrap();
+    let (gone, _) = Harness::call(
+        &registry,
+        Function::Destroy,
+        core(&app, ctx_dir.path(), 1, "", no_env()),
+        vec![pushed_image.to_any()],
+        pushed.resources.clone(),
+    )
+    .await;
+    gone.unwrap();
+    let (gone, _) = Harness::call(
+        &builder,
+        Function::Destroy,
+        core(&app, ctx_dir.path(), 1, "", no_env()),
+        vec![image.to_any()],
+        built.resources.clone(),
+    )
+    .await;
+    gone.unwrap();
+    assert_eq!(leftovers(&app), Vec::<String>::new());
+    assert_eq!(
+        docker(&["images", "-q", &format!("wayline-test/{app}")]),
+        ""
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_dockerfile_shows_its_error() {
+    if !docker_ready("failing_dockerfile_shows_its_error") {
+        return;
+    }
+    let app = app_name("badbuild");
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new();
+    let builder = h
+        .handle(
+            ComponentKind::Builder,
+            "docker",
+            json!({"disable_entrypoint": true}),
+        )
+        .await;
+
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY missing-file /missing-file\n",
+    )
+    .unwrap();
+    let (r, _) = Harness::call(
+        &builder,
+        Function::Build,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "docker build failed at `Step 2/3 : COPY missing-file /missing-file`: COPY failed: file not found in build context or excluded by .dockerignore: stat missing-file: file does not exist"
+    );
+
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\nBOGUS x\n").unwrap();
+    let (r, _) = Harness::call(
+        &builder,
+        Function::Build,
+        core(&app, dir.path(), 2, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "docker build failed: dockerfile parse error line 2: unknown instruction: BOGUS"
+    );
+    assert_eq!(leftovers(&app), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_that_exits_at_once_fails_with_its_logs() {
+    if !docker_ready("container_that_exits_at_once_fails_with_its_logs") {
+        return;
+    }
+    let app = app_name("crash");
+    let dir = example_context();
+    let h = Harness::new();
+    let builder = h.handle(ComponentKind::Builder, "docker", json!({})).await;
+    let (built, _) = Harness::call(
+        &builder,
+        Function::Build,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let built = built.unwrap();
+    let image: Image = value(&built);
+
+    // Both lines on stderr: the engine does not keep stdout and stderr lines in order relative
+    // to each other.
+    let platform = h
+        .handle(
+            ComponentKind::Platform,
+            "docker",
+            json!({"command": ["/bin/busybox", "sh", "-c", "echo starting >&2; echo 'fatal: no config' >&2; exit 3"], "networks": [format!("{app}-net")]}),
+        )
+        .await;
+    let (r, _) = Harness::call(
+        &platform,
+        Function::Deploy,
+        core(&app, dir.path(), 1, "dep1", BTreeMap::new()),
+        vec![image.to_any()],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        format!(
+            "container `{app}-dep1` exited at once with code 3; its last log lines:\nstarting\nfatal: no config"
+        )
+    );
+    // The failed deploy removed its container and network; only the build is left.
+    assert_eq!(
+        leftovers(&app),
+        vec![format!("image {}", image.reference())]
+    );
+    let (gone, _) = Harness::call(
+        &builder,
+        Function::Destroy,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![image.to_any()],
+        built.resources,
+    )
+    .await;
+    gone.unwrap();
+    assert_eq!(leftovers(&app), Vec::<String>::new());
+}
+
+/// A `docker-registry serve` on a free loopback port with storage in a temp dir.
+struct LocalRegistry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalRegistry {
+    /// `read_only`: refuses every push. `htpasswd`: requires user `wayline`, password
+    /// `wayline-pw` (the fixture's bcrypt hash).
+    fn start(read_only: bool, htpasswd: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  maintenance:\n    readonly:\n      enabled: {read_only}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if htpasswd {
+            let path = fixtures().join("htpasswd");
+            config.push_str("auth:\n  htpasswd:\n    realm: wayline-test\n    path: ");
+            config.push_str(&path.display().to_string());
+            config.push('\n');
+        }
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let child = Command::new("docker-registry")
+            .args(["serve", cfg.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry) is installed");
+        // Wait until it answers; a registry that never comes up fails the connect below.
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn tags(&self, repo: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "GET /v2/{repo}/tags/list HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        .unwrap();
+        let mut body = String::new();
+        stream.read_to_string(&mut body).unwrap();
+        body
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_to_a_registry_and_a_rejected_push() {
+    if !docker_ready("push_to_a_registry_and_a_rejected_push") {
+        return;
+    }
+    let app = app_name("push");
+    let dir = example_context();
+    let h = Harness::new();
+    let builder = h
+        .handle(
+            ComponentKind::Builder,
+            "docker",
+            json!({"disable_entrypoint": true}),
+        )
+        .await;
+    let (built, _) = Harness::call(
+        &builder,
+        Function::Build,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let built = built.unwrap();
+    let image: Image = value(&built);
+
+    let registry = LocalRegistry::start(false, false);
+    let repo = format!("127.0.0.1:{}/{app}", registry.port);
+    let push = h
+        .handle(
+            ComponentKind::Registry,
+            "docker",
+            json!({"image": repo, "tag": "v1", "username": "u", "password": "p"}),
+        )
+        .await;
+    let (pushed, ui) = Harness::call(
+        &push,
+        Function::Push,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![image.to_any()],
+        vec![],
+    )
+    .await;
+    let pushed = pushed.unwrap();
+    let pushed_image: Image = value(&pushed);
+    assert!(!pushed_image.local);
+    assert!(
+        ui.lines().contains(&format!("Pushed {repo}:v1")),
+        "{:?}",
+        ui.lines()
+    );
+    assert!(
+        registry.tags(&app).contains(r#""tags":["v1"]"#),
+        "{}",
+        registry.tags(&app)
+    );
+    let (gone, _) = Harness::call(
+        &push,
+        Function::Destroy,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![pushed_image.to_any()],
+        pushed.resources,
+    )
+    .await;
+    gone.unwrap();
+
+    let read_only = LocalRegistry::start(true, false);
+    let repo = format!("127.0.0.1:{}/{app}", read_only.port);
+    let push = h
+        .handle(
+            ComponentKind::Registry,
+            "docker",
+            json!({"image": repo, "tag": "v1"}),
+        )
+        .await;
+    let (r, _) = Harness::call(
+        &push,
+        Function::Push,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![image.to_any()],
+        vec![],
+    )
+    .await;
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("pushing `{repo}:v1` failed: ")),
+        "{err}"
+    );
+    // The engine passes on the registry's refusal (distribution answers 405 in read-only mode).
+    assert!(
+        err.contains("HTTP 405") && err.contains("Method not allowed"),
+        "{err}"
+    );
+    // The rejected push removed the tag it made for it.
+    assert_eq!(docker(&["images", "-q", &repo]), "");
+
+    // A registry with htpasswd auth: the wrong password is refused, the right one pushes.
+    let guarded = LocalRegistry::start(false, true);
+    let repo = format!("127.0.0.1:{}/{app}", guarded.port);
+    let wrong = h
+        .handle(
+            ComponentKind::Registry,
+            "docker",
+            json!({"image": repo, "tag": "v1", "username": "wayline", "password": "nope"}),
+        )
+        .await;
+    let (r, _) = Harness::call(
+        &wrong,
+        Function::Push,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![image.to_any()],
+        vec![],
+    )
+    .await;
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("pushing `{repo}:v1` failed: ")),
+        "{err}"
+    );
+    assert!(err.contains("authentication required"), "{err}");
+    let right = h
+        .handle(ComponentKind::Registry, "docker", json!({"image": repo, "tag": "v1", "auth": {"username": "wayline", "password": "wayline-pw"}}))
+        .await;
+    let (ok, _) = Harness::call(
+        &right,
+        Function::Push,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![image.to_any()],
+        vec![],
+    )
+    .await;
+    let ok = ok.unwrap();
+    assert!(
+        guarded.tags(&app).contains("UNAUTHORIZED"),
+        "anonymous reads are refused too"
+    );
+    let (gone, _) = Harness::call(
+        &right,
+        Function::Destroy,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![value::<Image>(&ok).to_any()],
+        ok.resources,
+    )
+    .await;
+    gone.unwrap();
+
+    let (gone, _) = Harness::call(
+        &builder,
+        Function::Destroy,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![image.to_any()],
+        built.resources,
+    )
+    .await;
+    gone.unwrap();
+    assert_eq!(leftovers(&app), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_ref_and_docker_pull_use_existing_images() {
+    if !docker_ready("docker_ref_and_docker_pull_use_existing_images") {
+        return;
+    }
+    let app = app_name("existing");
+    let dir = example_context();
+    let h = Harness::new();
+    let builder = h
+        .handle(
+            ComponentKind::Builder,
+            "docker",
+            json!({"disable_entrypoint": true, "buildkit": true}),
+        )
+        .await;
+    let (built, ui) = Harness::call(
+        &builder,
+        Function::Build,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let built = built.unwrap();
+    let base: Image = value(&built);
+    assert!(
+        ui.lines().contains(&"buildkit = true is not supported by this engine client; building with the classic builder".to_owned()),
+        "{:?}",
+        ui.lines()
+    );
+    assert_eq!(
+        inspect(&base.reference(), "{{json .Config.Entrypoint}}"),
+        "null"
+    );
+
+    let reference = h
+        .handle(
+            ComponentKind::Builder,
+            "docker-ref",
+            json!({"image": base.image, "tag": base.tag}),
+        )
+        .await;
+    let (r, _) = Harness::call(
+        &reference,
+        Function::Build,
+        core(&app, dir.path(), 2, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let same: Image = value(&r.unwrap());
+    assert_eq!(
+        (same.reference(), same.id.clone(), same.created_tags.len()),
+        (base.reference(), base.id.clone(), 0)
+    );
+
+    let pull = h
+        .handle(
+            ComponentKind::Builder,
+            "docker-pull",
+            json!({"image": base.image, "tag": base.tag}),
+        )
+        .await;
+    let (p, _) = Harness::call(
+        &pull,
+        Function::Build,
+        core(&app, dir.path(), 3, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let p = p.unwrap();
+    let pulled: Image = value(&p);
+    assert_eq!(pulled.reference(), format!("wayline.local/{app}:v3"));
+    assert_eq!(
+        inspect(&pulled.reference(), "{{json .Config.Entrypoint}}"),
+        r#"["/bin/wayline-entrypoint","--"]"#
+    );
+
+    // Pulling the injected image again does not inject twice.
+    let again = h
+        .handle(
+            ComponentKind::Builder,
+            "docker-pull",
+            json!({"image": pulled.image, "tag": pulled.tag}),
+        )
+        .await;
+    let (a, ui) = Harness::call(
+        &again,
+        Function::Build,
+        core(&app, dir.path(), 4, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let a = a.unwrap();
+    let twice: Image = value(&a);
+    assert!(
+        ui.lines()
+            .iter()
+            .any(|l| l.contains("not injecting it twice")),
+        "{:?}",
+        ui.lines()
+    );
+    assert_eq!(
+        inspect(&twice.reference(), "{{json .Config.Entrypoint}}"),
+        r#"["/bin/wayline-entrypoint","--"]"#
+    );
+
+    for (handle, r, img) in [
+        (&again, a, twice),
+        (&pull, p, pulled),
+        (&builder, built, base),
+    ] {
+        let (gone, _) = Harness::call(
+            handle,
+            Function::Destroy,
+            core(&app, dir.path(), 1, "", BTreeMap::new()),
+            vec![img.to_any()],
+            r.resources,
+        )
+        .await;
+        gone.unwrap();
+    }
+    assert_eq!(leftovers(&app), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn config_errors_name_the_attribute() {
+    setup();
+    let h = Harness::new();
+    let platform = h
+        .host
+        .component(ComponentKind::Platform, "docker")
+        .await
+        .unwrap();
+    let err = platform
+        .configure(json!({"service_prot": 80}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("service_prot: unknown field `service_prot`, expected one of `service_port`, `host_port`"), "{err}");
+    let err = platform
+        .configure(json!({"resources": {"memory": "lots"}, "host_port": 0}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "host_port: must be between 1 and 65535; leave it unset for a random port; resources.memory: `lots` is not a positive number of megabytes"
+    );
+    for kind in [
+        ComponentKind::Builder,
+        ComponentKind::Registry,
+        ComponentKind::Platform,
+        ComponentKind::ReleaseManager,
+    ] {
+        let c = h.host.component(kind, "docker").await.unwrap();
+        assert!(c.info().docs.is_some(), "{kind} has docs");
+    }
+    let registry = h
+        .host
+        .component(ComponentKind::Registry, "docker")
+        .await
+        .unwrap();
+    let err = registry.configure(json!({"image": "x"})).await.unwrap_err();
+    assert_eq!(err.to_string(), "missing field `tag`");
+}
