@@ -44,7 +44,7 @@ pub async fn run(
     let index = request.index;
     let (tx, rx) = mpsc::channel(64);
     let _ = send(&tx, req::Event::Open(req::Open { instance_id, index })).await;
-    let inbound = match client.entrypoint_exec_stream(ReceiverStream::new(rx)).await {
+    let mut inbound = match client.entrypoint_exec_stream(ReceiverStream::new(rx)).await {
         Ok(r) => r.into_inner(),
         Err(e) => {
             tracing::warn!(index, error = %e, "cannot open exec stream");
@@ -54,8 +54,8 @@ pub async fn run(
     let args = request.args.clone();
     tracing::info!(index, command = ?args, pty = request.pty.as_ref().is_some_and(|p| p.enable), "exec session started");
     let result = match request.pty.as_ref().filter(|p| p.enable) {
-        Some(size) => run_pty(&request, size, env, &reaper, &tx, inbound).await,
-        None => run_pipes(&request, env, &reaper, &tx, inbound).await,
+        Some(size) => run_pty(&request, size, env, &reaper, &tx, &mut inbound).await,
+        None => run_pipes(&request, env, &reaper, &tx, &mut inbound).await,
     };
     match result {
         Ok(code) => {
@@ -71,6 +71,13 @@ pub async fn run(
             let _ = send(&tx, req::Event::Error(msg)).await;
         }
     }
+    // Dropping the response half of a call resets the whole HTTP/2 stream, which could lose the
+    // exit code still in flight: close our half, then let the server end the call.
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = inbound.message().await {}
+    })
+    .await;
 }
 
 fn command(request: &ExecRequest, env: BTreeMap<String, String>) -> std::io::Result<Command> {
@@ -101,7 +108,7 @@ async fn run_pipes(
     env: BTreeMap<String, String>,
     reaper: &Reaper,
     tx: &Out,
-    mut inbound: tonic::Streaming<wayline_proto::v1::EntrypointExecResponse>,
+    inbound: &mut tonic::Streaming<wayline_proto::v1::EntrypointExecResponse>,
 ) -> std::io::Result<i32> {
     let mut cmd = command(request, env)?;
     cmd.process_group(0)
@@ -181,7 +188,7 @@ async fn run_pty(
     env: BTreeMap<String, String>,
     reaper: &Reaper,
     tx: &Out,
-    mut inbound: tonic::Streaming<wayline_proto::v1::EntrypointExecResponse>,
+    inbound: &mut tonic::Streaming<wayline_proto::v1::EntrypointExecResponse>,
 ) -> std::io::Result<i32> {
     let pty = nix::pty::openpty(Some(&winsize(size)), None)?;
     let mut cmd = command(request, env)?;

@@ -85,7 +85,6 @@ impl tower::Service<http::Request<Body>> for Harness {
         let h = self.clone();
         let path = req.uri().path().to_owned();
         Box::pin(async move {
-            let mut grpc = Grpc::new(ProstCodec::default());
             let res = match path.rsplit('/').next().unwrap_or("") {
                 "EntrypointConfig" => {
                     let svc = tower::service_fn(move |r: Request<EntrypointConfigRequest>| {
@@ -104,7 +103,9 @@ impl tower::Service<http::Request<Body>> for Harness {
                             Ok::<_, Status>(Response::new(s))
                         }
                     });
-                    grpc.server_streaming(svc, req).await
+                    Grpc::new(ProstCodec::default())
+                        .server_streaming(svc, req)
+                        .await
                 }
                 "EntrypointLogStream" => {
                     let svc =
@@ -116,7 +117,9 @@ impl tower::Service<http::Request<Body>> for Harness {
                                 Ok::<_, Status>(Response::new(()))
                             }
                         });
-                    grpc.client_streaming(svc, req).await
+                    Grpc::new(ProstCodec::default())
+                        .client_streaming(svc, req)
+                        .await
                 }
                 "EntrypointExecStream" => {
                     let svc =
@@ -129,7 +132,7 @@ impl tower::Service<http::Request<Body>> for Harness {
                                 ))
                             }
                         });
-                    grpc.streaming(svc, req).await
+                    Grpc::new(ProstCodec::default()).streaming(svc, req).await
                 }
                 "ListInstances" => {
                     let svc = tower::service_fn(move |r: Request<ListInstancesRequest>| {
@@ -141,7 +144,7 @@ impl tower::Service<http::Request<Body>> for Harness {
                             }))
                         }
                     });
-                    grpc.unary(svc, req).await
+                    Grpc::new(ProstCodec::default()).unary(svc, req).await
                 }
                 "GetLogStream" => {
                     let svc = tower::service_fn(move |r: Request<GetLogStreamRequest>| {
@@ -153,7 +156,9 @@ impl tower::Service<http::Request<Body>> for Harness {
                             ))
                         }
                     });
-                    grpc.server_streaming(svc, req).await
+                    Grpc::new(ProstCodec::default())
+                        .server_streaming(svc, req)
+                        .await
                 }
                 "StartExecStream" => {
                     let svc = tower::service_fn(move |r: Request<Streaming<ExecStreamRequest>>| {
@@ -164,7 +169,7 @@ impl tower::Service<http::Request<Body>> for Harness {
                             ))
                         }
                     });
-                    grpc.streaming(svc, req).await
+                    Grpc::new(ProstCodec::default()).streaming(svc, req).await
                 }
                 _ => Status::unimplemented(format!("{path} is not served by the harness"))
                     .into_http(),
@@ -182,11 +187,11 @@ async fn start_exec(
     hub: &EntrypointHub,
     mut rest: Streaming<ExecStreamRequest>,
 ) -> Result<BoxStream<'static, Result<wayline_proto::v1::ExecStreamResponse, Status>>, Status> {
-    let first = match rest.message().await? {
-        Some(ExecStreamRequest {
-            event: Some(exec_stream_request::Event::Start(s)),
-        }) => s,
-        _ => return Err(Status::invalid_argument("the first message must be Start")),
+    let Some(ExecStreamRequest {
+        event: Some(exec_stream_request::Event::Start(first)),
+    }) = rest.message().await?
+    else {
+        return Err(Status::invalid_argument("the first message must be Start"));
     };
     hub.start_exec(one(first.deployment_id.clone()), first, rest)
         .await
