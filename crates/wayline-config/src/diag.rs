@@ -310,10 +310,12 @@ impl Diagnostics {
     /// Sorts by file position so that output reads top to bottom.
     pub(crate) fn sort(&mut self) {
         self.items.sort_by(|a, b| {
+            // Located problems first, in file order; the others (flags, environment) keep the
+            // order they were found in (the sort is stable).
             let key = |d: &Diagnostic| {
-                d.location
-                    .as_ref()
-                    .map(|l| (l.file.clone(), l.line, l.column))
+                d.location.as_ref().map_or((1, String::new(), 0, 0), |l| {
+                    (0, l.file.clone(), l.line, l.column)
+                })
             };
             key(a).cmp(&key(b))
         });
@@ -372,10 +374,17 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    // Close by edit distance (typos, transpositions) or by shared prefix (Jaro-Winkler).
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
-        let score = strsim::jaro_winkler(name, c);
-        if score >= 0.8 && best.is_none_or(|(b, _)| score > b) {
+        let dist = strsim::damerau_levenshtein(name, c);
+        let near = dist <= (name.chars().count() / 4).max(1);
+        let jw = strsim::jaro_winkler(name, c);
+        if !(near || jw >= 0.85) {
+            continue;
+        }
+        let score = jw - dist as f64;
+        if best.is_none_or(|(b, _)| score > b) {
             best = Some((score, c));
         }
     }

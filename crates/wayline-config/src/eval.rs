@@ -1458,7 +1458,19 @@ fn parse_text_value(s: &str, ty: &VarType) -> Result<Value, String> {
     match hcl::edit::parser::parse_expr(s) {
         Ok(e) => match hcl::Expression::from(e).evaluate(&Context::new()) {
             Ok(v) => Ok(v),
-            Err(_) if matches!(ty, VarType::Any) => Ok(Value::String(s.to_owned())),
+            // A bare word such as `abc`: keep it as text so the type check says what's wrong.
+            Err(_)
+                if !matches!(
+                    ty,
+                    VarType::List(_)
+                        | VarType::Set(_)
+                        | VarType::Map(_)
+                        | VarType::Object(_)
+                        | VarType::Tuple(_)
+                ) =>
+            {
+                Ok(Value::String(s.to_owned()))
+            }
             Err(e) => Err(format!("not a literal: {}", e.kind())),
         },
         Err(_) if matches!(ty, VarType::Any | VarType::Number | VarType::Bool) => {

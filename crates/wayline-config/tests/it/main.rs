@@ -1,5 +1,8 @@
 //! Integration tests for wayline-config: the fixture corpus, bad files, evaluation, no-panic.
 
+// Fixture names are ours and lower-case.
+#![allow(clippy::case_sensitive_file_extension_comparisons)]
+
 mod bad;
 mod eval;
 mod fixtures;
