@@ -10,8 +10,8 @@
 //! starts (the response carries `wayline-restart-required: true`).
 
 pub mod auth;
-pub mod entrypoint;
 mod config;
+pub mod entrypoint;
 mod http;
 mod queue;
 mod runners;
@@ -303,7 +303,11 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
         ack: opts.ack_timeout,
         heartbeat: opts.heartbeat_timeout,
     };
-    let shared = service::Shared::new(Arc::clone(&store), tokens, runners, settings, timeouts);
+    let hub = entrypoint::EntrypointHub::new(entrypoint::HubOptions {
+        log_window_lines: opts.log_window_lines,
+        ..entrypoint::HubOptions::default()
+    });
+    let shared = service::Shared::new(Arc::clone(&store), tokens, runners, settings, timeouts, hub);
     shared.queue.load().await.map_err(store_err)?;
 
     let tls = if opts.disable_tls {

@@ -1005,6 +1005,11 @@ impl Queue {
                     format!("waiting: no runner with labels {shown} is connected")
                 } else if matching.iter().any(|r| idle(r)) {
                     "waiting for a runner to take the job".to_owned()
+                } else if let [only] = matching.as_slice() {
+                    format!(
+                        "waiting: runner {}, the only one with labels {shown}, is busy",
+                        only.id
+                    )
                 } else {
                     format!(
                         "waiting: all {} runners with labels {shown} are busy",
@@ -1018,6 +1023,11 @@ impl Queue {
                     "waiting: no runner is connected".to_owned()
                 } else if general.is_empty() {
                     "waiting: no runner that takes untargeted jobs is connected (local runners only take jobs targeted at them)".to_owned()
+                } else if let [only] = general.as_slice() {
+                    format!(
+                        "waiting: runner {}, the only one that takes untargeted jobs, is busy",
+                        only.id
+                    )
                 } else {
                     format!("waiting: all {} runners are busy", general.len())
                 }

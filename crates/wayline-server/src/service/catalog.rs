@@ -252,6 +252,7 @@ pub(super) async fn set_config(shared: &Shared, req: pb::SetConfigRequest) -> Re
         .await
         .map_err(store_status)?;
     shared.invalidate_config();
+    shared.hub.config_changed();
     if runner_scoped {
         super::runner::push_config(shared).await?;
     }

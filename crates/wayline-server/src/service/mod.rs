@@ -5,6 +5,7 @@
 
 pub(crate) mod admin;
 mod catalog;
+mod instances;
 mod jobs;
 mod runner;
 
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use futures::stream::BoxStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use wayline_proto::v1 as pb;
@@ -96,6 +98,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) settings: Settings,
     pub(crate) timeouts: Timeouts,
+    /// Connected entrypoints, log windows and exec routing.
+    pub(crate) hub: crate::entrypoint::EntrypointHub,
     /// Cached copy of every config var; `None` after a change until the next read.
     config_cache: RwLock<Option<Arc<Vec<pb::ConfigVar>>>>,
     next_conn: AtomicU64,
@@ -109,6 +113,7 @@ impl Shared {
         runners: Arc<Runners>,
         settings: Settings,
         timeouts: Timeouts,
+        hub: crate::entrypoint::EntrypointHub,
     ) -> Arc<Self> {
         let queue = Queue::new(Arc::clone(&store), Arc::clone(&runners), timeouts);
         Arc::new(Self {
@@ -119,6 +124,7 @@ impl Shared {
             metrics: Metrics::default(),
             settings,
             timeouts,
+            hub,
             config_cache: RwLock::new(None),
             next_conn: AtomicU64::new(0),
         })
@@ -230,6 +236,7 @@ pub(crate) struct Service {
 
 type Rs<T> = Result<Response<T>, Status>;
 type Out<T> = ReceiverStream<Result<T, Status>>;
+type Boxed<T> = BoxStream<'static, Result<T, Status>>;
 
 fn unimplemented(what: &str) -> Status {
     Status::unimplemented(format!("{what} is not available in this version"))
@@ -538,26 +545,32 @@ impl pb::wayline_server::Wayline for Service {
     ) -> Rs<pb::ListInstancesResponse> {
         self.shared
             .authorize(&req, "ListInstances", Access::Login)?;
-        Err(unimplemented("ListInstances"))
+        instances::list_instances(&self.shared, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    type GetLogStreamStream = Out<pb::LogBatch>;
+    type GetLogStreamStream = Boxed<pb::LogBatch>;
     async fn get_log_stream(
         &self,
         req: Request<pb::GetLogStreamRequest>,
     ) -> Rs<Self::GetLogStreamStream> {
         self.shared.authorize(&req, "GetLogStream", Access::Login)?;
-        Err(unimplemented("GetLogStream"))
+        instances::log_stream(&self.shared, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    type StartExecStreamStream = Out<pb::ExecStreamResponse>;
+    type StartExecStreamStream = Boxed<pb::ExecStreamResponse>;
     async fn start_exec_stream(
         &self,
         req: Request<Streaming<pb::ExecStreamRequest>>,
     ) -> Rs<Self::StartExecStreamStream> {
         self.shared
             .authorize(&req, "StartExecStream", Access::Login)?;
-        Err(unimplemented("StartExecStream"))
+        instances::start_exec(&self.shared, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn set_config(&self, req: Request<pb::SetConfigRequest>) -> Rs<()> {
@@ -762,7 +775,7 @@ impl pb::wayline_server::Wayline for Service {
             .map(Response::new)
     }
 
-    type EntrypointConfigStream = Out<pb::EntrypointConfigResponse>;
+    type EntrypointConfigStream = Boxed<pb::EntrypointConfigResponse>;
     async fn entrypoint_config(
         &self,
         req: Request<pb::EntrypointConfigRequest>,
@@ -770,27 +783,42 @@ impl pb::wayline_server::Wayline for Service {
         let claims = self
             .shared
             .authorize(&req, "EntrypointConfig", Access::Entrypoint)?;
-        check_deployment(&claims, &req.get_ref().deployment_id)?;
-        Err(unimplemented("EntrypointConfig"))
+        let req = req.into_inner();
+        if !req.deployment_id.is_empty() {
+            check_deployment(&claims, &req.deployment_id)?;
+        }
+        instances::entrypoint_config(&self.shared, claims.deployment_id, req)
+            .await
+            .map(Response::new)
     }
 
     async fn entrypoint_log_stream(
         &self,
         req: Request<Streaming<pb::EntrypointLogBatch>>,
     ) -> Rs<()> {
-        self.shared
+        let claims = self
+            .shared
             .authorize(&req, "EntrypointLogStream", Access::Entrypoint)?;
-        Err(unimplemented("EntrypointLogStream"))
+        self.shared
+            .hub
+            .entrypoint_logs(claims.deployment_id, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    type EntrypointExecStreamStream = Out<pb::EntrypointExecResponse>;
+    type EntrypointExecStreamStream = Boxed<pb::EntrypointExecResponse>;
     async fn entrypoint_exec_stream(
         &self,
         req: Request<Streaming<pb::EntrypointExecRequest>>,
     ) -> Rs<Self::EntrypointExecStreamStream> {
-        self.shared
+        let claims = self
+            .shared
             .authorize(&req, "EntrypointExecStream", Access::Entrypoint)?;
-        Err(unimplemented("EntrypointExecStream"))
+        self.shared
+            .hub
+            .entrypoint_exec(claims.deployment_id, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn get_server_config(&self, req: Request<()>) -> Rs<pb::ServerConfig> {

@@ -3,6 +3,8 @@
 // Helpers are shared by topic modules; not every module uses every helper.
 #![allow(unreachable_pub, dead_code, clippy::many_single_char_names)]
 
+mod admin;
 mod auth;
+mod catalog;
 mod common;
 mod jobs;

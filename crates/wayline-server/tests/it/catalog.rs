@@ -1,0 +1,305 @@
+use wayline_proto::v1 as pb;
+
+use crate::common::*;
+
+fn op(app_name: &str, workspace: &str, commit: &str, state: pb::status::State) -> pb::Operation {
+    pb::Operation {
+        application: app("p", app_name),
+        workspace: workspace.into(),
+        status: Some(pb::Status {
+            state: state as i32,
+            ..Default::default()
+        }),
+        provenance: Some(pb::Provenance {
+            commit: commit.into(),
+            ..Default::default()
+        }),
+        physical_state: pb::PhysicalState::Created as i32,
+        ..Default::default()
+    }
+}
+
+async fn upsert_dep(c: &mut Client, o: pb::Operation) -> pb::Operation {
+    c.upsert_deployment(pb::UpsertOperationRequest { operation: Some(o) })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn upsert_rel(c: &mut Client, o: pb::Operation) -> pb::Operation {
+    c.upsert_release(pb::UpsertOperationRequest { operation: Some(o) })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn sequences_are_per_app_and_kind_and_stable_on_update() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let ok = pb::status::State::Success;
+    let d1 = upsert_dep(&mut c, op("web", "", "abc123", ok)).await;
+    let d2 = upsert_dep(&mut c, op("web", "", "abd456", ok)).await;
+    let other = upsert_dep(&mut c, op("api", "", "abc123", ok)).await;
+    assert_eq!((d1.sequence, d2.sequence, other.sequence), (1, 2, 1));
+    assert_eq!(d1.workspace, "default");
+    assert_eq!(d1.id.len(), 26);
+    let build = c
+        .upsert_build(pb::UpsertOperationRequest {
+            operation: Some(op("web", "", "abc123", ok)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(build.sequence, 1);
+    let mut again = d1.clone();
+    again.physical_state = pb::PhysicalState::Destroyed as i32;
+    let updated = upsert_dep(&mut c, again).await;
+    assert_eq!((updated.id, updated.sequence), (d1.id.clone(), 1));
+
+    let err = c
+        .upsert_release(pb::UpsertOperationRequest {
+            operation: Some(pb::Operation {
+                id: d1.id.clone(),
+                ..op("web", "", "", ok)
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        format!("operation {} is a deployment, not a release", d1.id)
+    );
+    let err = c
+        .upsert_deployment(pb::UpsertOperationRequest {
+            operation: Some(pb::Operation::default()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "operation.application is required: set both project and application"
+    );
+
+    let list = |commit: &str| pb::ListOperationsRequest {
+        application: app("p", "web"),
+        commit: commit.into(),
+        ..Default::default()
+    };
+    let all = c
+        .list_deployments(list(""))
+        .await
+        .unwrap()
+        .into_inner()
+        .operations;
+    assert_eq!(
+        all.iter().map(|o| o.sequence).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    let abc = c
+        .list_deployments(list("abc"))
+        .await
+        .unwrap()
+        .into_inner()
+        .operations;
+    assert_eq!(abc.iter().map(|o| o.sequence).collect::<Vec<_>>(), vec![1]);
+    let by_seq = c
+        .get_operation(pb::GetOperationRequest {
+            kind: pb::OperationKind::Deployment as i32,
+            target: Some(pb::get_operation_request::Target::Sequence(
+                pb::get_operation_request::BySequence {
+                    application: app("p", "web"),
+                    sequence: 2,
+                },
+            )),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_seq.id, d2.id);
+    let err = c
+        .get_operation(pb::GetOperationRequest {
+            kind: pb::OperationKind::Deployment as i32,
+            target: Some(pb::get_operation_request::Target::Sequence(
+                pb::get_operation_request::BySequence {
+                    application: app("p", "web"),
+                    sequence: 9,
+                },
+            )),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "app web has no deployment v9");
+}
+
+#[tokio::test]
+async fn exactly_one_release_is_live_per_app_and_workspace() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let ok = pb::status::State::Success;
+    let r1 = upsert_rel(&mut c, op("web", "", "a1", ok)).await;
+    assert!(r1.live);
+    let staging = upsert_rel(&mut c, op("web", "staging", "a1", ok)).await;
+    assert!(staging.live);
+    let failed = upsert_rel(&mut c, op("web", "", "a2", pb::status::State::Error)).await;
+    assert!(!failed.live);
+    let running = upsert_rel(&mut c, op("web", "", "a3", pb::status::State::Running)).await;
+    assert!(!running.live);
+    let mut done = running.clone();
+    done.status = Some(pb::Status {
+        state: ok as i32,
+        ..Default::default()
+    });
+    let done = upsert_rel(&mut c, done).await;
+    assert!(done.live);
+    let list = c
+        .list_releases(pb::ListOperationsRequest {
+            application: app("p", "web"),
+            all_workspaces: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .operations;
+    let live: Vec<(u64, String)> = list
+        .iter()
+        .filter(|o| o.live)
+        .map(|o| (o.sequence, o.workspace.clone()))
+        .collect();
+    assert_eq!(
+        live,
+        vec![(4, "default".to_owned()), (2, "staging".to_owned())]
+    );
+    let latest_ok = c
+        .get_operation(pb::GetOperationRequest {
+            kind: pb::OperationKind::Release as i32,
+            target: Some(pb::get_operation_request::Target::Latest(
+                pb::get_operation_request::Latest {
+                    application: app("p", "web"),
+                    workspace: String::new(),
+                    success_only: true,
+                },
+            )),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(latest_ok.id, done.id);
+    assert!(done.status.unwrap().complete_time.is_some());
+    let ws = c
+        .list_workspaces(pb::ListWorkspacesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .workspaces;
+    assert_eq!(
+        ws.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+        vec!["default", "staging"]
+    );
+}
+
+fn var(
+    scope: pb::config_var::Scope,
+    app_name: &str,
+    ws: &str,
+    sel: &str,
+    name: &str,
+    val: &str,
+) -> pb::ConfigVar {
+    pb::ConfigVar {
+        scope: scope as i32,
+        project: if scope == pb::config_var::Scope::Global {
+            String::new()
+        } else {
+            "p".into()
+        },
+        application: app_name.into(),
+        workspace: ws.into(),
+        label_selector: sel.into(),
+        name: name.into(),
+        value: Some(pb::config_var::Value::Static(val.into())),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn config_resolves_by_scope_workspace_and_labels() {
+    use pb::config_var::Scope;
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    c.set_config(pb::SetConfigRequest {
+        variables: vec![
+            var(Scope::Global, "", "", "", "LOG", "info"),
+            var(Scope::Project, "", "", "", "LOG", "debug"),
+            var(Scope::App, "web", "", "", "PORT", "8080"),
+            var(Scope::App, "web", "prod", "", "PORT", "80"),
+            var(Scope::App, "web", "", "region == eu", "DB", "eu-db"),
+        ],
+    })
+    .await
+    .unwrap();
+    let resolve = |ws: &str, labels: &[(&str, &str)]| pb::GetConfigRequest {
+        scope: Scope::App as i32,
+        project: "p".into(),
+        application: "web".into(),
+        workspace: ws.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        resolve: true,
+        ..Default::default()
+    };
+    let show = |vars: Vec<pb::ConfigVar>| -> Vec<String> {
+        vars.into_iter()
+            .map(|v| match v.value {
+                Some(pb::config_var::Value::Static(s)) => format!("{}={s}", v.name),
+                _ => v.name,
+            })
+            .collect()
+    };
+    let got = c
+        .get_config(resolve("prod", &[("region", "eu")]))
+        .await
+        .unwrap()
+        .into_inner()
+        .variables;
+    assert_eq!(show(got), vec!["DB=eu-db", "LOG=debug", "PORT=80"]);
+    let got = c
+        .get_config(resolve("", &[]))
+        .await
+        .unwrap()
+        .into_inner()
+        .variables;
+    assert_eq!(show(got), vec!["LOG=debug", "PORT=8080"]);
+
+    let mut bad = var(Scope::App, "web", "", "region = eu", "X", "1");
+    let err = c
+        .set_config(pb::SetConfigRequest {
+            variables: vec![bad.clone()],
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.message()
+            .starts_with("config variable X: label selector `region = eu`: column 8:"),
+        "{}",
+        err.message()
+    );
+    bad.label_selector.clear();
+    bad.value = Some(pb::config_var::Value::Unset(true));
+    bad.name = "PORT".into();
+    c.set_config(pb::SetConfigRequest {
+        variables: vec![bad],
+    })
+    .await
+    .unwrap();
+    let got = c
+        .get_config(resolve("", &[]))
+        .await
+        .unwrap()
+        .into_inner()
+        .variables;
+    assert_eq!(show(got), vec!["LOG=debug"]);
+}
