@@ -61,6 +61,48 @@ fn app_name(test: &str) -> String {
     format!("wl-{test}-{}", std::process::id())
 }
 
+/// Removes whatever a failed test left labelled with its app, so one failure doesn't leave
+/// containers and images on the machine. (Passing tests assert nothing is left instead.)
+struct CleanupOnPanic(String);
+
+impl Drop for CleanupOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let filter = format!("label=wayline.app={}", self.0);
+        let list = |args: &[&str]| {
+            Command::new("docker")
+                .args(args)
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        for id in list(&["ps", "-aq", "--filter", &filter]) {
+            let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+        }
+        for tag in list(&[
+            "images",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ]) {
+            let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+        }
+        for net in list(&["network", "ls", "-q", "--filter", &filter]) {
+            let _ = Command::new("docker")
+                .args(["network", "rm", &net])
+                .output();
+        }
+    }
+}
+
 /// The busybox example copied into a temp dir with the busybox binary, as `prepare.sh` does.
 fn example_context() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -212,6 +254,7 @@ async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
         return;
     }
     let app = app_name("lifecycle");
+    let _cleanup = CleanupOnPanic(app.clone());
     let ctx_dir = example_context();
     let h = Harness::new();
     let no_env = BTreeMap::new;
@@ -471,6 +514,7 @@ async fn failing_dockerfile_shows_its_error() {
         return;
     }
     let app = app_name("badbuild");
+    let _cleanup = CleanupOnPanic(app.clone());
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::new();
     let builder = h
@@ -521,6 +565,7 @@ async fn container_that_exits_at_once_fails_with_its_logs() {
         return;
     }
     let app = app_name("crash");
+    let _cleanup = CleanupOnPanic(app.clone());
     let dir = example_context();
     let h = Harness::new();
     let builder = h.handle(ComponentKind::Builder, "docker", json!({})).await;
@@ -646,6 +691,7 @@ async fn push_to_a_registry_and_a_rejected_push() {
         return;
     }
     let app = app_name("push");
+    let _cleanup = CleanupOnPanic(app.clone());
     let dir = example_context();
     let h = Harness::new();
     let builder = h
@@ -804,6 +850,7 @@ async fn docker_ref_and_docker_pull_use_existing_images() {
         return;
     }
     let app = app_name("existing");
+    let _cleanup = CleanupOnPanic(app.clone());
     let dir = example_context();
     let h = Harness::new();
     let builder = h
