@@ -241,7 +241,7 @@ pub(crate) async fn exec(
     loop {
         let msg = tokio::select! {
             m = stream.message() => m,
-            _ = detach_rx.recv() => {
+            Some(()) = detach_rx.recv() => {
                 drop(raw);
                 eprintln!("\r\nDisconnected (~.).");
                 return Ok(ExitCode::SUCCESS);

@@ -6,5 +6,6 @@
 mod common;
 
 mod basics;
+mod entrypoint;
 mod lifecycle;
 mod server;

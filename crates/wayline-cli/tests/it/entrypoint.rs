@@ -1,0 +1,87 @@
+//! Logs, exec and config through `wayline-entrypoint`, with the `exec` platform running it as
+//! a local process (no Docker needed).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::common::{TestEnv, eventually};
+
+/// The entrypoint binary: the static one CI builds, else the workspace's debug build.
+fn entrypoint() -> PathBuf {
+    if let Some(p) = std::env::var_os("WAYLINE_ENTRYPOINT_BINARY") {
+        return PathBuf::from(p);
+    }
+    let p = crate::common::wayline_bin().with_file_name("wayline-entrypoint");
+    assert!(
+        p.exists(),
+        "`{}` is missing: build the workspace first (`cargo build --workspace`)",
+        p.display()
+    );
+    p
+}
+
+fn app(entrypoint: &std::path::Path) -> String {
+    format!(
+        r#"project = "ep"
+
+app "svc" {{
+  build {{
+    use "files" {{}}
+  }}
+  deploy {{
+    use "exec" {{
+      command = ["{}", "--", "sh", "-c", "echo hello from the app; echo MSG=$MSG; while true; do sleep 1; done"]
+    }}
+  }}
+}}
+"#,
+        entrypoint.display()
+    )
+}
+
+fn logs(env: &TestEnv) -> String {
+    env.run_for(&["logs", "-follow=false"], Duration::from_secs(20))
+        .stdout()
+}
+
+#[test]
+fn logs_exec_and_config_reach_the_running_app() {
+    let env = TestEnv::new();
+    env.write("wayline.hcl", &app(&entrypoint()));
+    env.ok(&["up"]);
+
+    assert!(
+        eventually(Duration::from_secs(20), || logs(&env)
+            .contains("hello from the app")),
+        "logs never showed the app's line:\n{}",
+        logs(&env)
+    );
+    assert!(
+        logs(&env).contains("[entrypoint]"),
+        "the entrypoint's own lines are marked"
+    );
+
+    let r = env.ok(&["exec", "--", "echo", "hi"]);
+    assert_eq!(r.stdout(), "hi\n");
+    let r = env.run(&["exec", "--", "sh", "-c", "echo oops >&2; exit 7"]);
+    assert_eq!(r.code(), Some(7), "{}", r.all());
+    assert_eq!(r.stderr(), "oops\n");
+
+    env.ok(&["config", "set", "MSG=changed"]);
+    assert!(
+        eventually(Duration::from_secs(20), || logs(&env)
+            .contains("MSG=changed")),
+        "the app was not restarted with the new config:\n{}",
+        logs(&env)
+    );
+    let r = env.ok(&["exec", "--", "sh", "-c", "echo $MSG"]);
+    assert_eq!(
+        r.stdout(),
+        "changed\n",
+        "exec runs with the app's current env"
+    );
+
+    env.ok(&["destroy", "-auto-approve"]);
+    let r = env.run(&["exec", "--", "echo", "hi"]);
+    assert!(!r.success(), "exec after destroy must fail: {}", r.all());
+}
