@@ -279,6 +279,48 @@ pub fn entrypoint_binary() -> Result<PathBuf, DockerError> {
     Err(DockerError::EntrypointMissing { env, next_to_exe })
 }
 
+/// The dynamic loader a 64-bit little-endian ELF executable asks for (its `PT_INTERP`), `None`
+/// for a static binary or a non-ELF file (e.g. a script). A dynamically linked entrypoint does
+/// not start in `FROM scratch` or musl images (Waypoint's issue #530).
+pub fn elf_interpreter(bytes: &[u8]) -> Option<String> {
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 || bytes[5] != 1 {
+        return None;
+    }
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |o: usize| {
+        bytes
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        bytes
+            .get(o..o + 8)
+            .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    };
+    const PT_INTERP: u32 = 3;
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    for i in 0..phnum {
+        let header = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(header)? == PT_INTERP {
+            let offset = usize::try_from(u64_at(header + 8)?).ok()?;
+            let size = usize::try_from(u64_at(header + 32)?).ok()?;
+            let raw = bytes.get(offset..offset.checked_add(size)?)?;
+            return Some(
+                String::from_utf8_lossy(raw)
+                    .trim_end_matches('\0')
+                    .to_owned(),
+            );
+        }
+    }
+    None
+}
+
 /// The Dockerfile that puts the entrypoint in front of `base`'s own ENTRYPOINT, keeping its CMD
 /// (a Dockerfile that sets ENTRYPOINT resets the inherited CMD, so it is written out again).
 pub fn entrypoint_dockerfile(base: &str, entrypoint: &[String], cmd: Option<&[String]>) -> String {
@@ -329,6 +371,12 @@ pub async fn inject_entrypoint(
     let binary_bytes = tokio::fs::read(binary)
         .await
         .map_err(|e| DockerError::Other(format!("reading `{}`: {e}", binary.display())))?;
+    if let Some(loader) = elf_interpreter(&binary_bytes) {
+        out(&format!(
+            "warning: `{}` is dynamically linked (it needs {loader}); images without that loader, such as FROM scratch or Alpine, cannot start it. Build it static: scripts/build-entrypoint.sh",
+            binary.display()
+        ));
+    }
     let tar = entrypoint_context(&dockerfile, &binary_bytes)
         .map_err(|e| DockerError::Other(e.to_string()))?;
     out("Injecting wayline-entrypoint…");
@@ -595,6 +643,21 @@ mod tests {
             "--".into()
         ]));
         assert!(!has_entrypoint(&["/app".into()]));
+    }
+
+    #[test]
+    fn static_and_dynamic_binaries_are_told_apart() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(
+            elf_interpreter(&me).is_some_and(|l| l.contains("ld-")),
+            "test binaries link dynamically"
+        );
+        assert_eq!(elf_interpreter(b"#!/bin/sh\nexec \"$@\"\n"), None);
+        assert_eq!(elf_interpreter(&me[..40]), None);
+        // busybox-static, a documented test dependency.
+        if let Ok(busybox) = std::fs::read("/usr/bin/busybox") {
+            assert_eq!(elf_interpreter(&busybox), None);
+        }
     }
 
     #[test]
