@@ -831,6 +831,61 @@ async fn push_to_a_registry_and_a_rejected_push() {
     )
     .await;
     gone.unwrap();
+    assert_eq!(docker(&["images", "-q", &format!("{repo}:v1")]), "");
+
+    // docker-pull fetches the missing image through the engine, with the registry's auth.
+    let pull_wrong = h
+        .handle(ComponentKind::Builder, "docker-pull", json!({"image": repo, "tag": "v1", "auth": {"username": "wayline", "password": "nope"}}))
+        .await;
+    let (r, _) = Harness::call(
+        &pull_wrong,
+        Function::Build,
+        core(&app, dir.path(), 2, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("pulling `{repo}:v1` failed: ")),
+        "{err}"
+    );
+    assert!(err.contains("unauthorized"), "{err}");
+    let pull = h
+        .handle(ComponentKind::Builder, "docker-pull", json!({"image": repo, "tag": "v1", "auth": {"username": "wayline", "password": "wayline-pw"}}))
+        .await;
+    let (p, ui) = Harness::call(
+        &pull,
+        Function::Build,
+        core(&app, dir.path(), 2, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let p = p.unwrap();
+    let pulled: Image = value(&p);
+    assert!(
+        ui.lines().contains(&format!("Pulling {repo}:v1")),
+        "{:?}",
+        ui.lines()
+    );
+    assert_eq!(
+        pulled.created_tags,
+        vec![format!("wayline.local/{app}:v2"), format!("{repo}:v1")]
+    );
+    assert_eq!(
+        inspect(&pulled.reference(), "{{json .Config.Entrypoint}}"),
+        r#"["/bin/wayline-entrypoint","--"]"#
+    );
+    let (gone, _) = Harness::call(
+        &pull,
+        Function::Destroy,
+        core(&app, dir.path(), 2, "", BTreeMap::new()),
+        vec![pulled.to_any()],
+        p.resources,
+    )
+    .await;
+    gone.unwrap();
 
     let (gone, _) = Harness::call(
         &builder,

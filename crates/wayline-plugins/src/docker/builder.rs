@@ -318,6 +318,7 @@ impl Builder for DockerPull {
         };
         let docker = engine::connect(None).await.map_err(fail)?;
         let out = out_fn(&ctx.ui);
+        let mut created_tags = Vec::new();
         if engine::local_image(&docker, &source)
             .await
             .map_err(fail)?
@@ -334,6 +335,8 @@ impl Builder for DockerPull {
             engine::pull(&docker, &source, credentials, &out)
                 .await
                 .map_err(fail)?;
+            // Pulled here, so destroying the build removes it again.
+            created_tags.push(source.clone());
         }
         let reference = format!(
             "{}:{}",
@@ -360,12 +363,14 @@ impl Builder for DockerPull {
         ctx.ui
             .output(format!("Image ready: {reference}"), Style::Success);
         let (image, tag) = engine::split_reference(&reference);
+        // The re-tagged image first: the pulled source goes after it, once nothing names it.
+        created_tags.insert(0, reference);
         Ok(outcome(Image {
             image,
             tag,
             id,
             local: true,
-            created_tags: vec![reference],
+            created_tags,
         }))
     }
 }
