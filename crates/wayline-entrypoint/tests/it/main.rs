@@ -10,6 +10,7 @@ pub mod hub;
 
 mod common;
 mod config;
+mod docker;
 mod exec;
 mod harness;
 mod logs;
