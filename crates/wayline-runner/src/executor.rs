@@ -361,6 +361,7 @@ async fn operate(run: &Run<'_>, job: &Job, result: &mut JobResult) -> Result<(),
             result.status_report = run.status_report(&deployment.record).await?;
         }
         Some(Operation::Destroy(d)) => {
+            let whole_workspace = !matches!(d.target, Some(pb::destroy_op::Target::Deployments(_)));
             let targets = match d.target {
                 Some(pb::destroy_op::Target::Deployments(ids)) => {
                     let mut v = Vec::new();
@@ -371,13 +372,18 @@ async fn operate(run: &Run<'_>, job: &Job, result: &mut JobResult) -> Result<(),
                 }
                 _ => run.live_deployments().await?,
             };
-            if targets.is_empty() {
-                run.ctx.events.line("Nothing to destroy.", "info");
-            }
             for t in &targets {
                 run.destroy_deployment(t).await?;
             }
             result.destroyed = targets;
+            if whole_workspace {
+                // Everything the app made in this workspace goes: image tags and pushed copies too.
+                let artifacts = run.destroy_artifacts().await?;
+                result.destroyed.extend(artifacts);
+            }
+            if result.destroyed.is_empty() {
+                run.ctx.events.line("Nothing to destroy.", "info");
+            }
         }
         Some(Operation::StatusReport(s)) => {
             let deployment = if s.deployment_id.is_empty() {

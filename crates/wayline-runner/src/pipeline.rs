@@ -445,6 +445,13 @@ impl Run<'_> {
             )),
         };
         match self.ctx.client.clone().get_operation(req).await {
+            // A destroyed build or artifact can't be deployed again.
+            Ok(r)
+                if r.get_ref().physical_state == PhysicalState::Destroyed as i32
+                    && matches!(kind, OperationKind::Build | OperationKind::PushedArtifact) =>
+            {
+                Ok(None)
+            }
             Ok(r) => Ok(Some(r.into_inner())),
             Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
             Err(s) => Err(s.into()),
@@ -692,6 +699,38 @@ impl Run<'_> {
 
     // ---------------------------------------------------------------- destroy, prune, status
 
+    /// A handle on component `name` configured from the file as it is now, for destroy and
+    /// status calls that happen long after the operation that created the value.
+    async fn configured(
+        &self,
+        kind: ComponentKind,
+        name: &str,
+    ) -> StepResult<Arc<dyn ComponentHandle>> {
+        let handle = self
+            .host
+            .component(kind, name)
+            .await
+            .map_err(|e| StepError(e.to_string()))?;
+        let Ok(app) = self.app_config() else {
+            return Ok(handle);
+        };
+        let stage = match kind {
+            ComponentKind::Builder => Some(&app.build),
+            ComponentKind::Registry => app.build.registry.as_deref(),
+            ComponentKind::Platform => Some(&app.deploy),
+            ComponentKind::ReleaseManager => app.release.as_ref(),
+            ComponentKind::ConfigSourcer => None,
+        };
+        let extra = serde_json::json!({"artifact": {}, "deploy": {}, "entrypoint": {"env": {}}});
+        if let Some(stage) = stage
+            && let Ok(used) = self.evaluate(stage, &extra)
+            && used.plugin == name
+        {
+            let _ = handle.configure(used.body.clone()).await;
+        }
+        Ok(handle)
+    }
+
     /// Destroys one deployment through its platform's Destroyer, with its stored resources.
     pub(crate) async fn destroy_deployment(&self, deployment: &Operation) -> StepResult<()> {
         let platform = deployment
@@ -700,21 +739,7 @@ impl Run<'_> {
             .map(|c| c.name.clone())
             .unwrap_or_default();
         let seq = wayline_core::id::format_sequence(deployment.sequence);
-        let handle = self
-            .host
-            .component(ComponentKind::Platform, &platform)
-            .await
-            .map_err(|e| StepError(e.to_string()))?;
-        // The platform's config comes from the file as it is now, for destroy-time settings.
-        if let Ok(app) = self.app_config()
-            && let Ok(used) = self.evaluate(
-                &app.deploy,
-                &serde_json::json!({"artifact": {}, "entrypoint": {"env": {}}}),
-            )
-            && used.plugin == platform
-        {
-            let _ = handle.configure(used.body.clone()).await;
-        }
+        let handle = self.configured(ComponentKind::Platform, &platform).await?;
         if handle.capabilities().contains(&Capability::Destroyer) {
             let mut call = Call::new(
                 Function::Destroy,
@@ -750,6 +775,78 @@ impl Run<'_> {
             .events
             .status("ok", format!("Destroyed deployment {seq}"));
         Ok(())
+    }
+
+    /// Destroys the pushed artifacts and builds of this app and workspace through their
+    /// components' Destroyers (newest first), marking each record destroyed.
+    pub(crate) async fn destroy_artifacts(&self) -> StepResult<Vec<Operation>> {
+        let mut destroyed = Vec::new();
+        for (kind, ckind) in [
+            (OperationKind::PushedArtifact, ComponentKind::Registry),
+            (OperationKind::Build, ComponentKind::Builder),
+        ] {
+            let req = pb::ListOperationsRequest {
+                application: Some(self.app_ref()),
+                workspace: self.workspace(),
+                state: status::State::Success as i32,
+                limit: 10_000,
+                ..Default::default()
+            };
+            let mut c = self.ctx.client.clone();
+            let records = if kind == OperationKind::Build {
+                c.list_builds(req).await?
+            } else {
+                c.list_pushed_artifacts(req).await?
+            }
+            .into_inner()
+            .operations;
+            for record in records {
+                if record.physical_state == PhysicalState::Destroyed as i32 {
+                    continue;
+                }
+                let name = record
+                    .component
+                    .as_ref()
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
+                // A pushed artifact without a registry is the build itself: nothing of its own.
+                let own = record.component.as_ref().is_some_and(|c| {
+                    (kind == OperationKind::Build) == (c.r#type == component::Type::Builder as i32)
+                });
+                if own
+                    && let Ok(handle) = self.configured(ckind, &name).await
+                    && handle.capabilities().contains(&Capability::Destroyer)
+                {
+                    let mut call = Call::new(
+                        Function::Destroy,
+                        self.core(&name, record.sequence, "", BTreeMap::new()),
+                        self.ui(),
+                        self.ctx.cancel.clone(),
+                    )
+                    .resources(record.resources.clone());
+                    if let Some(v) = record.value.clone() {
+                        call = call.input(v);
+                    }
+                    let what = if kind == OperationKind::Build {
+                        "build"
+                    } else {
+                        "pushed artifact"
+                    };
+                    let seq = wayline_core::id::format_sequence(record.sequence);
+                    handle
+                        .call(call)
+                        .await
+                        .map_err(|e| StepError(format!("destroying {what} {seq} failed: {e}")))?;
+                    self.ctx
+                        .events
+                        .status("ok", format!("Destroyed {what} {seq}"));
+                }
+                let mut op = record.clone();
+                op.physical_state = PhysicalState::Destroyed as i32;
+                destroyed.push(self.upsert(op).await?);
+            }
+        }
+        Ok(destroyed)
     }
 
     /// Deployments of this app and workspace that still exist, newest first.

@@ -163,3 +163,45 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Whether Docker tests can run: with `WAYLINE_REQUIRE_DOCKER=1` a missing engine (or static
+/// entrypoint) fails the test; otherwise the test is skipped with the reason printed.
+pub fn docker_ready(test: &str) -> bool {
+    let required = std::env::var("WAYLINE_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
+    let engine = Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let entrypoint = std::env::var_os("WAYLINE_ENTRYPOINT_BINARY").is_some();
+    let missing = match (engine, entrypoint) {
+        (true, true) => return true,
+        (false, _) => "no Docker engine answers `docker info`",
+        (true, false) => {
+            "WAYLINE_ENTRYPOINT_BINARY is not set (scripts/build-entrypoint.sh builds it)"
+        }
+    };
+    assert!(!required, "{test}: WAYLINE_REQUIRE_DOCKER=1 but {missing}");
+    eprintln!("skipping {test}: {missing}");
+    false
+}
+
+/// `GET url` over plain HTTP on loopback, returning the body (bounded in time).
+pub fn http_get(url: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (hostport, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let addr: std::net::SocketAddr = hostport.parse().ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200")
+        .then(|| body.to_owned())
+        .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_owned()))
+}

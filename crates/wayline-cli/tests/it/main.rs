@@ -6,6 +6,7 @@
 mod common;
 
 mod basics;
+mod docker;
 mod entrypoint;
 mod lifecycle;
 mod server;

@@ -1,0 +1,160 @@
+//! The Docker lifecycle through the real CLI: a `FROM scratch` busybox image built, deployed,
+//! served over HTTP, redeployed, rolled back and destroyed without leftovers.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{TestEnv, docker_ready, eventually, http_get};
+
+fn docker_lines(args: &[&str]) -> Vec<String> {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn live_url(env: &TestEnv) -> String {
+    let r = env.ok(&["release", "list", "-json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["live"] == true)
+        .expect("a live release")["url"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn page(url: &str) -> String {
+    let mut body = String::new();
+    assert!(
+        eventually(Duration::from_secs(20), || match http_get(url) {
+            Some(b) => {
+                body = b;
+                true
+            }
+            None => false,
+        }),
+        "{url} never answered"
+    );
+    body
+}
+
+#[test]
+fn busybox_up_redeploy_rollback_destroy() {
+    if !docker_ready("busybox_up_redeploy_rollback_destroy") {
+        return;
+    }
+    let env = TestEnv::new();
+    let app = format!("e2e{}", unique_suffix());
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/busybox-docker");
+    for f in ["Dockerfile", ".dockerignore"] {
+        std::fs::copy(example.join(f), env.project.join(f)).unwrap();
+    }
+    std::fs::copy("/usr/bin/busybox", env.project.join("busybox"))
+        .expect("busybox-static at /usr/bin/busybox");
+    env.write("index.html", "<h1>first version</h1>\n");
+    env.write(
+        "wayline.hcl",
+        &format!(
+            r#"project = "dockere2e"
+
+app "{app}" {{
+  build {{
+    use "docker" {{}}
+    registry {{
+      use "docker" {{
+        image = "wayline-e2e/{app}"
+        tag   = "latest"
+        local = true
+      }}
+    }}
+  }}
+  deploy {{
+    use "docker" {{
+      service_port = 3000
+    }}
+  }}
+}}
+"#
+        ),
+    );
+
+    env.ok(&["up"]);
+    let first = live_url(&env);
+    assert!(page(&first).contains("first version"));
+
+    env.write("index.html", "<h1>second version</h1>\n");
+    env.ok(&["up"]);
+    let second = live_url(&env);
+    assert!(page(&second).contains("second version"));
+
+    let r = env.ok(&["logs", "-follow=false"]);
+    assert!(
+        r.stdout().contains("[entrypoint]"),
+        "entrypoint lines reach `wayline logs`: {}",
+        r.all()
+    );
+    let r = env.ok(&["exec", "--", "/bin/busybox", "cat", "/www/index.html"]);
+    assert!(r.stdout().contains("second version"), "{}", r.all());
+
+    env.ok(&["rollback"]);
+    assert_eq!(live_url(&env), first);
+    assert!(page(&first).contains("first version"));
+
+    env.ok(&["destroy", "-auto-approve"]);
+    let label = format!("label=wayline.app={app}");
+    assert!(
+        docker_lines(&["ps", "-aq", "--filter", &label]).is_empty(),
+        "containers left"
+    );
+    assert!(
+        docker_lines(&["network", "ls", "-q", "--filter", &label]).is_empty(),
+        "networks left"
+    );
+    let images = docker_lines(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let ours: Vec<_> = images.iter().filter(|i| i.contains(&app)).collect();
+    assert!(ours.is_empty(), "image tags left: {ours:?}");
+}
+
+#[test]
+fn a_container_that_exits_at_once_fails_the_deploy_with_its_output() {
+    if !docker_ready("a_container_that_exits_at_once_fails_the_deploy_with_its_output") {
+        return;
+    }
+    let env = TestEnv::new();
+    let app = format!("dies{}", unique_suffix());
+    std::fs::copy("/usr/bin/busybox", env.project.join("busybox")).unwrap();
+    env.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo missing DATABASE_URL >&2; exit 3\"]\n",
+    );
+    env.write(
+        "wayline.hcl",
+        &format!("project = \"dies\"\n\napp \"{app}\" {{\n  build {{\n    use \"docker\" {{\n      disable_entrypoint = true\n    }}\n  }}\n  deploy {{\n    use \"docker\" {{}}\n  }}\n}}\n"),
+    );
+    let r = env.run(&["up"]);
+    assert_eq!(r.code(), Some(1), "{}", r.all());
+    assert!(
+        r.stderr().contains("missing DATABASE_URL"),
+        "the container's last lines are shown: {}",
+        r.all()
+    );
+    env.ok(&["destroy", "-auto-approve"]);
+    assert!(
+        docker_lines(&["ps", "-aq", "--filter", &format!("label=wayline.app={app}")]).is_empty()
+    );
+}
+
+/// A unique suffix for names shared on the Docker engine (the clock's low digits).
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:08x}", (nanos & 0xffff_ffff) as u32)
+}
