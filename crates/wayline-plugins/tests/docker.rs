@@ -453,25 +453,81 @@ async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
     );
     assert!(http_get(&dep2.url).contains("Hello from busybox"));
 
-    // A stopped container reports DOWN.
-    docker(&["stop", "--time", "0", &dep2.container_id]);
-    let (s2, _) = Harness::call(
+    // A third deployment on the same fixed host port takes it over: the second one is stopped
+    // (DOWN), the page answers from the third at the same URL.
+    let (d3, ui) = Harness::call(
         &platform2,
-        Function::Status,
-        core(&app, ctx_dir.path(), 2, "dep2", no_env()),
-        vec![dep2.to_any()],
-        d2.resources.clone(),
+        Function::Deploy,
+        core(&app, ctx_dir.path(), 3, "dep3", no_env()),
+        vec![pushed_image.to_any()],
+        vec![],
     )
     .await;
-    let s2 = s2.unwrap();
-    assert_eq!(
-        s2.resources
+    let d3 = d3.unwrap();
+    let dep3: Deployment = value(&d3);
+    assert_eq!(dep3.url, dep2.url);
+    assert!(
+        ui.lines()
+            .contains(&format!("Stopped {} to free host port {port}", dep2.name)),
+        "{:?}",
+        ui.lines()
+    );
+    assert!(http_get(&dep3.url).contains("Hello from busybox"));
+    let container_health = |r: CallResult| {
+        r.resources
             .iter()
             .find(|r| r.r#type == "container")
             .unwrap()
-            .health(),
+            .health()
+    };
+    let status = |d: &Deployment, res: &CallResult| {
+        Harness::call(
+            &platform2,
+            Function::Status,
+            core(&app, ctx_dir.path(), 2, &d.id, no_env()),
+            vec![d.to_any()],
+            res.resources.clone(),
+        )
+    };
+    assert_eq!(
+        container_health(status(&dep2, &d2).await.0.unwrap()),
         Health::Down
     );
+
+    // Rolling back: releasing the second again stops the third and starts the second.
+    let (rel2, ui) = Harness::call(
+        &releaser,
+        Function::Release,
+        core(&app, ctx_dir.path(), 2, "dep2", no_env()),
+        vec![dep2.to_any()],
+        vec![],
+    )
+    .await;
+    assert_eq!(rel2.unwrap().url.as_deref(), Some(dep2.url.as_str()));
+    assert!(
+        ui.lines()
+            .contains(&format!("Stopped {} to free host port {port}", dep3.name)),
+        "{:?}",
+        ui.lines()
+    );
+    assert_eq!(
+        container_health(status(&dep2, &d2).await.0.unwrap()),
+        Health::Ready
+    );
+    assert_eq!(
+        container_health(status(&dep3, &d3).await.0.unwrap()),
+        Health::Down
+    );
+    assert!(http_get(&dep2.url).contains("Hello from busybox"));
+    let (gone, _) = Harness::call(
+        &platform2,
+        Function::Destroy,
+        core(&app, ctx_dir.path(), 3, "dep3", no_env()),
+        vec![dep3.to_any()],
+        d3.resources.clone(),
+    )
+    .await;
+    gone.unwrap();
 
     // Destroy the rest: second deployment, the local tag, the build.
     let (gone, _) = Harness::call(

@@ -198,6 +198,16 @@ impl Platform for DockerPlatform {
                 }
             }
         }
+        if let Some(port) = config.host_port {
+            match platform::free_host_port(&docker, &target.app, port, None).await {
+                Ok(stopped) => {
+                    for old in stopped {
+                        out(&format!("Stopped {old} to free host port {port}"));
+                    }
+                }
+                Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
+            }
+        }
         let name = platform::container_name(&target.app, &target.deployment_id);
         out(&format!("Creating container {name}"));
         let container = rm
@@ -297,7 +307,9 @@ impl Documented for DockerPlatform {
             description: "Runs the image as one container per deployment, named `<app>-<deployment id>` and \
                 labelled `wayline.app` / `wayline.deployment-id`, with the deployment's env and `PORT`. \
                 `service_port` is published on 127.0.0.1: on `host_port` when set (Waypoint always picked a \
-                random port, its issue #687), else on a free port. Deploy waits until the container runs and \
+                random port, its issue #687), else on a free port. With a fixed `host_port`, deploy stops the \
+                app's older container holding that port (its deployment keeps it until destroyed or pruned). \
+                Deploy waits until the container runs and \
                 accepts connections on `service_port`; a container that exits at once fails the deploy with \
                 its last log lines and is removed. When `WAYLINE_SERVER_ADDR` is a `unix://` socket, the socket \
                 is bind-mounted at the same path. Destroy removes the container and the networks it created."
@@ -368,24 +380,54 @@ impl ReleaseManager for DockerRelease {
             name: deployment.name.clone(),
         };
         let (health, message) = platform::health(&docker, &container).await.map_err(fail)?;
-        if !matches!(health, ResourceHealth::Ready | ResourceHealth::Alive) {
-            return Err(PluginError::msg(format!(
-                "cannot release deployment {}: {message}",
-                deployment.id
-            )));
+        let mut url = deployment.url.clone();
+        match health {
+            ResourceHealth::Ready | ResourceHealth::Alive => {}
+            ResourceHealth::Missing => {
+                return Err(PluginError::msg(format!(
+                    "cannot release deployment {}: {message}",
+                    deployment.id
+                )));
+            }
+            ResourceHealth::Down => {
+                // Releasing an older deployment (a rollback) whose container was stopped when a
+                // newer one took its fixed host port: take the port back and start it again.
+                let service_port = u16::try_from(deployment.service_port).unwrap_or(0);
+                let id = &deployment.container_id;
+                if let Some(port) = platform::fixed_host_port(&docker, id, service_port)
+                    .await
+                    .map_err(fail)?
+                {
+                    for old in platform::free_host_port(&docker, &ctx.core.job.app, port, Some(id))
+                        .await
+                        .map_err(fail)?
+                    {
+                        ctx.ui.output(
+                            format!("Stopped {old} to free host port {port}"),
+                            Style::Plain,
+                        );
+                    }
+                }
+                let running = platform::start(&docker, id, &deployment.name, service_port)
+                    .await
+                    .map_err(fail)?;
+                url = format!("http://127.0.0.1:{}", running.host_port);
+                ctx.ui
+                    .output(format!("Started {} again", deployment.name), Style::Plain);
+            }
         }
         ctx.ui.output(
-            format!("Released {} at {}", deployment.name, deployment.url),
+            format!("Released {} at {url}", deployment.name),
             Style::Success,
         );
         let release = Release {
             deployment_id: deployment.id,
             container_id: deployment.container_id,
-            url: deployment.url.clone(),
+            url: url.clone(),
         };
         Ok(Outcome::new(release)
-            .template_data(serde_json::json!({ "url": deployment.url }))
-            .url(deployment.url))
+            .template_data(serde_json::json!({ "url": url }))
+            .url(url))
     }
 }
 
@@ -393,7 +435,10 @@ impl Documented for DockerRelease {
     fn docs() -> Docs {
         Docs {
             description: "Releases a docker deployment: checks its container runs and records its URL \
-                (`http://127.0.0.1:<port>`) as the release URL. The default release manager of the docker platform."
+                (`http://127.0.0.1:<port>`) as the release URL. Releasing an older deployment whose \
+                container was stopped (a newer one took its fixed `host_port`) stops the holder and starts \
+                it again, so rollback works with a fixed port. The default release manager of the docker \
+                platform."
                 .into(),
             example: "release {\n  use \"docker\" {}\n}".into(),
             fields: vec![],

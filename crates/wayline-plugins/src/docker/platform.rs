@@ -305,6 +305,88 @@ pub async fn create_container(
     Ok(created)
 }
 
+/// How long a container replaced on a fixed host port gets to stop (SIGTERM) before it is killed.
+/// Shorter than the engine's 10 s default: while it runs, the new deployment can't have the port.
+const STOP_GRACE_SECS: i32 = 3;
+
+/// Stops the app's other running containers that publish `host_port`, so a fixed `host_port`
+/// can move from one deployment to the next (and back, on rollback). The stopped containers stay
+/// (their deployments still own them: destroy and prune remove them); returns their names.
+pub async fn free_host_port(
+    docker: &Docker,
+    app: &str,
+    host_port: u16,
+    keep_id: Option<&str>,
+) -> Result<Vec<String>, DockerError> {
+    let filters = HashMap::from([
+        ("label".to_owned(), vec![format!("{LABEL_APP}={app}")]),
+        ("status".to_owned(), vec!["running".to_owned()]),
+    ]);
+    let options = bollard::query_parameters::ListContainersOptions {
+        all: false,
+        filters: Some(filters),
+        ..bollard::query_parameters::ListContainersOptions::default()
+    };
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(api(format!("listing the containers of app `{app}`")))?;
+    let mut stopped = Vec::new();
+    for c in containers {
+        let id = c.id.unwrap_or_default();
+        if keep_id.is_some_and(|k| k == id) {
+            continue;
+        }
+        let holds = c
+            .ports
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p.public_port == Some(host_port));
+        if !holds {
+            continue;
+        }
+        let name = c
+            .names
+            .and_then(|n| n.into_iter().next())
+            .map_or_else(|| id.clone(), |n| n.trim_start_matches('/').to_owned());
+        let options = bollard::query_parameters::StopContainerOptions {
+            t: Some(STOP_GRACE_SECS),
+            signal: None,
+        };
+        match docker.stop_container(&id, Some(options)).await {
+            Ok(()) => stopped.push(name),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                return Err(api(format!(
+                    "stopping container `{name}` to free host port {host_port}"
+                ))(e));
+            }
+        }
+    }
+    Ok(stopped)
+}
+
+/// The fixed host port a container was created with for `service_port`, if any.
+pub async fn fixed_host_port(
+    docker: &Docker,
+    id: &str,
+    service_port: u16,
+) -> Result<Option<u16>, DockerError> {
+    let inspect = docker
+        .inspect_container(
+            id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .map_err(api(format!("inspecting container `{id}`")))?;
+    Ok(inspect
+        .host_config
+        .and_then(|h| h.port_bindings)
+        .and_then(|b| b.get(&format!("{service_port}/tcp")).cloned().flatten())
+        .and_then(|b| b.into_iter().find_map(|b| b.host_port))
+        .and_then(|p| p.parse::<u16>().ok()))
+}
+
 /// Starts a created container and waits until it is ready (see [`wait_ready`]).
 pub async fn start(
     docker: &Docker,
