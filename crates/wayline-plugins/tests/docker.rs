@@ -616,6 +616,60 @@ async fn failing_dockerfile_shows_its_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_args_target_dockerfile_and_context_reach_the_build() {
+    if !docker_ready("build_args_target_dockerfile_and_context_reach_the_build") {
+        return;
+    }
+    let app = app_name("buildopts");
+    let _cleanup = CleanupOnPanic(app.clone());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("docker")).unwrap();
+    std::fs::create_dir_all(dir.path().join("site")).unwrap();
+    std::fs::write(dir.path().join("site/page.txt"), "page").unwrap();
+    std::fs::write(
+        dir.path().join("docker/Web.Dockerfile"),
+        "FROM scratch AS base\nARG GREETING\nLABEL greeting=$GREETING\nCOPY page.txt /page.txt\nFROM base AS final\nLABEL stage=final\n",
+    )
+    .unwrap();
+    let h = Harness::new();
+    let builder = h
+        .handle(
+            ComponentKind::Builder,
+            "docker",
+            json!({"dockerfile": "docker/Web.Dockerfile", "context": "site", "target": "base",
+                   "build_args": {"GREETING": "hello"}, "no_cache": true, "disable_entrypoint": true}),
+        )
+        .await;
+    let (built, _) = Harness::call(
+        &builder,
+        Function::Build,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let built = built.unwrap();
+    let image: Image = value(&built);
+    assert_eq!(
+        inspect(&image.reference(), r#"{{index .Config.Labels "greeting"}}"#),
+        "hello"
+    );
+    // The build stopped at `target`: the later stage's label is absent.
+    let labels = inspect(&image.reference(), "{{json .Config.Labels}}");
+    assert!(!labels.contains("stage"), "{labels}");
+    let (gone, _) = Harness::call(
+        &builder,
+        Function::Destroy,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![image.to_any()],
+        built.resources,
+    )
+    .await;
+    gone.unwrap();
+    assert_eq!(leftovers(&app), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_that_exits_at_once_fails_with_its_logs() {
     if !docker_ready("container_that_exits_at_once_fails_with_its_logs") {
         return;
