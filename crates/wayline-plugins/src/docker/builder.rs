@@ -16,6 +16,9 @@ use super::engine::{self, BuildSpec, LABEL_APP};
 use super::values::Image;
 use super::{auth_fields, fail, image_resource, out_fn};
 
+/// The engine's key for Docker Hub credentials.
+const DOCKER_HUB: &str = "https://index.docker.io/v1/";
+
 /// The repository built images get: `wayline.local/<app>` (lowercase, as the engine requires).
 pub fn local_repository(app: &str) -> String {
     let name: String = app
@@ -160,7 +163,11 @@ impl Builder for DockerBuilder {
             no_cache: config.no_cache,
             labels: labels.clone().into_iter().collect(),
             credentials: credentials.map(|c| {
-                let host = c.serveraddress.clone().unwrap_or_default();
+                // Keyed by registry; without a named one the credentials are Docker Hub's.
+                let host = c
+                    .serveraddress
+                    .clone()
+                    .unwrap_or_else(|| DOCKER_HUB.to_owned());
                 HashMap::from([(host, c)])
             }),
         };
