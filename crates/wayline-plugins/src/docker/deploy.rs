@@ -310,7 +310,7 @@ impl Documented for DockerPlatform {
                 random port, its issue #687), else on a free port. With a fixed `host_port`, deploy stops the \
                 app's older container holding that port (its deployment keeps it until destroyed or pruned). \
                 Deploy waits until the container runs and \
-                accepts connections on `service_port`; a container that exits at once fails the deploy with \
+                accepts connections on `service_port` (at most 30 s, then it warns and goes on); a container that exits at once fails the deploy with \
                 its last log lines and is removed. When `WAYLINE_SERVER_ADDR` is a `unix://` socket, the socket \
                 is bind-mounted at the same path. Destroy removes the container and the networks it created."
                 .into(),
