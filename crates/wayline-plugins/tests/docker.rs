@@ -670,6 +670,109 @@ async fn build_args_target_dockerfile_and_context_reach_the_build() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moving_tag_belongs_to_its_latest_push_and_deploys_run_their_own_image() {
+    if !docker_ready("a_moving_tag_belongs_to_its_latest_push_and_deploys_run_their_own_image") {
+        return;
+    }
+    let app = app_name("moving");
+    let _cleanup = CleanupOnPanic(app.clone());
+    let dir = example_context();
+    let h = Harness::new();
+    let builder = h.handle(ComponentKind::Builder, "docker", json!({})).await;
+    let registry = h
+        .handle(
+            ComponentKind::Registry,
+            "docker",
+            json!({"image": format!("wayline-test/{app}"), "tag": "latest", "local": true}),
+        )
+        .await;
+    let mut builds = Vec::new();
+    let mut pushes = Vec::new();
+    for (seq, text) in [(1, "first version"), (2, "second version")] {
+        std::fs::write(dir.path().join("index.html"), format!("<h1>{text}</h1>\n")).unwrap();
+        let (b, _) = Harness::call(
+            &builder,
+            Function::Build,
+            core(&app, dir.path(), seq, "", BTreeMap::new()),
+            vec![],
+            vec![],
+        )
+        .await;
+        let b = b.unwrap();
+        let (p, _) = Harness::call(
+            &registry,
+            Function::Push,
+            core(&app, dir.path(), seq, "", BTreeMap::new()),
+            vec![b.value.clone().unwrap()],
+            vec![],
+        )
+        .await;
+        pushes.push(p.unwrap());
+        builds.push(b);
+    }
+    // `latest` now names the second build; deploying the first push still runs the first image.
+    let platform = h.handle(ComponentKind::Platform, "docker", json!({})).await;
+    let first: Image = value(&pushes[0]);
+    let (d, _) = Harness::call(
+        &platform,
+        Function::Deploy,
+        core(&app, dir.path(), 1, "dep1", BTreeMap::new()),
+        vec![first.to_any()],
+        vec![],
+    )
+    .await;
+    let d = d.unwrap();
+    let dep: Deployment = value(&d);
+    assert!(http_get(&dep.url).contains("first version"));
+    let (gone, _) = Harness::call(
+        &platform,
+        Function::Destroy,
+        core(&app, dir.path(), 1, "dep1", BTreeMap::new()),
+        vec![dep.to_any()],
+        d.resources,
+    )
+    .await;
+    gone.unwrap();
+
+    // Destroying the first push leaves `latest` to the second, which removes it.
+    let latest = format!("wayline-test/{app}:latest");
+    let second: Image = value(&pushes[1]);
+    let (gone, _) = Harness::call(
+        &registry,
+        Function::Destroy,
+        core(&app, dir.path(), 1, "", BTreeMap::new()),
+        vec![first.to_any()],
+        pushes[0].resources.clone(),
+    )
+    .await;
+    gone.unwrap();
+    assert_eq!(inspect(&latest, "{{.Id}}"), second.id);
+    let (gone, _) = Harness::call(
+        &registry,
+        Function::Destroy,
+        core(&app, dir.path(), 2, "", BTreeMap::new()),
+        vec![second.to_any()],
+        pushes[1].resources.clone(),
+    )
+    .await;
+    gone.unwrap();
+    assert_eq!(docker(&["images", "-q", &latest]), "");
+    for b in builds {
+        let img: Image = value(&b);
+        let (gone, _) = Harness::call(
+            &builder,
+            Function::Destroy,
+            core(&app, dir.path(), 1, "", BTreeMap::new()),
+            vec![img.to_any()],
+            b.resources,
+        )
+        .await;
+        gone.unwrap();
+    }
+    assert_eq!(leftovers(&app), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_that_exits_at_once_fails_with_its_logs() {
     if !docker_ready("container_that_exits_at_once_fails_with_its_logs") {
         return;

@@ -14,7 +14,7 @@ use wayline_proto::v1::DeclaredResource;
 use super::config::{BuilderConfig, PullConfig, RefConfig};
 use super::engine::{self, BuildSpec, LABEL_APP};
 use super::values::Image;
-use super::{auth_fields, fail, image_resource, out_fn};
+use super::{auth_fields, destroy_image_tags, fail, image_resource, out_fn};
 
 /// The engine's key for Docker Hub credentials.
 const DOCKER_HUB: &str = "https://index.docker.io/v1/";
@@ -55,40 +55,18 @@ fn template(image: &Image) -> serde_json::Value {
 }
 
 fn outcome(image: Image) -> Outcome<Image> {
-    let resources: Vec<DeclaredResource> = image
+    let resources = image
         .created_tags
         .iter()
-        .map(|t| image_resource(t))
+        .map(|t| image_resource(t, &image.id))
         .collect();
+    outcome_with(image, resources)
+}
+
+fn outcome_with(image: Image, resources: Vec<DeclaredResource>) -> Outcome<Image> {
     Outcome::new(image.clone())
         .template_data(template(&image))
         .resources(resources)
-}
-
-/// Removes the tags a builder created (the image goes with its last tag).
-async fn destroy_tags(
-    ctx: &Ctx,
-    image: &Image,
-    mut resources: Vec<DeclaredResource>,
-) -> Result<Vec<DeclaredResource>, PluginError> {
-    let docker = engine::connect(None).await.map_err(fail)?;
-    if resources.is_empty() {
-        resources = image
-            .created_tags
-            .iter()
-            .map(|t| image_resource(t))
-            .collect();
-    }
-    for r in &mut resources {
-        if r.r#type == "image" && !r.destroyed {
-            if engine::remove_tag(&docker, &r.name).await.map_err(fail)? {
-                ctx.ui
-                    .output(format!("Removed image tag {}", r.name), Style::Plain);
-            }
-            r.destroyed = true;
-        }
-    }
-    Ok(resources)
 }
 
 /// The `docker` builder.
@@ -202,7 +180,7 @@ impl Destroyer for DockerBuilder {
         value: Image,
         resources: Vec<DeclaredResource>,
     ) -> Result<Vec<DeclaredResource>, PluginError> {
-        destroy_tags(ctx, &value, resources).await
+        destroy_image_tags(&ctx.ui, &value, resources).await
     }
 }
 
@@ -325,7 +303,7 @@ impl Builder for DockerPull {
         };
         let docker = engine::connect(None).await.map_err(fail)?;
         let out = out_fn(&ctx.ui);
-        let mut created_tags = Vec::new();
+        let mut pulled = None;
         if engine::local_image(&docker, &source)
             .await
             .map_err(fail)?
@@ -343,7 +321,11 @@ impl Builder for DockerPull {
                 .await
                 .map_err(fail)?;
             // Pulled here, so destroying the build removes it again.
-            created_tags.push(source.clone());
+            let id = engine::local_image(&docker, &source)
+                .await
+                .map_err(fail)?
+                .unwrap_or_default();
+            pulled = Some(id);
         }
         let reference = format!(
             "{}:{}",
@@ -371,14 +353,22 @@ impl Builder for DockerPull {
             .output(format!("Image ready: {reference}"), Style::Success);
         let (image, tag) = engine::split_reference(&reference);
         // The re-tagged image first: the pulled source goes after it, once nothing names it.
-        created_tags.insert(0, reference);
-        Ok(outcome(Image {
-            image,
-            tag,
-            id,
-            local: true,
-            created_tags,
-        }))
+        let mut resources = vec![image_resource(&reference, &id)];
+        let mut created_tags = vec![reference];
+        if let Some(source_id) = pulled {
+            resources.push(image_resource(&source, &source_id));
+            created_tags.push(source);
+        }
+        Ok(outcome_with(
+            Image {
+                image,
+                tag,
+                id,
+                local: true,
+                created_tags,
+            },
+            resources,
+        ))
     }
 }
 
@@ -391,7 +381,7 @@ impl Destroyer for DockerPull {
         value: Image,
         resources: Vec<DeclaredResource>,
     ) -> Result<Vec<DeclaredResource>, PluginError> {
-        destroy_tags(ctx, &value, resources).await
+        destroy_image_tags(&ctx.ui, &value, resources).await
     }
 }
 

@@ -169,9 +169,19 @@ impl Platform for DockerPlatform {
         let image = artifact.reference();
         ctx.ui.output(format!("Deploying {image}"), Style::Header);
         let out = out_fn(&ctx.ui);
-        platform::ensure_image(&docker, &image, config.force_pull, credentials, &out)
-            .await
-            .map_err(fail)?;
+        // Run the exact image this artifact names: by id when the engine has it, so a tag that
+        // moved on since (`latest`) can't swap the image under a redeploy or rollback.
+        let by_id = !config.force_pull
+            && !artifact.id.is_empty()
+            && engine::local_image(&docker, &artifact.id).await.map_err(fail)?.is_some();
+        let run_image = if by_id {
+            artifact.id.clone()
+        } else {
+            platform::ensure_image(&docker, &image, config.force_pull, credentials, &out)
+                .await
+                .map_err(fail)?;
+            image.clone()
+        };
 
         let mut rm = manager(&docker);
         let mut networks = Vec::new();
@@ -212,7 +222,7 @@ impl Platform for DockerPlatform {
         out(&format!("Creating container {name}"));
         let container = rm
             .create(ctx, &name, CONTAINER, async {
-                platform::create_container(&docker, config, &image, &target)
+                platform::create_container(&docker, config, &run_image, &target)
                     .await
                     .map(|c| state(&c))
                     .map_err(fail)

@@ -432,8 +432,20 @@ pub async fn tag_image(docker: &Docker, source: &str, target: &str) -> Result<()
         .map_err(api(format!("tagging `{source}` as `{target}`")))
 }
 
-/// Removes one tag (the image itself goes when it was its last tag). A tag already gone is fine.
-pub async fn remove_tag(docker: &Docker, reference: &str) -> Result<bool, DockerError> {
+/// Removes one tag (the image itself goes when it was its last tag). A tag already gone is fine,
+/// and so is one that has moved on to another image than `expected_id` (a later build or push
+/// took it over, e.g. `latest`): that tag is no longer ours to remove.
+pub async fn remove_tag(
+    docker: &Docker,
+    reference: &str,
+    expected_id: Option<&str>,
+) -> Result<bool, DockerError> {
+    if let Some(expected) = expected_id.filter(|e| !e.is_empty()) {
+        match local_image(docker, reference).await? {
+            Some(id) if id == expected => {}
+            _ => return Ok(false),
+        }
+    }
     match docker
         .remove_image(
             reference,

@@ -70,15 +70,47 @@ fn out_fn(ui: &Ui) -> impl Fn(&str) + Send + Sync + use<> {
     move |line: &str| ui.output(line, Style::Plain)
 }
 
-/// An image tag a component created, as a declared resource.
-fn image_resource(reference: &str) -> DeclaredResource {
+/// An image tag a component created (pointing at image `id`), as a declared resource.
+fn image_resource(reference: &str, id: &str) -> DeclaredResource {
     DeclaredResource {
         name: reference.to_owned(),
         r#type: "image".to_owned(),
         platform: "docker".to_owned(),
-        state_json: serde_json::json!({ "tag": reference }).to_string(),
+        state_json: serde_json::json!({ "tag": reference, "id": id }).to_string(),
         ..DeclaredResource::default()
     }
+}
+
+/// Removes the image tags a builder or registry created: the stored resources, or (for a record
+/// without them) the value's `created_tags`. A tag now naming another image is left alone.
+async fn destroy_image_tags(
+    ui: &Ui,
+    image: &Image,
+    mut resources: Vec<DeclaredResource>,
+) -> Result<Vec<DeclaredResource>, PluginError> {
+    let docker = engine::connect(None).await.map_err(fail)?;
+    if resources.is_empty() {
+        resources = image
+            .created_tags
+            .iter()
+            .map(|t| image_resource(t, &image.id))
+            .collect();
+    }
+    for r in &mut resources {
+        if r.r#type != "image" || r.destroyed {
+            continue;
+        }
+        let state: serde_json::Value = serde_json::from_str(&r.state_json).unwrap_or_default();
+        let expected = state.get("id").and_then(serde_json::Value::as_str);
+        if engine::remove_tag(&docker, &r.name, expected)
+            .await
+            .map_err(fail)?
+        {
+            ui.output(format!("Removed image tag {}", r.name), Style::Plain);
+        }
+        r.destroyed = true;
+    }
+    Ok(resources)
 }
 
 /// The docs of the `auth {}` block.

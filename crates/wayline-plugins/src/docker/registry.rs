@@ -11,7 +11,7 @@ use wayline_proto::v1::DeclaredResource;
 use super::config::RegistryConfig;
 use super::engine;
 use super::values::Image;
-use super::{auth_fields, errors, fail, image_resource, out_fn};
+use super::{auth_fields, destroy_image_tags, errors, fail, image_resource, out_fn};
 
 /// The `docker` registry.
 #[derive(Debug, Default, Clone, Copy)]
@@ -76,25 +76,28 @@ impl Registry for DockerRegistry {
             if let Err(e) = engine::push(&docker, &target, credentials, &out).await {
                 // A failed push leaves nothing behind.
                 if created {
-                    let _ = engine::remove_tag(&docker, &target).await;
+                    let _ = engine::remove_tag(&docker, &target, None).await;
                     created_tags.clear();
                 }
                 return Err(fail(e));
             }
             ctx.ui.output(format!("Pushed {target}"), Style::Success);
         }
+        let id = engine::local_image(&docker, &target)
+            .await
+            .map_err(fail)?
+            .unwrap_or(artifact.id);
+        let resources: Vec<DeclaredResource> = created_tags
+            .iter()
+            .map(|t| image_resource(t, &id))
+            .collect();
         let image = Image {
             image: config.image.clone(),
             tag: config.tag.clone(),
-            id: artifact.id,
+            id,
             local: config.local,
             created_tags,
         };
-        let resources: Vec<DeclaredResource> = image
-            .created_tags
-            .iter()
-            .map(|t| image_resource(t))
-            .collect();
         let data = serde_json::json!({ "image": image.image, "tag": image.tag });
         Ok(Outcome::new(image).template_data(data).resources(resources))
     }
@@ -108,26 +111,9 @@ impl Destroyer for DockerRegistry {
         ctx: &Ctx,
         _config: &RegistryConfig,
         value: Image,
-        mut resources: Vec<DeclaredResource>,
+        resources: Vec<DeclaredResource>,
     ) -> Result<Vec<DeclaredResource>, PluginError> {
-        let docker = engine::connect(None).await.map_err(fail)?;
-        if resources.is_empty() {
-            resources = value
-                .created_tags
-                .iter()
-                .map(|t| image_resource(t))
-                .collect();
-        }
-        for r in &mut resources {
-            if r.r#type == "image" && !r.destroyed {
-                if engine::remove_tag(&docker, &r.name).await.map_err(fail)? {
-                    ctx.ui
-                        .output(format!("Removed image tag {}", r.name), Style::Plain);
-                }
-                r.destroyed = true;
-            }
-        }
-        Ok(resources)
+        destroy_image_tags(&ctx.ui, &value, resources).await
     }
 }
 
