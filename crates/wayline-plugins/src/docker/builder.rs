@@ -403,3 +403,32 @@ impl Documented for DockerPull {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wayline_plugin::JobInfo;
+
+    #[test]
+    fn repository_names_are_engine_safe() {
+        assert_eq!(local_repository("web"), "wayline.local/web");
+        assert_eq!(local_repository("My App"), "wayline.local/my-app");
+        assert_eq!(local_repository("_api_"), "wayline.local/api");
+    }
+
+    #[test]
+    fn each_build_gets_its_own_tag() {
+        let core = |id: &str, sequence| CoreValues {
+            job: JobInfo {
+                id: id.into(),
+                sequence,
+                ..JobInfo::default()
+            },
+            ..CoreValues::default()
+        };
+        assert_eq!(build_tag(&core("01JOB", 7)), "v7");
+        assert_eq!(build_tag(&core("01JOB", 0)), "01job");
+        assert_eq!(build_tag(&core("", 0)), "latest");
+        assert_eq!(build_tag(&core("bad/id", 0)), "latest");
+    }
+}

@@ -173,7 +173,10 @@ impl Platform for DockerPlatform {
         // moved on since (`latest`) can't swap the image under a redeploy or rollback.
         let by_id = !config.force_pull
             && !artifact.id.is_empty()
-            && engine::local_image(&docker, &artifact.id).await.map_err(fail)?.is_some();
+            && engine::local_image(&docker, &artifact.id)
+                .await
+                .map_err(fail)?
+                .is_some();
         let run_image = if by_id {
             artifact.id.clone()
         } else {
