@@ -14,7 +14,7 @@ use serde_json::json;
 use wayline_plugin::prost_types::Any;
 use wayline_plugin::{
     Call, CallResult, CollectingUi, ComponentHandle, ComponentKind, CoreValues, Function, Health,
-    JobInfo, PluginError, PluginHost, Ui, Value,
+    JobInfo, PluginError, PluginHost, Ui, Value, pb,
 };
 use wayline_plugins::docker::{Deployment, Image, Release};
 
@@ -408,7 +408,8 @@ async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
         .handle(
             ComponentKind::Platform,
             "docker",
-            json!({"networks": [network], "host_port": port}),
+            json!({"networks": [network], "host_port": port,
+                   "command": ["/bin/busybox", "sh", "-c", "echo serving; exec /bin/busybox httpd -f -p 3000 -h /www"]}),
         )
         .await;
     let (d2, _) = Harness::call(
@@ -423,6 +424,46 @@ async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
     let dep2: Deployment = value(&d2);
     assert_eq!(dep2.url, format!("http://127.0.0.1:{port}"));
     assert!(http_get(&dep2.url).contains("Hello from busybox"));
+
+    // Logs come from the engine, exec runs inside the container.
+    let (logs, _) = Harness::call(
+        &platform2,
+        Function::Logs,
+        core(&app, ctx_dir.path(), 2, "dep2", no_env()),
+        vec![dep2.to_any(), pb::LogsRequest::default().to_any()],
+        vec![],
+    )
+    .await;
+    let logs: pb::LogBatch = value(&logs.unwrap());
+    assert_eq!(
+        logs.lines
+            .iter()
+            .map(|l| (l.line.as_str(), l.source.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("serving", "stdout")]
+    );
+    assert!(logs.lines[0].timestamp_unix_ms > 0);
+    let request = pb::ExecRequest {
+        args: vec![
+            "/bin/busybox".into(),
+            "sh".into(),
+            "-c".into(),
+            "cat /www/index.html; echo $GREETING >&2; exit 4".into(),
+        ],
+        env: [("GREETING".to_owned(), "hi".to_owned())].into(),
+    };
+    let (ran, _) = Harness::call(
+        &platform2,
+        Function::Exec,
+        core(&app, ctx_dir.path(), 2, "dep2", no_env()),
+        vec![dep2.to_any(), request.to_any()],
+        vec![],
+    )
+    .await;
+    let ran: pb::ExecResult = value(&ran.unwrap());
+    assert_eq!(ran.exit_code, 4);
+    assert!(String::from_utf8_lossy(&ran.stdout).contains("Hello from busybox"));
+    assert_eq!(String::from_utf8_lossy(&ran.stderr), "hi\n");
 
     // Destroy the first: its container goes, the network stays for the second.
     let (gone, _) = Harness::call(

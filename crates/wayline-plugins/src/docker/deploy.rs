@@ -136,7 +136,11 @@ impl Component for DockerPlatform {
     }
 
     fn capabilities(caps: &mut Capabilities<'_, Self>) {
-        caps.destroyer().status().documented();
+        caps.destroyer()
+            .status()
+            .execer()
+            .log_platform()
+            .documented();
     }
 }
 

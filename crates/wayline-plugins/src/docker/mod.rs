@@ -19,6 +19,7 @@ pub mod deploy;
 pub mod engine;
 pub mod platform;
 pub mod registry;
+pub mod runtime;
 pub mod values;
 
 use wayline_plugin::{

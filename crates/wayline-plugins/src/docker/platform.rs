@@ -467,7 +467,15 @@ pub async fn wait_ready(
                     });
                 }
             }
-            _ => {}
+            other => {
+                if started.elapsed() >= LISTEN_WAIT {
+                    let state = other.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+                    return Err(DockerError::Other(format!(
+                        "container `{name}` did not start within {} s (it is {state})",
+                        LISTEN_WAIT.as_secs()
+                    )));
+                }
+            }
         }
         tokio::time::sleep(POLL).await;
     }
