@@ -1,16 +1,18 @@
 //! The built-in `docker`, `docker-ref` and `docker-pull` plugins, over the Docker Engine API.
 //!
-//! | plugin | component | accepts → returns |
-//! |---|---|---|
-//! | `docker` | builder | → `wayline.docker.Image` |
-//! | `docker` | registry | `wayline.docker.Image` → `wayline.docker.Image` |
-//! | `docker` | platform (default release manager `docker`) | `wayline.docker.Image` → `wayline.docker.Deployment` |
-//! | `docker` | release manager | `wayline.docker.Deployment` → `wayline.docker.Release` |
-//! | `docker-ref` | builder | → `wayline.docker.Image` |
-//! | `docker-pull` | builder | → `wayline.docker.Image` |
+//! | plugin | component | accepts → returns | capabilities |
+//! |---|---|---|---|
+//! | `docker` | builder | → `wayline.docker.Image` | destroy (its tag), docs |
+//! | `docker` | registry | `wayline.docker.Image` → `wayline.docker.Image` | destroy (the local tag), docs |
+//! | `docker` | platform (default release manager `docker`) | `wayline.docker.Image` → `wayline.docker.Deployment` | destroy, status, exec, logs, docs |
+//! | `docker` | release manager | `wayline.docker.Deployment` → `wayline.docker.Release` | docs |
+//! | `docker-ref` | builder | → `wayline.docker.Image` | docs |
+//! | `docker-pull` | builder | → `wayline.docker.Image` | destroy, docs |
 //!
-//! The engine is reached through `DOCKER_HOST` (or the platform's `client_config.host`), else the
-//! local socket, and the API version is negotiated, so older engines work.
+//! Every value is the same `Image` from build to push, so no mapper is needed between them. The
+//! engine is reached through `DOCKER_HOST` (or the platform's `client_config.host`), else the
+//! local socket, and the API version is negotiated, so older engines work. Everything created is
+//! labelled `wayline.app=<app>` (containers and networks also `wayline.deployment-id`).
 
 pub mod builder;
 pub mod config;
