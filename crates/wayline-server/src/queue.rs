@@ -105,6 +105,8 @@ struct State_ {
     serial_holder: HashMap<SerialKey, String>,
     serial_queue: HashMap<SerialKey, VecDeque<String>>,
     singletons: HashMap<String, String>,
+    /// Unfinished job id → unfinished jobs that depend on it.
+    dependents: HashMap<String, Vec<String>>,
     finished: HashMap<String, Arc<JobLog>>,
     next_order: u64,
     next_id: u64,
@@ -253,6 +255,7 @@ impl Queue {
                     }
                 }
                 let detached = state == State::Running;
+                Self::index_dependencies(&mut st, &job);
                 st.jobs.insert(
                     id,
                     Active {
@@ -346,6 +349,7 @@ impl Queue {
                 st.serial_queue.entry(k).or_default().push_back(id.clone());
             }
             st.queued.insert(order, id.clone());
+            Self::index_dependencies(&mut st, &job);
             st.jobs.insert(
                 id.clone(),
                 Active {
@@ -377,6 +381,17 @@ impl Queue {
         Ok(id)
     }
 
+    fn index_dependencies(st: &mut State_, job: &pb::Job) {
+        for dep in &job.depends_on {
+            if st.jobs.contains_key(dep) {
+                st.dependents
+                    .entry(dep.clone())
+                    .or_default()
+                    .push(job.id.clone());
+            }
+        }
+    }
+
     /// A runner asks for work: returns a receiver that yields the assigned job.
     pub(crate) fn request(
         &self,
@@ -393,26 +408,28 @@ impl Queue {
             stream,
         };
         let wid = waiter.id;
-        let candidates: Vec<String> = st.queued.values().cloned().collect();
-        let mut waiter = Some(waiter);
-        for id in candidates {
-            let Some(w) = waiter.take() else { break };
-            let assignable = {
-                let a = &st.jobs[&id];
-                runner_matches(&a.job, &w.runner) && Self::blocker(&st, &a.job).is_none()
-            };
-            if assignable {
-                match self.assign(&mut st, &id, w) {
-                    Ok(()) => return (wid, rx),
-                    Err(w) => waiter = Some(w),
+        let mut waiter = waiter;
+        let mut from = 0;
+        loop {
+            // Borrow the queue in order and clone only the job we pick: the queue may be long.
+            let found = st
+                .queued
+                .range(from..)
+                .find(|(_, id)| {
+                    let a = &st.jobs[*id];
+                    runner_matches(&a.job, &waiter.runner) && Self::blocker(&st, &a.job).is_none()
+                })
+                .map(|(o, id)| (*o, id.clone()));
+            let Some((order, id)) = found else { break };
+            match self.assign(&mut st, &id, waiter) {
+                Ok(()) => return (wid, rx),
+                Err(back) => {
+                    waiter = back;
+                    from = order + 1;
                 }
-            } else {
-                waiter = Some(w);
             }
         }
-        if let Some(w) = waiter {
-            st.waiters.push(w);
-        }
+        st.waiters.push(waiter);
         (wid, rx)
     }
 
@@ -464,11 +481,17 @@ impl Queue {
         if st.waiters.is_empty() {
             return;
         }
-        let ids: Vec<String> = st.queued.values().cloned().collect();
-        for id in ids {
-            if st.waiters.is_empty() {
+        let mut from = 0;
+        while !st.waiters.is_empty() {
+            let Some((order, id)) = st
+                .queued
+                .range(from..)
+                .next()
+                .map(|(o, id)| (*o, id.clone()))
+            else {
                 break;
-            }
+            };
+            from = order + 1;
             self.try_assign_job(st, &id);
         }
     }
@@ -687,13 +710,11 @@ impl Queue {
             }));
         }
         // Cascade: dependents of a failed job fail; others may now run.
-        let dependents: Vec<String> = st
-            .jobs
-            .values()
-            .filter(|d| d.job.depends_on.iter().any(|x| x == id))
-            .map(|d| d.job.id.clone())
-            .collect();
+        let dependents = st.dependents.remove(id).unwrap_or_default();
         for dep_id in dependents {
+            if !st.jobs.contains_key(&dep_id) {
+                continue;
+            }
             let allowed = st.jobs[&dep_id]
                 .job
                 .depends_on_allow_failure
