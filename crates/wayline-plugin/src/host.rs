@@ -169,12 +169,7 @@ pub struct UnknownPlugin {
 
 impl UnknownPlugin {
     pub(crate) fn new(kind: ComponentKind, name: &str, known: &[String], why: &str) -> Self {
-        let suggestion = known
-            .iter()
-            .map(|k| (strsim::jaro_winkler(name, k), k))
-            .filter(|(s, _)| *s >= 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, k)| k.clone());
+        let suggestion = suggest(name, known);
         let mut message = format!("unknown {kind} plugin `{name}`: {why}");
         if let Some(s) = &suggestion {
             let _ = write!(message, "; did you mean `{s}`?");
@@ -186,6 +181,17 @@ impl UnknownPlugin {
             message,
         }
     }
+}
+
+/// The known name closest to `name`, if one is close enough to be a likely typo.
+pub(crate) fn suggest(name: &str, known: &[String]) -> Option<String> {
+    known
+        .iter()
+        .filter(|k| *k != name)
+        .map(|k| (strsim::jaro_winkler(name, k), k))
+        .filter(|(s, _)| *s >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k.clone())
 }
 
 /// Errors from the host itself (finding and starting plugins).
@@ -316,17 +322,22 @@ impl PluginHost {
                     &known,
                     &format!(
                         "no built-in plugin has that name and no `wayline-plugin-{name}` executable was found in {}",
-                        self.search_dirs
-                            .iter()
-                            .map(|d| format!("`{}`", d.display()))
-                            .chain(std::iter::once("PATH".to_owned()))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        self.search_description()
                     ),
                 )
                 .into())
             }
         }
+    }
+
+    /// "`dir1`, `dir2`, PATH", for messages.
+    pub(crate) fn search_description(&self) -> String {
+        self.search_dirs
+            .iter()
+            .map(|d| format!("`{}`", d.display()))
+            .chain(std::iter::once("PATH".to_owned()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Every plugin name known: built-ins, and executables in the search dirs and PATH.

@@ -70,13 +70,13 @@ pub(crate) async fn load(
         return Ok(p);
     }
     let Some(path) = discover::find(host, name) else {
-        return Err(crate::host::UnknownPlugin::new(
-            ComponentKind::Platform,
-            name,
-            &host.known_plugins(),
-            &format!("no `wayline-plugin-{name}` executable found"),
-        )
-        .into());
+        let hint = crate::host::suggest(name, &host.known_plugins())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return Err(HostError::Start(format!(
+            "plugin `{name}` not found: no `wayline-plugin-{name}` or `waypoint-plugin-{name}` executable in {}{hint}",
+            host.search_description()
+        )));
     };
     if let Some(sum) = checksum {
         discover::verify(name, &path, sum).map_err(HostError::Start)?;
