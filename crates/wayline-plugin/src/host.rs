@@ -347,6 +347,31 @@ impl PluginHost {
         v.into_iter().collect()
     }
 
+    /// The docs of every documented component of plugin `name` (built-in, or external: started
+    /// if needed), for `wayline plugin docs`. Render one with [`Docs::to_markdown`](crate::Docs::to_markdown).
+    pub async fn plugin_docs(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(ComponentKind, crate::Docs)>, HostError> {
+        let infos: Vec<ComponentInfo> = if let Some(p) = self.builtins.get(name) {
+            p.kinds()
+                .into_iter()
+                .filter_map(|k| p.component(k).map(|c| c.info().clone()))
+                .collect()
+        } else {
+            self.load_plugin(name, None).await?;
+            let p = self.external.get(name).expect("loaded above");
+            p.kinds()
+                .into_iter()
+                .filter_map(|k| p.handle(k).map(|h| h.info().clone()))
+                .collect()
+        };
+        Ok(infos
+            .into_iter()
+            .filter_map(|i| Some((i.kind, i.docs?)))
+            .collect())
+    }
+
     /// External plugins started so far: name, executable, pid. They are killed when the host
     /// is dropped.
     pub fn running_plugins(&self) -> Vec<(String, PathBuf, u32)> {

@@ -187,6 +187,45 @@ async fn crashed_plugin_fails_the_call_with_its_last_stderr_lines() {
         "plugin `hello` exited during `deploy` (exit status: 3); its last stderr lines:\n\
          hello: deploying greeting from builder:j1\nhello: crashing on purpose"
     );
+
+    // The next handle gets a fresh process.
+    let first = h.running_plugins()[0].2;
+    let p = h.component(ComponentKind::Platform, "hello").await.unwrap();
+    assert_ne!(h.running_plugins()[0].2, first);
+    p.configure(json!({"path": "g.txt"})).await.unwrap();
+    let v = run(&b, Function::Build, &core, None)
+        .await
+        .0
+        .unwrap()
+        .value
+        .unwrap();
+    let v = h
+        .map(
+            &h.find_chain("wayline.null.Value", "wayline.hello.Greeting")
+                .unwrap(),
+            v,
+        )
+        .await
+        .unwrap();
+    run(&p, Function::Deploy, &core, Some(v)).await.0.unwrap();
+    assert!(proj.path().join("g.txt").exists());
+}
+
+#[tokio::test]
+async fn docs_come_from_external_and_builtin_plugins() {
+    let proj = project("wayline-plugin-hello");
+    let h = host(proj.path());
+    let docs = h.plugin_docs("hello").await.unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].0, ComponentKind::Platform);
+    assert!(docs[0].1.to_markdown("hello").contains(
+        "| `path` | string | yes |  | File to write, relative to the source directory. |"
+    ));
+    let docs = h.plugin_docs("files").await.unwrap();
+    assert_eq!(
+        docs.iter().map(|d| d.0).collect::<Vec<_>>(),
+        [ComponentKind::Builder, ComponentKind::Registry]
+    );
 }
 
 #[tokio::test]

@@ -64,10 +64,19 @@ pub(crate) async fn load(
 ) -> Result<Arc<ExternalPlugin>, HostError> {
     let _guard = host.external.starting.lock().await;
     if let Some(p) = host.external.get(name) {
-        if let Some(sum) = checksum {
-            discover::verify(name, &p.path, sum).map_err(HostError::Start)?;
+        if p.exited() {
+            // It crashed (the call that saw it said so); the next user gets a fresh process.
+            host.external
+                .started
+                .lock()
+                .expect("plugins lock")
+                .remove(name);
+        } else {
+            if let Some(sum) = checksum {
+                discover::verify(name, &p.path, sum).map_err(HostError::Start)?;
+            }
+            return Ok(p);
         }
-        return Ok(p);
     }
     let Some(path) = discover::find(host, name) else {
         let hint = crate::host::suggest(name, &host.known_plugins())
@@ -285,6 +294,15 @@ impl ExternalPlugin {
             stderr,
             socket_dir: dir,
         }))
+    }
+
+    /// Whether the process has exited.
+    fn exited(&self) -> bool {
+        self.child
+            .lock()
+            .expect("child lock")
+            .try_wait()
+            .map_or(true, |s| s.is_some())
     }
 
     /// Name, executable and pid.
