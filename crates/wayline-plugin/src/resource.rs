@@ -1,7 +1,7 @@
 //! The resource manager: create resources in order, roll back in reverse on failure, and record
 //! them (with the state needed to destroy them) so `destroy` never leaves anything behind.
 //!
-//! ```ignore
+//! ```text
 //! let mut rm = ResourceManager::new("exec").kind(ProcessKind);
 //! let state = rm.create(&ctx, "app", "process", async { Ok(json!({"pid": 42})) }).await?;
 //! // …on a later failure: `return Err(rm.rollback(&ctx, err).await);`

@@ -108,10 +108,20 @@ struct Stderr {
     sink: Mutex<Option<Ui>>,
     closed: tokio::sync::Notify,
     done: std::sync::atomic::AtomicBool,
+    /// Calls whose end marker was read.
+    calls_done: Mutex<std::collections::HashSet<u64>>,
+    call_done: tokio::sync::Notify,
 }
 
 impl Stderr {
     fn line(&self, plugin: &str, line: String) {
+        if let Some(id) = line.strip_prefix(super::CALL_DONE_MARKER) {
+            if let Ok(id) = id.trim().parse() {
+                self.calls_done.lock().expect("stderr lock").insert(id);
+                self.call_done.notify_waiters();
+            }
+            return;
+        }
         {
             let mut t = self.tail.lock().expect("stderr lock");
             if t.len() == STDERR_TAIL {
@@ -132,6 +142,21 @@ impl Stderr {
             .iter()
             .cloned()
             .collect()
+    }
+
+    /// Waits until the end marker of call `id` was read (every line the call printed has been
+    /// forwarded), at most `max`.
+    async fn wait_call(&self, id: u64, max: Duration) {
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            let notified = self.call_done.notified();
+            if self.calls_done.lock().expect("stderr lock").remove(&id) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
     }
 
     async fn wait_closed(&self, max: Duration) {
@@ -488,8 +513,11 @@ impl ComponentHandle for ExternalHandle {
     }
 
     async fn call(&self, call: Call) -> Result<CallResult, PluginError> {
+        static CALL_IDS: AtomicU64 = AtomicU64::new(1);
+        let call_id = CALL_IDS.fetch_add(1, Ordering::Relaxed);
         let function = call.function;
         let req = pp::CallRequest {
+            call_id,
             component: self.info.kind.to_proto() as i32,
             function: function.as_str().to_owned(),
             config_json: self.config_json.read().expect("config lock").clone(),
@@ -507,6 +535,13 @@ impl ComponentHandle for ExternalHandle {
             r = self.run(function, req, &call.ui) => r,
             () = call.cancel.cancelled() => Err(PluginError::Cancelled),
         };
+        if !matches!(r, Err(PluginError::Cancelled | PluginError::Plugin(_))) {
+            // The marker precedes the result on the wire, so this is a wait for our own reader.
+            self.plugin
+                .stderr
+                .wait_call(call_id, Duration::from_secs(1))
+                .await;
+        }
         *self.plugin.stderr.sink.lock().expect("stderr lock") = None;
         r
     }

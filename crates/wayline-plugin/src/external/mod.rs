@@ -18,5 +18,7 @@ pub use serve::{PluginBuilder, ServeError, serve, serve_async};
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The handshake line's first field.
 pub const HANDSHAKE_MAGIC: &str = "WAYLINE_PLUGIN";
+/// Prefix of the stderr line a plugin writes when a call ends (followed by the call id).
+pub const CALL_DONE_MARKER: &str = "\u{1e}WAYLINE_CALL_DONE ";
 /// Env var the host sets: a private directory where the plugin creates its socket.
 pub const SOCKET_DIR_ENV: &str = "WAYLINE_PLUGIN_SOCKET_DIR";

@@ -246,8 +246,16 @@ impl Plugin for Service {
         };
         let run = tokio::spawn({
             let ev_tx = ev_tx.clone();
+            let call_id = req.call_id;
             async move {
                 let r = spec.call(cfg, function, ctx, args).await;
+                if call_id != 0 {
+                    // Everything the call wrote to stderr is in the pipe before this line, and
+                    // this line is in the pipe before the result is sent.
+                    let mut err = std::io::stderr().lock();
+                    let _ = writeln!(err, "{}{call_id}", super::CALL_DONE_MARKER);
+                    let _ = err.flush();
+                }
                 let event = match r {
                     Ok(r) => pp::call_response::Event::Result(to_proto_result(r)),
                     Err(e) => pp::call_response::Event::Error(e.to_string()),
