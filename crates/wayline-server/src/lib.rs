@@ -139,6 +139,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     store: Arc<dyn Store>,
+    shared: Arc<service::Shared>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -173,6 +174,26 @@ impl RunningServer {
     /// The PEM certificate clients should trust (`None` when TLS is disabled).
     pub fn tls_cert_path(&self) -> Option<&Path> {
         self.tls_cert.as_deref()
+    }
+
+    /// Mints an entrypoint token for one deployment (what `GenerateEntrypointToken` returns),
+    /// for in-process callers such as an embedded platform.
+    pub async fn mint_entrypoint_token(
+        &self,
+        deployment_id: &str,
+        expires_in: Option<Duration>,
+    ) -> Result<String, tonic::Status> {
+        self.shared
+            .mint_entrypoint_token(deployment_id, expires_in)
+            .await
+    }
+
+    /// Mints a login token without the one-time bootstrap (for the CLI's embedded server, which
+    /// owns the process and stores the token in the user's default context).
+    pub async fn mint_login_token(&self) -> Result<String, tonic::Status> {
+        self.shared
+            .mint(auth::Tokens::claims(auth::TokenKind::Login, None))
+            .await
     }
 
     /// Stops accepting calls, gives open streams a moment to end, then finishes queued writes.
@@ -385,6 +406,13 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
             path: path.clone(),
             source,
         })?;
+        // Containers that bind-mount the socket may run as any user; every call still needs a
+        // token, so the socket itself is open to all local users.
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
         let router = Server::builder()
             .add_service(svc)
             .add_service(reflection)
@@ -424,5 +452,6 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
         stop,
         tasks,
         store,
+        shared,
     })
 }

@@ -793,7 +793,8 @@ impl Queue {
     }
 
     /// The runner stopped heartbeating on a live stream.
-    pub(crate) async fn heartbeat_lost(&self, id: &str, conn: u64, runner_id: &str) {
+    /// Returns false when the job had already left this stream (e.g. a forced cancel).
+    pub(crate) async fn heartbeat_lost(&self, id: &str, conn: u64, runner_id: &str) -> bool {
         let msg = format!(
             "{} sent no heartbeat for {}; the job was marked failed",
             runners::describe(runner_id, self.runners.get(runner_id).as_ref()),
@@ -806,7 +807,9 @@ impl Queue {
                 Err(_) => None,
             }
         };
+        let failed = ticket.is_some();
         let _ = self.await_finish(id, ticket).await;
+        failed
     }
 
     /// A runner reconnects to the job it was running.

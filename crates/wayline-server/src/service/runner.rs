@@ -374,7 +374,9 @@ async fn drive(
     loop {
         match tokio::time::timeout(shared.timeouts.heartbeat, inbound.message()).await {
             Err(_) => {
-                queue.heartbeat_lost(&id, conn, &runner_id).await;
+                if !queue.heartbeat_lost(&id, conn, &runner_id).await {
+                    return;
+                }
                 let _ = tx
                     .send(Err(Status::deadline_exceeded(format!(
                         "no heartbeat for {}; job {id} was marked failed",
