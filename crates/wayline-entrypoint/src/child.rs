@@ -19,7 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
 use wayline_proto::v1::log_line;
 
-use crate::logs::{LogRing, tee};
+use crate::logs::{ChunkQueue, LogRing, split_lines, tee};
 
 /// Reaps every child and hands registered ones their exit code.
 #[derive(Debug, Default)]
@@ -138,18 +138,50 @@ pub fn spawn_app(
             tees,
         });
     };
+    let chunks = ChunkQueue::new(2);
+    for fd in [
+        child.stdout.as_ref().map(std::os::fd::AsFd::as_fd),
+        child.stderr.as_ref().map(std::os::fd::AsFd::as_fd),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        // A 1 MiB pipe absorbs bursts while our stdout is briefly slow.
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+    }
     if let Some(out) = child.stdout.take() {
-        let ring = ring.clone();
+        let (ring, chunks) = (ring.clone(), chunks.clone());
         tees.push(std::thread::spawn(move || {
-            tee(out, std::io::stdout(), log_line::Stream::Stdout, &ring);
+            tee(
+                out,
+                std::io::stdout(),
+                log_line::Stream::Stdout,
+                &chunks,
+                &ring,
+            );
         }));
     }
     if let Some(err) = child.stderr.take() {
-        let ring = ring.clone();
+        let (ring, chunks) = (ring.clone(), chunks.clone());
         tees.push(std::thread::spawn(move || {
-            tee(err, std::io::stderr(), log_line::Stream::Stderr, &ring);
+            tee(
+                err,
+                std::io::stderr(),
+                log_line::Stream::Stderr,
+                &chunks,
+                &ring,
+            );
         }));
     }
+    let ring = ring.clone();
+    tees.push(std::thread::spawn(move || {
+        // Under overload the app wins the CPU and lines are dropped (and counted), rather than
+        // the app slowing down: the splitter yields to everything at normal priority.
+        #[allow(unsafe_code)]
+        // SAFETY: plain syscall with integer arguments; `0` targets the calling thread.
+        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+        split_lines(&chunks, &ring);
+    }));
     Ok(App {
         pid: Pid::from_raw(child.id() as i32),
         exit,

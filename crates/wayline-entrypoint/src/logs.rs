@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use tokio::sync::{Notify, mpsc};
@@ -50,6 +50,33 @@ impl LogRing {
             }
             inner.lines.push_back(line);
         }
+        self.notify.notify_one();
+    }
+
+    /// Adds lines (emptying `lines`) under one lock, dropping the oldest when full.
+    pub fn push_many(&self, lines: &mut Vec<LogLine>) {
+        if lines.is_empty() {
+            return;
+        }
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            for line in lines.drain(..) {
+                if inner.lines.len() >= self.cap {
+                    inner.lines.pop_front();
+                    inner.dropped += 1;
+                }
+                inner.lines.push_back(line);
+            }
+        }
+        self.notify.notify_one();
+    }
+
+    /// Counts lines lost before they reached the ring.
+    pub fn add_dropped(&self, n: u64) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .dropped += n;
         self.notify.notify_one();
     }
 
@@ -111,12 +138,93 @@ pub fn line(text: String, source: log_line::Source, stream: log_line::Stream) ->
     }
 }
 
-/// Copies `src` to `dst` byte for byte and pushes each complete line into `ring`, until `src`
-/// ends. Runs on its own thread: a slow `dst` slows the app exactly as it would without us, and
-/// the ring never does.
-pub fn tee(mut src: impl Read, mut dst: impl Write, stream: log_line::Stream, ring: &LogRing) {
+/// A piece of the app's output, stamped when it was read.
+#[derive(Debug)]
+pub struct Chunk {
+    stream: log_line::Stream,
+    data: Vec<u8>,
+    at: Timestamp,
+}
+
+/// Bytes of output waiting for the line splitter; past it, new chunks are dropped (and counted).
+pub const CHUNK_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The hand-off from the tee threads to the line splitter, bounded in bytes (an app writing one
+/// small line per write makes many tiny chunks; a count bound would drop them needlessly).
+#[derive(Debug, Default)]
+pub struct ChunkQueue {
+    inner: Mutex<QueueInner>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct QueueInner {
+    chunks: VecDeque<Chunk>,
+    bytes: usize,
+    writers: usize,
+}
+
+impl ChunkQueue {
+    /// A queue that `writers` tees will feed; the splitter stops after they all called `close`.
+    pub fn new(writers: usize) -> Arc<Self> {
+        Arc::new(ChunkQueue {
+            inner: Mutex::new(QueueInner {
+                writers,
+                ..QueueInner::default()
+            }),
+            ready: Condvar::new(),
+        })
+    }
+
+    /// Queues a chunk, or gives it back when the queue is full.
+    fn offer(&self, chunk: Chunk) -> Result<(), Chunk> {
+        let mut q = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if q.bytes + chunk.data.len() > CHUNK_QUEUE_BYTES {
+            return Err(chunk);
+        }
+        q.bytes += chunk.data.len();
+        q.chunks.push_back(chunk);
+        drop(q);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// One tee is done.
+    pub fn close(&self) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .writers -= 1;
+        self.ready.notify_one();
+    }
+
+    /// The next chunk; `None` once every tee closed and the queue is empty.
+    fn next(&self) -> Option<Chunk> {
+        let mut q = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(c) = q.chunks.pop_front() {
+                q.bytes -= c.data.len();
+                return Some(c);
+            }
+            if q.writers == 0 {
+                return None;
+            }
+            q = self.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Copies `src` to `dst` byte for byte and hands each chunk to the line splitter, until `src`
+/// ends. Runs on its own thread and does nothing per line: a slow `dst` slows the app exactly
+/// as it would without us, and a busy splitter never does (its chunks are dropped and counted).
+pub fn tee(
+    mut src: impl Read,
+    mut dst: impl Write,
+    stream: log_line::Stream,
+    lines: &ChunkQueue,
+    ring: &LogRing,
+) {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut partial: Vec<u8> = Vec::new();
     let mut dst_ok = true;
     loop {
         let n = match src.read(&mut buf) {
@@ -130,38 +238,90 @@ pub fn tee(mut src: impl Read, mut dst: impl Write, stream: log_line::Stream, ri
         if dst_ok && dst.write_all(chunk).and_then(|()| dst.flush()).is_err() {
             dst_ok = false;
         }
-        let mut rest = chunk;
-        while let Some(pos) = memchr_newline(rest) {
+        let chunk = Chunk {
+            stream,
+            data: chunk.to_vec(),
+            at: now(),
+        };
+        if let Err(c) = lines.offer(chunk) {
+            // Only under overload, so a plain count is fine (no bytecount dependency).
+            #[allow(clippy::naive_bytecount)]
+            let lines = c.data.iter().filter(|&&b| b == b'\n').count();
+            ring.add_dropped(lines as u64);
+        }
+    }
+    lines.close();
+}
+
+/// Splits chunks into lines (per stream, joining lines cut across chunks) and pushes them into
+/// `ring`, one lock per chunk. Returns when every tee is done.
+pub fn split_lines(chunks: &ChunkQueue, ring: &LogRing) {
+    let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut out = Vec::new();
+    while let Some(chunk) = chunks.next() {
+        let buf = &mut partial[chunk.stream as usize & 1];
+        let mut rest = &chunk.data[..];
+        while let Some(pos) = rest.iter().position(|&c| c == b'\n') {
             let (head, tail) = rest.split_at(pos);
-            if partial.is_empty() {
-                push_text(ring, head, stream);
+            if buf.is_empty() {
+                out.push(text_line(head, chunk.stream, chunk.at));
             } else {
-                partial.extend_from_slice(head);
-                push_text(ring, &partial, stream);
-                partial.clear();
+                buf.extend_from_slice(head);
+                out.push(text_line(buf, chunk.stream, chunk.at));
+                buf.clear();
             }
             rest = &tail[1..];
         }
-        partial.extend_from_slice(rest);
-        while partial.len() >= MAX_LINE {
-            let tail = partial.split_off(MAX_LINE);
-            push_text(ring, &partial, stream);
-            partial = tail;
+        buf.extend_from_slice(rest);
+        while buf.len() >= MAX_LINE {
+            let tail = buf.split_off(MAX_LINE);
+            out.push(text_line(buf, chunk.stream, chunk.at));
+            *buf = tail;
+        }
+        ring.push_many(&mut out);
+    }
+    for (i, buf) in partial.iter().enumerate() {
+        if !buf.is_empty() {
+            let stream = if i == 0 {
+                log_line::Stream::Stdout
+            } else {
+                log_line::Stream::Stderr
+            };
+            out.push(text_line(buf, stream, now()));
         }
     }
-    if !partial.is_empty() {
-        push_text(ring, &partial, stream);
+    ring.push_many(&mut out);
+}
+
+/// Runs [`tee`] and [`split_lines`] together on this thread's input (for tests and tools).
+pub fn tee_to_ring(src: impl Read, dst: impl Write, stream: log_line::Stream, ring: &Arc<LogRing>) {
+    let queue = ChunkQueue::new(1);
+    let splitter = {
+        let (ring, queue) = (ring.clone(), queue.clone());
+        std::thread::spawn(move || split_lines(&queue, &ring))
+    };
+    tee(src, dst, stream, &queue, ring);
+    let _ = splitter.join();
+}
+
+fn now() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
     }
 }
 
-fn memchr_newline(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
-}
-
-fn push_text(ring: &LogRing, bytes: &[u8], stream: log_line::Stream) {
+fn text_line(bytes: &[u8], stream: log_line::Stream, at: Timestamp) -> LogLine {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    let text = String::from_utf8_lossy(bytes).into_owned();
-    ring.push(line(text, log_line::Source::App, stream));
+    LogLine {
+        timestamp: Some(at),
+        line: String::from_utf8_lossy(bytes).into_owned(),
+        source: log_line::Source::App as i32,
+        stream: stream as i32,
+    }
 }
 
 /// Drains `ring` into `tx` until the stream closes. Batches form by themselves: whatever piled

@@ -50,7 +50,7 @@ fn tee_copies_bytes_and_splits_lines() {
     let ring = LogRing::new(100);
     let input: &[u8] = b"one\ntwo\r\n\nthree-without-newline";
     let mut out = Vec::new();
-    tee(input, &mut out, log_line::Stream::Stderr, &ring);
+    tee_to_ring(input, &mut out, log_line::Stream::Stderr, &ring);
     assert_eq!(out, input);
     let (lines, _) = ring.take(10);
     assert_eq!(texts(&lines), ["one", "two", "", "three-without-newline"]);
@@ -70,7 +70,7 @@ fn tee_copies_bytes_and_splits_lines() {
 fn tee_splits_runaway_lines() {
     let ring = LogRing::new(100);
     let input = vec![b'x'; MAX_LINE * 2 + 5];
-    tee(&input[..], std::io::sink(), log_line::Stream::Stdout, &ring);
+    tee_to_ring(&input[..], std::io::sink(), log_line::Stream::Stdout, &ring);
     let (lines, _) = ring.take(10);
     let lens: Vec<usize> = lines.iter().map(|l| l.line.len()).collect();
     assert_eq!(lens, [MAX_LINE, MAX_LINE, 5]);
@@ -103,4 +103,50 @@ async fn shipper_batches_and_restores_on_closed_stream() {
     task.await.unwrap();
     let (lines, _) = ring.take(10);
     assert_eq!(texts(&lines), ["after"]);
+}
+
+#[test]
+fn a_busy_splitter_costs_lines_not_app_time() {
+    let ring = LogRing::new(100);
+    // No splitter running: the queue fills, then chunks are dropped and their lines counted.
+    let queue = ChunkQueue::new(2);
+    let big = vec![b'x'; CHUNK_QUEUE_BYTES];
+    tee(
+        &big[..],
+        std::io::sink(),
+        log_line::Stream::Stdout,
+        &queue,
+        &ring,
+    );
+    tee(
+        &b"a\nb\nc\n"[..],
+        std::io::sink(),
+        log_line::Stream::Stdout,
+        &queue,
+        &ring,
+    );
+    assert_eq!(ring.take(10), (vec![], 3));
+}
+
+#[test]
+fn lines_cut_across_chunks_are_joined_per_stream() {
+    let ring = LogRing::new(100);
+    let queue = ChunkQueue::new(0);
+    let at = now();
+    for (stream, data) in [
+        (log_line::Stream::Stdout, &b"hel"[..]),
+        (log_line::Stream::Stderr, b"err\n"),
+        (log_line::Stream::Stdout, b"lo\nwor"),
+    ] {
+        queue
+            .offer(Chunk {
+                stream,
+                data: data.to_vec(),
+                at,
+            })
+            .unwrap();
+    }
+    split_lines(&queue, &ring);
+    let (lines, _) = ring.take(10);
+    assert_eq!(texts(&lines), ["err", "hello", "wor"]);
 }
