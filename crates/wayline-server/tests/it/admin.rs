@@ -335,3 +335,57 @@ async fn entrypoint_tokens_reach_only_their_deployment() {
         "EntrypointConfig needs the entrypoint token of a deployment (WAYLINE_ENTRYPOINT_TOKEN)"
     );
 }
+
+#[tokio::test]
+async fn revoking_a_runner_token_rejects_the_connected_runner() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let token = c
+        .generate_runner_token(pb::GenerateRunnerTokenRequest {
+            runner_id: "r9".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let mut rc = h.client_with(&token).await;
+    let mut r = online(&mut rc, "r9", &[], false).await;
+    // A token bound to r9 cannot register another runner.
+    let open = pb::RunnerConfigRequest {
+        event: Some(pb::runner_config_request::Event::Open(
+            pb::runner_config_request::Open {
+                runner: Some(pb::Runner {
+                    id: "r10".into(),
+                    ..Default::default()
+                }),
+            },
+        )),
+    };
+    let err = rc
+        .runner_config(tokio_stream::iter(vec![open]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "this runner token belongs to runner r9, not to runner r10"
+    );
+    use base64::Engine as _;
+    let body = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .unwrap(),
+    )
+    .unwrap();
+    c.revoke_token(pb::RevokeTokenRequest {
+        token_id: claims["id"].as_str().unwrap().into(),
+    })
+    .await
+    .unwrap();
+    let msg = r.config.message().await.unwrap().unwrap();
+    assert_eq!(
+        msg.rejected,
+        "the token of runner r9 was revoked; it needs a new token to take jobs"
+    );
+}

@@ -303,3 +303,154 @@ async fn config_resolves_by_scope_workspace_and_labels() {
         .variables;
     assert_eq!(show(got), vec!["LOG=debug"]);
 }
+
+#[tokio::test]
+async fn projects_hostnames_and_triggers() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let p = c
+        .upsert_project(pb::UpsertProjectRequest {
+            project: Some(pb::Project {
+                name: "shop".into(),
+                applications: vec![pb::Application {
+                    project: "shop".into(),
+                    name: "web".into(),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(p.applications.len(), 1);
+    c.upsert_application(pb::UpsertApplicationRequest {
+        project: "shop".into(),
+        name: "api".into(),
+    })
+    .await
+    .unwrap();
+    let p = c
+        .get_project(pb::GetProjectRequest {
+            project: "shop".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        p.applications
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["api", "web"]
+    );
+    let err = c
+        .get_project(pb::GetProjectRequest {
+            project: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "project nope does not exist");
+
+    c.upsert_deployment(pb::UpsertOperationRequest {
+        operation: Some(pb::Operation {
+            application: app("shop", "web"),
+            physical_state: pb::PhysicalState::Created as i32,
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    let err = c
+        .destroy_project(pb::DestroyProjectRequest {
+            project: "shop".into(),
+            skip_destroy_resources: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "project shop still has 1 deployment(s) that are not destroyed; run `wayline destroy` first or skip destroying resources"
+    );
+    c.destroy_project(pb::DestroyProjectRequest {
+        project: "shop".into(),
+        skip_destroy_resources: true,
+    })
+    .await
+    .unwrap();
+    assert!(
+        c.list_projects(())
+            .await
+            .unwrap()
+            .into_inner()
+            .projects
+            .is_empty()
+    );
+
+    let host = c
+        .create_hostname(pb::CreateHostnameRequest {
+            hostname: "shop-web".into(),
+            application: app("shop", "web"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(host.fqdn, "shop-web");
+    let err = c
+        .create_hostname(pb::CreateHostnameRequest {
+            hostname: "shop-web".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::AlreadyExists);
+    assert_eq!(err.message(), "hostname shop-web is already registered");
+    let err = c
+        .create_hostname(pb::CreateHostnameRequest {
+            hostname: "bad name".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "hostname `bad name` may only contain letters, digits and `-` (and may not start with `-`)"
+    );
+    c.delete_hostname(pb::DeleteHostnameRequest {
+        hostname: "shop-web".into(),
+    })
+    .await
+    .unwrap();
+    let err = c
+        .delete_hostname(pb::DeleteHostnameRequest {
+            hostname: "shop-web".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "hostname shop-web is not registered");
+
+    let t = c
+        .upsert_trigger(pb::UpsertTriggerRequest {
+            trigger: Some(pb::Trigger {
+                name: "deploy-web".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(t.id.len(), 26);
+    assert_eq!(
+        c.list_triggers(()).await.unwrap().into_inner().triggers,
+        vec![t]
+    );
+    let err = c
+        .run_pipeline(pb::RunPipelineRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert_eq!(
+        err.message(),
+        "RunPipeline (pipelines) is not available in this version"
+    );
+}

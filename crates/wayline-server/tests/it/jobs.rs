@@ -455,3 +455,67 @@ async fn singleton_jobs_replace_older_queued_ones_and_expired_jobs_end() {
         "the job expired before a runner took it"
     );
 }
+
+#[tokio::test]
+async fn job_stream_follows_a_running_job_live() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let _r1 = online(&mut c, "r1", &[], false).await;
+    let id = queue(&mut c, noop_job(None)).await;
+    let mut conn = job_conn(&mut c, "r1", "").await;
+    conn.assignment().await;
+    conn.ack().await;
+    conn.line("early").await;
+    wait_state(&mut c, &id, State::Running).await;
+    let mut s = c
+        .get_job_stream(pb::GetJobStreamRequest { job_id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = Vec::new();
+    // Replay: open, states, the early line (buffered).
+    loop {
+        let e = s.message().await.unwrap().unwrap().event.unwrap();
+        let stop = matches!(&e, Ev::Terminal(_));
+        seen.push(e);
+        if stop {
+            break;
+        }
+    }
+    conn.line("late").await;
+    conn.complete().await;
+    while let Some(m) = s.message().await.unwrap() {
+        seen.push(m.event.unwrap());
+    }
+    let terminal: Vec<(String, bool)> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Terminal(t) => match &t.events[0].event {
+                Some(pb::terminal_event::Event::Line(l)) => Some((l.msg.clone(), t.buffered)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        terminal,
+        vec![("early".to_owned(), true), ("late".to_owned(), false)]
+    );
+    let states: Vec<(i32, i32)> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Ev::State(s) => Some((s.previous, s.current)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (State::Unknown as i32, State::Queued as i32),
+            (State::Queued as i32, State::Waiting as i32),
+            (State::Waiting as i32, State::Running as i32),
+            (State::Running as i32, State::Success as i32),
+        ]
+    );
+    assert!(matches!(seen.last(), Some(Ev::Complete(_))));
+}
