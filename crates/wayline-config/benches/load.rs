@@ -1,1 +1,237 @@
-fn main() {}
+//! Load, validate and fully evaluate a 1-app and a 20-app `wayline.hcl` (with pipelines and
+//! scoped config). Goals (issue 3): 1 app < 0.3 ms, 20 apps < 2 ms median.
+//!
+//! Run: `cargo bench -p wayline-config --bench load`
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use wayline_config::{EvalContext, EvalInputs, Format, parse_str};
+
+fn app(i: usize) -> String {
+    format!(
+        r#"
+app "svc-{i}" {{
+  path   = "./services/svc-{i}"
+  labels = {{ "tier" = "{tier}", "index" = "{i}" }}
+
+  build {{
+    use "docker" {{
+      build_args = {{ "VERSION" = var.version }}
+    }}
+    registry {{
+      use "docker" {{
+        image = "${{var.registry}}/${{app.name}}"
+        tag   = var.version
+      }}
+    }}
+    hook {{
+      when    = "before"
+      command = ["make", "test", "APP=${{app.name}}"]
+    }}
+  }}
+
+  deploy {{
+    use "docker" {{
+      image        = "${{artifact.image}}:${{artifact.tag}}"
+      service_port = 3000 + {i}
+      static_environment = merge({{ "APP" = app.name }}, {{ "WS" = workspace.name }})
+    }}
+    workspace "production" {{
+      use "kubernetes" {{
+        replicas = 3
+      }}
+    }}
+    label "tier == backend" {{
+      use "kubernetes" {{
+        replicas = 2
+      }}
+    }}
+  }}
+
+  release {{
+    use "kubernetes" {{
+      load_balancer = true
+    }}
+  }}
+
+  config {{
+    env = {{
+      "PORT"    = 3000 + {i}
+      "DB_URL"  = "postgres://${{config.internal.db_host}}/svc{i}"
+      "SERVICE" = upper(app.name)
+    }}
+    workspace "production" {{
+      env = {{ "LOG_LEVEL" = "warn" }}
+    }}
+    label "tier == web" {{
+      env = {{ "CDN" = "on" }}
+    }}
+  }}
+}}
+"#,
+        tier = if i.is_multiple_of(2) {
+            "web"
+        } else {
+            "backend"
+        }
+    )
+}
+
+fn source(apps: usize) -> String {
+    let mut s = String::from(
+        r#"project = "bench"
+labels = { "team" = "platform" }
+
+variable "version" {
+  type    = string
+  default = "1.0.0"
+}
+variable "registry" {
+  default = "registry.example.com"
+}
+variable "db_password" {
+  default   = "secret"
+  sensitive = true
+}
+
+config {
+  env      = { "LOG_LEVEL" = "info" }
+  internal = { "db_host" = "db.internal" }
+  runner {
+    env = { "AWS_PROFILE" = "deploy" }
+  }
+}
+"#,
+    );
+    for i in 0..apps {
+        s.push_str(&app(i));
+    }
+    let _ = write!(
+        s,
+        r#"
+pipeline "release" {{
+  step "build" {{
+    use "build" {{}}
+  }}
+  step "test" {{
+    use "exec" {{
+      command = "make"
+      args    = ["test"]
+    }}
+  }}
+  step "deploy" {{
+    workspace = "staging"
+    use "deploy" {{}}
+  }}
+  step "release" {{
+    depends_on = ["deploy"]
+    use "release" {{}}
+  }}
+}}
+"#
+    );
+    s
+}
+
+fn run(src: &str) -> usize {
+    let config = parse_str(src, "wayline.hcl", Format::Hcl).expect("bench file is valid");
+    let inputs = EvalInputs {
+        workspace: "default".into(),
+        pwd: "/tmp".into(),
+        ..Default::default()
+    };
+    let diags = EvalContext::validate(&config, &inputs);
+    assert!(diags.is_empty(), "{diags}");
+    let extra =
+        serde_json::json!({"artifact": {"image": "img", "tag": "t"}, "deploy": {"url": "u"}});
+    let mut n = 0;
+    for app in &config.apps {
+        let ctx = EvalContext::new(
+            &config,
+            &EvalInputs {
+                app: Some(app.name.clone()),
+                ..inputs.clone()
+            },
+        )
+        .unwrap();
+        n += ctx.config_vars().unwrap().len();
+        for stage in [
+            Some(&app.build),
+            app.build.registry.as_deref(),
+            Some(&app.deploy),
+            app.release.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            n += stage.evaluate_use(&ctx, &extra).unwrap().hooks.len();
+        }
+    }
+    n
+}
+
+fn parse_only(src: &str) -> usize {
+    parse_str(src, "wayline.hcl", Format::Hcl)
+        .expect("valid")
+        .apps
+        .len()
+}
+
+fn syntax_only(src: &str) -> usize {
+    hcl::edit::parser::parse_body(src).expect("valid").len()
+}
+
+fn validate_only(src: &str) -> usize {
+    let config = parse_str(src, "wayline.hcl", Format::Hcl).expect("valid");
+    EvalContext::validate(&config, &EvalInputs::default()).len()
+}
+
+fn median_of(src: &str, iterations: usize, f: fn(&str) -> usize) -> Duration {
+    let mut times: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f(src));
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn measure(name: &str, apps: usize, iterations: usize, goal: Duration) {
+    let src = source(apps);
+    println!(
+        "{name:<8} (hcl-edit parse: median {:.3?}; + schema: {:.3?}; + validate: {:.3?})",
+        median_of(&src, iterations, syntax_only),
+        median_of(&src, iterations, parse_only),
+        median_of(&src, iterations, validate_only)
+    );
+    for _ in 0..20 {
+        std::hint::black_box(run(&src));
+    }
+    let mut times: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(run(&src));
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    let median = times[times.len() / 2];
+    let p99 = times[times.len() * 99 / 100];
+    let verdict = if median < goal { "ok" } else { "OVER GOAL" };
+    println!(
+        "{name:<8} {:>6} bytes  median {:>9.3?}  p99 {:>9.3?}  goal < {:?}  {verdict}",
+        src.len(),
+        median,
+        p99,
+        goal
+    );
+}
+
+fn main() {
+    println!("load + validate + evaluate every stage and config var (wayline-config)");
+    measure("1 app", 1, 2000, Duration::from_micros(300));
+    measure("20 apps", 20, 300, Duration::from_millis(2));
+}

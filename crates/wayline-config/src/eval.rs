@@ -107,7 +107,7 @@ pub struct Hook {
 }
 
 /// A `use` block evaluated for a plugin.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct EvaluatedUse {
     /// The plugin name (the `use` label).
     pub plugin: String,
@@ -120,24 +120,41 @@ pub struct EvaluatedUse {
     pub hooks: Vec<Hook>,
     /// Where the `use` block is.
     pub location: Location,
-    locations: Vec<(Vec<String>, Location)>,
+    file: crate::diag::Source,
+    /// JSON path → span of the attribute key or block, and of the attribute value.
+    locations: Vec<FieldSpan>,
 }
+
+/// JSON path → span of the attribute key (or block), and of the attribute value.
+type FieldSpan = (Vec<String>, Range<usize>, Option<Range<usize>>);
 
 impl EvaluatedUse {
     /// The location of the attribute or block at a JSON path (e.g. `["auth", "username"]`, or
     /// `["port", "0"]` for an array element); falls back to the nearest enclosing item, then to
     /// the `use` block, so a plugin's decode error can always point into the file.
     pub fn location_of(&self, path: &[&str]) -> Option<Location> {
-        let mut best: Option<(usize, &Location)> = None;
-        for (p, loc) in &self.locations {
+        let mut best: Option<(usize, &FieldSpan)> = None;
+        for field in &self.locations {
+            let p = &field.0;
             if p.len() <= path.len()
                 && p.iter().zip(path).all(|(a, b)| a == b)
                 && best.is_none_or(|(n, _)| p.len() > n)
             {
-                best = Some((p.len(), loc));
+                best = Some((p.len(), field));
             }
         }
-        Some(best.map_or_else(|| self.location.clone(), |(_, l)| l.clone()))
+        Some(match best {
+            None => self.location.clone(),
+            // Inside an attribute's value (a map or list element): point at the value.
+            Some((n, (_, key, value))) => {
+                let span = if n < path.len() {
+                    value.as_ref().unwrap_or(key)
+                } else {
+                    key
+                };
+                self.file.location(span.clone())
+            }
+        })
     }
 
     /// Decodes the body into a plugin's config struct; a decode error points at the attribute.
@@ -208,7 +225,6 @@ pub struct EvalContext<'c> {
     variables: Vec<ResolvedVariable>,
     labels: BTreeMap<String, String>,
     vars: Map<String, Value>,
-    hctx: Context<'static>,
 }
 
 impl<'c> EvalContext<'c> {
@@ -282,7 +298,6 @@ impl<'c> EvalContext<'c> {
             variables,
             labels: BTreeMap::new(),
             vars,
-            hctx: funcs::base_context(),
         };
         ctx.vars
             .insert("path".to_owned(), Value::Object(path.clone()));
@@ -324,9 +339,6 @@ impl<'c> EvalContext<'c> {
         labels.insert("wayline/workspace".to_owned(), ctx.workspace.clone());
         ctx.vars.insert("labels".to_owned(), labels_value(&labels));
         ctx.labels = labels;
-        for (k, v) in &ctx.vars {
-            ctx.hctx.declare_var(k.as_str(), v.clone());
-        }
         diags.into_result(ctx)
     }
 
@@ -377,28 +389,10 @@ impl<'c> EvalContext<'c> {
         Ok(to_json(&v))
     }
 
-    fn fn_env(&self, vars: &Map<String, Value>) -> FnEnv {
-        FnEnv {
-            base_dir: self.config.project_dir.clone(),
-            vars: vars.clone(),
-        }
-    }
-
     fn eval(&self, e: &Expr, extra: Option<&Map<String, Value>>) -> Result<Value, Diagnostic> {
-        let expr = hcl::Expression::from(e.expr.clone());
-        let result = match extra {
-            None => funcs::with_env(self.fn_env(&self.vars), || expr.evaluate(&self.hctx)),
-            Some(extra) => {
-                let mut ctx = self.hctx.clone();
-                let mut all = self.vars.clone();
-                for (k, v) in extra {
-                    ctx.declare_var(k.as_str(), v.clone());
-                    all.insert(k.clone(), v.clone());
-                }
-                funcs::with_env(self.fn_env(&all), || expr.evaluate(&ctx))
-            }
-        };
-        result.map_err(|err| self.locate(e, err.kind(), extra))
+        let lookup = |n: &str| extra.and_then(|x| x.get(n)).or_else(|| self.vars.get(n));
+        eval_minimal(&e.expr, &lookup, &self.config.project_dir)
+            .map_err(|err| self.locate(e, err.kind(), extra))
     }
 
     fn error_at(&self, e: &Expr, msg: impl Into<String>) -> Diagnostic {
@@ -549,9 +543,16 @@ impl<'c> EvalContext<'c> {
     pub fn config_vars(&self) -> Result<Vec<ConfigVarDef>, Diagnostics> {
         let mut diags = Diagnostics::new();
         let mut out = Vec::new();
-        // `config.internal.*` sees the unscoped internal values of both stanzas.
-        let mut internal = Map::new();
-        let blocks: Vec<(ConfigScope, &ConfigBlock)> = [
+        let blocks = self.config_blocks();
+        let extra = self.internal_scope();
+        for (scope, b) in blocks {
+            self.flatten_config(b, scope, None, None, false, &extra, &mut out, &mut diags);
+        }
+        diags.into_result(out)
+    }
+
+    fn config_blocks(&self) -> Vec<(ConfigScope, &'c ConfigBlock)> {
+        [
             self.config
                 .config
                 .as_ref()
@@ -562,8 +563,14 @@ impl<'c> EvalContext<'c> {
         ]
         .into_iter()
         .flatten()
-        .collect();
-        for (_, b) in &blocks {
+        .collect()
+    }
+
+    /// `config.internal.*`: the unscoped internal values of the project and app stanzas
+    /// (dynamic ones as `${config.internal.NAME}` for the entrypoint to resolve).
+    fn internal_scope(&self) -> Map<String, Value> {
+        let mut internal = Map::new();
+        for (_, b) in self.config_blocks() {
             if let Some(e) = &b.internal
                 && let Ok(Value::Object(m)) = self.eval(e, None)
             {
@@ -582,10 +589,7 @@ impl<'c> EvalContext<'c> {
             "config".to_owned(),
             obj1("internal", Value::Object(internal)),
         );
-        for (scope, b) in blocks {
-            self.flatten_config(b, scope, None, None, false, &extra, &mut out, &mut diags);
-        }
-        diags.into_result(out)
+        extra
     }
 
     /// `file_change_signal` of the app (or project) config.
@@ -719,9 +723,18 @@ impl<'c> EvalContext<'c> {
                     continue;
                 }
             };
-            if let Err(d) = ctx.config_vars() {
-                // Project-level problems were already reported by the base context.
-                diags.extend(d);
+            // Project-level config was checked by the base context; check the app's own.
+            if let Some(c) = &app.config {
+                ctx.flatten_config(
+                    c,
+                    ConfigScope::App,
+                    None,
+                    None,
+                    false,
+                    &ctx.internal_scope(),
+                    &mut Vec::new(),
+                    &mut diags,
+                );
             }
             let mut stages = vec![&app.build, &app.deploy];
             stages.extend(app.build.registry.as_deref());
@@ -870,10 +883,10 @@ impl<'c> EvalContext<'c> {
     fn use_to_json(
         &self,
         body: &Body,
-        file: &SourceFile,
+        file: &crate::diag::Source,
         extra: &Map<String, Value>,
         path: &mut Vec<String>,
-        locs: &mut Vec<(Vec<String>, Location)>,
+        locs: &mut Vec<FieldSpan>,
         diags: &mut Diagnostics,
     ) -> serde_json::Map<String, serde_json::Value> {
         let mut out = serde_json::Map::new();
@@ -887,18 +900,17 @@ impl<'c> EvalContext<'c> {
                 Structure::Attribute(a) => {
                     let key = a.key.as_str().to_owned();
                     path.push(key.clone());
-                    locs.push((path.clone(), file.location(a.key.span().unwrap_or(0..0))));
+                    locs.push((path.clone(), a.key.span().unwrap_or(0..0), a.value.span()));
                     let e = Expr {
                         expr: a.value.clone(),
                         span: a.value.span().unwrap_or(0..0),
-                        file: std::sync::Arc::new(file.clone()),
+                        file: file.clone(),
                     };
                     match self.eval(&e, Some(extra)) {
                         Ok(v) if contains_dynamic(&v) => {
                             diags.push(self.error_at(&e, "`dynamic()` may only be used in a variable default or inside `config`"));
                         }
                         Ok(v) => {
-                            record_elements(&v, path, locs, file.location(e.span.clone()));
                             out.insert(key, to_json(&v));
                         }
                         Err(d) => diags.push(d),
@@ -917,7 +929,7 @@ impl<'c> EvalContext<'c> {
                         path.push(idx.to_string());
                     }
                     path.extend(labels.iter().cloned());
-                    locs.push((path.clone(), file.location(b.ident.span().unwrap_or(0..0))));
+                    locs.push((path.clone(), b.ident.span().unwrap_or(0..0), None));
                     let inner = serde_json::Value::Object(
                         self.use_to_json(&b.body, file, extra, path, locs, diags),
                     );
@@ -957,33 +969,6 @@ fn merge_json(slot: &mut serde_json::Value, value: serde_json::Value) {
             }
         }
         (slot, value) => *slot = value,
-    }
-}
-
-fn record_elements(
-    v: &Value,
-    path: &mut Vec<String>,
-    locs: &mut Vec<(Vec<String>, Location)>,
-    loc: Location,
-) {
-    match v {
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                path.push(i.to_string());
-                locs.push((path.clone(), loc.clone()));
-                record_elements(x, path, locs, loc.clone());
-                path.pop();
-            }
-        }
-        Value::Object(o) => {
-            for (k, x) in o {
-                path.push(k.clone());
-                locs.push((path.clone(), loc.clone()));
-                record_elements(x, path, locs, loc.clone());
-                path.pop();
-            }
-        }
-        _ => {}
     }
 }
 
@@ -1116,6 +1101,7 @@ impl Stage {
             labels,
             hooks,
             location: u.location(),
+            file: u.file.clone(),
             locations,
         };
         diags.into_result(out)
@@ -1177,6 +1163,64 @@ impl Visit for Finder {
     }
 }
 
+/// Evaluates an expression in a context that holds only the variables and functions it refers
+/// to: far cheaper than a context with the whole function library.
+fn eval_minimal<'v>(
+    expr: &EditExpr,
+    lookup: &dyn Fn(&str) -> Option<&'v Value>,
+    base_dir: &Path,
+) -> Result<Value, hcl::eval::Error> {
+    let mut f = Finder::default();
+    f.visit_expr(expr);
+    let mut ctx = Context::new();
+    let mut declared: Vec<&str> = Vec::new();
+    for (n, _) in &f.vars {
+        if !declared.contains(&n.as_str()) {
+            declared.push(n);
+            if let Some(v) = lookup(n) {
+                ctx.declare_var(n.as_str(), v.clone());
+            }
+        }
+    }
+    let mut templates = false;
+    for (c, _) in &f.calls {
+        if let Some(d) = funcs::def(c) {
+            ctx.declare_func(c.as_str(), d.clone());
+            templates |= c.starts_with("template");
+        }
+    }
+    let expr = hcl::Expression::from(expr.clone());
+    if f.calls.is_empty() {
+        return expr.evaluate(&ctx);
+    }
+    // Template functions see every value in scope; the others need only the directory.
+    let vars = if templates {
+        [
+            "var",
+            "path",
+            "workspace",
+            "app",
+            "labels",
+            "artifact",
+            "deploy",
+            "entrypoint",
+            "config",
+        ]
+        .iter()
+        .filter_map(|n| lookup(n).map(|v| ((*n).to_owned(), v.clone())))
+        .collect()
+    } else {
+        Map::new()
+    };
+    funcs::with_env(
+        FnEnv {
+            base_dir: base_dir.to_path_buf(),
+            vars,
+        },
+        || expr.evaluate(&ctx),
+    )
+}
+
 /// Resolves every declared variable through the precedence chain.
 fn resolve_variables(
     config: &Config,
@@ -1192,17 +1236,11 @@ fn resolve_variables(
     let idx = |name: &str| config.variables.iter().position(|v| v.name == name);
 
     // 1. defaults: literals (functions allowed, no variables), or dynamic().
-    let lit_ctx = funcs::base_context();
     // Variables whose default was wrong: "has no value" would only repeat the problem.
     let mut bad_default = vec![false; config.variables.len()];
     for (i, v) in config.variables.iter().enumerate() {
         let Some(e) = &v.default else { continue };
-        let expr = hcl::Expression::from(e.expr.clone());
-        let env = FnEnv {
-            base_dir: config.project_dir.clone(),
-            vars: Map::new(),
-        };
-        match funcs::with_env(env, || expr.evaluate(&lit_ctx)) {
+        match eval_minimal(&e.expr, &|_| None, &config.project_dir) {
             Ok(val) if is_dynamic(&val) => values[i] = Some((val, VariableSource::Dynamic)),
             Ok(val) => match convert(val, &v.ty) {
                 Ok(c) => values[i] = Some((c, VariableSource::Default)),
@@ -1417,14 +1455,12 @@ fn read_var_file(path: &Path, diags: &mut Diagnostics, set: &mut SetFn<'_>) {
             return;
         }
     };
-    let ctx = funcs::base_context();
     for s in &body {
         match s {
             Structure::Attribute(a) => {
                 let span = a.key.span().unwrap_or(0..0);
                 let vspan = a.value.span().unwrap_or(0..0);
-                let expr = hcl::Expression::from(a.value.clone());
-                match expr.evaluate(&ctx) {
+                match eval_minimal(&a.value, &|_| None, Path::new(".")) {
                     Ok(v) => set(
                         a.key.as_str(),
                         RawValue::Value(v),

@@ -5,6 +5,7 @@
 //! thread-local that [`with_env`] sets for the duration of one evaluation.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -70,10 +71,20 @@ fn expand_home(p: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// A context holding every function (built once, cloned per evaluation).
+static DEFS: LazyLock<HashMap<&'static str, FuncDef>> = LazyLock::new(build);
+
+/// The definition of one function.
+pub(crate) fn def(name: &str) -> Option<&'static FuncDef> {
+    DEFS.get(name)
+}
+
+/// A context holding every function (for templates, whose text is only known when called).
 pub(crate) fn base_context() -> Context<'static> {
-    static BASE: LazyLock<Context<'static>> = LazyLock::new(build);
-    BASE.clone()
+    let mut ctx = Context::new();
+    for (name, d) in DEFS.iter() {
+        ctx.declare_func(*name, d.clone());
+    }
+    ctx
 }
 
 /// Names of all functions, for "did you mean".
@@ -86,13 +97,13 @@ use ParamType as P;
 macro_rules! funcs {
     ($( $name:literal => [$($p:expr),*] $(+ $var:expr)? => $f:expr ;)*) => {
         const NAMES: &[&str] = &[$($name),*];
-        fn build() -> Context<'static> {
-            let mut ctx = Context::new();
+        fn build() -> HashMap<&'static str, FuncDef> {
+            let mut ctx = HashMap::new();
             $(
                 #[allow(unused_mut)]
                 let mut b = FuncDef::builder()$(.param($p))*;
                 $( b = b.variadic_param($var); )?
-                ctx.declare_func($name, b.build($f));
+                ctx.insert($name, b.build($f));
             )*
             ctx
         }

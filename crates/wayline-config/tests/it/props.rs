@@ -50,7 +50,7 @@ fn exercise(src: &str, format: Format) {
             format_source(&once).ok().as_ref(),
             Some(&once),
             "fmt not idempotent"
-        )
+        );
     });
 }
 
