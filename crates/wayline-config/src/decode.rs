@@ -41,6 +41,11 @@ impl Decoder<'_> {
     /// Reports unknown, misplaced and duplicate attributes and blocks, and wrong label counts.
     fn check(&mut self, body: &Body, ctx: &str, attrs: &[&str], blocks: &[(&str, usize)]) {
         let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+        let inn = if ctx == "the top level" {
+            "at the top level".to_owned()
+        } else {
+            format!("in {ctx}")
+        };
         let names = || attrs.iter().copied().chain(blocks.iter().map(|(b, _)| *b));
         for s in body {
             match s {
@@ -52,7 +57,7 @@ impl Decoder<'_> {
                             let line = self.file.location(first.clone()).line;
                             self.error(
                                 span,
-                                format!("attribute `{key}` is set twice in {ctx}; the first is on line {line}"),
+                                format!("attribute `{key}` is set twice {inn}; the first is on line {line}"),
                             );
                         } else {
                             seen.insert(key, span);
@@ -60,12 +65,12 @@ impl Decoder<'_> {
                     } else if blocks.iter().any(|(b, _)| *b == key) {
                         self.error_help(
                             span,
-                            format!("`{key}` is a block in {ctx}, not an attribute"),
+                            format!("`{key}` is a block {inn}, not an attribute"),
                             Some(format!("write `{key} {{ ... }}`")),
                         );
                     } else {
                         let help = did_you_mean(key, names());
-                        self.error_help(span, format!("unknown attribute `{key}` in {ctx}"), help);
+                        self.error_help(span, format!("unknown attribute `{key}` {inn}"), help);
                     }
                 }
                 Structure::Block(b) => {
@@ -92,12 +97,12 @@ impl Decoder<'_> {
                     } else if attrs.contains(&key) {
                         self.error_help(
                             span,
-                            format!("`{key}` is an attribute in {ctx}, not a block"),
+                            format!("`{key}` is an attribute {inn}, not a block"),
                             Some(format!("write `{key} = ...`")),
                         );
                     } else {
                         let help = did_you_mean(key, names());
-                        self.error_help(span, format!("unknown block `{key}` in {ctx}"), help);
+                        self.error_help(span, format!("unknown block `{key}` {inn}"), help);
                     }
                 }
             }

@@ -822,6 +822,7 @@ impl<'c> EvalContext<'c> {
                         }
                         for (n, span) in &f.vars {
                             if !self.vars.contains_key(n)
+                                && !f.bound.contains(n)
                                 && !matches!(n.as_str(), "artifact" | "deploy" | "entrypoint")
                             {
                                 let d = Diagnostic::at(
@@ -1126,6 +1127,8 @@ struct Finder {
     /// (root variable, attribute, span of the attribute)
     attrs: Vec<(String, String, Range<usize>)>,
     calls: Vec<(String, Range<usize>)>,
+    /// Names bound by `for` expressions (not references to the scope).
+    bound: Vec<String>,
 }
 
 impl Visit for Finder {
@@ -1152,6 +1155,14 @@ impl Visit for Finder {
             }
         }
         visit::visit_traversal(self, node);
+    }
+
+    fn visit_for_expr(&mut self, node: &hcl::edit::expr::ForExpr) {
+        self.bound.push(node.intro.value_var.as_str().to_owned());
+        if let Some(k) = &node.intro.key_var {
+            self.bound.push(k.as_str().to_owned());
+        }
+        visit::visit_for_expr(self, node);
     }
 
     fn visit_func_call(&mut self, node: &hcl::edit::expr::FuncCall) {

@@ -33,8 +33,8 @@ use std::path::Path;
 
 pub use diag::{Diagnostic, Diagnostics, Location, Severity, SourceFile, did_you_mean};
 pub use eval::{
-    ConfigScope, ConfigValue, ConfigVarDef, EvalContext, EvalInputs, EvaluatedUse, Hook,
-    ResolvedVariable, VariableSource, sensitive_hash,
+    ConfigScope, ConfigValue, ConfigVarDef, EffectiveStage, EvalContext, EvalInputs, EvaluatedUse,
+    Hook, ResolvedVariable, VariableSource, sensitive_hash,
 };
 pub use find::{Found, find_config};
 pub use fmt::format_source;
@@ -106,6 +106,61 @@ pub fn parse_str(src: &str, file_name: &str, format: Format) -> Result<Config, D
     }
     .config(&body, cwd);
     diags.into_result(config.expect("decoder always returns a config"))
+}
+
+/// `wayline validate`: parses, checks the schema and evaluates everything that can be evaluated
+/// without a server, and returns every problem found (schema and evaluation errors together:
+/// the parts of the file that decoded are evaluated even when other parts have errors).
+pub fn validate_str(
+    src: &str,
+    file_name: &str,
+    format: Format,
+    project_dir: &Path,
+    inputs: &EvalInputs,
+) -> Diagnostics {
+    let file = match format {
+        Format::Hcl => SourceFile::new(file_name, src),
+        Format::Json => match json::translate(src, file_name) {
+            Ok(f) => f,
+            Err(d) => return d,
+        },
+    };
+    let file = std::sync::Arc::new(file);
+    let body = match hcl::edit::parser::parse_body(&file.text) {
+        Ok(b) => b,
+        Err(e) => return parse_error(&file, &e).into(),
+    };
+    let mut diags = Diagnostics::new();
+    let config = decode::Decoder {
+        file: &file,
+        diags: &mut diags,
+    }
+    .config(&body, project_dir.to_path_buf());
+    if let Some(config) = config {
+        diags.extend(EvalContext::validate(&config, inputs));
+    }
+    diags.sort();
+    diags
+}
+
+/// [`validate_str`] for a file (the project directory is the file's directory).
+pub fn validate_file(path: impl AsRef<Path>, inputs: &EvalInputs) -> Diagnostics {
+    let path = path.as_ref();
+    let src = match fs_err::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => return Diagnostic::error(e.to_string()).into(),
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::env::current_dir().unwrap_or_default(),
+    };
+    validate_str(
+        &src,
+        &path.display().to_string(),
+        Format::from_path(path),
+        &dir,
+        inputs,
+    )
 }
 
 /// Converts an hcl-edit syntax error to a diagnostic at its position.

@@ -1,19 +1,14 @@
 //! Bad files: each starts with `# expect: LINE:COL MESSAGE` lines (JSON files carry them in a
 //! sibling `.expect` file) listing exactly the diagnostics a user sees, in order.
 
-use wayline_config::{EvalContext, EvalInputs, load_file};
+use wayline_config::{EvalInputs, validate_file};
 
 fn diagnostics_of(path: &std::path::Path) -> wayline_config::Diagnostics {
-    match load_file(path) {
-        Err(d) => d,
-        Ok(config) => EvalContext::validate(
-            &config,
-            &EvalInputs {
-                workspace: "default".into(),
-                ..Default::default()
-            },
-        ),
-    }
+    let inputs = EvalInputs {
+        workspace: "default".into(),
+        ..Default::default()
+    };
+    validate_file(path, &inputs)
 }
 
 #[test]
