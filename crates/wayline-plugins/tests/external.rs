@@ -113,7 +113,7 @@ async fn external_platform_works_like_a_builtin() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "colour: unknown field `colour`, expected one of `path`, `message`, `crash`"
+        "colour: unknown field `colour`, expected one of `path`, `message`, `crash`, `delay_ms`"
     );
     p.configure(json!({"path": "greeting.txt", "message": "hi"}))
         .await
@@ -209,6 +209,48 @@ async fn crashed_plugin_fails_the_call_with_its_last_stderr_lines() {
         .unwrap();
     run(&p, Function::Deploy, &core, Some(v)).await.0.unwrap();
     assert!(proj.path().join("g.txt").exists());
+}
+
+#[tokio::test]
+async fn cancelling_the_host_call_cancels_the_plugin_call() {
+    let proj = project("wayline-plugin-hello");
+    let h = host(proj.path());
+    let core = core(proj.path());
+    let p = h.component(ComponentKind::Platform, "hello").await.unwrap();
+    p.configure(json!({"path": "slow.txt", "delay_ms": 600_000}))
+        .await
+        .unwrap();
+    let greeting = prost_types::Any {
+        type_url: "type.googleapis.com/wayline.hello.Greeting".into(),
+        value: Vec::new(),
+    };
+    let cancel = CancellationToken::new();
+    let call = Call::new(
+        Function::Deploy,
+        core.clone(),
+        Ui::discard(),
+        cancel.clone(),
+    )
+    .input(greeting);
+    let file = proj.path().join("slow.txt");
+    let running = tokio::spawn(async move { p.call(call).await });
+    while !file.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    cancel.cancel();
+    let err = running.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, wayline_plugin::PluginError::Cancelled),
+        "{err}"
+    );
+    // The plugin saw `ctx.cancel` fire and cleaned up.
+    for _ in 0..500 {
+        if !file.exists() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the plugin did not clean up after cancellation");
 }
 
 #[tokio::test]

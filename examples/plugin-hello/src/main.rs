@@ -67,6 +67,10 @@ struct HelloConfig {
     /// For tests: the plugin process exits in the middle of the deploy.
     #[serde(default)]
     crash: bool,
+    /// Wait this long (with the file holding `pending`) before writing; a cancelled job removes
+    /// the file, showing how a component cleans up when `ctx.cancel` fires.
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 fn default_message() -> String {
@@ -108,6 +112,18 @@ impl Platform for Hello {
             std::process::exit(3);
         }
         let path: PathBuf = ctx.core.source_path.join(&cfg.path);
+        if cfg.delay_ms > 0 {
+            std::fs::write(&path, "pending\n")
+                .map_err(|e| PluginError::io(format!("cannot write `{}`", path.display()), e))?;
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(cfg.delay_ms)) => {}
+                () = ctx.cancel.cancelled() => {
+                    let _ = std::fs::remove_file(&path);
+                    eprintln!("hello: cancelled, removed {}", path.display());
+                    return Err(PluginError::Cancelled);
+                }
+            }
+        }
         let text = format!(
             "{} from {} v{}\n",
             cfg.message, ctx.core.job.app, ctx.core.job.sequence
@@ -182,6 +198,12 @@ impl Documented for Hello {
                 FieldDoc::new("message", "string", "The greeting.").default_value("hello"),
                 FieldDoc::new("crash", "bool", "For tests: exit the plugin mid-deploy.")
                     .default_value("false"),
+                FieldDoc::new(
+                    "delay_ms",
+                    "number",
+                    "Wait before writing; cancelling removes the file.",
+                )
+                .default_value("0"),
             ],
             template_fields: vec![("path".into(), "Absolute path of the file.".into())],
         }
