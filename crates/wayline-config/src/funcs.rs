@@ -185,6 +185,7 @@ funcs! {
     "jsonencode" => [P::Any] => |a| serde_json::to_string(&to_json(&a[0])).map(Value::String).map_err(|e| e.to_string());
     "jsondecode" => [P::String] => |a| serde_json::from_str::<serde_json::Value>(&st(&a[0])).map(|j| from_json(&j)).map_err(|e| format!("invalid JSON: {e}"));
     "yamlencode" => [P::Any] => |a| Ok(Value::String(yaml_encode(&a[0], 0)));
+    "yamldecode" => [P::String] => |a| yaml_decode(&st(&a[0]));
     "csvdecode" => [P::String] => |a| csv_decode(&st(&a[0]));
     "urlencode" => [P::String] => |a| s1(&a, urlencode);
     // time
@@ -550,6 +551,136 @@ fn yaml_encode(v: &Value, indent: usize) -> String {
         Value::Number(n) => format!("{n}\n"),
         Value::String(s) => format!("{}\n", yaml_scalar(s)),
     }
+}
+
+/// Decodes the common YAML subset: block mappings and sequences, plain/quoted scalars, `|`
+/// block scalars, flow collections written as JSON, comments and a leading `---`.
+fn yaml_decode(src: &str) -> Result<Value, String> {
+    let mut lines: Vec<(usize, String)> = Vec::new();
+    for raw in src.lines() {
+        let trimmed = raw.trim_end();
+        let body = trimmed.trim_start();
+        if body.is_empty() || body.starts_with('#') || body == "---" {
+            continue;
+        }
+        if raw.starts_with('\t') {
+            return Err("YAML indentation must use spaces".to_owned());
+        }
+        let indent = trimmed.len() - body.len();
+        let body = match body.find(" #") {
+            Some(i) if !body[..i].contains(['"', '\'']) => body[..i].trim_end(),
+            _ => body,
+        };
+        lines.push((indent, body.to_owned()));
+    }
+    if lines.is_empty() {
+        return Ok(Value::Null);
+    }
+    let mut i = 0;
+    let indent = lines[0].0;
+    let v = yaml_block(&mut lines, &mut i, indent, 0)?;
+    if i < lines.len() {
+        return Err(format!("unexpected indentation at {:?}", lines[i].1));
+    }
+    Ok(v)
+}
+
+fn yaml_block(
+    lines: &mut Vec<(usize, String)>,
+    i: &mut usize,
+    indent: usize,
+    depth: usize,
+) -> Result<Value, String> {
+    if depth > 64 {
+        return Err("YAML nesting is too deep".to_owned());
+    }
+    let is_item = |t: &str| t == "-" || t.starts_with("- ");
+    if is_item(&lines[*i].1) {
+        let mut out = Vec::new();
+        while *i < lines.len() && lines[*i].0 == indent && is_item(&lines[*i].1) {
+            let rest = lines[*i].1[1..].trim_start().to_owned();
+            if rest.is_empty() {
+                *i += 1;
+                if *i < lines.len() && lines[*i].0 > indent {
+                    let inner = lines[*i].0;
+                    out.push(yaml_block(lines, i, inner, depth + 1)?);
+                } else {
+                    out.push(Value::Null);
+                }
+            } else if yaml_key(&rest).is_some() {
+                // `- key: value` starts a mapping indented past the dash.
+                let inner = indent + (lines[*i].1.len() - rest.len());
+                lines[*i] = (inner, rest);
+                out.push(yaml_block(lines, i, inner, depth + 1)?);
+            } else {
+                *i += 1;
+                out.push(yaml_scalar_value(&rest)?);
+            }
+        }
+        return Ok(Value::Array(out));
+    }
+    let mut out = Map::new();
+    while *i < lines.len() && lines[*i].0 == indent && !is_item(&lines[*i].1) {
+        let line = lines[*i].1.clone();
+        let (key, rest) =
+            yaml_key(&line).ok_or_else(|| format!("expected `key: value`, found {line:?}"))?;
+        *i += 1;
+        let value = if rest == "|" || rest == "|-" || rest == ">" {
+            let mut parts = Vec::new();
+            while *i < lines.len() && lines[*i].0 > indent {
+                parts.push(lines[*i].1.clone());
+                *i += 1;
+            }
+            let sep = if rest == ">" { " " } else { "\n" };
+            let mut text = parts.join(sep);
+            if rest != "|-" {
+                text.push('\n');
+            }
+            Value::String(text)
+        } else if !rest.is_empty() {
+            yaml_scalar_value(rest)?
+        } else if *i < lines.len()
+            && (lines[*i].0 > indent || (lines[*i].0 == indent && is_item(&lines[*i].1)))
+        {
+            let inner = lines[*i].0;
+            yaml_block(lines, i, inner, depth + 1)?
+        } else {
+            Value::Null
+        };
+        out.insert(key, value);
+    }
+    Ok(Value::Object(out))
+}
+
+fn yaml_key(line: &str) -> Option<(String, &str)> {
+    let (key, rest) = if let Some(stripped) = line.strip_prefix('"') {
+        let end = stripped.find('"')?;
+        let rest = stripped[end + 1..].strip_prefix(':')?;
+        (stripped[..end].to_owned(), rest)
+    } else {
+        let idx = line
+            .find(": ")
+            .or_else(|| line.strip_suffix(':').map(str::len))?;
+        (line[..idx].trim().to_owned(), &line[idx + 1..])
+    };
+    Some((key, rest.trim()))
+}
+
+fn yaml_scalar_value(s: &str) -> Result<Value, String> {
+    if s.starts_with('"') || s.starts_with('[') || s.starts_with('{') {
+        return serde_json::from_str::<serde_json::Value>(s)
+            .map(|j| from_json(&j))
+            .map_err(|e| format!("invalid YAML value {s:?}: {e}"));
+    }
+    if let Some(inner) = s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+        return Ok(Value::String(inner.replace("''", "'")));
+    }
+    Ok(match s {
+        "true" | "True" | "TRUE" => Value::Bool(true),
+        "false" | "False" | "FALSE" => Value::Bool(false),
+        "null" | "~" | "Null" | "NULL" => Value::Null,
+        _ => parse_number(s).map_or_else(|| Value::String(s.to_owned()), Value::Number),
+    })
 }
 
 fn csv_decode(s: &str) -> Result<Value, String> {
