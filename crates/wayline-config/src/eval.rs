@@ -760,7 +760,7 @@ impl<'c> EvalContext<'c> {
                 }
             }
             match &s.kind {
-                StepKind::Use(u) => self.check_use_body(&u.body, &u.file, diags),
+                StepKind::Use(u) => self.check_use_body(&u.body, &u.file, None, diags),
                 StepKind::Pipeline(inner) => self.check_pipeline_exprs(inner, diags),
             }
         }
@@ -778,13 +778,19 @@ impl<'c> EvalContext<'c> {
             }
         }
         if let Some(u) = &s.use_ {
-            self.check_use_body(&u.body, &u.file, diags);
+            self.check_use_body(&u.body, &u.file, Some(s.kind), diags);
         }
     }
 
     /// Evaluates the attributes of a body that don't need stage values; checks the others'
     /// references.
-    fn check_use_body(&self, body: &Body, file: &crate::diag::Source, diags: &mut Diagnostics) {
+    fn check_use_body(
+        &self,
+        body: &Body,
+        file: &crate::diag::Source,
+        stage: Option<StageKind>,
+        diags: &mut Diagnostics,
+    ) {
         for s in body {
             match s {
                 Structure::Attribute(a) => {
@@ -802,6 +808,31 @@ impl<'c> EvalContext<'c> {
                         // Templates may use stage values inside their text, which only the
                         // runner has.
                         || f.calls.iter().any(|(c, _)| c.starts_with("template"));
+                    if let Some(kind) = stage {
+                        for (n, span) in &f.vars {
+                            let allowed = match n.as_str() {
+                                "artifact" => kind != StageKind::Build,
+                                "deploy" => kind == StageKind::Release,
+                                "entrypoint" => kind == StageKind::Deploy,
+                                _ => true,
+                            };
+                            if !allowed {
+                                let exists = match n.as_str() {
+                                    "artifact" => "registry, deploy and release",
+                                    "deploy" => "release",
+                                    _ => "deploy",
+                                };
+                                diags.push(Diagnostic::at(
+                                    file,
+                                    span.clone(),
+                                    format!(
+                                        "`{n}` is not available in `{}`; it exists in {exists}",
+                                        kind.as_str()
+                                    ),
+                                ));
+                            }
+                        }
+                    }
                     if stage_only {
                         // Check references only: the values exist only at run time.
                         for (root, key, span) in &f.attrs {
@@ -859,7 +890,7 @@ impl<'c> EvalContext<'c> {
                         }
                     }
                 }
-                Structure::Block(b) => self.check_use_body(&b.body, file, diags),
+                Structure::Block(b) => self.check_use_body(&b.body, file, stage, diags),
             }
         }
     }
