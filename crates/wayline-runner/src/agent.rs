@@ -100,8 +100,22 @@ impl Runner {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), RunnerError> {
         let this = Arc::new(self);
         let (rejected_tx, mut rejected_rx) = mpsc::channel::<String>(1);
-        let registration =
-            tokio::spawn(Arc::clone(&this).keep_registered(shutdown.clone(), rejected_tx));
+        let (registered_tx, mut registered_rx) = tokio::sync::watch::channel(false);
+        let registration = tokio::spawn(Arc::clone(&this).keep_registered(
+            shutdown.clone(),
+            rejected_tx,
+            registered_tx,
+        ));
+        // Job streams are refused until the server knows the runner: wait for its first answer
+        // (a pending runner gets it when it is adopted) instead of failing and backing off.
+        tokio::select! {
+            _ = registered_rx.wait_for(|r| *r) => {}
+            () = shutdown.cancelled() => {}
+            Some(reason) = rejected_rx.recv() => {
+                registration.abort();
+                return Err(RunnerError::Rejected(reason));
+            }
+        }
         let mut slots = Vec::new();
         for slot in 0..this.opts.concurrency.max(1) {
             slots.push(tokio::spawn(
@@ -141,6 +155,7 @@ impl Runner {
         self: Arc<Self>,
         shutdown: CancellationToken,
         rejected: mpsc::Sender<String>,
+        registered: tokio::sync::watch::Sender<bool>,
     ) {
         let mut backoff = Backoff::default();
         while !shutdown.is_cancelled() {
@@ -166,6 +181,7 @@ impl Runner {
                             msg = inbound.message() => match msg {
                                 Ok(Some(m)) => {
                                     backoff.reset();
+                                    registered.send_replace(true);
                                     if !m.rejected.is_empty() {
                                         let _ = rejected.send(m.rejected).await;
                                         return;

@@ -26,7 +26,7 @@ const FAILED_LOG_LINES: usize = 20;
 /// the deployment as started but not yet listening.
 const LISTEN_WAIT: Duration = Duration::from_secs(30);
 /// Pause between readiness checks.
-const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(10);
 
 /// Who the container is for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
