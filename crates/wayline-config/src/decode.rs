@@ -661,6 +661,13 @@ impl Decoder<'_> {
         let key = kind.as_str();
         match self.single(&app.body, key, &format!("app \"{app_name}\"")) {
             Some(b) => Some(self.stage(b, kind, app_name, true)),
+            // A misspelt `deplyo {}` was already reported with "did you mean `deploy`?".
+            None if app.body.blocks().any(|b| {
+                b.ident.as_str() != key && did_you_mean(b.ident.as_str(), [key]).is_some()
+            }) =>
+            {
+                None
+            }
             None => {
                 self.error_help(
                     block_head_span(app),

@@ -244,7 +244,12 @@ impl fmt::Display for Diagnostic {
             }
         }
         if let Some(help) = &self.help {
-            writeln!(f, "  = help: {help}")?;
+            // Line the `=` up with the gutter's `|`.
+            let pad = self
+                .location
+                .as_ref()
+                .map_or(1, |l| l.line.to_string().len());
+            writeln!(f, "{} = help: {help}", " ".repeat(pad))?;
         }
         Ok(())
     }

@@ -80,20 +80,20 @@ fn bad_files_report_exact_messages_and_positions() {
 
 #[test]
 fn rendering_shows_file_line_caret_and_help() {
-    let path = super::fixtures_dir().join("bad/unknown-block.hcl");
+    let path = super::fixtures_dir().join("bad/multiple-errors.hcl");
     let out = diagnostics_of(&path)
         .to_string()
         .replace(&super::fixtures_dir().display().to_string(), "<fixtures>");
-    insta::assert_snapshot!("rendered_unknown_block", out);
+    insta::assert_snapshot!("rendered_multiple_errors", out);
 }
 
 #[test]
 fn json_output_for_validate() {
-    let path = super::fixtures_dir().join("bad/unknown-block.hcl");
+    let path = super::fixtures_dir().join("bad/multiple-errors.hcl");
     let mut json = diagnostics_of(&path).to_json();
     let text = json
         .to_string()
         .replace(&super::fixtures_dir().display().to_string(), "<fixtures>");
     json = serde_json::from_str(&text).unwrap();
-    insta::assert_json_snapshot!("validate_json_unknown_block", json);
+    insta::assert_json_snapshot!("validate_json_multiple_errors", json);
 }
