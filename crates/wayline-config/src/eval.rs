@@ -1059,7 +1059,16 @@ impl Stage {
         if let Some((_, s)) = self.workspaces.iter().find(|(w, _)| w == workspace) {
             apply(s);
         }
-        let get = |k: &str| labels.get(k).map(String::as_str);
+        // Waypoint files select on `waypoint/workspace`; Wayline sets `wayline/workspace`.
+        let get = |k: &str| {
+            labels
+                .get(k)
+                .or_else(|| {
+                    k.strip_prefix("waypoint/")
+                        .and_then(|r| labels.get(&format!("wayline/{r}")))
+                })
+                .map(String::as_str)
+        };
         if let Some((_, s)) = self
             .label_scopes
             .iter()
