@@ -223,7 +223,16 @@ impl ComponentSpec {
 
     /// Decodes and validates a config.
     pub(crate) fn decode(&self, json: &serde_json::Value) -> Result<ConfigBox, ConfigErrors> {
-        (self.decode)(json)
+        (self.decode)(json).map_err(|e| match &self.info.docs {
+            // serde stops at the first unknown attribute; the docs know every attribute, so
+            // report all of them at once, each with a suggestion.
+            Some(d) if e.0.iter().any(|x| x.message.starts_with("unknown field")) => {
+                let all = crate::docs::unknown_attributes(&d.fields, json);
+                let serde_found = e.0.iter().all(|x| all.iter().any(|a| a.path == x.path));
+                if serde_found { ConfigErrors(all) } else { e }
+            }
+            _ => e,
+        })
     }
 
     /// Runs one function.

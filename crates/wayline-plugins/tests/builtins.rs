@@ -109,9 +109,11 @@ async fn exec_config_errors_carry_the_field_path() {
         }
     };
     assert_eq!(
-        e(json!({"command": ["x"], "comand": 1})).await,
+        e(json!({"command": ["x"], "comand": 1, "template": {"paht": "t"}, "dirr": "d"})).await,
         [
-            "comand: unknown field `comand`, expected one of `command`, `template`, `dir`, `startup_wait_ms`"
+            "comand: unknown attribute `comand`; did you mean `command`?",
+            "dirr: unknown attribute `dirr`; did you mean `dir`?",
+            "template.paht: unknown attribute `paht`; did you mean `path`?",
         ]
     );
     assert_eq!(

@@ -17,30 +17,51 @@ pub enum ProcState {
     Gone,
 }
 
+/// Fields of `/proc/<pid>/stat` after the command name (which may hold spaces and parentheses).
+fn stat_fields(path: &Path) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(path).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
 /// `starttime` from `/proc/<pid>/stat` (clock ticks since boot) and the state letter; `None`
 /// when there is no such process.
 pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses; fields resume after the last `)`.
-    let rest = &s[s.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = stat_fields(Path::new(&format!("/proc/{pid}/stat")))?;
     let state = fields.first()?.chars().next()?;
     let start = fields.get(19)?.parse().ok()?;
     Some((start, state))
 }
 
+/// Whether any process of group `pgid` is alive (zombies do not count: they have exited and
+/// only wait to be reaped).
+fn group_alive(pgid: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        // No procfs: fall back to asking the kernel, zombies included.
+        return killpg(Pid::from_raw(pgid), None).is_ok();
+    };
+    let pgid = pgid.to_string();
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| stat_fields(&e.path().join("stat")))
+        .any(|f| {
+            f.get(2) == Some(&pgid) && !matches!(f.first().map(String::as_str), Some("Z" | "X"))
+        })
+}
+
 /// Whether process group `pgid`, whose leader started at `start_time`, still runs.
 pub fn state(pgid: i32, start_time: u64) -> ProcState {
     match proc_stat(pgid) {
-        // The pid was reused by another process: ours is gone.
+        // The pid was reused by another process; a pid is never reused while it names a live
+        // process group, so ours is gone.
         Some((st, _)) if st != start_time => ProcState::Gone,
-        Some((_, 'Z' | 'X')) => ProcState::Gone,
-        Some(_) => ProcState::Running,
-        // Leader gone; a pgid is never reused while its group lives, so members are ours.
-        None => match killpg(Pid::from_raw(pgid), None) {
-            Ok(()) => ProcState::Running,
-            Err(_) => ProcState::Gone,
-        },
+        // The leader (alive, a zombie, or gone) started the group; any live member is ours.
+        _ if group_alive(pgid) => ProcState::Running,
+        _ => ProcState::Gone,
     }
 }
 
@@ -86,13 +107,30 @@ pub fn tail(path: &Path, n: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn own_process_is_running_with_its_start_time() {
-        let me = std::process::id() as i32;
-        let (start, st) = proc_stat(me).unwrap();
+    #[tokio::test]
+    async fn a_group_runs_until_stopped() {
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 300 & sleep 300"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let (start, st) = proc_stat(pid).unwrap();
         assert_ne!(st, 'Z');
-        assert_eq!(state(me, start), ProcState::Running);
-        assert_eq!(state(me, start + 1), ProcState::Gone);
+        assert_eq!(state(pid, start), ProcState::Running);
+        // A different start time means the pid is someone else's now.
+        assert_eq!(state(pid, start + 1), ProcState::Gone);
+        stop(pid, start, Duration::from_secs(5)).await.unwrap();
+        // The leader is a zombie until reaped, and that still counts as gone.
+        assert_eq!(state(pid, start), ProcState::Gone);
+        child.wait().unwrap();
+        assert_eq!(state(pid, start), ProcState::Gone);
+        stop(pid, start, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            stop(1, 0, Duration::ZERO).await.unwrap_err(),
+            "refusing to signal process group 1"
+        );
     }
 
     #[test]
