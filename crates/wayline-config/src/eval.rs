@@ -1348,6 +1348,12 @@ fn resolve_variables(
             Ok(v) => values[i] = Some((v, source)),
             Err(m) => {
                 let d = what();
+                // Never echo a sensitive value back, even a wrong one.
+                let m = if decl.sensitive {
+                    "the value does not have this type (not shown: sensitive)".to_owned()
+                } else {
+                    m
+                };
                 diags.push(Diagnostic {
                     message: format!(
                         "{}: invalid value for variable `{name}` ({}): {m}",
@@ -1429,7 +1435,7 @@ fn resolve_variables(
                     &k,
                     RawValue::Text(v.to_owned()),
                     VariableSource::Cli,
-                    &|| Diagnostic::error(format!("`-var {item}`")),
+                    &|| Diagnostic::error(format!("`-var {k}=…`")),
                     diags,
                     true,
                 );

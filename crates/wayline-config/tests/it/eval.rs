@@ -37,6 +37,11 @@ variable "token" {
   default   = "t0ps3cret"
   sensitive = true
 }
+variable "pin" {
+  type      = number
+  default   = 1234
+  sensitive = true
+}
 "#;
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -91,6 +96,7 @@ fn precedence_default_server_file_env_varfile_cli() {
             ("e".into(), json!("from-cli"), VariableSource::Cli),
             ("port".into(), json!(8080), VariableSource::File),
             ("token".into(), json!("t0ps3cret"), VariableSource::Default),
+            ("pin".into(), json!(1234), VariableSource::Default),
         ]
     );
     let token = &ctx.variables()[6];
@@ -112,7 +118,12 @@ fn bad_inputs_are_all_reported_with_where_they_came_from() {
     let inputs = EvalInputs {
         env: [("WL_VAR_port".to_owned(), "x1".to_owned())].into(),
         var_files: vec![var_file.clone()],
-        cli_vars: vec!["port=abc".into(), "nope".into(), "tokn=1".into()],
+        cli_vars: vec![
+            "port=abc".into(),
+            "nope".into(),
+            "tokn=1".into(),
+            "pin=my-secret-pin".into(),
+        ],
         ..Default::default()
     };
     let err = EvalContext::new(&config, &inputs).unwrap_err();
@@ -136,9 +147,10 @@ fn bad_inputs_are_all_reported_with_where_they_came_from() {
             "2:8 in variable file: invalid value for variable `port` (number): expected a number, found string \"many\"",
             "3:8 in variable file: undeclared variable `prot` (did you mean `port`?)",
             "- environment variable `WL_VAR_port`: invalid value for variable `port` (number): expected a number, found string \"x1\"",
-            "- `-var port=abc`: invalid value for variable `port` (number): expected a number, found string \"abc\"",
+            "- `-var port=…`: invalid value for variable `port` (number): expected a number, found string \"abc\"",
             "- `-var nope`: expected NAME=VALUE",
-            "- `-var tokn=1`: undeclared variable `tokn` (did you mean `token`?)",
+            "- `-var tokn=…`: undeclared variable `tokn` (did you mean `token`?)",
+            "- `-var pin=…`: invalid value for variable `pin` (number): the value does not have this type (not shown: sensitive)",
         ]
     );
 }
