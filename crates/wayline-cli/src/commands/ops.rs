@@ -32,6 +32,22 @@ pub(crate) struct Target {
 
 /// Finds and validates the config file, and picks the app.
 pub(crate) fn target(env: &Env) -> Result<Target> {
+    let mut all = targets(env)?;
+    if all.len() == 1 {
+        return Ok(all.remove(0));
+    }
+    bail!(
+        "`{}` declares several apps ({}); choose one with `-app <name>`",
+        all[0].config_path.display(),
+        all.iter()
+            .map(|t| t.app.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The apps an operation targets: `-app`, else every app in the file (in file order).
+pub(crate) fn targets(env: &Env) -> Result<Vec<Target>> {
     let cwd = std::env::current_dir()?;
     let found = wayline_config::find_config(&cwd)?.with_context(|| {
         format!(
@@ -52,7 +68,7 @@ pub(crate) fn target(env: &Env) -> Result<Target> {
         .project
         .clone()
         .unwrap_or_else(|| config.project.clone());
-    let app = match &env.global.app {
+    let apps: Vec<String> = match &env.global.app {
         Some(a) => {
             if config.app(a).is_none() {
                 let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
@@ -65,30 +81,25 @@ pub(crate) fn target(env: &Env) -> Result<Target> {
                     names.join(", ")
                 );
             }
-            a.clone()
+            vec![a.clone()]
         }
-        None => match config.apps.as_slice() {
-            [one] => one.name.clone(),
-            [] => bail!("`{}` declares no `app` block", found.path.display()),
-            many => bail!(
-                "`{}` declares several apps ({}); choose one with `-app <name>`",
-                found.path.display(),
-                many.iter()
-                    .map(|a| a.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        },
+        None if config.apps.is_empty() => {
+            bail!("`{}` declares no `app` block", found.path.display())
+        }
+        None => config.apps.iter().map(|a| a.name.clone()).collect(),
     };
-    Ok(Target {
-        project,
-        app,
-        workspace: workspace(env),
-        project_dir: config.project_dir.clone(),
-        config_path: found.path.clone(),
-        config_text: text,
-        format: found.format,
-    })
+    Ok(apps
+        .into_iter()
+        .map(|app| Target {
+            project: project.clone(),
+            app,
+            workspace: workspace(env),
+            project_dir: config.project_dir.clone(),
+            config_path: found.path.clone(),
+            config_text: text.clone(),
+            format: found.format,
+        })
+        .collect())
 }
 
 /// The workspace from `-workspace`, else `default`.
@@ -152,32 +163,38 @@ pub(crate) async fn up(
     prune: PruneFlags,
     release: bool,
 ) -> Result<ExitCode> {
-    let target = target(env)?;
     let operation = Operation::Up(pb::UpOp {
         release,
         prune: prune.prune,
         prune_retain: prune.prune_retain,
     });
-    let job = job_for(&target, &op, operation)?;
-    run_job(
-        env,
-        &op,
-        job,
-        &format!("Deploying {} (project {})", target.app, target.project),
-    )
-    .await
+    for_each_app(env, &op, &operation, "Deploying").await
+}
+
+/// Runs `operation` for every targeted app in turn, stopping at the first failure.
+async fn for_each_app(
+    env: &Env,
+    op: &OpFlags,
+    operation: &Operation,
+    verb: &str,
+) -> Result<ExitCode> {
+    for target in &targets(env)? {
+        let job = job_for(target, op, operation.clone())?;
+        let session = session::connect().await?;
+        let headline = format!("{verb} {} (project {})", target.app, target.project);
+        let code = run_job_with(env, op, session, job, &headline).await?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) async fn build(env: &Env, op: OpFlags, push: bool) -> Result<ExitCode> {
-    let target = target(env)?;
-    let job = job_for(
-        &target,
-        &op,
-        Operation::Build(pb::BuildOp {
-            disable_push: !push,
-        }),
-    )?;
-    run_job(env, &op, job, &format!("Building {}", target.app)).await
+    let operation = Operation::Build(pb::BuildOp {
+        disable_push: !push,
+    });
+    for_each_app(env, &op, &operation, "Building").await
 }
 
 pub(crate) async fn push(env: &Env, op: OpFlags) -> Result<ExitCode> {
@@ -193,16 +210,11 @@ pub(crate) async fn push(env: &Env, op: OpFlags) -> Result<ExitCode> {
 }
 
 pub(crate) async fn deploy(env: &Env, op: OpFlags, release: bool) -> Result<ExitCode> {
-    let target = target(env)?;
-    let job = job_for(
-        &target,
-        &op,
-        Operation::Deploy(pb::DeployOp {
-            artifact_id: String::new(),
-            release,
-        }),
-    )?;
-    run_job(env, &op, job, &format!("Deploying {}", target.app)).await
+    let operation = Operation::Deploy(pb::DeployOp {
+        artifact_id: String::new(),
+        release,
+    });
+    for_each_app(env, &op, &operation, "Deploying").await
 }
 
 /// `release` (the latest or `-deployment vN`) and `rollback` (the one before the live one).
@@ -426,22 +438,14 @@ pub(crate) async fn follow_job(
     job_id: &str,
     show_result: bool,
 ) -> Result<ExitCode> {
-    let mut stream = session
-        .client
-        .get_job_stream(pb::GetJobStreamRequest {
-            job_id: job_id.to_owned(),
-        })
-        .await
-        .map_err(|s| {
-            anyhow::anyhow!(
-                "could not follow job {job_id}: {}",
-                super::describe_status(&s)
-            )
-        })?
-        .into_inner();
+    let mut stream = open_job_stream(session, job_id).await?;
     let mut renderer = EventRenderer::new(env.style);
     let mut cancelled = false;
     let mut last_wait = String::new();
+    // Events shown so far; after a reconnect the server replays from the start, and these are
+    // skipped so nothing prints twice.
+    let mut shown = 0usize;
+    let mut skip = 0usize;
     loop {
         let msg = tokio::select! {
             m = stream.message() => m,
@@ -456,15 +460,35 @@ pub(crate) async fn follow_job(
                 continue;
             }
         };
-        let Some(msg) = msg
-            .map_err(|s| anyhow::anyhow!("lost the job stream: {}", super::describe_status(&s)))?
-        else {
-            bail!("the server closed the stream of job {job_id} before it finished");
+        let msg = match msg {
+            Ok(Some(m)) => m,
+            Ok(None) => bail!("the server closed the stream of job {job_id} before it finished"),
+            Err(status)
+                if status.code() == tonic::Code::Unavailable
+                    || status.code() == tonic::Code::Unknown =>
+            {
+                eprintln!(
+                    "{}",
+                    env.style.yellow(&format!(
+                        "  lost the connection to the server ({}); reconnecting...",
+                        status.message()
+                    ))
+                );
+                stream = reconnect_job_stream(session, job_id).await?;
+                skip = shown;
+                continue;
+            }
+            Err(status) => bail!("lost the job stream: {}", super::describe_status(&status)),
         };
         match msg.event {
             Some(StreamEvent::Terminal(t)) => {
                 for ev in &t.events {
+                    if t.buffered && skip > 0 {
+                        skip -= 1;
+                        continue;
+                    }
                     renderer.render(ev);
+                    shown += 1;
                 }
             }
             Some(StreamEvent::State(st)) => {
@@ -492,6 +516,46 @@ pub(crate) async fn follow_job(
                 bail!("job {job_id} failed: {msg}");
             }
             Some(StreamEvent::Open(_)) | None => {}
+        }
+    }
+}
+
+async fn open_job_stream(
+    session: &mut Session,
+    job_id: &str,
+) -> Result<tonic::Streaming<pb::GetJobStreamResponse>> {
+    let resp = session
+        .client
+        .get_job_stream(pb::GetJobStreamRequest {
+            job_id: job_id.to_owned(),
+        })
+        .await
+        .map_err(|s| {
+            anyhow::anyhow!(
+                "could not follow job {job_id}: {}",
+                super::describe_status(&s)
+            )
+        })?;
+    Ok(resp.into_inner())
+}
+
+/// Reopens a job's stream while the server restarts: up to a minute, with backoff.
+async fn reconnect_job_stream(
+    session: &mut Session,
+    job_id: &str,
+) -> Result<tonic::Streaming<pb::GetJobStreamResponse>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        tokio::time::sleep(wait).await;
+        match open_job_stream(session, job_id).await {
+            Ok(s) => return Ok(s),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(e.context(format!(
+                    "the server did not come back within a minute; `wayline job get-stream {job_id}` follows the job later"
+                )));
+            }
+            Err(_) => wait = (wait * 2).min(std::time::Duration::from_secs(3)),
         }
     }
 }

@@ -218,3 +218,34 @@ fn unknown_plugin_and_bad_attribute_point_at_the_file() {
     assert!(r.stderr().contains("wayline.hcl:6:7"), "{}", r.all());
     assert!(r.stderr().contains("colour"), "{}", r.all());
 }
+
+#[test]
+fn up_without_app_runs_every_app_of_a_monorepo() {
+    let env = TestEnv::new();
+    let two = APP.replace("app \"api\"", "app \"api\"")
+        + &APP
+            .replace("project = \"demo\"\n", "")
+            .replace("app \"api\"", "app \"worker\"");
+    env.write("wayline.hcl", &two);
+    let r = env.ok(&["up"]);
+    assert!(
+        r.stdout().contains("Deploying api (project demo)"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout().contains("Deploying worker (project demo)"),
+        "{}",
+        r.all()
+    );
+    // A command about one deployment needs one app.
+    let r = env.run(&["release", "list"]);
+    assert!(
+        r.stderr()
+            .contains("declares several apps (api, worker); choose one with `-app <name>`"),
+        "{}",
+        r.all()
+    );
+    let v = json(&env, &["release", "list", "-json", "-app", "worker"]);
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}

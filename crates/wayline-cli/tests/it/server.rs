@@ -200,8 +200,21 @@ fn a_job_survives_the_server_being_killed() {
     let out = up.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // The CLI lost its stream when the server died; the job itself must finish on the server.
-    let _ = (stdout, stderr);
+    // The CLI lost its stream when the server died, reconnected, and saw the job through.
+    assert!(
+        stderr.contains("reconnecting"),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("Release URL: http://api.example.test"),
+        "stdout:\n{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("Build v1 complete").count(),
+        1,
+        "nothing printed twice:\n{stdout}"
+    );
     let done = eventually(Duration::from_secs(40), || {
         let r = env.run(&["job", "list", "-json"]);
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.stdout()) else {
