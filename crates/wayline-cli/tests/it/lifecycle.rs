@@ -222,7 +222,7 @@ fn unknown_plugin_and_bad_attribute_point_at_the_file() {
 #[test]
 fn up_without_app_runs_every_app_of_a_monorepo() {
     let env = TestEnv::new();
-    let two = APP.replace("app \"api\"", "app \"api\"")
+    let two = APP.to_owned()
         + &APP
             .replace("project = \"demo\"\n", "")
             .replace("app \"api\"", "app \"worker\"");
