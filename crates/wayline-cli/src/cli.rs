@@ -230,6 +230,11 @@ pub(crate) enum Command {
     /// Hostnames of the URL service.
     #[command(subcommand)]
     Hostname(HostnameCmd),
+    /// Plugins: what is installed and how to configure it.
+    #[command(subcommand)]
+    Plugin(PluginCmd),
+    /// Plugin documentation (same as `wayline plugin docs`).
+    Docs(DocsArgs),
     /// Open the web UI.
     Ui,
     /// Show the version.
@@ -588,6 +593,28 @@ pub(crate) struct ServerRunArgs {
     /// Run as the embedded default server of this user (set by the CLI).
     #[arg(long = "embedded", hide = true)]
     pub(crate) embedded: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PluginCmd {
+    /// List built-in and external plugins with their component kinds.
+    List,
+    /// Show the config attributes of plugins.
+    Docs(DocsArgs),
+}
+
+/// Which plugin docs to show.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct DocsArgs {
+    /// Only this plugin.
+    #[arg(long = "plugin")]
+    pub(crate) plugin: Option<String>,
+    /// Only this component kind: builder, registry, platform, releasemanager, configsourcer.
+    #[arg(long = "type")]
+    pub(crate) kind: Option<String>,
+    /// Markdown instead of plain text.
+    #[arg(long = "markdown")]
+    pub(crate) markdown: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod context_cmd;
 mod job_cmd;
 mod logs_exec;
 mod ops;
+mod plugin_cmd;
 mod project;
 mod runner_cmd;
 mod server_cmd;
@@ -80,6 +81,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Job(cmd) => job_cmd::job(&env, cmd).await,
         Command::Server(cmd) => server_cmd::server(&env, cmd).await,
         Command::Hostname(cmd) => project::hostname(&env, cmd).await,
+        Command::Plugin(crate::cli::PluginCmd::List) => plugin_cmd::list(&env).await,
+        Command::Plugin(crate::cli::PluginCmd::Docs(args)) | Command::Docs(args) => {
+            plugin_cmd::docs(&env, &args).await
+        }
         Command::Ui => server_cmd::ui().await,
         Command::Version => Ok(ExitCode::SUCCESS),
         Command::Completion { shell } => {

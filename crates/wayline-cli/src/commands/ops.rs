@@ -73,7 +73,7 @@ pub(crate) fn targets(env: &Env) -> Result<Vec<Target>> {
             if config.app(a).is_none() {
                 let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
                 let hint = wayline_config::did_you_mean(a, names.iter().copied())
-                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .map(|s| format!(" ({s})"))
                     .unwrap_or_default();
                 bail!(
                     "there is no app `{a}` in `{}`{hint}; apps: {}",

@@ -93,3 +93,43 @@ fn waypoint_hcl_is_found_in_a_parent_directory() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(String::from_utf8_lossy(&r.stdout).contains("project `legacy`"));
 }
+
+#[test]
+fn plugin_docs_come_from_the_components() {
+    let env = TestEnv::new();
+    let r = env.ok(&["plugin", "list"]);
+    for p in ["docker", "exec", "files", "null"] {
+        assert!(
+            r.stdout().lines().any(|l| l.starts_with(p)),
+            "{p} missing:\n{}",
+            r.stdout()
+        );
+    }
+    let r = env.ok(&["docs", "-plugin", "docker", "-type", "platform"]);
+    assert!(r.stdout().contains("service_port"), "{}", r.stdout());
+    let r = env.run(&["docs", "-plugin", "dokcer"]);
+    assert!(
+        r.stderr()
+            .contains("no plugin named `dokcer` (did you mean `docker`?)"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn an_app_that_does_not_exist_gets_a_suggestion() {
+    let env = TestEnv::new();
+    env.write("wayline.hcl", "project = \"p\"\n\napp \"web\" {\n  build {\n    use \"null\" {}\n  }\n  deploy {\n    use \"null\" {}\n  }\n}\n");
+    let r = env.run(&["up", "-app", "wbe"]);
+    assert_eq!(r.code(), Some(1));
+    assert!(
+        r.stderr().contains("there is no app `wbe` in"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr().contains("(did you mean `web`?); apps: web"),
+        "{}",
+        r.all()
+    );
+}

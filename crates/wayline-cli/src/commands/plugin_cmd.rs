@@ -1,0 +1,182 @@
+//! `plugin list` and `plugin docs` (also `docs`): generated from each component's own
+//! documentation, so the reference never drifts from the code.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use wayline_plugin::{ComponentInfo, ComponentKind, FieldDoc, PluginHost};
+
+use super::Env;
+use crate::cli::DocsArgs;
+use crate::render;
+
+/// The host a runner on this machine would use for the current project (built-ins, then
+/// `wayline-plugin-*` executables in the project, the config dir and PATH).
+fn host() -> PluginHost {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let project_dir = wayline_config::find_config(&cwd)
+        .ok()
+        .flatten()
+        .and_then(|f| f.path.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or(cwd);
+    let mut builtins = wayline_plugin::BuiltinRegistry::new();
+    wayline_plugins::register_builtins(&mut builtins);
+    PluginHost::new(builtins, PluginHost::default_search_dirs(&project_dir))
+}
+
+/// Every component of the named plugins, in name then kind order.
+async fn components(
+    host: &PluginHost,
+    only: Option<&str>,
+    kind: Option<ComponentKind>,
+) -> Result<Vec<ComponentInfo>> {
+    let names = match only {
+        Some(n) => vec![n.to_owned()],
+        None => host.known_plugins(),
+    };
+    let mut out = Vec::new();
+    for name in &names {
+        let mut found = false;
+        for k in ComponentKind::ALL {
+            if kind.is_some_and(|want| want != k) {
+                continue;
+            }
+            if let Ok(h) = host.component(k, name).await {
+                out.push(h.info().clone());
+                found = true;
+            }
+        }
+        if !found && only.is_some() {
+            let known = host.known_plugins();
+            let hint = wayline_config::did_you_mean(name, known.iter().map(String::as_str))
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            bail!(
+                "no plugin named `{name}`{hint}; known plugins: {}",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn parse_kind(s: &str) -> Result<ComponentKind> {
+    ComponentKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s || k.as_str().replace('_', "") == s.replace(['-', '_'], ""))
+        .ok_or_else(|| anyhow::anyhow!("-type takes builder, registry, platform, releasemanager or configsourcer, not `{s}`"))
+}
+
+pub(crate) async fn list(env: &Env) -> Result<ExitCode> {
+    let host = host();
+    let infos = components(&host, None, None).await?;
+    if env.global.json {
+        let v: Vec<_> = infos
+            .iter()
+            .map(|i| serde_json::json!({"plugin": i.name, "kind": i.kind.as_str(), "accepts": i.accepts, "returns": i.returns,
+                "builtin": host.builtins().get(&i.name).is_some()}))
+            .collect();
+        render::json(&serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = infos
+        .iter()
+        .map(|i| {
+            vec![
+                i.name.clone(),
+                i.kind.as_str().to_owned(),
+                if host.builtins().get(&i.name).is_some() {
+                    "built-in".into()
+                } else {
+                    "external".into()
+                },
+                if i.accepts.is_empty() {
+                    "-".into()
+                } else {
+                    i.accepts.join(", ")
+                },
+                i.returns.clone(),
+            ]
+        })
+        .collect();
+    render::table(&["PLUGIN", "KIND", "SOURCE", "ACCEPTS", "RETURNS"], &rows);
+    let mappers = host.mappers();
+    if !mappers.is_empty() {
+        println!("\n{} mappers join mismatched types:", mappers.len());
+        let rows: Vec<Vec<String>> = mappers
+            .iter()
+            .map(|m| vec![m.name.clone(), m.input.clone(), m.output.clone()])
+            .collect();
+        render::table(&["MAPPER", "FROM", "TO"], &rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn docs(env: &Env, args: &DocsArgs) -> Result<ExitCode> {
+    let host = host();
+    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let infos = components(&host, args.plugin.as_deref(), kind).await?;
+    if env.global.json {
+        let v: Vec<_> = infos
+            .iter()
+            .map(|i| {
+                serde_json::json!({"plugin": i.name, "kind": i.kind.as_str(), "docs": i.docs,
+                "capabilities": i.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>()})
+            })
+            .collect();
+        render::json(&serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (n, info) in infos.iter().enumerate() {
+        let title = format!("{} `{}`", info.kind.as_str(), info.name);
+        let Some(docs) = &info.docs else {
+            println!("{title}: no documentation.\n");
+            continue;
+        };
+        if args.markdown {
+            println!("{}", docs.to_markdown(&title));
+            continue;
+        }
+        if n > 0 {
+            println!();
+        }
+        println!("{}", env.style.bold(&title));
+        println!("{}\n", docs.description);
+        if !docs.fields.is_empty() {
+            let mut rows = Vec::new();
+            field_rows(&docs.fields, "", &mut rows);
+            render::table(
+                &["ATTRIBUTE", "TYPE", "REQUIRED", "DEFAULT", "MEANING"],
+                &rows,
+            );
+        }
+        if !docs.template_fields.is_empty() {
+            println!("\nExports to templates:");
+            for (name, meaning) in &docs.template_fields {
+                println!("  {name}: {meaning}");
+            }
+        }
+        if !docs.example.is_empty() {
+            println!("\nExample:\n{}", docs.example.trim_end());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn field_rows(fields: &[FieldDoc], prefix: &str, rows: &mut Vec<Vec<String>>) {
+    for f in fields {
+        let name = format!("{prefix}{}", f.name);
+        rows.push(vec![
+            name.clone(),
+            f.r#type.clone(),
+            if f.required {
+                "yes".into()
+            } else {
+                String::new()
+            },
+            f.default.clone().unwrap_or_default(),
+            f.doc.clone(),
+        ]);
+        field_rows(&f.fields, &format!("{name}."), rows);
+    }
+}
