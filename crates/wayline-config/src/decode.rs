@@ -110,11 +110,8 @@ impl Decoder<'_> {
     }
 
     fn expr(&self, body: &Body, name: &str) -> Option<Expr> {
-        body.get_attribute(name).map(|a| Expr {
-            expr: a.value.clone(),
-            span: span_of(&a.value),
-            file: self.file.clone(),
-        })
+        body.get_attribute(name)
+            .map(|a| Expr::new(&a.value, self.file))
     }
 
     fn literal_string(&mut self, body: &Body, name: &str, ctx: &str) -> Option<String> {

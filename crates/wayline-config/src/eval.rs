@@ -391,7 +391,7 @@ impl<'c> EvalContext<'c> {
 
     fn eval(&self, e: &Expr, extra: Option<&Map<String, Value>>) -> Result<Value, Diagnostic> {
         let lookup = |n: &str| extra.and_then(|x| x.get(n)).or_else(|| self.vars.get(n));
-        eval_minimal(&e.expr, &lookup, &self.config.project_dir)
+        eval_minimal(&e.expr, Some(&e.hexpr), &lookup, &self.config.project_dir)
             .map_err(|err| self.locate(e, err.kind(), extra))
     }
 
@@ -794,11 +794,7 @@ impl<'c> EvalContext<'c> {
         for s in body {
             match s {
                 Structure::Attribute(a) => {
-                    let e = Expr {
-                        expr: a.value.clone(),
-                        span: a.value.span().unwrap_or(0..0),
-                        file: file.clone(),
-                    };
+                    let e = Expr::new(&a.value, file);
                     let mut f = Finder::default();
                     f.visit_expr(&a.value);
                     let stage_only = f
@@ -933,11 +929,7 @@ impl<'c> EvalContext<'c> {
                     let key = a.key.as_str().to_owned();
                     path.push(key.clone());
                     locs.push((path.clone(), a.key.span().unwrap_or(0..0), a.value.span()));
-                    let e = Expr {
-                        expr: a.value.clone(),
-                        span: a.value.span().unwrap_or(0..0),
-                        file: file.clone(),
-                    };
+                    let e = Expr::new(&a.value, file);
                     match self.eval(&e, Some(extra)) {
                         Ok(v) if contains_dynamic(&v) => {
                             diags.push(self.error_at(&e, "`dynamic()` may only be used in a variable default or inside `config`"));
@@ -1218,6 +1210,7 @@ impl Visit for Finder {
 /// to: far cheaper than a context with the whole function library.
 fn eval_minimal<'v>(
     expr: &EditExpr,
+    converted: Option<&hcl::Expression>,
     lookup: &dyn Fn(&str) -> Option<&'v Value>,
     base_dir: &Path,
 ) -> Result<Value, hcl::eval::Error> {
@@ -1240,7 +1233,13 @@ fn eval_minimal<'v>(
             templates |= c.starts_with("template");
         }
     }
-    let expr = hcl::Expression::from(expr.clone());
+    let owned;
+    let expr = if let Some(c) = converted {
+        c
+    } else {
+        owned = hcl::Expression::from(expr.clone());
+        &owned
+    };
     if f.calls.is_empty() {
         return expr.evaluate(&ctx);
     }
@@ -1291,7 +1290,7 @@ fn resolve_variables(
     let mut bad_default = vec![false; config.variables.len()];
     for (i, v) in config.variables.iter().enumerate() {
         let Some(e) = &v.default else { continue };
-        match eval_minimal(&e.expr, &|_| None, &config.project_dir) {
+        match eval_minimal(&e.expr, Some(&e.hexpr), &|_| None, &config.project_dir) {
             Ok(val) if is_dynamic(&val) => values[i] = Some((val, VariableSource::Dynamic)),
             Ok(val) => match convert(val, &v.ty) {
                 Ok(c) => values[i] = Some((c, VariableSource::Default)),
@@ -1517,7 +1516,7 @@ fn read_var_file(path: &Path, diags: &mut Diagnostics, set: &mut SetFn<'_>) {
             Structure::Attribute(a) => {
                 let span = a.key.span().unwrap_or(0..0);
                 let vspan = a.value.span().unwrap_or(0..0);
-                match eval_minimal(&a.value, &|_| None, Path::new(".")) {
+                match eval_minimal(&a.value, None, &|_| None, Path::new(".")) {
                     Ok(v) => set(
                         a.key.as_str(),
                         RawValue::Value(v),

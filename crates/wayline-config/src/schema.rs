@@ -14,11 +14,23 @@ use crate::diag::{Location, Source};
 #[derive(Debug, Clone)]
 pub struct Expr {
     pub(crate) expr: EditExpr,
+    /// The same expression converted for hcl-rs evaluation, once.
+    pub(crate) hexpr: hcl::Expression,
     pub(crate) span: Range<usize>,
     pub(crate) file: Source,
 }
 
 impl Expr {
+    pub(crate) fn new(expr: &EditExpr, file: &Source) -> Expr {
+        use hcl::edit::Span as _;
+        Expr {
+            expr: expr.clone(),
+            hexpr: hcl::Expression::from(expr.clone()),
+            span: expr.span().unwrap_or(0..0),
+            file: file.clone(),
+        }
+    }
+
     /// Where the expression starts.
     pub fn location(&self) -> Location {
         self.file.location(self.span.clone())
