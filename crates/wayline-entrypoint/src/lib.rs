@@ -140,9 +140,16 @@ async fn supervise(
         logger.ship_to(ring.clone());
         let (server_tx, server_rx) = watch::channel(None);
         tokio::spawn(config::run(server_rx, app_cfg_tx, settings.config_refresh));
+        let instance_id = ulid::new_ulid();
+        session::spawn_log_shipper(
+            settings.clone(),
+            addr.clone(),
+            instance_id.clone(),
+            ring.clone(),
+        );
         let shared = Arc::new(session::Shared {
             settings: settings.clone(),
-            instance_id: ulid::new_ulid(),
+            instance_id,
             ring: ring.clone(),
             reaper: reaper.clone(),
             server_config: server_tx,
@@ -258,9 +265,16 @@ fn start(
 /// Gives the shipper a moment to send the last lines (the crash message matters most).
 async fn finish(code: i32, ring: Option<&Arc<LogRing>>) -> i32 {
     if let Some(ring) = ring {
+        // Up to 2 s, but not while nothing moves (the server is unreachable).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut last = (ring.len(), tokio::time::Instant::now());
         while !ring.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
+            if ring.len() != last.0 {
+                last = (ring.len(), tokio::time::Instant::now());
+            } else if last.1.elapsed() > Duration::from_millis(300) {
+                break;
+            }
         }
         if ring.is_empty() {
             tokio::time::sleep(Duration::from_millis(100)).await;

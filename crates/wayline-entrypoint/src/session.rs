@@ -84,23 +84,6 @@ async fn session(shared: &Arc<Shared>, addr: &ServerAddr) -> Result<(), String> 
         .map_err(|e| e.message().to_owned())?
         .into_inner();
 
-    let (log_tx, log_rx) = mpsc::channel(8);
-    let mut logs_client = client.clone();
-    let log_call = AbortOnDrop(tokio::spawn(async move {
-        if let Err(e) = logs_client
-            .entrypoint_log_stream(ReceiverStream::new(log_rx))
-            .await
-        {
-            tracing::debug!(error = %e, "log stream ended");
-        }
-    }));
-    let shipper = AbortOnDrop(tokio::spawn(ship(
-        shared.ring.clone(),
-        log_tx,
-        s.deployment_id.clone(),
-        shared.instance_id.clone(),
-    )));
-
     let mut announced = false;
     let mut seen_exec: HashSet<i64> = HashSet::new();
     loop {
@@ -141,15 +124,64 @@ async fn session(shared: &Arc<Shared>, addr: &ServerAddr) -> Result<(), String> 
                 true
             }
         });
-        if log_call.0.is_finished() || shipper.0.is_finished() {
-            return Err("log stream closed".into());
-        }
     }
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+/// Ships logs on a thread of its own, over a connection of its own, at lower CPU priority: when
+/// the app and the entrypoint compete for CPU, the app wins and lines are dropped (and counted)
+/// rather than the app slowing down. Exec and config stay on the main thread at normal priority
+/// (children inherit their spawning thread's priority).
+pub fn spawn_log_shipper(
+    settings: Settings,
+    addr: ServerAddr,
+    instance_id: String,
+    ring: Arc<LogRing>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("log-shipper".into())
+        .spawn(move || {
+            #[allow(unsafe_code)]
+            // SAFETY: plain syscall with integer arguments; `0` targets the calling thread.
+            let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!("cannot start the log shipper: {e}");
+                    return;
+                }
+            };
+            rt.block_on(ship_logs(settings, addr, instance_id, ring));
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the log shipper: {e}");
+    }
+}
+
+async fn ship_logs(settings: Settings, addr: ServerAddr, instance_id: String, ring: Arc<LogRing>) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let started = Instant::now();
+        if let Ok(mut client) = crate::client::connect(&addr, &settings.token).await {
+            let (tx, rx) = mpsc::channel(8);
+            let shipper = tokio::spawn(ship(
+                ring.clone(),
+                tx,
+                settings.deployment_id.clone(),
+                instance_id.clone(),
+            ));
+            // Unreachable servers are reported by the config session; stay quiet here.
+            if let Err(e) = client.entrypoint_log_stream(ReceiverStream::new(rx)).await {
+                tracing::debug!(error = %e, "log stream ended");
+            }
+            shipper.abort();
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = MIN_BACKOFF;
+        }
+        tokio::time::sleep(jitter(backoff)).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
