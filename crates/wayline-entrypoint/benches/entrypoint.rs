@@ -304,11 +304,13 @@ async fn app_and_wall_secs(mut cmd: tokio::process::Command) -> (f64, f64) {
     let mut buf = vec![0u8; 1 << 16];
     while out.read(&mut buf).await.unwrap() > 0 {}
     c.wait().await.unwrap();
-    std::fs::read_to_string(report.path())
+    let wall = t.elapsed().as_secs_f64();
+    let app = std::fs::read_to_string(report.path())
         .unwrap()
         .trim()
         .parse()
-        .unwrap()
+        .unwrap();
+    (app, wall)
 }
 
 /// The app's write throughput (`--writer` flat out, one write per line, its stdout drained by
