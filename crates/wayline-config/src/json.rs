@@ -422,6 +422,15 @@ fn blocks(
         }
         return;
     }
+    // `"variable": [{"a": {...}}, {"b": {...}}]` is the same as one object with both labels.
+    if path.len() < labels
+        && let J::Arr(items) = v
+    {
+        for (iat, item) in items {
+            blocks(out, kat, key, *iat, item, labels, inner, path, depth);
+        }
+        return;
+    }
     let bodies: Vec<(usize, &J)> = match v {
         J::Arr(items) => items.iter().map(|(a, j)| (*a, j)).collect(),
         other => vec![(vat, other)],
@@ -481,4 +490,23 @@ fn translate_in(src: &str, name: &str, ctx: Ctx) -> Result<SourceFile, Diagnosti
         src.to_owned(),
         out.map,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn translates_blocks_by_schema_and_keeps_templates() {
+        let src = r#"{"project": "p", "variable": [{"a": {"default": "x"}}, {"b": {"type": "list(string)"}}],
+            "app": {"web": {"labels": {"k": "${var.a}-\"q\""}, "build": {"use": {"docker": {"hook": [{"when": "before"}, {"when": "after"}]}}}}}}"#;
+        let f = translate(src, "w.hcl.json").unwrap();
+        assert_eq!(
+            f.text,
+            "project = \"p\"\nvariable \"a\" {\n  default = \"x\"\n}\nvariable \"b\" {\n  type = list(string)\n}\napp \"web\" {\n  labels = {\"k\" = \"${var.a}-\\\"q\\\"\"}\n  build {\n    use \"docker\" {\n      hook = [{\"when\" = \"before\"}, {\"when\" = \"after\"}]\n    }\n  }\n}\n"
+        );
+        // Positions map back to the JSON key.
+        let loc = f.location(f.text.find("labels").unwrap()..f.text.find("labels").unwrap() + 1);
+        assert_eq!((loc.line, loc.column), (2, 29));
+    }
 }
