@@ -92,7 +92,11 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 fn binary_size() {
-    let path = match std::env::var("WAYLINE_ENTRYPOINT_STATIC") {
+    let path = match std::env::var("WAYLINE_ENTRYPOINT_STATIC")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .ok_or(())
+    {
         Ok(p) => PathBuf::from(p),
         Err(_) => {
             let script = concat!(
@@ -125,7 +129,10 @@ fn rss_kib(pid: u32) -> u64 {
 
 async fn idle_rss() {
     let s = server();
-    let bin = std::env::var("WAYLINE_ENTRYPOINT_STATIC").unwrap_or_else(|_| BIN.to_owned());
+    let bin = std::env::var("WAYLINE_ENTRYPOINT_STATIC")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| BIN.to_owned());
     let mut cmd = entrypoint(Some(&s.socket), &["sleep", "60"]);
     let std_cmd = cmd.as_std_mut();
     let mut c = tokio::process::Command::new(&bin);
