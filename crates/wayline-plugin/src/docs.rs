@@ -144,60 +144,6 @@ impl Docs {
     }
 }
 
-/// Every attribute in `json` that `fields` does not document, with a did-you-mean.
-pub(crate) fn unknown_attributes(
-    fields: &[FieldDoc],
-    json: &serde_json::Value,
-) -> Vec<crate::ConfigError> {
-    let mut out = Vec::new();
-    walk(fields, json, "", &mut out);
-    out
-}
-
-fn walk(
-    fields: &[FieldDoc],
-    json: &serde_json::Value,
-    prefix: &str,
-    out: &mut Vec<crate::ConfigError>,
-) {
-    match json {
-        // A block may arrive as a list of bodies.
-        serde_json::Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                walk(fields, item, &format!("{prefix}[{i}]"), out);
-            }
-        }
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                match fields.iter().find(|f| f.name == *k) {
-                    Some(f) if f.r#type == "block" => walk(&f.fields, v, &path, out),
-                    Some(_) => {}
-                    None => {
-                        let best = fields
-                            .iter()
-                            .map(|f| (strsim::jaro_winkler(k, &f.name), f.name.as_str()))
-                            .filter(|(s, _)| *s >= 0.8)
-                            .max_by(|a, b| a.0.total_cmp(&b.0));
-                        let hint = best
-                            .map(|(_, n)| format!("; did you mean `{n}`?"))
-                            .unwrap_or_default();
-                        out.push(crate::ConfigError::new(
-                            path,
-                            format!("unknown attribute `{k}`{hint}"),
-                        ));
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,29 +171,6 @@ mod tests {
         assert!(
             d.to_markdown("exec")
                 .contains("| `template.path` | string | no |  | p |")
-        );
-    }
-
-    #[test]
-    fn unknown_attributes_are_all_found_with_suggestions() {
-        let fields = vec![
-            FieldDoc::new("command", "list(string)", ""),
-            FieldDoc::block("template", "", vec![FieldDoc::new("path", "string", "")]),
-        ];
-        let json = serde_json::json!({
-            "comand": ["x"], "template": [{"paht": "a"}], "zzz": 1, "command": ["y"],
-        });
-        let errs: Vec<String> = unknown_attributes(&fields, &json)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(
-            errs,
-            [
-                "comand: unknown attribute `comand`; did you mean `command`?",
-                "template[0].paht: unknown attribute `paht`; did you mean `path`?",
-                "zzz: unknown attribute `zzz`",
-            ]
         );
     }
 }

@@ -13,6 +13,7 @@
 //! An external plugin's `main` is `wayline_plugin::serve(PluginBuilder::new("name").platform(P))`.
 
 pub mod component;
+pub mod config;
 pub mod core;
 pub mod docs;
 pub mod error;

@@ -13,7 +13,7 @@ use wayline_proto::v1::{DeclaredResource, Health};
 use crate::component::*;
 use crate::mapper::Mapper;
 use crate::value::type_name;
-use crate::{ConfigError, ConfigErrors, Ctx, Docs, PluginError, Value};
+use crate::{ConfigErrors, Ctx, Docs, PluginError, Value};
 
 /// A decoded config, type-erased.
 pub(crate) type ConfigBox = Arc<dyn StdAny + Send + Sync>;
@@ -182,18 +182,7 @@ impl std::fmt::Debug for ComponentSpec {
     }
 }
 
-/// Decodes a JSON config into `T`, with the failing field's path.
-pub fn decode_config<T: serde::de::DeserializeOwned>(
-    json: &serde_json::Value,
-) -> Result<T, ConfigErrors> {
-    let empty = serde_json::Value::Object(serde_json::Map::new());
-    let json = if json.is_null() { &empty } else { json };
-    serde_path_to_error::deserialize::<_, T>(json).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        ConfigErrors(vec![ConfigError::new(path, e.into_inner().to_string())])
-    })
-}
+pub use crate::config::decode_config;
 
 impl ComponentSpec {
     fn new<C: Component>(kind: ComponentKind, name: &str, accepts: Vec<String>) -> Self {
@@ -223,16 +212,7 @@ impl ComponentSpec {
 
     /// Decodes and validates a config.
     pub(crate) fn decode(&self, json: &serde_json::Value) -> Result<ConfigBox, ConfigErrors> {
-        (self.decode)(json).map_err(|e| match &self.info.docs {
-            // serde stops at the first unknown attribute; the docs know every attribute, so
-            // report all of them at once, each with a suggestion.
-            Some(d) if e.0.iter().any(|x| x.message.starts_with("unknown field")) => {
-                let all = crate::docs::unknown_attributes(&d.fields, json);
-                let serde_found = e.0.iter().all(|x| all.iter().any(|a| a.path == x.path));
-                if serde_found { ConfigErrors(all) } else { e }
-            }
-            _ => e,
-        })
+        (self.decode)(json)
     }
 
     /// Runs one function.

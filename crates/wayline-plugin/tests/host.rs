@@ -105,7 +105,7 @@ async fn configure_then_call_with_mapped_input() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "nested.port: unknown field `port`, expected `ports`"
+        "nested.port: unknown attribute `port`; did you mean `ports`?"
     );
     c.configure(serde_json::json!({"nested": {"ports": [80]}}))
         .await

@@ -114,6 +114,7 @@ async fn exec_config_errors_carry_the_field_path() {
             "comand: unknown attribute `comand`; did you mean `command`?",
             "dirr: unknown attribute `dirr`; did you mean `dir`?",
             "template.paht: unknown attribute `paht`; did you mean `path`?",
+            "template: missing field `path`",
         ]
     );
     assert_eq!(
@@ -133,8 +134,8 @@ async fn exec_config_errors_carry_the_field_path() {
         ["command[1]: `<TPL>` needs a `template` block"]
     );
     assert_eq!(
-        e(json!({"command": ["x"], "template": [{"path": "a", "size": 1}]})).await,
-        ["template: data did not match any variant of untagged enum OneBlock"]
+        e(json!({"command": ["x"], "template": [{"path": "a"}, {"path": "b"}]})).await,
+        ["template: only one `template` block is allowed"]
     );
 }
 

@@ -111,7 +111,10 @@ async fn external_platform_works_like_a_builtin() {
         .configure(json!({"path": "x", "colour": 1}))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "colour: unknown attribute `colour`");
+    assert_eq!(
+        err.to_string(),
+        "colour: unknown attribute `colour` (known: path, message, crash, delay_ms)"
+    );
     p.configure(json!({"path": "greeting.txt", "message": "hi"}))
         .await
         .unwrap();

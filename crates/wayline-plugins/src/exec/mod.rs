@@ -71,24 +71,28 @@ pub struct TemplateBlock {
     pub path: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum OneBlock {
-    One(TemplateBlock),
-    List(Vec<TemplateBlock>),
-}
-
+/// `template` must be one block: a map, never a list of them.
 fn one_block<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<TemplateBlock>, D::Error> {
-    use serde::de::Error;
-    match Option::<OneBlock>::deserialize(d)? {
-        None => Ok(None),
-        Some(OneBlock::One(b)) => Ok(Some(b)),
-        Some(OneBlock::List(mut v)) => match v.len() {
-            0 => Ok(None),
-            1 => Ok(v.pop()),
-            _ => Err(D::Error::custom("only one `template` block is allowed")),
-        },
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<TemplateBlock>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("one `template { path = \"…\" }` block")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            // Through the map access itself, so field paths of inner errors are kept.
+            TemplateBlock::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(serde::de::Error::custom(
+                "only one `template` block is allowed",
+            ))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
     }
+    d.deserialize_any(V)
 }
 
 fn default_wait() -> u64 {
