@@ -7,4 +7,5 @@ mod admin;
 mod auth;
 mod catalog;
 mod common;
+mod crash;
 mod jobs;
