@@ -56,9 +56,16 @@ pub fn config_vars(
             ..inputs.clone()
         },
     )?;
-    let defs = ctx.config_vars()?;
-    Ok(defs
-        .into_iter()
+    Ok(to_proto(ctx.config_vars()?, &config.project, app))
+}
+
+/// Evaluated `config {}` entries as server config variables of `project` / `app`.
+pub fn to_proto(
+    defs: Vec<wayline_config::ConfigVarDef>,
+    project: &str,
+    app: &str,
+) -> Vec<ConfigVar> {
+    defs.into_iter()
         .map(|d| {
             let scope = if d.runner {
                 config_var::Scope::Runner
@@ -77,7 +84,7 @@ pub fn config_vars(
             };
             ConfigVar {
                 scope: scope as i32,
-                project: config.project.clone(),
+                project: project.to_owned(),
                 application: if matches!(d.scope, ConfigScope::App) {
                     app.to_owned()
                 } else {
@@ -91,5 +98,5 @@ pub fn config_vars(
                 file: d.file,
             }
         })
-        .collect())
+        .collect()
 }

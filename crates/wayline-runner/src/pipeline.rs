@@ -474,6 +474,49 @@ impl Run<'_> {
 
     // ---------------------------------------------------------------- deploy
 
+    /// Sends the file's `config {}` stanzas to the server, so the deployment's entrypoint gets
+    /// them (what `wayline config sync` does by hand).
+    async fn sync_config(&self) -> StepResult<()> {
+        let defs = self
+            .eval
+            .config_vars()
+            .map_err(|d| StepError(d.to_string()))?;
+        if defs.is_empty() {
+            return Ok(());
+        }
+        let app = self.app_ref();
+        let vars = crate::evaluate::to_proto(defs, &app.project, &app.application);
+        let n = vars.len();
+        match self
+            .ctx
+            .client
+            .clone()
+            .set_config(pb::SetConfigRequest { variables: vars })
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.code() == tonic::Code::PermissionDenied => {
+                self.ctx.events.line(
+                    format!(
+                        "The config file's `config` was not sent: {} (run `wayline config sync`)",
+                        s.message()
+                    ),
+                    "warning",
+                );
+                return Ok(());
+            }
+            Err(s) => return Err(s.into()),
+        }
+        self.ctx.events.line(
+            format!(
+                "Synced {n} config variable{} from the config file",
+                if n == 1 { "" } else { "s" }
+            ),
+            "",
+        );
+        Ok(())
+    }
+
     /// Environment every deployment gets so its entrypoint can reach the server.
     async fn deployment_env(&self, deployment_id: &str) -> StepResult<BTreeMap<String, String>> {
         let mut env = BTreeMap::new();
@@ -539,6 +582,7 @@ impl Run<'_> {
         op.build_id.clone_from(&artifact.build_id);
         op.physical_state = PhysicalState::Pending as i32;
         let record = self.upsert(op).await?;
+        self.sync_config().await?;
         let env = self.deployment_env(&record.id).await?;
         let used = self.evaluate(
             &app.deploy,

@@ -28,9 +28,15 @@ app "svc" {{
   build {{
     use "files" {{}}
   }}
+  config {{
+    env = {{
+      GREETING = "hello from the config file"
+    }}
+  }}
+
   deploy {{
     use "exec" {{
-      command = ["{}", "--", "sh", "-c", "echo hello from the app; echo MSG=$MSG; while true; do sleep 1; done"]
+      command = ["{}", "--", "sh", "-c", "echo hello from the app; echo MSG=$MSG; echo GREETING=$GREETING; while true; do sleep 1; done"]
     }}
   }}
 }}
@@ -59,6 +65,11 @@ fn logs_exec_and_config_reach_the_running_app() {
     assert!(
         logs(&env).contains("[entrypoint]"),
         "the entrypoint's own lines are marked"
+    );
+    assert!(
+        logs(&env).contains("GREETING=hello from the config file"),
+        "the `config` stanza reaches the app:\n{}",
+        logs(&env)
     );
 
     let r = env.ok(&["exec", "--", "echo", "hi"]);
