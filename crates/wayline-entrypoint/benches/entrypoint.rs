@@ -98,7 +98,7 @@ fn binary_size() {
         .ok_or(())
     {
         Ok(p) => PathBuf::from(p),
-        Err(_) => {
+        Err(()) => {
             let script = concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/../../scripts/build-entrypoint.sh"
