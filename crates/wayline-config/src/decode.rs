@@ -69,7 +69,12 @@ impl Decoder<'_> {
                             Some(format!("write `{key} {{ ... }}`")),
                         );
                     } else {
-                        let help = did_you_mean(key, names());
+                        let help = did_you_mean(key, names()).or_else(|| {
+                            // In a stage, a stray attribute is usually a plugin setting.
+                            (ctx.starts_with('`') && ctx.contains("` of app ")).then(|| {
+                                format!("plugin settings go inside the `use` block: `use \"<plugin>\" {{ {key} = ... }}`")
+                            })
+                        });
                         self.error_help(span, format!("unknown attribute `{key}` {inn}"), help);
                     }
                 }
