@@ -91,7 +91,7 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "ok" } else { "MISSED" }
 }
 
-fn binary_size() {
+fn binary_size() -> PathBuf {
     let path = match std::env::var("WAYLINE_ENTRYPOINT_STATIC")
         .ok()
         .filter(|p| !p.is_empty())
@@ -116,6 +116,7 @@ fn binary_size() {
         "binary size (static, profile entrypoint): {mib:.2} MiB  goal < 5 MiB  {}",
         verdict(mib < 5.0)
     );
+    path
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -127,12 +128,10 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-async fn idle_rss() {
+/// RSS of the binary users run (the static one when `binary_size` found it).
+async fn idle_rss(bin: Option<PathBuf>) {
     let s = server();
-    let bin = std::env::var("WAYLINE_ENTRYPOINT_STATIC")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| BIN.to_owned());
+    let bin = bin.map_or_else(|| BIN.to_owned(), |p| p.display().to_string());
     let mut cmd = entrypoint(Some(&s.socket), &["sleep", "60"]);
     let std_cmd = cmd.as_std_mut();
     let mut c = tokio::process::Command::new(&bin);
@@ -425,11 +424,9 @@ async fn main() {
     }
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let run = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
-    if run("size") {
-        binary_size();
-    }
+    let static_bin = run("size").then(binary_size);
     if run("rss") {
-        idle_rss().await;
+        idle_rss(static_bin).await;
     }
     if run("start") {
         start_overhead().await;

@@ -208,3 +208,27 @@ pub fn serve(harness: Harness, path: &Path) -> tokio::task::JoinHandle<()> {
             .await;
     })
 }
+
+/// Serves `harness` over TLS on a loopback TCP port; returns the port.
+pub fn serve_tls(
+    harness: Harness,
+    cert_pem: &str,
+    key_pem: &str,
+) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
+    let tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+    let server = tonic::transport::Server::builder().tls_config(tls).unwrap();
+    let task = tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let _ = server
+            .clone()
+            .add_service(harness)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    (port, task)
+}

@@ -15,3 +15,4 @@ mod exec;
 mod harness;
 mod logs;
 mod pid1;
+mod tls;
