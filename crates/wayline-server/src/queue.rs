@@ -331,8 +331,13 @@ impl Queue {
             st.next_order += 1;
             let log = JobLog::new();
             log.push(state_event(State::Unknown, &job), false);
+            // Only a job still waiting in the queue is replaced; one that already runs finishes.
             if !job.singleton_id.is_empty()
                 && let Some(old) = st.singletons.insert(job.singleton_id.clone(), id.clone())
+                && st
+                    .jobs
+                    .get(&old)
+                    .is_some_and(|a| state_of(&a.job) == State::Queued)
             {
                 self.finish_locked(
                     &mut st,
@@ -648,7 +653,7 @@ impl Queue {
             };
             self.finish_locked(&mut st, id, state, res, err)
         };
-        self.await_finish(id, ticket).await
+        Self::await_finish(ticket).await
     }
 
     /// Ends an unfinished job now. Returns the commit ticket.
@@ -667,7 +672,24 @@ impl Queue {
         a.job.result = result;
         a.job.error.clone_from(&error);
         a.job.wait_reason.clear();
-        let ticket = self.store.save_job(&a.job);
+        // Followers that arrive before the commit find the log in `finished`; it goes once the
+        // record is durable, also for jobs ended by a cascade that nobody awaits.
+        let ticket = {
+            let write = self.store.save_job(&a.job);
+            let (done, wait) = oneshot::channel();
+            let me = self.me.clone();
+            let key = id.to_owned();
+            tokio::spawn(async move {
+                let r = write.await;
+                if let Some(q) = me.upgrade() {
+                    q.lock().finished.remove(&key);
+                }
+                let _ = done.send(r);
+            });
+            let pending: Pending<()> =
+                Box::pin(async move { wait.await.map_err(|_| crate::store::StoreError::Closed)? });
+            pending
+        };
         a.log.push(state_event(previous, &a.job), false);
         a.log.push(
             gjs::Event::Complete(gjs::Complete {
@@ -738,11 +760,9 @@ impl Queue {
         Some(ticket)
     }
 
-    async fn await_finish(&self, id: &str, ticket: Option<Pending<()>>) -> Result<(), Status> {
+    async fn await_finish(ticket: Option<Pending<()>>) -> Result<(), Status> {
         if let Some(t) = ticket {
-            let r = t.await;
-            self.lock().finished.remove(id);
-            r.map_err(crate::service::store_status)?;
+            t.await.map_err(crate::service::store_status)?;
         }
         Ok(())
     }
@@ -788,7 +808,7 @@ impl Queue {
                     _ => None,
                 }
             };
-            let _ = q.await_finish(&id, ticket).await;
+            let _ = Self::await_finish(ticket).await;
         });
     }
 
@@ -808,7 +828,7 @@ impl Queue {
             }
         };
         let failed = ticket.is_some();
-        let _ = self.await_finish(id, ticket).await;
+        let _ = Self::await_finish(ticket).await;
         failed
     }
 
@@ -888,7 +908,7 @@ impl Queue {
                 self.finish_locked(&mut st, id, State::Cancelled, None, Some(job_error(msg)))
             }
         };
-        self.await_finish(id, ticket).await
+        Self::await_finish(ticket).await
     }
 
     fn arm_expiry(&self, id: &str) {
@@ -916,7 +936,7 @@ impl Queue {
                     _ => None,
                 }
             };
-            let _ = q.await_finish(&id, ticket).await;
+            let _ = Self::await_finish(ticket).await;
         });
     }
 
