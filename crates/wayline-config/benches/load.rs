@@ -146,15 +146,9 @@ fn run(src: &str) -> usize {
     let extra =
         serde_json::json!({"artifact": {"image": "img", "tag": "t"}, "deploy": {"url": "u"}});
     let mut n = 0;
+    let base = EvalContext::new(&config, &inputs).unwrap();
     for app in &config.apps {
-        let ctx = EvalContext::new(
-            &config,
-            &EvalInputs {
-                app: Some(app.name.clone()),
-                ..inputs.clone()
-            },
-        )
-        .unwrap();
+        let ctx = base.for_app(&app.name).unwrap();
         n += ctx.config_vars().unwrap().len();
         for stage in [
             Some(&app.build),

@@ -224,11 +224,14 @@ pub struct EvalContext<'c> {
     workspace: String,
     variables: Vec<ResolvedVariable>,
     labels: BTreeMap<String, String>,
+    project_labels: BTreeMap<String, String>,
+    extra_labels: BTreeMap<String, String>,
     vars: Map<String, Value>,
 }
 
 impl<'c> EvalContext<'c> {
-    /// Resolves variables and predefined values; every error is reported at once.
+    /// Resolves variables and predefined values; every error is reported at once. With
+    /// `inputs.app` set, the context is for that app (same as [`EvalContext::for_app`]).
     pub fn new(config: &'c Config, inputs: &EvalInputs) -> Result<Self, Diagnostics> {
         let mut diags = Diagnostics::new();
         let workspace = if inputs.workspace.is_empty() {
@@ -236,32 +239,10 @@ impl<'c> EvalContext<'c> {
         } else {
             inputs.workspace.clone()
         };
-        let app = match &inputs.app {
-            None => None,
-            Some(name) => {
-                let found = config.app(name);
-                if found.is_none() {
-                    let d = Diagnostic::error(format!(
-                        "no app named `{name}` in `{}`",
-                        config.file.name
-                    ));
-                    let d = match did_you_mean(name, config.apps.iter().map(|a| a.name.as_str())) {
-                        Some(h) => d.with_help(h),
-                        None => d.with_help(format!(
-                            "the apps are: {}",
-                            config
-                                .apps
-                                .iter()
-                                .map(|a| a.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    };
-                    return Err(d.into());
-                }
-                found
-            }
-        };
+        if let Some(name) = &inputs.app {
+            // Fail fast on a wrong app name, before reporting anything else.
+            find_app(config, name)?;
+        }
         let variables = resolve_variables(config, inputs, &mut diags);
         let mut var_obj = Map::new();
         for v in &variables {
@@ -287,59 +268,82 @@ impl<'c> EvalContext<'c> {
             Value::String(config.project_dir.display().to_string()),
         );
         path.insert("pwd".to_owned(), Value::String(pwd.display().to_string()));
+        vars.insert("path".to_owned(), Value::Object(path));
         vars.insert(
             "workspace".to_owned(),
             obj1("name", Value::String(workspace.clone())),
         );
         let mut ctx = EvalContext {
             config,
-            app,
+            app: None,
             workspace,
             variables,
             labels: BTreeMap::new(),
+            project_labels: BTreeMap::new(),
+            extra_labels: inputs.labels.clone(),
             vars,
         };
-        ctx.vars
-            .insert("path".to_owned(), Value::Object(path.clone()));
-        // Labels and app values may use variables, so they come after.
-        let mut labels = ctx.eval_labels(config.labels.as_ref(), &mut diags);
-        if let Some(app) = app {
-            ctx.vars.insert(
-                "app".to_owned(),
-                obj1("name", Value::String(app.name.clone())),
-            );
-            let app_dir = match &app.path {
-                None => config.project_dir.clone(),
-                Some(e) => match ctx.eval(e, None) {
-                    Ok(Value::String(p)) => config.project_dir.join(p),
-                    Ok(other) => {
-                        diags.push(ctx.error_at(
-                            e,
-                            format!(
-                                "`path` must be a string, found {}",
-                                crate::value::type_name(&other)
-                            ),
-                        ));
-                        config.project_dir.clone()
-                    }
-                    Err(d) => {
-                        diags.push(d);
-                        config.project_dir.clone()
-                    }
-                },
-            };
+        // Labels may use variables, so they come after.
+        ctx.project_labels = ctx.eval_labels(config.labels.as_ref(), &mut diags);
+        ctx.set_labels(BTreeMap::new());
+        let ctx = diags.into_result(ctx)?;
+        match &inputs.app {
+            Some(name) => ctx.for_app(name),
+            None => Ok(ctx),
+        }
+    }
+
+    /// The same variables and values, for one app: adds `app.name`, `path.app` and the app's
+    /// labels. Cheaper than [`EvalContext::new`] per app (variables are resolved once).
+    pub fn for_app(&self, name: &str) -> Result<EvalContext<'c>, Diagnostics> {
+        let app = find_app(self.config, name)?;
+        let mut diags = Diagnostics::new();
+        let mut ctx = self.clone();
+        ctx.app = Some(app);
+        ctx.vars.insert(
+            "app".to_owned(),
+            obj1("name", Value::String(app.name.clone())),
+        );
+        let project_dir = &self.config.project_dir;
+        let app_dir = match &app.path {
+            None => project_dir.clone(),
+            Some(e) => match ctx.eval(e, None) {
+                Ok(Value::String(p)) => project_dir.join(p),
+                Ok(other) => {
+                    diags.push(ctx.error_at(
+                        e,
+                        format!(
+                            "`path` must be a string, found {}",
+                            crate::value::type_name(&other)
+                        ),
+                    ));
+                    project_dir.clone()
+                }
+                Err(d) => {
+                    diags.push(d);
+                    project_dir.clone()
+                }
+            },
+        };
+        if let Some(Value::Object(path)) = ctx.vars.get_mut("path") {
             path.insert(
                 "app".to_owned(),
                 Value::String(app_dir.display().to_string()),
             );
-            ctx.vars.insert("path".to_owned(), Value::Object(path));
-            labels.extend(ctx.eval_labels(app.labels.as_ref(), &mut diags));
         }
-        labels.extend(inputs.labels.clone());
-        labels.insert("wayline/workspace".to_owned(), ctx.workspace.clone());
-        ctx.vars.insert("labels".to_owned(), labels_value(&labels));
-        ctx.labels = labels;
+        let app_labels = ctx.eval_labels(app.labels.as_ref(), &mut diags);
+        ctx.set_labels(app_labels);
         diags.into_result(ctx)
+    }
+
+    /// Operation labels: project, then app, then extra (`-label`), then `wayline/workspace`.
+    fn set_labels(&mut self, app_labels: BTreeMap<String, String>) {
+        let mut labels = self.project_labels.clone();
+        labels.extend(app_labels);
+        labels.extend(self.extra_labels.clone());
+        labels.insert("wayline/workspace".to_owned(), self.workspace.clone());
+        self.vars.insert("labels".to_owned(), labels_value(&labels));
+        self.labels = labels;
     }
 
     /// The resolved input variables, in declaration order.
@@ -710,13 +714,7 @@ impl<'c> EvalContext<'c> {
             base.check_pipeline_exprs(p, &mut diags);
         }
         for app in &config.apps {
-            let ctx = match EvalContext::new(
-                config,
-                &EvalInputs {
-                    app: Some(app.name.clone()),
-                    ..inputs.clone()
-                },
-            ) {
+            let ctx = match base.for_app(&app.name) {
                 Ok(c) => c,
                 Err(d) => {
                     diags.extend(d);
@@ -983,6 +981,21 @@ impl<'c> EvalContext<'c> {
         }
         out
     }
+}
+
+fn find_app<'c>(config: &'c Config, name: &str) -> Result<&'c App, Diagnostics> {
+    config.app(name).ok_or_else(|| {
+        let d = Diagnostic::error(format!("no app named `{name}` in `{}`", config.file.name));
+        let names = || config.apps.iter().map(|a| a.name.as_str());
+        match did_you_mean(name, names()) {
+            Some(h) => d.with_help(h),
+            None => d.with_help(format!(
+                "the apps are: {}",
+                names().collect::<Vec<_>>().join(", ")
+            )),
+        }
+        .into()
+    })
 }
 
 fn merge_json(slot: &mut serde_json::Value, value: serde_json::Value) {

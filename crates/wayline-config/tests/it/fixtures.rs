@@ -60,7 +60,9 @@ pub(crate) fn summarize(config: &Config) -> Value {
         .apps
         .iter()
         .map(|app| {
-            let ctx = EvalContext::new(
+            let ctx = base.for_app(&app.name).unwrap();
+            // Building the app context directly gives the same values.
+            let direct = EvalContext::new(
                 config,
                 &EvalInputs {
                     app: Some(app.name.clone()),
@@ -68,6 +70,10 @@ pub(crate) fn summarize(config: &Config) -> Value {
                 },
             )
             .unwrap();
+            assert_eq!(
+                (ctx.labels(), ctx.app_dir()),
+                (direct.labels(), direct.app_dir())
+            );
             json!({
                 "name": app.name,
                 "labels": ctx.labels(),
