@@ -53,6 +53,11 @@ impl SourceFile {
         }
     }
 
+    /// The file as the user wrote it (the JSON for `*.hcl.json`), e.g. to send with a job.
+    pub fn original(&self) -> &str {
+        self.shown()
+    }
+
     fn shown(&self) -> &str {
         self.display.as_deref().unwrap_or(&self.text)
     }
