@@ -413,26 +413,18 @@ impl Queue {
             stream,
         };
         let wid = waiter.id;
-        let mut waiter = waiter;
-        let mut from = 0;
-        loop {
-            // Borrow the queue in order and clone only the job we pick: the queue may be long.
-            let found = st
-                .queued
-                .range(from..)
-                .find(|(_, id)| {
-                    let a = &st.jobs[*id];
-                    runner_matches(&a.job, &waiter.runner) && Self::blocker(&st, &a.job).is_none()
-                })
-                .map(|(o, id)| (*o, id.clone()));
-            let Some((order, id)) = found else { break };
-            match self.assign(&mut st, &id, waiter) {
-                Ok(()) => return (wid, rx),
-                Err(back) => {
-                    waiter = back;
-                    from = order + 1;
-                }
-            }
+        // Our own receiver is alive, so `assign` cannot find this waiter stale.
+        let found = st
+            .queued
+            .values()
+            .find(|id| {
+                let a = &st.jobs[*id];
+                runner_matches(&a.job, &waiter.runner) && Self::blocker(&st, &a.job).is_none()
+            })
+            .cloned();
+        if let Some(id) = found {
+            self.assign(&mut st, &id, waiter);
+            return (wid, rx);
         }
         st.waiters.push(waiter);
         (wid, rx)
@@ -475,7 +467,7 @@ impl Queue {
                 return;
             };
             let w = st.waiters.remove(pos);
-            if self.assign(st, id, w).is_ok() {
+            if self.assign(st, id, w) {
                 return;
             }
         }
@@ -501,10 +493,11 @@ impl Queue {
         }
     }
 
-    /// Hands job `id` to `waiter`; gives the waiter back when its stream is gone.
-    fn assign(&self, st: &mut State_, id: &str, waiter: Waiter) -> Result<(), Waiter> {
+    /// Hands job `id` to `waiter`. False when the waiter's stream is gone: the stale waiter is
+    /// dropped and the job stays queued for the next one.
+    fn assign(&self, st: &mut State_, id: &str, waiter: Waiter) -> bool {
         if waiter.tx.is_closed() {
-            return Ok(()); // the stream went away: drop the stale waiter, job stays queued
+            return false;
         }
         let a = st.jobs.get_mut(id).expect("assigning a known job");
         let mut job = a.job.clone();
@@ -512,8 +505,8 @@ impl Queue {
         job.assigned_runner_id.clone_from(&waiter.runner.id);
         job.assign_time = Some(wayline_core::time::now());
         job.wait_reason.clear();
-        if let Err(_job) = waiter.tx.send(job.clone()) {
-            return Ok(());
+        if waiter.tx.send(job.clone()).is_err() {
+            return false;
         }
         a.log.push(state_event(State::Queued, &job), false);
         a.job = job;
@@ -530,7 +523,7 @@ impl Queue {
             st.serial_holder.insert(k, id.to_owned());
         }
         self.runners.add_running(&waiter.runner.id, 1);
-        Ok(())
+        true
     }
 
     /// The runner acknowledged the job: WAITING → RUNNING.
