@@ -236,6 +236,14 @@ impl RunningServer {
     }
 }
 
+/// HTTP/2 keepalive pings find runners and entrypoints whose connection died silently, so a
+/// vanished runner goes offline and its job stream breaks (and the job can be reattached).
+fn grpc_server() -> Server {
+    Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+}
+
 async fn stop_signal(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
@@ -368,7 +376,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
         .await;
 
     let mut tasks = Vec::new();
-    let mut builder = Server::builder();
+    let mut builder = grpc_server();
     if let Some(pem) = &tls {
         builder = builder
             .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(&pem.cert, &pem.key)))
@@ -413,7 +421,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
                 path: path.clone(),
                 source,
             })?;
-        let router = Server::builder()
+        let router = grpc_server()
             .add_service(svc)
             .add_service(reflection)
             .add_service(health_svc);

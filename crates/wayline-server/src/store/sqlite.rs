@@ -1022,3 +1022,65 @@ pub(crate) fn verify_database(path: &Path) -> Result<u32, StoreError> {
     }
     Ok(version)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrations_are_idempotent_and_newer_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.put_state("k", b"v".to_vec()).await.unwrap();
+        store.close().await.unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.get_state("k").await.unwrap(), Some(b"v".to_vec()));
+        assert_eq!(verify_database(&path).unwrap(), schema::CURRENT);
+        store.close().await.unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the database has schema version 99 but this server supports up to {}; upgrade Wayline",
+                schema::CURRENT
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_does_not_undo_its_batch_neighbours() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("w.db")).unwrap();
+        let host = |name: &str| pb::Hostname {
+            hostname: name.into(),
+            ..Default::default()
+        };
+        // Enqueued back to back, these usually share one transaction.
+        let a = store.create_hostname(host("a"));
+        let dup = store.create_hostname(host("a"));
+        let b = store.create_hostname(host("b"));
+        assert!(a.await.is_ok());
+        assert_eq!(
+            dup.await.unwrap_err().to_string(),
+            "hostname a is already registered"
+        );
+        assert!(b.await.is_ok());
+        let names: Vec<String> = store
+            .list_hostnames()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| h.hostname)
+            .collect();
+        assert_eq!(names, vec!["a", "b"]);
+        store.close().await.unwrap();
+        assert!(matches!(
+            store.put_state("x", vec![]).await,
+            Err(StoreError::Closed)
+        ));
+    }
+}
