@@ -194,3 +194,75 @@ pub async fn reqwest_free_get(addr: std::net::SocketAddr, path: &str) -> String 
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+#[tokio::test]
+async fn reflection_and_health_serve_third_party_clients() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let h = Harness::start().await;
+    let channel = unix_channel(&h.socket()).await;
+    let mut health = HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "wayline.v1.Wayline".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    let mut reflection = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut resp = reflection
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        resp.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    assert!(
+        list.service.iter().any(|s| s.name == "wayline.v1.Wayline"),
+        "{list:?}"
+    );
+}
+
+#[tokio::test]
+async fn runner_scoped_config_is_pushed_to_connected_runners() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let mut r = online(&mut c, "r1", &[("os", "linux")], false).await;
+    let var = |name: &str, sel: &str| pb::ConfigVar {
+        scope: pb::config_var::Scope::Runner as i32,
+        label_selector: sel.into(),
+        name: name.into(),
+        value: Some(pb::config_var::Value::Static("1".into())),
+        ..Default::default()
+    };
+    c.set_config(pb::SetConfigRequest {
+        variables: vec![var("FOR_LINUX", "os == linux"), var("FOR_MAC", "os == mac")],
+    })
+    .await
+    .unwrap();
+    let cfg = r.config.message().await.unwrap().unwrap().config.unwrap();
+    assert_eq!(
+        cfg.config_vars
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["FOR_LINUX"]
+    );
+}
