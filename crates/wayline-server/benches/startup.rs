@@ -17,10 +17,13 @@ use std::time::{Duration, Instant};
 fn serve(dir: &str) {
     let rt = wayline_server::runtime().expect("runtime");
     rt.block_on(async {
-        let server = wayline_server::start(common::options(std::path::Path::new(dir))).await.expect("start");
+        let server = wayline_server::start(common::options(std::path::Path::new(dir)))
+            .await
+            .expect("start");
         println!("ready");
         // Serve until the parent closes our stdin.
-        let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await;
+        let _ =
+            tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await;
         server.shutdown().await;
     });
 }
@@ -43,10 +46,15 @@ fn one_start(dir: &std::path::Path, measure_rss: bool) -> (Duration, Duration, u
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "ready");
     let ready = t.elapsed();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let first_call = rt.block_on(async {
         let mut c = common::with_token(common::unix_channel(&dir.join("wayline.sock")).await, None);
         c.get_version_info(()).await.unwrap();
@@ -85,10 +93,22 @@ fn main() {
     }
     let ms = |mut v: Vec<Duration>| {
         v.sort();
-        format!("median={:.1} ms max={:.1} ms", v[v.len() / 2].as_secs_f64() * 1e3, v[v.len() - 1].as_secs_f64() * 1e3)
+        format!(
+            "median={:.1} ms max={:.1} ms",
+            v[v.len() / 2].as_secs_f64() * 1e3,
+            v[v.len() - 1].as_secs_f64() * 1e3
+        )
     };
-    println!("first start (new database + certificate), spawn → ready: {}", ms(first));
+    println!(
+        "first start (new database + certificate), spawn → ready: {}",
+        ms(first)
+    );
     println!("later start, spawn → ready: {}", ms(ready));
     println!("spawn → first GetVersionInfo answered: {}", ms(call));
-    println!("idle RSS after 2 s: {:?} MiB", rss.iter().map(|k| format!("{:.1}", *k as f64 / 1024.0)).collect::<Vec<_>>());
+    println!(
+        "idle RSS after 2 s: {:?} MiB",
+        rss.iter()
+            .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+            .collect::<Vec<_>>()
+    );
 }

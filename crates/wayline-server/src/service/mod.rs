@@ -220,6 +220,9 @@ impl Shared {
             (TokenKind::Runner, _) => {
                 format!("a runner token cannot call {method}; use a login token")
             }
+            (TokenKind::Invite, _) => format!(
+                "an invite token cannot call {method}; exchange it with ConvertInviteToken (`wayline login`)"
+            ),
             (kind, _) => format!(
                 "a {} token cannot call {method}; use a login token",
                 kind.name()

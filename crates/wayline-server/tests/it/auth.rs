@@ -266,3 +266,68 @@ async fn runner_scoped_config_is_pushed_to_connected_runners() {
         vec!["FOR_LINUX"]
     );
 }
+
+#[tokio::test]
+async fn invites_convert_once_into_login_tokens() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let invite = c
+        .generate_invite_token(pb::GenerateInviteTokenRequest {
+            expires_in: "1h".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    // An invite is not a login token.
+    let err = h
+        .client_with(&invite)
+        .await
+        .list_projects(())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "an invite token cannot call ListProjects; exchange it with ConvertInviteToken (`wayline login`)"
+    );
+    let mut anon = h.anon().await;
+    let login = anon
+        .convert_invite_token(pb::ConvertInviteTokenRequest {
+            token: invite.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    h.client_with(&login).await.list_projects(()).await.unwrap();
+    let err = anon
+        .convert_invite_token(pb::ConvertInviteTokenRequest { token: invite })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert!(
+        err.message().starts_with("the invite token ")
+            && err.message().ends_with(" has been revoked")
+    );
+    let err = anon
+        .convert_invite_token(pb::ConvertInviteTokenRequest { token: login })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "ConvertInviteToken needs an invite token, not a login token"
+    );
+
+    let v = c
+        .validate_job(pb::ValidateJobRequest {
+            job: Some(pb::Job::default()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!v.valid);
+    assert_eq!(
+        v.error,
+        "job.operation is required (noop, build, push, deploy, release, up, destroy, …)"
+    );
+}
