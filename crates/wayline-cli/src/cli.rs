@@ -473,6 +473,9 @@ pub(crate) enum RunnerCmd {
         /// Where the runner keeps its id.
         #[arg(long = "state-dir")]
         state_dir: Option<PathBuf>,
+        /// Register without a token and wait until an operator runs `wayline runner adopt <id>`.
+        #[arg(long = "request-adoption")]
+        request_adoption: bool,
     },
     /// List runners.
     List {

@@ -65,6 +65,30 @@ pub(crate) async fn connect() -> Result<Session> {
     }
 }
 
+/// Connects to the current context's server without sending its token (a runner asking to be
+/// adopted). The server must be running already.
+pub(crate) async fn connect_without_token() -> Result<Session> {
+    let contexts = Contexts::open();
+    let ctx = match contexts.current()? {
+        Some((_, ctx)) => ctx,
+        None => ServerContext {
+            address: format!("unix://{}", EmbeddedPaths::new().socket().display()),
+            tls: false,
+            ..Default::default()
+        },
+    };
+    let ctx = ServerContext {
+        token: String::new(),
+        ..ctx
+    };
+    let (client, auth) = dial(&ctx).await?;
+    Ok(Session {
+        client,
+        auth,
+        context: ctx,
+    })
+}
+
 async fn dial(ctx: &ServerContext) -> Result<(Client, Auth)> {
     let addr: ServerAddr = ctx.address.parse()?;
     let mut opts = ConnectOptions::new(addr);
@@ -79,45 +103,27 @@ async fn dial(ctx: &ServerContext) -> Result<(Client, Auth)> {
 async fn connect_embedded(contexts: &Contexts, existing: Option<ServerContext>) -> Result<Session> {
     let paths = EmbeddedPaths::new();
     let socket = paths.socket();
-    if !is_listening(&socket).await {
-        start_embedded(&paths).await?;
-        eprintln!(
-            "Started your local Wayline server in the background (data in `{}`); `wayline server stop` stops it.",
-            paths.dir.display()
-        );
-    }
-    let address = format!("unix://{}", socket.display());
-    let ctx = match existing {
-        Some(ctx) if !ctx.token.is_empty() => ctx,
-        _ => {
-            let (mut client, _) = dial(&ServerContext {
-                address: address.clone(),
-                ..Default::default()
-            })
-            .await?;
-            let token = match client.bootstrap_token(()).await {
-                Ok(resp) => resp.into_inner().token,
-                Err(status) => bail!(
-                    "the local server at `{}` was already bootstrapped, but no context holds its token ({}). \
-                     Log in with `wayline login unix://{} -token <token>` or remove `{}` to start afresh",
-                    paths.dir.display(),
-                    status.message(),
-                    socket.display(),
+    let ready = match existing {
+        Some(ctx) if !ctx.token.is_empty() && is_listening(&socket).await => Some(ctx),
+        _ => None,
+    };
+    let ctx = match ready {
+        Some(ctx) => ctx,
+        None => {
+            // Two first commands at once must not both start (or bootstrap) a server: the
+            // second waits for the first under a file lock, then finds everything in place.
+            let _lock = lock_start(&paths).await?;
+            if !is_listening(&socket).await {
+                start_embedded(&paths).await?;
+                eprintln!(
+                    "Started your local Wayline server in the background (data in `{}`); `wayline server stop` stops it.",
                     paths.dir.display()
-                ),
-            };
-            let ctx = ServerContext {
-                address,
-                token,
-                tls: false,
-                tls_skip_verify: false,
-                embedded: true,
-            };
-            contexts.set(EMBEDDED_CONTEXT, &ctx)?;
-            if contexts.default_name()?.is_none() {
-                contexts.set_default(EMBEDDED_CONTEXT)?;
+                );
             }
-            ctx
+            match contexts.get(EMBEDDED_CONTEXT)? {
+                Some(ctx) if ctx.embedded && !ctx.token.is_empty() => ctx,
+                _ => bootstrap_embedded(contexts, &paths).await?,
+            }
         }
     };
     let (client, auth) = dial(&ctx).await?;
@@ -126,6 +132,56 @@ async fn connect_embedded(contexts: &Contexts, existing: Option<ServerContext>) 
         auth,
         context: ctx,
     })
+}
+
+/// Holds the embedded server's start lock until dropped.
+async fn lock_start(paths: &EmbeddedPaths) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    fs::create_dir_all(&paths.dir)?;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.dir.join("start.lock"))?
+        .into_file();
+    tokio::task::spawn_blocking(move || {
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+    })
+    .await?
+    .map_err(|(_, e)| anyhow::anyhow!("cannot lock the local server's start: {e}"))
+}
+
+/// Gets the new embedded server's first token and stores it in the `local` context.
+async fn bootstrap_embedded(contexts: &Contexts, paths: &EmbeddedPaths) -> Result<ServerContext> {
+    let socket = paths.socket();
+    let address = format!("unix://{}", socket.display());
+    let (mut client, _) = dial(&ServerContext {
+        address: address.clone(),
+        ..Default::default()
+    })
+    .await?;
+    let token = match client.bootstrap_token(()).await {
+        Ok(resp) => resp.into_inner().token,
+        Err(status) => bail!(
+            "the local server at `{}` was already bootstrapped, but no context holds its token ({}). \
+             Log in with `wayline login unix://{} -token <token>` or remove `{}` to start afresh",
+            paths.dir.display(),
+            status.message(),
+            socket.display(),
+            paths.dir.display()
+        ),
+    };
+    let ctx = ServerContext {
+        address,
+        token,
+        tls: false,
+        tls_skip_verify: false,
+        embedded: true,
+    };
+    contexts.set(EMBEDDED_CONTEXT, &ctx)?;
+    if contexts.default_name()?.is_none() {
+        contexts.set_default(EMBEDDED_CONTEXT)?;
+    }
+    Ok(ctx)
 }
 
 /// True when something accepts connections on the socket.

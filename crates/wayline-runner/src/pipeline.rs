@@ -303,11 +303,16 @@ impl Run<'_> {
                 ),
                 "",
             );
-            let out = tokio::process::Command::new(prog)
+            // kill_on_drop: a cancelled job must not leave its hook running.
+            let run = tokio::process::Command::new(prog)
                 .args(args)
                 .current_dir(&self.source_path)
-                .output()
-                .await;
+                .kill_on_drop(true)
+                .output();
+            let out = tokio::select! {
+                out = run => out,
+                () = self.ctx.cancel.cancelled() => return Err(StepError("cancelled".into())),
+            };
             let failure = match out {
                 Ok(o) => {
                     for line in String::from_utf8_lossy(&o.stdout)
@@ -423,7 +428,8 @@ impl Run<'_> {
             self.ui(),
             self.ctx.cancel.clone(),
         )
-        .input(input);
+        .input(input)
+        .input_template_data(build.template());
         let outcome = handle.call(call).await.map_err(|e| e.to_string());
         let record = self.upsert(Self::finish(record, &outcome)).await?;
         outcome.map_err(|e| StepError(format!("push failed: {e}")))?;
@@ -613,7 +619,8 @@ impl Run<'_> {
             self.ui(),
             self.ctx.cancel.clone(),
         )
-        .input(input);
+        .input(input)
+        .input_template_data(artifact_template.clone());
         let outcome = handle.call(call).await.map_err(|e| e.to_string());
         let mut finished = Self::finish(record, &outcome);
         finished.physical_state = if outcome.is_ok() {
@@ -713,7 +720,8 @@ impl Run<'_> {
                     self.ui(),
                     self.ctx.cancel.clone(),
                 )
-                .input(input);
+                .input(input)
+                .input_template_data(deploy_template.clone());
                 h.call(call).await.map_err(|e| e.to_string())
             }
             // Nothing to configure: releasing marks the deployment live and uses its URL.

@@ -114,10 +114,16 @@ fn config_path(file: Option<PathBuf>) -> Result<PathBuf> {
 /// `wayline validate`: parse and evaluate without a server.
 pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result<ExitCode> {
     let path = config_path(file)?;
-    let result = wayline_config::load_file(&path).and_then(|config| {
-        let workspace = ops::workspace(env);
-        crate::commands::config_cmd::evaluate_all(&config, &workspace, op).map(|()| config)
-    });
+    // Schema and evaluation errors are found in one pass, so the user sees all of them at once.
+    let result =
+        wayline_runner::evaluate::inputs_from_flags(&op.var, &op.var_file, &ops::workspace(env))
+            .and_then(|inputs| {
+                let diags = wayline_config::validate_file(&path, &inputs);
+                if diags.has_errors() {
+                    return Err(diags);
+                }
+                wayline_config::load_file(&path)
+            });
     match result {
         Ok(config) => {
             if env.global.json {
@@ -145,16 +151,6 @@ pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result
             Ok(ExitCode::FAILURE)
         }
     }
-}
-
-/// Evaluates variables and every stage of every app, collecting all errors.
-pub(crate) fn evaluate_all(
-    config: &wayline_config::Config,
-    workspace: &str,
-    op: &OpFlags,
-) -> Result<(), wayline_config::Diagnostics> {
-    let inputs = wayline_runner::evaluate::inputs_from_flags(&op.var, &op.var_file, workspace)?;
-    wayline_runner::evaluate::validate_config(config, &inputs)
 }
 
 /// `wayline fmt`: exit 0 when formatted (or rewritten), 3 with `-check` when not formatted.

@@ -41,9 +41,10 @@ pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
         label,
         concurrency,
         state_dir,
+        request_adoption,
     } = cmd
     {
-        return agent(id, label, concurrency, state_dir).await;
+        return agent(id, label, concurrency, state_dir, request_adoption).await;
     }
     let mut s = session::connect().await?;
     match cmd {
@@ -177,6 +178,7 @@ async fn agent(
     label: Vec<String>,
     concurrency: usize,
     state_dir: Option<std::path::PathBuf>,
+    request_adoption: bool,
 ) -> Result<ExitCode> {
     let state_dir = state_dir.unwrap_or_else(|| crate::context::data_dir().join("runner"));
     let id = match id {
@@ -194,7 +196,12 @@ async fn agent(
         }
     };
     let labels = labels::parse_user_labels(label.iter().map(String::as_str))?;
-    let session = session::connect().await?;
+    let session = if request_adoption {
+        eprintln!("Runner {id} asks to be adopted: run `wayline runner adopt {id}`.");
+        session::connect_without_token().await?
+    } else {
+        session::connect().await?
+    };
     eprintln!(
         "Runner {id} connected to {} (labels {}).",
         session.context.address,

@@ -284,3 +284,186 @@ fn bad_token_and_server_down_get_clear_errors() {
         r.all()
     );
 }
+
+#[test]
+fn cancel_a_running_job() {
+    let env = TestEnv::new();
+    env.write(
+        "wayline.hcl",
+        &NULL_APP.replace("[\"sleep\", \"0\"]", "[\"sleep\", \"30\"]"),
+    );
+    let up = env
+        .cmd(&["up"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut job_id = String::new();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let r = env.run(&["job", "list", "-json", "-state", "running"]);
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.stdout()) else {
+                return false;
+            };
+            match v.as_array().and_then(|a| a.first()) {
+                Some(j) => {
+                    job_id = j["id"].as_str().unwrap().to_owned();
+                    true
+                }
+                None => false,
+            }
+        }),
+        "the job never ran"
+    );
+    env.ok(&["job", "cancel", &job_id]);
+    let out = up.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the cancelled `up` must fail");
+    let r = env.ok(&["job", "inspect", &job_id, "-json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v["state"], "cancelled", "{v}");
+}
+
+#[test]
+fn a_runner_waits_for_adoption_then_takes_jobs() {
+    let env = TestEnv::new();
+    let srv = Server::new(&env);
+    let _server = srv.start(&env);
+    env.ok(&[
+        "server",
+        "bootstrap",
+        "-server-addr",
+        &srv.addr(),
+        "-server-tls-skip-verify",
+        "-context-create",
+        "remote",
+    ]);
+    let state = env.home.path().join("runner-state");
+    let _runner = Bg(env
+        .cmd(&[
+            "runner",
+            "agent",
+            "-request-adoption",
+            "-label",
+            "pool=adopt",
+            "-state-dir",
+            state.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let id_file = state.join("id");
+    assert!(eventually(Duration::from_secs(20), || id_file.exists()));
+    let id = std::fs::read_to_string(&id_file).unwrap().trim().to_owned();
+    assert!(
+        eventually(Duration::from_secs(20), || env
+            .run(&["runner", "list", "-pending"])
+            .stdout()
+            .contains(&id)),
+        "the runner never showed up as pending"
+    );
+
+    env.write("wayline.hcl", NULL_APP);
+    git(&env.project, &["init", "-q", "-b", "main"]);
+    git(&env.project, &["add", "."]);
+    git(&env.project, &["commit", "-q", "-m", "first"]);
+    let url = format!("file://{}", env.project.display());
+    env.ok(&[
+        "project",
+        "apply",
+        "remote",
+        "-data-source",
+        "git",
+        "-git-url",
+        &url,
+    ]);
+    let up = env
+        .cmd(&["up", "-local=false"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nothing can take the job yet, and the job says so.
+    assert!(eventually(Duration::from_secs(20), || {
+        let r = env.run(&["job", "list", "-json"]);
+        r.stdout().contains("\"state\": \"queued\"")
+            || r.stdout().contains("\"state\": \"waiting\"")
+    }));
+    env.ok(&["runner", "adopt", &id]);
+    let out = up.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = env.ok(&["runner", "inspect", &id, "-json"]);
+    assert!(
+        r.stdout().contains("\"adoption\": \"adopted\""),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn tokens_invites_and_contexts() {
+    let env = TestEnv::new();
+    let srv = Server::new(&env);
+    let _server = srv.start(&env);
+    env.ok(&[
+        "server",
+        "bootstrap",
+        "-server-addr",
+        &srv.addr(),
+        "-server-tls-skip-verify",
+        "-context-create",
+        "admin",
+    ]);
+    let invite = env.ok(&["user", "invite"]).stdout().trim().to_owned();
+    env.ok(&[
+        "login",
+        &srv.addr(),
+        "-token",
+        &invite,
+        "-server-tls-skip-verify",
+        "-context",
+        "teammate",
+    ]);
+    let r = env.ok(&["context", "list", "-json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let default: Vec<_> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["default"] == true)
+        .collect();
+    assert_eq!(default[0]["name"], "teammate", "{v}");
+    let r = env.ok(&["context", "verify"]);
+    assert!(r.stdout().contains("the token is accepted"), "{}", r.all());
+    env.ok(&["context", "use", "admin"]);
+    env.ok(&["context", "delete", "teammate"]);
+    let r = env.run(&["context", "use", "teammate"]);
+    assert!(
+        r.stderr().contains("there is no context named `teammate`"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn snapshot_and_restore() {
+    let env = TestEnv::new();
+    env.write("wayline.hcl", NULL_APP);
+    env.ok(&["up"]);
+    let snap = env.home.path().join("backup.db");
+    let r = env.ok(&["server", "snapshot", snap.to_str().unwrap()]);
+    assert!(r.stdout().contains("sha256"), "{}", r.all());
+    env.ok(&["up"]);
+    let r = env.ok(&["server", "restore", snap.to_str().unwrap()]);
+    assert!(r.stdout().contains("Restored"), "{}", r.all());
+    // A corrupt snapshot is refused and nothing changes.
+    let bad = env.home.path().join("bad.db");
+    std::fs::write(&bad, b"not a database").unwrap();
+    let r = env.run(&["server", "restore", bad.to_str().unwrap()]);
+    assert!(!r.success(), "{}", r.all());
+}
