@@ -8,6 +8,28 @@
 //! Snapshot restore is *staged*: `RestoreSnapshot` verifies the upload and leaves it next to the
 //! database; the server keeps serving its current data and swaps the snapshot in when it next
 //! starts (the response carries `wayline-restart-required: true`).
+//!
+//! # Who may call what
+//! No token: GetVersionInfo, BootstrapToken (once per database), ConvertInviteToken, and
+//! RunnerConfig (the runner then waits as PENDING until `AdoptRunner` sends it a runner token on
+//! that stream). Runner tokens (optionally bound to one runner id): RunnerConfig,
+//! RunnerJobStream, Upsert/List/Get of operations, GetJob/ListJobs, GetProject, GetConfig,
+//! GetConfigSource, GetServerConfig, ListWorkspaces/GetWorkspace, UpsertApplication,
+//! GenerateEntrypointToken. Entrypoint tokens: the three Entrypoint* RPCs of their deployment.
+//! Login tokens: everything else (and everything runner tokens may call).
+//!
+//! # Runner protocol
+//! A runner opens RunnerConfig first (it is *online* while that stream lives), then one
+//! RunnerJobStream per job: `request` → `assignment` → `ack` (within the ack timeout, else the
+//! job is requeued) → `terminal`/`provenance`/`heartbeat` (at least one message per heartbeat
+//! timeout) → `complete` or `error`; the server then ends the stream. A runner that lost the
+//! stream opens a new one with `reattach_job_id` within the heartbeat timeout: the server sends
+//! the assignment again and the job continues (no second ack needed). `cancel` arrives on the job
+//! stream; after `cancel{force}` the job is already CANCELLED.
+//!
+//! # Durability
+//! Writes are committed (SQLite WAL, `synchronous=NORMAL`) before they are acknowledged, so
+//! `kill -9` of the server loses nothing acknowledged; an OS crash may lose the last commits.
 
 pub mod auth;
 mod config;
@@ -370,6 +392,11 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
         .register_encoded_file_descriptor_set(wayline_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+    // v1alpha too: grpcurl and Python's grpcio-reflection still ask for it.
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(wayline_proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| Error::Config(format!("reflection: {e}")))?;
     let (health, health_svc) = tonic_health::server::health_reporter();
     health
         .set_serving::<WaylineServer<service::Service>>()
@@ -385,6 +412,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
     let router = builder
         .add_service(svc.clone())
         .add_service(reflection.clone())
+        .add_service(reflection_alpha.clone())
         .add_service(health_svc.clone());
     let signal = stop_signal(stop_rx.clone());
     tasks.push(tokio::spawn(async move {
@@ -424,6 +452,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
         let router = grpc_server()
             .add_service(svc)
             .add_service(reflection)
+            .add_service(reflection_alpha)
             .add_service(health_svc);
         let signal = stop_signal(stop_rx.clone());
         tasks.push(tokio::spawn(async move {
