@@ -63,7 +63,8 @@ def main():
 
 
 def run_checks(target):
-    channel = grpc.insecure_channel(target)
+    # A unix-socket target would otherwise be sent as the :authority, which HTTP/2 servers reject.
+    channel = grpc.insecure_channel(target, options=[("grpc.default_authority", "localhost")])
     grpc.channel_ready_future(channel).result(timeout=10)
 
     db = ProtoReflectionDescriptorDatabase(channel)
