@@ -389,3 +389,113 @@ async fn revoking_a_runner_token_rejects_the_connected_runner() {
         "the token of runner r9 was revoked; it needs a new token to take jobs"
     );
 }
+
+#[tokio::test]
+async fn logs_follow_the_live_release_of_an_app() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let created = |commit: &str| pb::Operation {
+        application: app("p", "web"),
+        physical_state: pb::PhysicalState::Created as i32,
+        provenance: Some(pb::Provenance {
+            commit: commit.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let d1 = c
+        .upsert_deployment(pb::UpsertOperationRequest {
+            operation: Some(created("a")),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let d2 = c
+        .upsert_deployment(pb::UpsertOperationRequest {
+            operation: Some(created("b")),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ask = || pb::GetLogStreamRequest {
+        application: app("p", "web"),
+        ..Default::default()
+    };
+    let err = c
+        .get_log_stream(pb::GetLogStreamRequest {
+            application: app("p", "api"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "app api has no running deployment in workspace default"
+    );
+
+    // Each deployment's entrypoint ships one line.
+    for (d, line) in [(&d1, "from v1"), (&d2, "from v2")] {
+        let token = c
+            .generate_entrypoint_token(pb::GenerateEntrypointTokenRequest {
+                deployment_id: d.id.clone(),
+                expires_in: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .token;
+        let mut ec = h.client_with(&token).await;
+        let batch = pb::EntrypointLogBatch {
+            deployment_id: d.id.clone(),
+            instance_id: format!("i-{}", d.sequence),
+            lines: vec![pb::LogLine {
+                timestamp: Some(wayline_core::time::now()),
+                line: line.into(),
+                ..Default::default()
+            }],
+            dropped: 0,
+        };
+        ec.entrypoint_log_stream(tokio_stream::iter(vec![batch]))
+            .await
+            .unwrap();
+    }
+    let lines = |batches: Vec<pb::LogBatch>| -> Vec<String> {
+        batches
+            .into_iter()
+            .flat_map(|b| b.lines.into_iter().map(|l| l.line))
+            .collect()
+    };
+    // No release yet: the latest CREATED deployment (v2).
+    let got: Vec<pb::LogBatch> = c
+        .get_log_stream(ask())
+        .await
+        .unwrap()
+        .into_inner()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(lines(got), vec!["from v2"]);
+    // Releasing v1 makes it the app's current deployment.
+    c.upsert_release(pb::UpsertOperationRequest {
+        operation: Some(pb::Operation {
+            application: app("p", "web"),
+            deployment_id: d1.id.clone(),
+            status: Some(pb::Status {
+                state: pb::status::State::Success as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    let got: Vec<pb::LogBatch> = c
+        .get_log_stream(ask())
+        .await
+        .unwrap()
+        .into_inner()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(lines(got), vec!["from v1"]);
+}
