@@ -14,6 +14,8 @@ cargo fmt --all -- --check
 step "building the static entrypoint"
 WAYLINE_ENTRYPOINT_BINARY="$(bash scripts/build-entrypoint.sh)"
 export WAYLINE_ENTRYPOINT_BINARY
+# The entrypoint crate's Docker test reuses it instead of building its own.
+export WAYLINE_ENTRYPOINT_STATIC="$WAYLINE_ENTRYPOINT_BINARY"
 echo "entrypoint: $WAYLINE_ENTRYPOINT_BINARY"
 
 step "cargo build (workspace, all targets)"

@@ -92,49 +92,86 @@ pub(crate) fn json(value: &serde_json::Value) {
 /// Renders terminal events of a job as they arrive.
 pub(crate) struct EventRenderer {
     style: Style,
+    /// On a terminal, a step's line is rewritten in place when it ends (`… msg` → `✓ msg`).
+    rewrite: bool,
+    /// The step whose line was printed last, if nothing came after it.
+    open_step: Option<i32>,
 }
 
 impl EventRenderer {
     pub(crate) fn new(style: Style) -> Self {
-        Self { style }
+        Self {
+            style,
+            rewrite: style.color,
+            open_step: None,
+        }
     }
 
     pub(crate) fn render(&mut self, ev: &TerminalEvent) {
+        let text = self.format(ev);
+        if !text.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+
+    /// The text for one event (with the escape codes that rewrite a step line on a terminal).
+    pub(crate) fn format(&mut self, ev: &TerminalEvent) -> String {
         let s = self.style;
-        let Some(event) = &ev.event else { return };
+        let Some(event) = &ev.event else {
+            return String::new();
+        };
+        let mut text = String::new();
+        let mut line = |t: String| {
+            text.push_str(&t);
+            text.push('\n');
+        };
+        let mut opened = None;
         match event {
             Event::Line(l) => match l.style.as_str() {
-                "header" => println!("\n{}", s.bold(&format!("» {}", l.msg))),
-                "error" | "error-bold" => println!("{}", s.red(&format!("! {}", l.msg))),
-                "warning" | "warning-bold" => println!("{}", s.yellow(&format!("! {}", l.msg))),
-                "success" | "success-bold" => println!("{}", s.green(&l.msg)),
-                "info" => println!("{}", l.msg),
-                _ => println!("  {}", l.msg),
+                "header" => line(format!("\n{}", s.bold(&format!("» {}", l.msg)))),
+                "error" | "error-bold" => line(s.red(&format!("! {}", l.msg))),
+                "warning" | "warning-bold" => line(s.yellow(&format!("! {}", l.msg))),
+                "success" | "success-bold" => line(s.green(&l.msg)),
+                "info" => line(l.msg.clone()),
+                _ => line(format!("  {}", l.msg)),
             },
             Event::NamedValues(nv) => {
                 let w = nv.values.iter().map(|v| v.name.len()).max().unwrap_or(0);
                 for v in &nv.values {
-                    println!("  {:<w$}  {}", format!("{}:", v.name), v.value, w = w + 1);
+                    line(format!(
+                        "  {:<w$}  {}",
+                        format!("{}:", v.name),
+                        v.value,
+                        w = w + 1
+                    ));
                 }
             }
             Event::Status(st) => {
-                let mark = status_mark(s, &st.status);
                 if !st.msg.is_empty() {
-                    println!("{mark} {}", st.msg);
+                    line(format!("{} {}", status_mark(s, &st.status), st.msg));
                 }
             }
             Event::Step(step) => {
                 if step.close {
-                    let mark = status_mark(s, &step.status);
                     if !step.msg.is_empty() {
-                        println!("{mark} {}", step.msg);
+                        let done = format!("{} {}", status_mark(s, &step.status), step.msg);
+                        if self.rewrite && self.open_step == Some(step.id) {
+                            // Up one line, clear it, write the final state over the `…` line.
+                            line(format!("\x1b[1A\r\x1b[2K{done}"));
+                        } else {
+                            line(done);
+                        }
                     }
                 } else if !step.msg.is_empty() {
-                    println!("{} {}", s.dim("…"), step.msg);
+                    line(format!("{} {}", s.dim("…"), step.msg));
+                    opened = Some(step.id);
                 }
                 if !step.output.is_empty() {
-                    for line in String::from_utf8_lossy(&step.output).lines() {
-                        println!("    {line}");
+                    opened = None;
+                    for l in String::from_utf8_lossy(&step.output).lines() {
+                        line(format!("    {l}"));
                     }
                 }
             }
@@ -142,9 +179,13 @@ impl EventRenderer {
             Event::Table(t) => {
                 let headers: Vec<&str> = t.headers.iter().map(String::as_str).collect();
                 let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.cells.clone()).collect();
-                table(&headers, &rows);
+                text.push_str(&format_table(&headers, &rows));
             }
         }
+        if !text.is_empty() {
+            self.open_step = opened;
+        }
+        text
     }
 }
 
@@ -160,6 +201,38 @@ fn status_mark(s: Style, status: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn step(id: i32, close: bool, msg: &str) -> TerminalEvent {
+        let step = wayline_proto::v1::terminal_event::Step {
+            id,
+            close,
+            msg: msg.into(),
+            status: if close { "ok".into() } else { String::new() },
+            output: Vec::new(),
+        };
+        TerminalEvent {
+            timestamp: None,
+            event: Some(Event::Step(step)),
+        }
+    }
+
+    #[test]
+    fn steps_are_rewritten_in_place_only_on_a_terminal() {
+        let mut plain = EventRenderer::new(Style { color: false });
+        assert_eq!(plain.format(&step(1, false, "Building")), "… Building\n");
+        assert_eq!(plain.format(&step(1, true, "Built")), "✓ Built\n");
+
+        let mut tty = EventRenderer::new(Style { color: true });
+        tty.format(&step(1, false, "Building"));
+        assert!(
+            tty.format(&step(1, true, "Built"))
+                .starts_with("\x1b[1A\r\x1b[2K")
+        );
+        // Something printed in between: the final line is appended, not rewritten.
+        tty.format(&step(2, false, "Pushing"));
+        tty.format(&step(3, false, "Tagging"));
+        assert!(!tty.format(&step(2, true, "Pushed")).contains("\x1b[1A"));
+    }
 
     #[test]
     fn tables_align() {

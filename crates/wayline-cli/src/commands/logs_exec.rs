@@ -60,18 +60,8 @@ pub(crate) async fn logs(
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
         };
         let Some(batch) = batch else { break };
-        if batch.dropped > 0 {
-            let line = format!("… {} lines dropped", group_thousands(batch.dropped));
-            if env.global.json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({"instance": batch.instance_id, "dropped": batch.dropped})
-                )?;
-            } else {
-                writeln!(out, "{}", env.style.yellow(&line))?;
-            }
-        }
+        // Drops arrive as an entrypoint line ("… 1,204 lines dropped") in `lines` too, so
+        // `batch.dropped` is not printed again.
         for l in &batch.lines {
             if env.global.json {
                 let v = serde_json::json!({
@@ -112,18 +102,6 @@ fn parse_duration(s: &str) -> Result<Duration> {
         _ => bail!("`{s}` is not a duration such as 30s, 10m or 2h"),
     };
     Ok(Duration::from_secs(secs))
-}
-
-fn group_thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 pub(crate) async fn exec(
@@ -355,7 +333,6 @@ mod tests {
         let mut d = EscapeDetector::default();
         assert!(!d.feed(b"ls ~.\r"));
         assert!(d.feed(b"~."));
-        assert_eq!(group_thousands(1204), "1,204");
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_mins(10));
     }
 }

@@ -78,6 +78,22 @@ fn logs_exec_and_config_reach_the_running_app() {
     assert_eq!(r.code(), Some(7), "{}", r.all());
     assert_eq!(r.stderr(), "oops\n");
 
+    // `-t` asks for a pseudo-terminal on the instance even when this side has none.
+    let r = env.ok(&[
+        "exec",
+        "-t",
+        "--",
+        "sh",
+        "-c",
+        "tty; echo rows=$(stty size)",
+    ]);
+    assert!(r.stdout().contains("/dev/pts/"), "a real pty: {}", r.all());
+    assert!(
+        r.stdout().contains("rows=24 80"),
+        "the window size reaches the pty: {}",
+        r.all()
+    );
+
     env.ok(&["config", "set", "MSG=changed"]);
     assert!(
         eventually(Duration::from_secs(20), || logs(&env)
