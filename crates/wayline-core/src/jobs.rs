@@ -55,7 +55,10 @@ pub fn operation_name(op: Option<&crate::pb::job::Operation>) -> &'static str {
 /// Operations that change what runs and so must not overlap for one app and workspace.
 pub fn is_serialized(op: Option<&crate::pb::job::Operation>) -> bool {
     use crate::pb::job::Operation as Op;
-    matches!(op, Some(Op::Deploy(_) | Op::Release(_) | Op::Destroy(_) | Op::Up(_)))
+    matches!(
+        op,
+        Some(Op::Deploy(_) | Op::Release(_) | Op::Destroy(_) | Op::Up(_))
+    )
 }
 
 #[cfg(test)]

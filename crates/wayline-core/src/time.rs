@@ -12,7 +12,10 @@ pub fn now() -> Timestamp {
 /// Converts a `SystemTime` (clamped at the epoch).
 pub fn from_system(t: SystemTime) -> Timestamp {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    Timestamp { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
 }
 
 /// Converts a protobuf timestamp back (negative times clamp to the epoch).
@@ -29,12 +32,18 @@ pub fn to_millis(t: &Timestamp) -> i64 {
 
 /// The inverse of [`to_millis`].
 pub fn from_millis(ms: i64) -> Timestamp {
-    Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 }
+    Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
 }
 
 /// "3s ago", "5m ago", "2h ago", "4d ago" relative to now, for tables.
 pub fn ago(t: &Timestamp) -> String {
-    let elapsed = SystemTime::now().duration_since(to_system(t)).unwrap_or_default().as_secs();
+    let elapsed = SystemTime::now()
+        .duration_since(to_system(t))
+        .unwrap_or_default()
+        .as_secs();
     match elapsed {
         0..60 => format!("{elapsed}s ago"),
         60..3600 => format!("{}m ago", elapsed / 60),
