@@ -377,6 +377,12 @@ impl Queue {
         (wid, rx)
     }
 
+    /// Drops every pending request of a runner (it was forgotten, rejected or its token revoked):
+    /// their streams end without a job.
+    pub(crate) fn drop_waiters(&self, runner_id: &str) {
+        self.lock().waiters.retain(|w| w.runner.id != runner_id);
+    }
+
     /// Withdraws a runner's request (its stream closed before it got a job).
     pub(crate) fn withdraw(&self, waiter_id: u64) {
         self.lock().waiters.retain(|w| w.id != waiter_id);

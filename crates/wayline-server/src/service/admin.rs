@@ -117,6 +117,7 @@ pub(super) async fn revoke(shared: &Shared, id: &str) -> Result<(), Status> {
             &format!("the token of runner {runner} was revoked; it needs a new token to take jobs"),
             false,
         );
+        shared.queue.drop_waiters(&runner);
     }
     Ok(())
 }

@@ -162,6 +162,7 @@ pub(super) async fn adopt(shared: &Shared, req: pb::AdoptRunnerRequest) -> Resul
             &format!("runner {id} was rejected by the server operator"),
             false,
         );
+        shared.queue.drop_waiters(&id);
         return Ok(());
     }
     if !runner.online {
@@ -205,6 +206,7 @@ pub(super) async fn forget(shared: &Shared, id: &str) -> Result<(), Status> {
         &format!("runner {id} was forgotten by the server; register it again to take jobs"),
         true,
     );
+    shared.queue.drop_waiters(id);
     Ok(())
 }
 
