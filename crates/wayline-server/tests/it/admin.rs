@@ -95,7 +95,7 @@ async fn snapshot_and_restore_round_trip_with_checksum() {
 #[tokio::test]
 async fn restart_keeps_records_and_running_jobs_are_reattached_or_failed() {
     let mut h =
-        Harness::start_with(|o| o.heartbeat_timeout = std::time::Duration::from_millis(800)).await;
+        Harness::start_with(|o| o.heartbeat_timeout = std::time::Duration::from_secs(2)).await;
     let mut c = h.client().await;
     let r1 = online(&mut c, "r1", &[], false).await;
     deployment(&mut c, "one").await;

@@ -47,8 +47,8 @@ async fn queue_run_complete_and_replay_output() {
 }
 
 fn fast(o: &mut wayline_server::ServerOptions) {
-    o.ack_timeout = std::time::Duration::from_millis(300);
-    o.heartbeat_timeout = std::time::Duration::from_millis(500);
+    o.ack_timeout = std::time::Duration::from_secs(1);
+    o.heartbeat_timeout = std::time::Duration::from_millis(1500);
 }
 
 #[tokio::test]
@@ -64,7 +64,7 @@ async fn unacknowledged_jobs_go_back_to_the_queue() {
     assert_eq!(err.code(), tonic::Code::DeadlineExceeded);
     assert_eq!(
         err.message(),
-        format!("job {id} was not acknowledged within 300ms; it was given back to the queue")
+        format!("job {id} was not acknowledged within 1s; it was given back to the queue")
     );
     let j = get_job(&mut c, &id).await;
     assert_eq!(j.state, State::Queued as i32);
@@ -88,7 +88,7 @@ async fn a_silent_runner_fails_its_job() {
     let j = wait_state(&mut c, &id, State::Error).await;
     assert_eq!(
         j.error.unwrap().message,
-        "runner r1 sent no heartbeat for 500ms; the job was marked failed"
+        "runner r1 sent no heartbeat for 1s 500ms; the job was marked failed"
     );
 }
 
@@ -152,7 +152,7 @@ async fn a_lost_runner_that_never_returns_fails_the_job() {
     let j = wait_state(&mut c, &id, State::Error).await;
     assert_eq!(
         j.error.unwrap().message,
-        "runner r1 lost its connection and did not reattach within 500ms"
+        "runner r1 lost its connection and did not reattach within 1s 500ms"
     );
 }
 
