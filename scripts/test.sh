@@ -25,7 +25,7 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked -- --test-threads=2
+cargo test --workspace --locked --no-fail-fast -- --test-threads=2
 
 step "third-party client (Python grpcio)"
 python3 tests/thirdparty/client.py --wayline target/debug/wayline

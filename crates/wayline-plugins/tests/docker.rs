@@ -1294,7 +1294,10 @@ async fn config_errors_name_the_attribute() {
         .configure(json!({"service_prot": 80}))
         .await
         .unwrap_err();
-    assert!(err.to_string().starts_with("service_prot: unknown field `service_prot`, expected one of `service_port`, `host_port`"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "service_prot: unknown attribute `service_prot`; did you mean `service_port`?"
+    );
     let err = platform
         .configure(json!({"resources": {"memory": "lots"}, "host_port": 0}))
         .await
