@@ -117,6 +117,8 @@ pub struct ServerOptions {
     pub heartbeat_timeout: Duration,
     /// Log lines kept per deployment instance for `wayline logs`.
     pub log_window_lines: usize,
+    /// More HTTP routes (the web UI, trigger URLs) served beside `/healthz` and `/metrics`.
+    pub http_routes: Option<axum::Router>,
 }
 
 impl ServerOptions {
@@ -137,6 +139,7 @@ impl ServerOptions {
             ack_timeout: Duration::from_mins(1),
             heartbeat_timeout: Duration::from_secs(30),
             log_window_lines: 1000,
+            http_routes: None,
         }
     }
 }
@@ -465,7 +468,10 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
         }));
     }
 
-    let app = http::router(Arc::clone(&shared));
+    let mut app = http::router(Arc::clone(&shared));
+    if let Some(extra) = opts.http_routes.clone() {
+        app = app.merge(extra);
+    }
     let signal = stop_signal(stop_rx);
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(http, app).with_graceful_shutdown(signal).await {
