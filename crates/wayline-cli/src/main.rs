@@ -37,7 +37,13 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", commands::describe_error(&e));
+            let message = commands::describe_error(&e);
+            // Config diagnostics already carry their own `error:` headers.
+            if message.starts_with("error:") {
+                eprintln!("{message}");
+            } else {
+                eprintln!("error: {message}");
+            }
             ExitCode::FAILURE
         }
     }

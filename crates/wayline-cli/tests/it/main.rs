@@ -8,5 +8,6 @@ mod common;
 mod basics;
 mod docker;
 mod entrypoint;
+mod external_plugin;
 mod lifecycle;
 mod server;
