@@ -111,11 +111,23 @@ pub(crate) async fn server(_env: &Env, cmd: ServerCmd) -> Result<ExitCode> {
                 event: Some(snapshot_chunk::Event::Sha256(digest)),
             });
             let mut s = session::connect().await?;
-            s.client
+            let resp = s
+                .client
                 .restore_snapshot(tokio_stream::iter(chunks))
                 .await
                 .map_err(err)?;
             println!("Restored the server's data from `{}`.", file.display());
+            if resp.metadata().get("wayline-restart-required").is_some() {
+                if s.context.embedded {
+                    println!(
+                        "Restart your local server to use it: `wayline server stop` (the next command starts it again)."
+                    );
+                } else {
+                    println!(
+                        "Restart the server to use it; until then it serves its current data."
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         ServerCmd::Stop => stop().await,

@@ -111,4 +111,10 @@ fn logs_exec_and_config_reach_the_running_app() {
     env.ok(&["destroy", "-auto-approve"]);
     let r = env.run(&["exec", "--", "echo", "hi"]);
     assert!(!r.success(), "exec after destroy must fail: {}", r.all());
+    assert!(
+        r.stderr()
+            .contains("app svc has no running deployment in workspace default"),
+        "{}",
+        r.all()
+    );
 }

@@ -116,8 +116,7 @@ fn a_crashing_plugin_fails_with_its_last_words_and_a_bad_checksum_is_refused() {
     let r = env.run(&["up"]);
     assert_eq!(r.code(), Some(1), "{}", r.all());
     assert!(
-        r.stderr()
-            .contains("checksum mismatch for plugin `hello`"),
+        r.stderr().contains("checksum mismatch for plugin `hello`"),
         "{}",
         r.all()
     );

@@ -461,9 +461,82 @@ fn snapshot_and_restore() {
     env.ok(&["up"]);
     let r = env.ok(&["server", "restore", snap.to_str().unwrap()]);
     assert!(r.stdout().contains("Restored"), "{}", r.all());
+    assert!(
+        r.stdout().contains("Restart your local server to use it"),
+        "{}",
+        r.all()
+    );
+    env.ok(&["server", "stop"]);
+    // After the restart the server holds the snapshot: one build, not two.
+    let r = env.ok(&["artifact", "list-builds", "-json"]);
+    let builds: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(builds.as_array().unwrap().len(), 1, "{builds}");
     // A corrupt snapshot is refused and nothing changes.
     let bad = env.home.path().join("bad.db");
     std::fs::write(&bad, b"not a database").unwrap();
     let r = env.run(&["server", "restore", bad.to_str().unwrap()]);
     assert!(!r.success(), "{}", r.all());
+}
+
+#[test]
+fn a_runner_killed_mid_job_fails_the_job_with_the_reason() {
+    let env = TestEnv::new();
+    let srv = Server::new(&env);
+    let _server = srv.start(&env);
+    env.ok(&[
+        "server",
+        "bootstrap",
+        "-server-addr",
+        &srv.addr(),
+        "-server-tls-skip-verify",
+        "-context-create",
+        "remote",
+    ]);
+    let mut runner = Bg(env
+        .cmd(&["runner", "agent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+
+    env.write(
+        "wayline.hcl",
+        &NULL_APP.replace("[\"sleep\", \"0\"]", "[\"sleep\", \"60\"]"),
+    );
+    git(&env.project, &["init", "-q", "-b", "main"]);
+    git(&env.project, &["add", "."]);
+    git(&env.project, &["commit", "-q", "-m", "first"]);
+    let url = format!("file://{}", env.project.display());
+    env.ok(&[
+        "project",
+        "apply",
+        "remote",
+        "-data-source",
+        "git",
+        "-git-url",
+        &url,
+    ]);
+    let up = env
+        .cmd(&["up", "-local=false"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(20), || env
+        .run(&["job", "list", "-state", "running"])
+        .stdout()
+        .contains("up")));
+    runner.0.kill().unwrap();
+    runner.0.wait().unwrap();
+    // The server's heartbeat timeout (10 s here) fails the job and says why.
+    let out = up.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("runner"),
+        "the failure names the runner: {stderr}"
+    );
+    let r = env.ok(&["job", "list", "-json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v[0]["state"], "error", "{v}");
 }

@@ -98,8 +98,9 @@ impl EntrypointHub {
             match tokio::time::timeout_at(deadline, registry.changed()).await {
                 Ok(Ok(())) => {}
                 _ => {
-                    return Err(Status::unavailable(format!(
-                        "no running instance with exec enabled for {what} (waited {timeout:?})"
+                    return Err(Status::failed_precondition(format!(
+                        "no running instance with exec enabled for {what} (waited {timeout:?}); \
+                         instances connect through `wayline-entrypoint`, so the app must run under it"
                     )));
                 }
             }

@@ -48,7 +48,7 @@ impl Default for HubOptions {
         HubOptions {
             log_window_lines: 10_000,
             max_log_windows: 1024,
-            exec_timeout: Duration::from_secs(30),
+            exec_timeout: Duration::from_secs(10),
             follow_buffer: 4096,
         }
     }

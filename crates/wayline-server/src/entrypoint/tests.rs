@@ -461,10 +461,10 @@ async fn exec_errors_are_named() {
     });
     let (session, _tx) = exec_client(&hub, "D", &["sh"]);
     let err = session.await.unwrap().err().unwrap();
-    assert_eq!(err.code(), Code::Unavailable);
+    assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(
         err.message(),
-        "no running instance with exec enabled for deployment D (waited 100ms)"
+        "no running instance with exec enabled for deployment D (waited 100ms); instances connect through `wayline-entrypoint`, so the app must run under it"
     );
     let (session, _tx) = exec_client(&hub, "D", &[]);
     assert_eq!(

@@ -98,7 +98,13 @@ async fn target(
         .await
         .map_err(store_status)?;
     if let Some(r) = live.filter(|r| !r.deployment_id.is_empty()) {
-        return Ok(Some(r.deployment_id));
+        // A live release whose deployment was destroyed runs nothing: fall through.
+        let running = deployment(shared, &r.deployment_id)
+            .await
+            .is_ok_and(|d| d.physical_state != pb::PhysicalState::Destroyed as i32);
+        if running {
+            return Ok(Some(r.deployment_id));
+        }
     }
     let latest = shared
         .store
@@ -208,5 +214,13 @@ pub(super) async fn start_exec(
             "name a deployment_id or an application",
         ));
     };
+    if let Ok(d) = deployment(shared, &id).await
+        && d.physical_state == pb::PhysicalState::Destroyed as i32
+    {
+        return Err(Status::failed_precondition(format!(
+            "deployment v{} was destroyed; nothing of it runs",
+            d.sequence
+        )));
+    }
     shared.hub.start_exec(vec![id], start, inbound).await
 }

@@ -577,7 +577,22 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn set_config(&self, req: Request<pb::SetConfigRequest>) -> Rs<()> {
-        self.shared.authorize(&req, "SetConfig", Access::Login)?;
+        let claims = self.shared.authorize(&req, "SetConfig", Access::Runner)?;
+        // A runner syncs the `config {}` of the file it deploys: project and app scopes only.
+        if claims.kind == TokenKind::Runner
+            && let Some(v) = req.get_ref().variables.iter().find(|v| {
+                !matches!(
+                    pb::config_var::Scope::try_from(v.scope),
+                    Ok(pb::config_var::Scope::Project | pb::config_var::Scope::App)
+                )
+            })
+        {
+            return Err(Status::permission_denied(format!(
+                "a runner token may set project and app config only, not `{}` at {:?} scope",
+                v.name,
+                pb::config_var::Scope::try_from(v.scope).unwrap_or(pb::config_var::Scope::Global)
+            )));
+        }
         catalog::set_config(&self.shared, req.into_inner())
             .await
             .map(Response::new)

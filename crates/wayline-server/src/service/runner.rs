@@ -134,8 +134,15 @@ pub(super) async fn runner_config(
         // The runner stays online while this stream lives; heartbeats just keep it open.
         while let Ok(Some(_)) = inbound.message().await {}
         shared.runners.disconnect(&id, conn);
-        if let Some(r) = shared.runners.get(&id) {
-            drop(shared.store.save_runner(&r));
+        match shared.runners.get(&id) {
+            // The CLI's local runner lives for one command; once it is gone for good it would
+            // only clutter `runner list`, so it is forgotten.
+            Some(r) if r.kind == pb::runner::Kind::Local as i32 && !r.online => {
+                shared.runners.reject(&id, "", true);
+                let _ = shared.store.delete_runner(&id).await;
+            }
+            Some(r) => drop(shared.store.save_runner(&r)),
+            None => {}
         }
         tracing::debug!(runner = id, "runner config stream closed");
     });
