@@ -23,11 +23,16 @@ fn main() -> ExitCode {
         println!("wayline {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // The server gets its own small runtime (few blocking threads keep idle memory low).
+    let runtime = if matches!(cli.command, cli::Command::Server(cli::ServerCmd::Run(_))) {
+        wayline_server::runtime()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
