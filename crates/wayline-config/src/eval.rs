@@ -234,17 +234,39 @@ impl<'c> EvalContext<'c> {
     /// `inputs.app` set, the context is for that app (same as [`EvalContext::for_app`]).
     pub fn new(config: &'c Config, inputs: &EvalInputs) -> Result<Self, Diagnostics> {
         let mut diags = Diagnostics::new();
+        if let Some(name) = &inputs.app {
+            // Fail fast on a wrong app name, before reporting anything else.
+            find_app(config, name)?;
+        }
+        let ctx = Self::build(config, inputs, &mut diags, false);
+        let ctx = diags.into_result(ctx)?;
+        match &inputs.app {
+            Some(name) => ctx.for_app(name),
+            None => Ok(ctx),
+        }
+    }
+
+    /// The context without failing: errors go to `diags`. With `placeholders`, a declared
+    /// variable that got no valid value is `null` rather than missing, so that validation goes
+    /// on to report the other errors instead of a follow-on "unknown variable" for each use.
+    fn build(
+        config: &'c Config,
+        inputs: &EvalInputs,
+        diags: &mut Diagnostics,
+        placeholders: bool,
+    ) -> Self {
         let workspace = if inputs.workspace.is_empty() {
             "default".to_owned()
         } else {
             inputs.workspace.clone()
         };
-        if let Some(name) = &inputs.app {
-            // Fail fast on a wrong app name, before reporting anything else.
-            find_app(config, name)?;
-        }
-        let variables = resolve_variables(config, inputs, &mut diags);
+        let variables = resolve_variables(config, inputs, diags);
         let mut var_obj = Map::new();
+        if placeholders {
+            for decl in &config.variables {
+                var_obj.insert(decl.name.clone(), Value::Null);
+            }
+        }
         for v in &variables {
             let value = from_json(&v.value_json);
             // A dynamic default stays opaque so that `config` can pass it on as a source.
@@ -284,13 +306,9 @@ impl<'c> EvalContext<'c> {
             vars,
         };
         // Labels may use variables, so they come after.
-        ctx.project_labels = ctx.eval_labels(config.labels.as_ref(), &mut diags);
+        ctx.project_labels = ctx.eval_labels(config.labels.as_ref(), diags);
         ctx.set_labels(BTreeMap::new());
-        let ctx = diags.into_result(ctx)?;
-        match &inputs.app {
-            Some(name) => ctx.for_app(name),
-            None => Ok(ctx),
-        }
+        ctx
     }
 
     /// The same variables and values, for one app: adds `app.name`, `path.app` and the app's
@@ -697,16 +715,12 @@ impl<'c> EvalContext<'c> {
     /// checked, not evaluated). Returns all problems found.
     pub fn validate(config: &Config, inputs: &EvalInputs) -> Diagnostics {
         let mut diags = Diagnostics::new();
-        let base = match EvalContext::new(
-            config,
-            &EvalInputs {
-                app: None,
-                ..inputs.clone()
-            },
-        ) {
-            Ok(c) => c,
-            Err(d) => return d,
+        let inputs = EvalInputs {
+            app: None,
+            ..inputs.clone()
         };
+        // Variable errors are reported and validation goes on, so one run shows every error.
+        let base = EvalContext::build(config, &inputs, &mut diags, true);
         if let Err(d) = base.config_vars() {
             diags.extend(d);
         }

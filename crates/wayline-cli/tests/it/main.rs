@@ -11,3 +11,4 @@ mod entrypoint;
 mod external_plugin;
 mod lifecycle;
 mod server;
+mod snapshots;
