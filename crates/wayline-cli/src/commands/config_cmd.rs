@@ -276,18 +276,7 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
                 let (k, v) = wayline_core::labels::parse_key_value(p)?;
                 vars.push(var(&s, k, config_var::Value::Static(v), internal));
             }
-            let mut session = session::connect().await?;
-            session
-                .client
-                .set_config(pb::SetConfigRequest { variables: vars })
-                .await
-                .map_err(err)?;
-            println!(
-                "Set {} config variable{}.",
-                pairs.len(),
-                if pairs.len() == 1 { "" } else { "s" }
-            );
-            Ok(ExitCode::SUCCESS)
+            send(vars, "Set").await
         }
         ConfigCmd::Delete { names, scope } => {
             if names.is_empty() {
@@ -298,18 +287,7 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
                 .iter()
                 .map(|n| var(&s, n.clone(), config_var::Value::Unset(true), false))
                 .collect();
-            let mut session = session::connect().await?;
-            session
-                .client
-                .set_config(pb::SetConfigRequest { variables: vars })
-                .await
-                .map_err(err)?;
-            println!(
-                "Deleted {} config variable{}.",
-                names.len(),
-                if names.len() == 1 { "" } else { "s" }
-            );
-            Ok(ExitCode::SUCCESS)
+            send(vars, "Deleted").await
         }
         ConfigCmd::Get { prefix, scope, raw } => {
             let s = scoped(env, &scope)?;
@@ -391,6 +369,22 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Sends config changes and says how many: "Set 2 config variables."
+async fn send(vars: Vec<ConfigVar>, verb: &str) -> Result<ExitCode> {
+    let n = vars.len();
+    let mut session = session::connect().await?;
+    session
+        .client
+        .set_config(pb::SetConfigRequest { variables: vars })
+        .await
+        .map_err(err)?;
+    println!(
+        "{verb} {n} config variable{}.",
+        if n == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn value_text(v: &ConfigVar) -> String {

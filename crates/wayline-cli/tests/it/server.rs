@@ -83,6 +83,27 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Commits the project folder to a new git repository and makes it the `remote` project's
+/// data source; returns the commit.
+fn git_project(env: &TestEnv) -> String {
+    git(&env.project, &["init", "-q", "-b", "main"]);
+    git(&env.project, &["add", "."]);
+    git(&env.project, &["commit", "-q", "-m", "first"]);
+    let url = format!("file://{}", env.project.display());
+    env.ok(&[
+        "project",
+        "apply",
+        "remote",
+        "-data-source",
+        "git",
+        "-git-url",
+        &url,
+        "-git-ref",
+        "main",
+    ]);
+    git(&env.project, &["rev-parse", "HEAD"])
+}
+
 const NULL_APP: &str = r#"project = "remote"
 
 app "api" {
@@ -126,22 +147,7 @@ fn remote_runner_builds_from_git_and_records_the_commit() {
         .unwrap());
 
     env.write("wayline.hcl", NULL_APP);
-    git(&env.project, &["init", "-q", "-b", "main"]);
-    git(&env.project, &["add", "."]);
-    git(&env.project, &["commit", "-q", "-m", "first"]);
-    let head = git(&env.project, &["rev-parse", "HEAD"]);
-    let url = format!("file://{}", env.project.display());
-    env.ok(&[
-        "project",
-        "apply",
-        "remote",
-        "-data-source",
-        "git",
-        "-git-url",
-        &url,
-        "-git-ref",
-        "main",
-    ]);
+    let head = git_project(&env);
 
     let r = env.ok(&["up", "-local=false"]);
     assert!(
@@ -364,19 +370,7 @@ fn a_runner_waits_for_adoption_then_takes_jobs() {
     );
 
     env.write("wayline.hcl", NULL_APP);
-    git(&env.project, &["init", "-q", "-b", "main"]);
-    git(&env.project, &["add", "."]);
-    git(&env.project, &["commit", "-q", "-m", "first"]);
-    let url = format!("file://{}", env.project.display());
-    env.ok(&[
-        "project",
-        "apply",
-        "remote",
-        "-data-source",
-        "git",
-        "-git-url",
-        &url,
-    ]);
+    git_project(&env);
     let up = env
         .cmd(&["up", "-local=false"])
         .stdout(Stdio::piped())
@@ -503,19 +497,7 @@ fn a_runner_killed_mid_job_fails_the_job_with_the_reason() {
         "wayline.hcl",
         &NULL_APP.replace("[\"sleep\", \"0\"]", "[\"sleep\", \"60\"]"),
     );
-    git(&env.project, &["init", "-q", "-b", "main"]);
-    git(&env.project, &["add", "."]);
-    git(&env.project, &["commit", "-q", "-m", "first"]);
-    let url = format!("file://{}", env.project.display());
-    env.ok(&[
-        "project",
-        "apply",
-        "remote",
-        "-data-source",
-        "git",
-        "-git-url",
-        &url,
-    ]);
+    git_project(&env);
     let up = env
         .cmd(&["up", "-local=false"])
         .stdout(Stdio::piped())
