@@ -235,8 +235,6 @@ pub(crate) enum Command {
     Plugin(PluginCmd),
     /// Plugin documentation (same as `wayline plugin docs`).
     Docs(DocsArgs),
-    /// Open the web UI.
-    Ui,
     /// Show the version.
     Version,
     /// Print a shell completion script.

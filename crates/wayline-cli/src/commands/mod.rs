@@ -85,7 +85,6 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugin(crate::cli::PluginCmd::Docs(args)) | Command::Docs(args) => {
             plugin_cmd::docs(&env, &args).await
         }
-        Command::Ui => server_cmd::ui().await,
         Command::Version => Ok(ExitCode::SUCCESS),
         Command::Completion { shell } => {
             use clap::CommandFactory;

@@ -253,26 +253,3 @@ async fn stop() -> Result<ExitCode> {
     }
     bail!("the local server (pid {pid}) did not stop within 20s")
 }
-
-/// `wayline ui`: prints the UI address (and opens it when a browser is at hand).
-pub(crate) async fn ui() -> Result<ExitCode> {
-    let mut s = session::connect().await?;
-    let cfg = s
-        .client
-        .get_server_config(())
-        .await
-        .map_err(err)?
-        .into_inner();
-    let _ = cfg;
-    let paths = EmbeddedPaths::new();
-    let http = std::fs::read_to_string(paths.dir.join("http.addr"))
-        .unwrap_or_else(|_| "127.0.0.1:9702".into());
-    let url = format!("http://{}", http.trim());
-    println!("The web UI is at {url}");
-    let _ = std::process::Command::new("xdg-open")
-        .arg(&url)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    Ok(ExitCode::SUCCESS)
-}
