@@ -279,6 +279,16 @@ fn bad_token_and_server_down_get_clear_errors() {
         err.starts_with("error: the server did not accept the token:"),
         "{err}"
     );
+    // Waypoint's variable names work too.
+    let r = env
+        .cmd(&["job", "list"])
+        .env("WAYPOINT_SERVER_TOKEN", "not-a-token")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&r.stderr)
+            .starts_with("error: the server did not accept the token:")
+    );
 
     drop(server);
     let r = env.run(&["job", "list"]);
