@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wayline_config::{Config, EvalContext, EvalInputs, Format};
+use wayline_config::{EvalContext, EvalInputs, Format};
 use wayline_plugin::{BuiltinRegistry, PluginHost};
 use wayline_proto::v1::{
     self as pb, Job, JobError, JobResult, OperationKind, job::Operation, variable,
@@ -38,14 +38,6 @@ impl Executor {
         Self {
             data_root: default_data_root(),
             use_process_env: false,
-        }
-    }
-
-    /// An executor with its own data root (tests).
-    pub fn with_data_root(data_root: PathBuf) -> Self {
-        Self {
-            data_root,
-            use_process_env: true,
         }
     }
 }
@@ -127,7 +119,7 @@ impl Executor {
                 .collect(),
             ..Default::default()
         };
-        let host = Arc::new(plugin_host(&config, &workdir.path));
+        let host = Arc::new(plugin_host(&workdir.path));
         for p in &config.plugins {
             if host.builtins().get(&p.name).is_none() {
                 host.load_plugin(&p.name, p.checksum.as_deref())
@@ -293,7 +285,7 @@ async fn project_source(ctx: &JobContext, job: &Job) -> Result<Option<pb::DataSo
 }
 
 /// The plugin host for a project: built-ins, then external plugins next to it.
-pub fn plugin_host(_config: &Config, project_dir: &std::path::Path) -> PluginHost {
+pub fn plugin_host(project_dir: &std::path::Path) -> PluginHost {
     let mut builtins = BuiltinRegistry::new();
     wayline_plugins::register_builtins(&mut builtins);
     PluginHost::new(builtins, PluginHost::default_search_dirs(project_dir))

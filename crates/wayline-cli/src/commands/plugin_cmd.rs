@@ -19,9 +19,7 @@ fn host() -> PluginHost {
         .flatten()
         .and_then(|f| f.path.parent().map(std::path::Path::to_path_buf))
         .unwrap_or(cwd);
-    let mut builtins = wayline_plugin::BuiltinRegistry::new();
-    wayline_plugins::register_builtins(&mut builtins);
-    PluginHost::new(builtins, PluginHost::default_search_dirs(&project_dir))
+    wayline_runner::executor::plugin_host(&project_dir)
 }
 
 /// Every component of the named plugins, in name then kind order.
