@@ -1,5 +1,6 @@
 //! From the server's config to what the app sees: env vars and files, dynamic values resolved
-//! here, refreshed on an interval.
+//! here, refreshed on an interval and whenever a watched etcd key changes. Values that cannot be
+//! resolved are logged and reported (see [`run`]) so they show on the deployment's status.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use tokio::sync::watch;
 use wayline_proto::v1::{ConfigSource, ConfigVar, EntrypointConfig, config_var};
 
 use crate::dynamic;
+use crate::etcd_watch::{Watches, keys_of};
 
 /// The parts of an `EntrypointConfig` that shape the app (exec requests are handled apart).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -55,11 +57,19 @@ pub struct AppConfig {
 #[derive(Debug, Default)]
 pub struct Resolver {
     last_good: HashMap<(String, bool), String>,
+    errors: Vec<String>,
 }
 
 impl Resolver {
-    /// Resolves every variable; failures are logged (and shipped) with the variable's name.
+    /// The values the last [`Resolver::resolve`] could not resolve, as `NAME: why`.
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// Resolves every variable; failures are logged (and shipped) with the variable's name,
+    /// and listed in [`Resolver::errors`].
     pub async fn resolve(&mut self, cfg: &ServerConfig) -> AppConfig {
+        self.errors.clear();
         let mut app = AppConfig {
             file_change_signal: cfg.file_change_signal.clone(),
             ..AppConfig::default()
@@ -91,6 +101,15 @@ impl Resolver {
                                     "it is not set"
                                 }
                             );
+                            self.errors.push(format!(
+                                "{}: {e}{}",
+                                var.name,
+                                if kept.is_some() {
+                                    " (using its last value)"
+                                } else {
+                                    ""
+                                }
+                            ));
                             kept
                         }
                     }
@@ -107,33 +126,45 @@ impl Resolver {
     }
 }
 
-/// Turns server configs into app configs: on every server change and, while dynamic values
-/// exist, every `refresh`. Publishes only real changes.
+/// Turns server configs into app configs: on every server change, on every change of a watched
+/// etcd key and, while dynamic values exist, every `refresh` (the safety net for what a watch
+/// misses). Publishes only real changes, to `app` and, as `NAME: why` lines, the values that
+/// cannot be resolved to `errors`.
 pub async fn run(
     mut server: watch::Receiver<Option<ServerConfig>>,
     app: watch::Sender<Option<AppConfig>>,
+    errors: watch::Sender<Vec<String>>,
     refresh: Duration,
 ) {
     let mut resolver = Resolver::default();
+    let mut watches = Watches::default();
     loop {
         let current = server.borrow_and_update().clone();
         let dynamic = current.as_ref().is_some_and(ServerConfig::has_dynamic);
         if let Some(cfg) = current {
+            // Watch first: a change while resolving then still triggers another pass.
+            watches.set(keys_of(&cfg.vars, &cfg.sources));
             let resolved = resolver.resolve(&cfg).await;
-            app.send_if_modified(|v| {
-                if v.as_ref() == Some(&resolved) {
-                    false
-                } else {
-                    *v = Some(resolved);
-                    true
-                }
-            });
+            publish(&app, Some(resolved));
+            publish(&errors, resolver.errors().to_vec());
         }
         tokio::select! {
             r = server.changed() => if r.is_err() { return },
             () = tokio::time::sleep(refresh), if dynamic => {}
+            () = watches.fired() => tracing::debug!("a watched etcd key changed; resolving again"),
         }
     }
+}
+
+fn publish<T: PartialEq>(tx: &watch::Sender<T>, value: T) {
+    tx.send_if_modified(|v| {
+        if *v == value {
+            false
+        } else {
+            *v = value;
+            true
+        }
+    });
 }
 
 /// Writes the config files (parents created, each replaced atomically).
@@ -215,12 +246,25 @@ mod tests {
         };
         let mut r = Resolver::default();
         assert_eq!(r.resolve(&cfg).await.env["D"], "one");
+        assert!(r.errors().is_empty());
         std::fs::remove_file(&src).unwrap();
         assert_eq!(r.resolve(&cfg).await.env["D"], "one");
-        let fresh = Resolver::default().resolve(&cfg).await;
+        let why = format!(
+            "D: cannot read {}: No such file or directory (os error 2)",
+            src.display()
+        );
+        assert_eq!(r.errors(), [format!("{why} (using its last value)")]);
+        let mut fresh = Resolver::default();
         assert!(
-            !fresh.env.contains_key("D"),
+            !fresh.resolve(&cfg).await.env.contains_key("D"),
             "an unresolvable value is unset, never empty"
+        );
+        assert_eq!(fresh.errors(), [why]);
+        std::fs::write(&src, "two").unwrap();
+        assert_eq!(fresh.resolve(&cfg).await.env["D"], "two");
+        assert!(
+            fresh.errors().is_empty(),
+            "errors are those of the last pass"
         );
     }
 
@@ -231,7 +275,8 @@ mod tests {
         std::fs::write(&src, "one").unwrap();
         let (server_tx, server_rx) = watch::channel(None);
         let (app_tx, mut app_rx) = watch::channel(None);
-        tokio::spawn(run(server_rx, app_tx, Duration::from_millis(20)));
+        let (errors_tx, _errors_rx) = watch::channel(Vec::new());
+        tokio::spawn(run(server_rx, app_tx, errors_tx, Duration::from_millis(20)));
         let cfg = ServerConfig {
             vars: vec![var(
                 "D",

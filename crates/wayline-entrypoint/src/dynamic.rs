@@ -61,45 +61,79 @@ pub async fn resolve<S: std::hash::BuildHasher + Sync>(
             Ok(text.strip_suffix('\n').unwrap_or(&text).to_owned())
         }
         "etcd" => {
-            let key = config.get("key").ok_or(DynamicError::Missing {
-                source_type: "etcd",
-                key: "key",
-            })?;
-            let source = sources
-                .iter()
-                .rev()
-                .find(|s| s.r#type == "etcd" && !s.delete);
-            let endpoints = config
-                .get("endpoints")
-                .or_else(|| config.get("endpoint"))
-                .or_else(|| {
-                    source.and_then(|s| {
-                        s.config
-                            .get("endpoints")
-                            .or_else(|| s.config.get("endpoint"))
-                    })
-                })
-                .map_or(DEFAULT_ETCD, String::as_str);
+            let target = etcd_key(config, sources)?;
             // Try each endpoint of a cluster in turn; report the last failure.
             let mut last = None;
-            for endpoint in endpoints
-                .split(',')
-                .map(str::trim)
-                .filter(|e| !e.is_empty())
-            {
-                match etcd_get(endpoint, key).await {
+            for endpoint in &target.endpoints {
+                match etcd_get(endpoint, &target.key).await {
                     Ok(v) => return Ok(v),
                     Err(e @ DynamicError::NotFound { .. }) => return Err(e),
                     Err(e) => last = Some(e),
                 }
             }
             Err(last.unwrap_or(DynamicError::Etcd {
-                endpoint: endpoints.to_owned(),
+                endpoint: String::new(),
                 error: "no endpoint".into(),
             }))
         }
         other => Err(DynamicError::UnknownSource(other.to_owned())),
     }
+}
+
+/// An etcd key behind a dynamic value, with the endpoints of its cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EtcdKey {
+    /// `http://host:port` of each member, tried in turn.
+    pub endpoints: Vec<String>,
+    /// The key.
+    pub key: String,
+}
+
+/// Where an etcd value lives: its `key`, and the endpoints named by the value (`endpoints` or
+/// `endpoint`, comma-separated), else by the latest etcd config source, else [`DEFAULT_ETCD`].
+pub fn etcd_key<S: std::hash::BuildHasher>(
+    config: &HashMap<String, String, S>,
+    sources: &[ConfigSource],
+) -> Result<EtcdKey, DynamicError> {
+    let key = config.get("key").ok_or(DynamicError::Missing {
+        source_type: "etcd",
+        key: "key",
+    })?;
+    let source = sources
+        .iter()
+        .rev()
+        .find(|s| s.r#type == "etcd" && !s.delete);
+    let endpoints = config
+        .get("endpoints")
+        .or_else(|| config.get("endpoint"))
+        .or_else(|| {
+            source.and_then(|s| {
+                s.config
+                    .get("endpoints")
+                    .or_else(|| s.config.get("endpoint"))
+            })
+        })
+        .map_or(DEFAULT_ETCD, String::as_str);
+    Ok(EtcdKey {
+        endpoints: endpoints
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        key: key.clone(),
+    })
+}
+
+/// `host:port` of an `http://host:port` endpoint.
+pub fn etcd_authority(endpoint: &str) -> Result<&str, DynamicError> {
+    endpoint
+        .strip_prefix("http://")
+        .map(|a| a.trim_end_matches('/'))
+        .ok_or_else(|| DynamicError::Etcd {
+            endpoint: endpoint.to_owned(),
+            error: "only http:// endpoints are supported".into(),
+        })
 }
 
 /// Reads `key` from the etcd v3 gateway at `endpoint` (`http://host:port`).
@@ -108,10 +142,7 @@ pub async fn etcd_get(endpoint: &str, key: &str) -> Result<String, DynamicError>
         endpoint: endpoint.to_owned(),
         error,
     };
-    let authority = endpoint
-        .strip_prefix("http://")
-        .ok_or_else(|| err("only http:// endpoints are supported".into()))?
-        .trim_end_matches('/');
+    let authority = etcd_authority(endpoint)?;
     let body = format!("{{\"key\":\"{}\"}}", B64.encode(key));
     let request = format!(
         "POST /v3/kv/range HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

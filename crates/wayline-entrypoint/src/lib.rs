@@ -12,6 +12,7 @@ pub mod child;
 pub mod client;
 pub mod config;
 pub mod dynamic;
+pub mod etcd_watch;
 pub mod exec;
 pub mod logger;
 pub mod logs;
@@ -139,7 +140,22 @@ async fn supervise(
     if let (Some(addr), Some(ring)) = (settings.server.clone(), ring.clone()) {
         logger.ship_to(ring.clone());
         let (server_tx, server_rx) = watch::channel(None);
-        tokio::spawn(config::run(server_rx, app_cfg_tx, settings.config_refresh));
+        let (errors_tx, mut errors_rx) = watch::channel(Vec::new());
+        tokio::spawn(config::run(
+            server_rx,
+            app_cfg_tx,
+            errors_tx,
+            settings.config_refresh,
+        ));
+        // Unresolvable values travel to the server with the logs, for the deployment's status.
+        tokio::spawn({
+            let ring = ring.clone();
+            async move {
+                while errors_rx.changed().await.is_ok() {
+                    ring.set_config_errors(errors_rx.borrow_and_update().clone());
+                }
+            }
+        });
         let instance_id = ulid::new_ulid();
         session::spawn_log_shipper(
             settings.clone(),

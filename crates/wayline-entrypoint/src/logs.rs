@@ -28,6 +28,9 @@ pub struct LogRing {
 struct RingInner {
     lines: VecDeque<LogLine>,
     dropped: u64,
+    /// The current set of unresolvable config values, and whether the server still needs it.
+    config_errors: Vec<String>,
+    config_errors_unsent: bool,
 }
 
 impl LogRing {
@@ -99,6 +102,35 @@ impl LogRing {
                 inner.lines.push_front(line);
             }
         }
+    }
+
+    /// Records the current set of unresolvable config values (`NAME: why`); a changed set is
+    /// shipped with the next batch, an empty one telling the server that all are fixed.
+    pub fn set_config_errors(&self, errors: Vec<String>) {
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            if inner.config_errors == errors {
+                return;
+            }
+            inner.config_errors = errors;
+            inner.config_errors_unsent = true;
+        }
+        self.notify.notify_one();
+    }
+
+    /// Ships the current set again if it is not empty: a new connection's server may not have
+    /// it (the server forgets a set when the stream that reported it ends).
+    pub fn resend_config_errors(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if !inner.config_errors.is_empty() {
+            inner.config_errors_unsent = true;
+        }
+    }
+
+    /// The set of config errors to ship, if it changed since the last take.
+    pub fn take_config_errors(&self) -> Option<Vec<String>> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut inner.config_errors_unsent).then(|| inner.config_errors.clone())
     }
 
     /// Lines waiting to be shipped.
@@ -324,18 +356,21 @@ fn text_line(bytes: &[u8], stream: log_line::Stream, at: Timestamp) -> LogLine {
     }
 }
 
-/// Drains `ring` into `tx` until the stream closes. Batches form by themselves: whatever piled
-/// up while the previous send waited goes out together, so a quiet app ships each line at once
-/// and a loud one ships large batches.
+/// Drains `ring` into `tx` until the stream closes, starting (on what is a new connection) with
+/// the current config errors if there are any. Batches form by themselves: whatever piled up
+/// while the previous send waited goes out together, so a quiet app ships each line at once and
+/// a loud one ships large batches.
 pub async fn ship(
     ring: Arc<LogRing>,
     tx: mpsc::Sender<EntrypointLogBatch>,
     deployment_id: String,
     instance_id: String,
 ) {
+    ring.resend_config_errors();
     loop {
         let (lines, dropped) = ring.take(MAX_BATCH);
-        if lines.is_empty() && dropped == 0 {
+        let config_errors = ring.take_config_errors();
+        if lines.is_empty() && dropped == 0 && config_errors.is_none() {
             ring.notified().await;
             continue;
         }
@@ -344,6 +379,8 @@ pub async fn ship(
             instance_id: instance_id.clone(),
             lines,
             dropped,
+            config_errors_set: config_errors.is_some(),
+            config_errors: config_errors.unwrap_or_default(),
         };
         if let Err(mpsc::error::SendError(batch)) = tx.send(batch).await {
             ring.unshift(batch.lines, batch.dropped);

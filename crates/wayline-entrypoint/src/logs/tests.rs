@@ -150,3 +150,38 @@ fn lines_cut_across_chunks_are_joined_per_stream() {
     let (lines, _) = ring.take(10);
     assert_eq!(texts(&lines), ["err", "hello", "wor"]);
 }
+
+#[tokio::test]
+async fn config_errors_ship_when_they_change_and_again_on_a_new_connection() {
+    let ring = LogRing::new(100);
+    let (tx, mut rx) = mpsc::channel(8);
+    let task = tokio::spawn(ship(ring.clone(), tx, "D".into(), "I".into()));
+    ring.set_config_errors(vec!["DB: not found".into()]);
+    let b = rx.recv().await.unwrap();
+    assert!(b.config_errors_set);
+    assert_eq!(b.config_errors, ["DB: not found"]);
+    // The same set again is no change; a line ships without a set.
+    ring.set_config_errors(vec!["DB: not found".into()]);
+    ring.push(line(
+        "l".into(),
+        log_line::Source::App,
+        log_line::Stream::Stdout,
+    ));
+    let b = rx.recv().await.unwrap();
+    assert_eq!(texts(&b.lines), ["l"]);
+    assert!(!b.config_errors_set);
+    // Fixed: an empty set, marked as set.
+    ring.set_config_errors(vec![]);
+    let b = rx.recv().await.unwrap();
+    assert!(b.config_errors_set && b.config_errors.is_empty());
+    ring.set_config_errors(vec!["X: y".into()]);
+    assert_eq!(rx.recv().await.unwrap().config_errors, ["X: y"]);
+    task.abort();
+    // A new connection starts with the current set.
+    let (tx, mut rx) = mpsc::channel(8);
+    let task = tokio::spawn(ship(ring.clone(), tx, "D".into(), "I".into()));
+    let b = rx.recv().await.unwrap();
+    assert!(b.config_errors_set);
+    assert_eq!(b.config_errors, ["X: y"]);
+    task.abort();
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use wayline_proto::v1::{ConfigVar, DynamicValue, config_var};
+use wayline_proto::v1::{ConfigVar, DynamicValue, ListInstancesRequest, config_var};
 
 use crate::common::*;
 
@@ -118,83 +118,212 @@ async fn dynamic_file_values_refresh_and_failures_are_reported() {
     drop(child.kill().await);
 }
 
-/// etcd started by the test (Debian's `etcd-server`); skipped with a reason when not installed
-/// unless `WAYLINE_REQUIRE_ETCD=1`.
-#[tokio::test]
-async fn dynamic_etcd_values() {
-    let Some(etcd) = which("etcd") else {
-        assert!(
-            std::env::var("WAYLINE_REQUIRE_ETCD").as_deref() != Ok("1"),
-            "etcd not installed (apt-get install etcd-server)"
-        );
-        eprintln!("skipping dynamic_etcd_values: etcd not installed (apt-get install etcd-server)");
-        return;
-    };
-    let server = Server::start();
-    let port = free_port();
-    let peer = free_port();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let mut etcd = tokio::process::Command::new(etcd)
-        .args([
-            "--data-dir",
-            &server.dir.path().join("etcd").display().to_string(),
-        ])
-        .args([
-            "--listen-client-urls",
-            &endpoint,
-            "--advertise-client-urls",
-            &endpoint,
-        ])
-        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
-        .args([
-            "--initial-advertise-peer-urls",
-            &format!("http://127.0.0.1:{peer}"),
-        ])
-        .args([
-            "--initial-cluster",
-            &format!("default=http://127.0.0.1:{peer}"),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let put = |v: &'static str| {
-        let endpoint = endpoint.clone();
-        async move {
-            use base64::Engine;
-            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-            let body = format!(
-                "{{\"key\":\"{}\",\"value\":\"{}\"}}",
-                b64("/app/db"),
-                b64(v)
-            );
-            http_post(&endpoint, "/v3/kv/put", &body).await
-        }
-    };
-    tokio::time::timeout(PATIENCE, async {
-        while put("db-1").await.is_err() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+/// Waits until the deployment's one instance reports exactly `want` as its config errors, as
+/// `ListInstances` shows them.
+async fn wait_config_errors(server: &Server, want: &[String]) {
+    let mut client = server.client().await;
+    let mut last = Vec::new();
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let instances = client
+                .list_instances(ListInstancesRequest {
+                    deployment_id: DEPLOYMENT.into(),
+                    ..ListInstancesRequest::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .instances;
+            if let [one] = &instances[..] {
+                if one.config_errors == want {
+                    return;
+                }
+                last.clone_from(&one.config_errors);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
+    .await;
+    assert!(
+        found.is_ok(),
+        "config errors stayed {last:?}, wanted {want:?}"
+    );
+}
+
+#[tokio::test]
+async fn unresolvable_values_show_on_the_instance_until_fixed() {
+    let server = Server::start();
+    let src = server.dir.path().join("later");
+    let path = src.display().to_string();
+    server.set_vars(vec![
+        static_var("PLAIN", "p"),
+        dynamic("LATER", "file", &[("path", &path)]),
+    ]);
+    let mut cmd = entrypoint(
+        Some(&server.socket),
+        &["sh", "-c", "echo \"later=${LATER-unset}\"; exec sleep 60"],
+    );
+    cmd.env("WAYLINE_ENTRYPOINT_CONFIG_REFRESH", "200ms");
+    let mut child = cmd.spawn().unwrap();
+    server.wait_text("later=unset").await;
+    wait_config_errors(
+        &server,
+        &[format!(
+            "LATER: cannot read {path}: No such file or directory (os error 2)"
+        )],
+    )
+    .await;
+    std::fs::write(&src, "here").unwrap();
+    server.wait_text("later=here").await;
+    wait_config_errors(&server, &[]).await;
+    drop(child.kill().await);
+}
+
+/// An etcd started by a test (Debian's `etcd-server`) on loopback ports of its own.
+struct Etcd {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    endpoint: String,
+    peer: String,
+    process: tokio::process::Child,
+}
+
+impl Etcd {
+    /// Starts etcd and waits until it answers; `None` (having said why) when it is not installed,
+    /// unless `WAYLINE_REQUIRE_ETCD=1`.
+    async fn start(test: &str, dir: &std::path::Path) -> Option<Etcd> {
+        let Some(bin) = which("etcd") else {
+            assert!(
+                std::env::var("WAYLINE_REQUIRE_ETCD").as_deref() != Ok("1"),
+                "etcd not installed (apt-get install etcd-server)"
+            );
+            eprintln!("skipping {test}: etcd not installed (apt-get install etcd-server)");
+            return None;
+        };
+        let data = dir.join("etcd");
+        let endpoint = format!("http://127.0.0.1:{}", free_port());
+        let peer = format!("http://127.0.0.1:{}", free_port());
+        let process = Self::spawn(&bin, &data, &endpoint, &peer);
+        let etcd = Etcd {
+            bin,
+            data,
+            endpoint,
+            peer,
+            process,
+        };
+        etcd.ready().await;
+        Some(etcd)
+    }
+
+    fn spawn(
+        bin: &std::path::Path,
+        data: &std::path::Path,
+        endpoint: &str,
+        peer: &str,
+    ) -> tokio::process::Child {
+        tokio::process::Command::new(bin)
+            .args(["--data-dir", &data.display().to_string()])
+            .args(["--listen-client-urls", endpoint])
+            .args(["--advertise-client-urls", endpoint])
+            .args(["--listen-peer-urls", peer])
+            .args(["--initial-advertise-peer-urls", peer])
+            .args(["--initial-cluster", &format!("default={peer}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+
+    async fn ready(&self) {
+        let body = format!("{{\"key\":\"{}\"}}", b64("ready"));
+        tokio::time::timeout(PATIENCE, async {
+            while http_post(&self.endpoint, "/v3/kv/range", &body)
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .expect("etcd never came up");
+    }
+
+    /// Kills etcd (every watch on it drops) and starts it again on the same data and ports.
+    async fn restart(&mut self) {
+        self.process.kill().await.unwrap();
+        self.process = Self::spawn(&self.bin, &self.data, &self.endpoint, &self.peer);
+        self.ready().await;
+    }
+
+    async fn put(&self, key: &str, value: &str) {
+        let body = format!("{{\"key\":\"{}\",\"value\":\"{}\"}}", b64(key), b64(value));
+        http_post(&self.endpoint, "/v3/kv/put", &body)
+            .await
+            .unwrap();
+    }
+
+    async fn delete(&self, key: &str) {
+        let body = format!("{{\"key\":\"{}\"}}", b64(key));
+        http_post(&self.endpoint, "/v3/kv/deleterange", &body)
+            .await
+            .unwrap();
+    }
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// With the refresh interval at an hour, every change below reaches the app through the etcd
+/// watch alone: puts restart the app, a delete keeps the last value and shows on the status,
+/// and a watch dropped by an etcd restart comes back.
+#[tokio::test]
+async fn etcd_values_follow_the_key_through_its_watch() {
+    let server = Server::start();
+    let Some(mut etcd) = Etcd::start(
+        "etcd_values_follow_the_key_through_its_watch",
+        server.dir.path(),
+    )
     .await
-    .expect("etcd never came up");
+    else {
+        return;
+    };
+    etcd.put("/app/db", "db-1").await;
     server.set_vars(vec![dynamic(
         "DB",
         "etcd",
-        &[("key", "/app/db"), ("endpoints", &endpoint)],
+        &[("key", "/app/db"), ("endpoints", &etcd.endpoint)],
     )]);
     let mut cmd = entrypoint(
         Some(&server.socket),
         &["sh", "-c", "echo \"db=$DB\"; exec sleep 60"],
     );
-    cmd.env("WAYLINE_ENTRYPOINT_CONFIG_REFRESH", "200ms");
+    cmd.env("WAYLINE_ENTRYPOINT_CONFIG_REFRESH", "1h");
     let mut child = cmd.spawn().unwrap();
     server.wait_text("db=db-1").await;
-    put("db-2").await.unwrap();
+    etcd.put("/app/db", "db-2").await;
     server.wait_text("db=db-2").await;
+
+    etcd.delete("/app/db").await;
+    let missing = format!(
+        "DB: key \"/app/db\" not found in etcd at {} (using its last value)",
+        etcd.endpoint
+    );
+    wait_config_errors(&server, &[missing]).await;
+    etcd.put("/app/db", "db-3").await;
+    server.wait_text("db=db-3").await;
+    wait_config_errors(&server, &[]).await;
+
+    etcd.restart().await;
+    let watch = format!("etcd watch of \"/app/db\" at {}", etcd.endpoint);
+    server
+        .wait_line(|l| l.line.contains(&watch) && l.line.ends_with(" restored"))
+        .await;
+    etcd.put("/app/db", "db-4").await;
+    server.wait_text("db=db-4").await;
     drop(child.kill().await);
-    drop(etcd.kill().await);
 }
 
 fn which(name: &str) -> Option<std::path::PathBuf> {

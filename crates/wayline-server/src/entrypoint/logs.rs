@@ -11,7 +11,7 @@ use tonic::Status;
 use wayline_proto::prost_types::Timestamp;
 use wayline_proto::v1::{EntrypointLogBatch, GetLogStreamRequest, LogBatch, LogLine, log_line};
 
-use super::{EntrypointHub, now, trim_front};
+use super::{ConfigErrors, EntrypointHub, now, trim_front};
 
 /// Lines per batch when replaying history.
 const HISTORY_BATCH: usize = 1000;
@@ -37,6 +37,21 @@ pub fn format_dropped(n: u64) -> String {
     format!("… {grouped} {noun} dropped")
 }
 
+/// Forgets the config errors a log stream reported when it ends.
+struct ForgetConfigErrors {
+    hub: EntrypointHub,
+    stream: u64,
+}
+
+impl Drop for ForgetConfigErrors {
+    fn drop(&mut self) {
+        self.hub
+            .state()
+            .config_errors
+            .retain(|_, c| c.stream != self.stream);
+    }
+}
+
 fn ts_key(t: Option<&Timestamp>) -> (i64, i32) {
     t.map_or((0, 0), |t| (t.seconds, t.nanos))
 }
@@ -52,14 +67,24 @@ impl EntrypointHub {
         self.entrypoint_logs_from(deployment_id, stream).await
     }
 
-    /// [`EntrypointHub::entrypoint_logs`] over any stream of batches.
+    /// [`EntrypointHub::entrypoint_logs`] over any stream of batches. Config errors reported on
+    /// the stream are kept until it ends.
     pub async fn entrypoint_logs_from(
         &self,
         deployment_id: String,
         mut stream: impl futures::Stream<Item = Result<EntrypointLogBatch, Status>> + Unpin,
     ) -> Result<(), Status> {
+        let log_stream = {
+            let mut state = self.state();
+            state.next_log_stream += 1;
+            state.next_log_stream
+        };
+        let _forget = ForgetConfigErrors {
+            hub: self.clone(),
+            stream: log_stream,
+        };
         while let Some(batch) = stream.next().await {
-            let batch = batch?;
+            let mut batch = batch?;
             if batch.instance_id.is_empty() {
                 return Err(Status::invalid_argument("log batch without instance_id"));
             }
@@ -69,9 +94,37 @@ impl EntrypointHub {
                     batch.deployment_id
                 )));
             }
+            if batch.config_errors_set {
+                self.set_config_errors(
+                    &deployment_id,
+                    &batch.instance_id,
+                    log_stream,
+                    std::mem::take(&mut batch.config_errors),
+                );
+            }
             self.append_logs(&deployment_id, batch);
         }
         Ok(())
+    }
+
+    /// Records an instance's current set of unresolvable config values (empty: all resolved).
+    fn set_config_errors(
+        &self,
+        deployment_id: &str,
+        instance_id: &str,
+        stream: u64,
+        errors: Vec<String>,
+    ) {
+        let key = (deployment_id.to_owned(), instance_id.to_owned());
+        let mut state = self.state();
+        if errors.is_empty() {
+            state.config_errors.remove(&key);
+        } else {
+            tracing::info!(instance = %instance_id, deployment = %deployment_id, errors = ?errors, "instance reports config it cannot resolve");
+            state
+                .config_errors
+                .insert(key, ConfigErrors { stream, errors });
+        }
     }
 
     /// Adds a batch to its instance's window and to the live feed. A drop count becomes a

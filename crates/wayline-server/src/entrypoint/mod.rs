@@ -112,6 +112,16 @@ struct State {
     next_conn: u64,
     next_exec: i64,
     pending: HashMap<i64, exec::Pending>,
+    /// Unresolvable config values by (deployment, instance), as last reported on a log stream.
+    config_errors: HashMap<(String, String), ConfigErrors>,
+    next_log_stream: u64,
+}
+
+/// An instance's config errors and the log stream that reported them: they last as long as
+/// that stream (a reconnecting entrypoint reports its current set again).
+struct ConfigErrors {
+    stream: u64,
+    errors: Vec<String>,
 }
 
 struct Inst {
@@ -135,6 +145,8 @@ impl EntrypointHub {
                     next_conn: 0,
                     next_exec: 0,
                     pending: HashMap::new(),
+                    config_errors: HashMap::new(),
+                    next_log_stream: 0,
                 }),
                 config_epoch: watch::channel(0).0,
                 registry_epoch: watch::channel(0).0,
@@ -156,14 +168,25 @@ impl EntrypointHub {
         self.inner.config_epoch.send_modify(|e| *e += 1);
     }
 
-    /// The instances of `deployment_ids` (all instances when empty), oldest connection first.
+    /// The instances of `deployment_ids` (all instances when empty), oldest connection first,
+    /// each with the config values it last reported it cannot resolve.
     pub fn list_instances(&self, deployment_ids: &[String]) -> Vec<Instance> {
         let state = self.state();
         let mut out: Vec<Instance> = state
             .instances
             .values()
             .filter(|i| deployment_ids.is_empty() || deployment_ids.contains(&i.info.deployment_id))
-            .map(|i| i.info.clone())
+            .map(|i| {
+                let key = (i.info.deployment_id.clone(), i.info.id.clone());
+                Instance {
+                    config_errors: state
+                        .config_errors
+                        .get(&key)
+                        .map(|c| c.errors.clone())
+                        .unwrap_or_default(),
+                    ..i.info.clone()
+                }
+            })
             .collect();
         out.sort_by(|a, b| {
             let key = |i: &Instance| i.connected_time.map(|t| (t.seconds, t.nanos));
@@ -208,6 +231,7 @@ impl EntrypointHub {
                 exec_disabled: req.exec_disabled,
                 active_execs: 0,
                 connected_time: Some(now()),
+                config_errors: Vec::new(),
             };
             // A reconnect with the same id takes over; its old stream's cleanup leaves it be.
             let execs = state

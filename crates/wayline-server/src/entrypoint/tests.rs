@@ -57,6 +57,16 @@ fn batch(instance: &str, lines: Vec<LogLine>, dropped: u64) -> EntrypointLogBatc
         instance_id: instance.into(),
         lines,
         dropped,
+        ..EntrypointLogBatch::default()
+    }
+}
+
+fn errors_batch(instance: &str, errors: &[&str]) -> EntrypointLogBatch {
+    EntrypointLogBatch {
+        instance_id: instance.into(),
+        config_errors: errors.iter().map(|e| (*e).to_owned()).collect(),
+        config_errors_set: true,
+        ..EntrypointLogBatch::default()
     }
 }
 
@@ -274,6 +284,83 @@ async fn instance_lives_as_long_as_its_config_stream() {
     drop(b);
     eventually(|| hub.list_instances(&["D".into()]).len() == 1).await;
     assert_eq!(ids(hub.list_instances(&["D".into()])), ["A"]);
+}
+
+#[tokio::test]
+async fn config_errors_are_listed_per_instance_while_their_log_stream_lives() {
+    let hub = EntrypointHub::new(HubOptions::default());
+    let _a = connect(&hub, "D", "A").await;
+    let _b = connect(&hub, "D", "B").await;
+    let errors = |hub: &EntrypointHub| {
+        hub.list_instances(&["D".into()])
+            .into_iter()
+            .map(|i| (i.id, i.config_errors))
+            .collect::<Vec<_>>()
+    };
+    let (tx, rx) = mpsc::channel(8);
+    let logs = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            hub.entrypoint_logs_from("D".into(), ReceiverStream::new(rx).map(Ok))
+                .await
+        })
+    };
+    let missing = "DATABASE_URL: key \"/app/db\" not found in etcd at http://127.0.0.1:2379";
+    tx.send(errors_batch("A", &[missing])).await.unwrap();
+    eventually(|| errors(&hub)[0].1.len() == 1).await;
+    assert_eq!(
+        errors(&hub),
+        [("A".into(), vec![missing.to_owned()]), ("B".into(), vec![])]
+    );
+    // A batch of lines alone (config_errors_set false) changes nothing.
+    tx.send(batch("A", vec![line(1, "x")], 0)).await.unwrap();
+    // The full set replaces the previous one.
+    tx.send(errors_batch("A", &["X: one", "Y: two"]))
+        .await
+        .unwrap();
+    eventually(|| errors(&hub)[0].1.len() == 2).await;
+    assert_eq!(errors(&hub)[0].1, ["X: one", "Y: two"]);
+    // An empty set means fixed.
+    tx.send(errors_batch("A", &[])).await.unwrap();
+    eventually(|| errors(&hub)[0].1.is_empty()).await;
+    // Errors go with the stream that reported them: a reconnecting entrypoint reports again.
+    tx.send(errors_batch("B", &["Z: three"])).await.unwrap();
+    eventually(|| errors(&hub)[1].1.len() == 1).await;
+    drop(tx);
+    logs.await.unwrap().unwrap();
+    assert_eq!(errors(&hub), [("A".into(), vec![]), ("B".into(), vec![])]);
+}
+
+#[tokio::test]
+async fn config_errors_of_one_deployment_never_show_on_another() {
+    let hub = EntrypointHub::new(HubOptions::default());
+    let _a = connect(&hub, "D", "A").await;
+    let (tx, rx) = mpsc::channel(8);
+    let logs = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            hub.entrypoint_logs_from("OTHER".into(), ReceiverStream::new(rx).map(Ok))
+                .await
+        })
+    };
+    // Another deployment's entrypoint naming instance A (its token is for OTHER).
+    tx.send(errors_batch("A", &["FAKE: x"])).await.unwrap();
+    tx.send(batch("A", vec![line(1, "sync")], 0)).await.unwrap();
+    // Batches are handled in order: once the line is in, the errors were handled too.
+    for _ in 0..500 {
+        let lines = history(&hub, &["OTHER"], GetLogStreamRequest::default()).await;
+        if !lines.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        history(&hub, &["OTHER"], GetLogStreamRequest::default()).await,
+        [("A".to_owned(), "sync".to_owned())]
+    );
+    assert!(hub.list_instances(&[])[0].config_errors.is_empty());
+    drop(tx);
+    logs.await.unwrap().unwrap();
 }
 
 #[tokio::test]

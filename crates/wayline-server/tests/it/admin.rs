@@ -453,7 +453,7 @@ async fn logs_follow_the_live_release_of_an_app() {
                 line: line.into(),
                 ..Default::default()
             }],
-            dropped: 0,
+            ..Default::default()
         };
         ec.entrypoint_log_stream(tokio_stream::iter(vec![batch]))
             .await
