@@ -58,6 +58,8 @@ pub struct AppConfig {
 pub struct Resolver {
     last_good: HashMap<(String, bool), String>,
     errors: Vec<String>,
+    /// The failure last logged per value: a lasting one is logged once, not at every refresh.
+    logged: HashMap<(String, bool), String>,
 }
 
 impl Resolver {
@@ -66,10 +68,11 @@ impl Resolver {
         &self.errors
     }
 
-    /// Resolves every variable; failures are logged (and shipped) with the variable's name,
-    /// and listed in [`Resolver::errors`].
+    /// Resolves every variable; failures are listed in [`Resolver::errors`] and logged (and
+    /// shipped) with the variable's name when they start or change, recoveries too.
     pub async fn resolve(&mut self, cfg: &ServerConfig) -> AppConfig {
         self.errors.clear();
+        let mut logged = std::mem::take(&mut self.logged);
         let mut app = AppConfig {
             file_change_signal: cfg.file_change_signal.clone(),
             ..AppConfig::default()
@@ -85,14 +88,22 @@ impl Resolver {
                 Some(config_var::Value::Dynamic(d)) => {
                     match dynamic::resolve(&d.from, &d.config, &cfg.sources).await {
                         Ok(v) => {
+                            if logged.remove(&key).is_some() {
+                                tracing::info!(
+                                    "config {} {:?} from {:?} resolves again",
+                                    kind(var.file),
+                                    var.name,
+                                    d.from
+                                );
+                            }
                             self.last_good.insert(key.clone(), v.clone());
                             Some(v)
                         }
                         Err(e) => {
                             let kept = self.last_good.get(&key).cloned();
-                            tracing::error!(
+                            let line = format!(
                                 "config {} {:?} from {:?} cannot be resolved: {e}; {}",
-                                if var.file { "file" } else { "variable" },
+                                kind(var.file),
                                 var.name,
                                 d.from,
                                 if kept.is_some() {
@@ -101,6 +112,10 @@ impl Resolver {
                                     "it is not set"
                                 }
                             );
+                            if logged.get(&key) != Some(&line) {
+                                tracing::error!("{line}");
+                            }
+                            self.logged.insert(key.clone(), line);
                             self.errors.push(format!(
                                 "{}: {e}{}",
                                 var.name,
@@ -124,6 +139,10 @@ impl Resolver {
         }
         app
     }
+}
+
+fn kind(file: bool) -> &'static str {
+    if file { "file" } else { "variable" }
 }
 
 /// Turns server configs into app configs: on every server change, on every change of a watched

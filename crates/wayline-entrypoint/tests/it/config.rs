@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use wayline_proto::v1::{ConfigVar, DynamicValue, ListInstancesRequest, config_var};
+use futures::StreamExt;
+use wayline_proto::v1::{
+    ConfigVar, DynamicValue, GetLogStreamRequest, ListInstancesRequest, config_var,
+};
 
 use crate::common::*;
 
@@ -150,22 +153,31 @@ async fn wait_config_errors(server: &Server, want: &[String]) {
     );
 }
 
+/// The status lists the values that cannot be resolved until they can; the log says so once
+/// when it starts and once when it ends, not at every refresh.
 #[tokio::test]
 async fn unresolvable_values_show_on_the_instance_until_fixed() {
     let server = Server::start();
-    let src = server.dir.path().join("later");
-    let path = src.display().to_string();
+    let later = server.dir.path().join("later");
+    let other = server.dir.path().join("other");
+    std::fs::write(&other, "1").unwrap();
+    let path = later.display().to_string();
     server.set_vars(vec![
         static_var("PLAIN", "p"),
         dynamic("LATER", "file", &[("path", &path)]),
+        dynamic("OTHER", "file", &[("path", &other.display().to_string())]),
     ]);
     let mut cmd = entrypoint(
         Some(&server.socket),
-        &["sh", "-c", "echo \"later=${LATER-unset}\"; exec sleep 60"],
+        &[
+            "sh",
+            "-c",
+            "echo \"later=${LATER-unset} other=$OTHER\"; exec sleep 60",
+        ],
     );
     cmd.env("WAYLINE_ENTRYPOINT_CONFIG_REFRESH", "200ms");
     let mut child = cmd.spawn().unwrap();
-    server.wait_text("later=unset").await;
+    server.wait_text("later=unset other=1").await;
     wait_config_errors(
         &server,
         &[format!(
@@ -173,9 +185,30 @@ async fn unresolvable_values_show_on_the_instance_until_fixed() {
         )],
     )
     .await;
-    std::fs::write(&src, "here").unwrap();
-    server.wait_text("later=here").await;
+    // A later refresh pass, still failing for LATER.
+    std::fs::write(&other, "2").unwrap();
+    server.wait_text("later=unset other=2").await;
+    std::fs::write(&later, "here").unwrap();
+    server.wait_text("later=here other=2").await;
     wait_config_errors(&server, &[]).await;
+    server
+        .wait_line(|l| {
+            l.line
+                .ends_with("config variable \"LATER\" from \"file\" resolves again")
+        })
+        .await;
+    let logs: Vec<String> = server
+        .hub
+        .log_stream(vec![DEPLOYMENT.into()], GetLogStreamRequest::default())
+        .flat_map(|b| futures::stream::iter(b.unwrap().lines))
+        .map(|l| l.line)
+        .collect()
+        .await;
+    let failures = logs
+        .iter()
+        .filter(|l| l.contains("config variable \"LATER\" from \"file\" cannot be resolved"))
+        .count();
+    assert_eq!(failures, 1, "{logs:#?}");
     drop(child.kill().await);
 }
 
