@@ -4,8 +4,10 @@
 //! Each watch is a `POST /v3/watch` on etcd's JSON gateway, answered by one long-lived chunked
 //! response carrying a JSON object per message (created, events, progress, canceled). A watch
 //! that drops is re-created with jittered backoff; once it is created again the values are
-//! re-read, since a change may have happened in between. The interval refresh stays as the
-//! safety net for a watch that hangs silently.
+//! re-read, since a change may have happened in between. Watches ask for progress
+//! notifications (every 10 minutes on an idle etcd by default), so one that stays silent far
+//! longer is taken for dead (a peer gone without closing) and re-created; until then the
+//! interval refresh is the safety net.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -23,6 +25,8 @@ use crate::dynamic::{EtcdKey, etcd_authority, json_string_field};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Silence after which a watch is presumed dead: well past etcd's default progress interval.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// The set of keys being watched; dropping it stops every watch.
 #[derive(Debug, Default)]
@@ -136,7 +140,10 @@ impl WatchConn {
     /// Connects to `endpoint` and asks it to watch `key`.
     pub async fn open(endpoint: &str, key: &str) -> Result<Self, String> {
         let authority = etcd_authority(endpoint).map_err(|e| e.to_string())?;
-        let body = format!("{{\"create_request\":{{\"key\":\"{}\"}}}}", B64.encode(key));
+        let body = format!(
+            "{{\"create_request\":{{\"key\":\"{}\",\"progress_notify\":true}}}}",
+            B64.encode(key)
+        );
         let request = format!(
             "POST /v3/watch HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -167,7 +174,10 @@ impl WatchConn {
             if self.decoder.ended() {
                 return Err("etcd ended the watch".into());
             }
-            let n = self.conn.read(&mut buf).await.map_err(|e| e.to_string())?;
+            let n = tokio::time::timeout(IDLE_TIMEOUT, self.conn.read(&mut buf))
+                .await
+                .map_err(|_| format!("silent for {} minutes", IDLE_TIMEOUT.as_secs() / 60))?
+                .map_err(|e| e.to_string())?;
             if n == 0 {
                 return Err("etcd closed the connection".into());
             }
