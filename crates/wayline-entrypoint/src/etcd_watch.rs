@@ -26,7 +26,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Silence after which a watch is presumed dead: well past etcd's default progress interval.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const IDLE_TIMEOUT: Duration = Duration::from_mins(15);
 
 /// The set of keys being watched; dropping it stops every watch.
 #[derive(Debug, Default)]
