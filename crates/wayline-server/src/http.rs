@@ -1,4 +1,4 @@
-//! Plain HTTP: `/healthz` and Prometheus `/metrics` (room for the web UI and trigger URLs).
+//! Plain HTTP: `/healthz`, Prometheus `/metrics` and the web UI (room for trigger URLs).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -18,7 +18,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(shared)
+        .with_state(Arc::clone(&shared))
+        .merge(crate::ui::router(shared))
 }
 
 async fn healthz() -> &'static str {

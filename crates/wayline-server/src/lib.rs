@@ -2,8 +2,9 @@
 //!
 //! One gRPC service (`wayline.v1.Wayline`, plus reflection and health) served over TLS on TCP
 //! and in plaintext on a unix socket (for the CLI and local containers), and plain HTTP for
-//! `/healthz` and `/metrics`. State lives in a [`store::Store`] (SQLite by default); unfinished
-//! jobs live in the in-memory queue, written through to the store.
+//! `/healthz`, `/metrics` and the read-only web UI (`/`, `/projects/{p}/apps/{a}`, `/jobs/{id}`;
+//! open it with a login token as `/?token=…`). State lives in a [`store::Store`] (SQLite by
+//! default); unfinished jobs live in the in-memory queue, written through to the store.
 //!
 //! Snapshot restore is *staged*: `RestoreSnapshot` verifies the upload and leaves it next to the
 //! database; the server keeps serving its current data and swaps the snapshot in when it next
@@ -40,6 +41,7 @@ mod runners;
 mod service;
 pub mod store;
 mod tls;
+mod ui;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

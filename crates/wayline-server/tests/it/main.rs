@@ -9,3 +9,4 @@ mod catalog;
 mod common;
 mod crash;
 mod jobs;
+mod ui;

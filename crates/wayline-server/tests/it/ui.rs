@@ -1,0 +1,402 @@
+//! The web UI over real HTTP: login by token, cookie, and the pages' content and escaping.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use wayline_proto::v1 as pb;
+use wayline_proto::v1::job::State;
+
+use crate::common::*;
+
+/// A response read by [`get`].
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 GET over loopback, read until the server closes the connection.
+async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{cookie}\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).expect("UTF-8 response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a header block");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+fn http(h: &Harness) -> SocketAddr {
+    h.server.as_ref().unwrap().http_addr()
+}
+
+/// What `wayline ui` does: a login token that expires in an hour.
+async fn ui_token(c: &mut Client) -> String {
+    c.generate_login_token(pb::GenerateLoginTokenRequest {
+        expires_in: "1h".into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .token
+}
+
+fn cookie_for(token: &str) -> String {
+    format!("wayline_token={token}")
+}
+
+const HINT: &str = "Run <code>wayline ui</code> to open the UI with a fresh token.";
+
+#[tokio::test]
+async fn pages_need_a_login_token() {
+    let h = Harness::start().await;
+    let addr = http(&h);
+    for path in ["/", "/projects/p/apps/web", "/jobs/J1"] {
+        let r = get(addr, path, None).await;
+        assert_eq!(r.status, 401, "{path}");
+        assert!(
+            r.body.contains("<p>You are not signed in.</p>"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains(HINT), "{}", r.body);
+    }
+    let r = get(addr, "/", Some("wayline_token=wl1.e30.c2ln")).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body.contains(
+            "The token was refused: the token was not issued by this server (bad signature)."
+        ),
+        "{}",
+        r.body
+    );
+    let runner = h
+        .client()
+        .await
+        .generate_runner_token(pb::GenerateRunnerTokenRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let r = get(addr, &format!("/?token={runner}"), None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("set-cookie"), None);
+    assert!(
+        r.body
+            .contains("The UI needs a login token, not a runner token."),
+        "{}",
+        r.body
+    );
+    // Health and metrics stay open.
+    assert_eq!(get(addr, "/healthz", None).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_token_in_the_url_sets_the_cookie_and_redirects_without_it() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    c.upsert_application(pb::UpsertApplicationRequest {
+        project: "p".into(),
+        name: "web".into(),
+    })
+    .await
+    .unwrap();
+    let token = ui_token(&mut c).await;
+    let addr = http(&h);
+    let r = get(
+        addr,
+        &format!("/projects/p/apps/web?workspace=default&token={token}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some("/projects/p/apps/web?workspace=default")
+    );
+    let set = r.header("set-cookie").expect("a cookie");
+    let prefix = format!("wayline_token={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=");
+    let max_age: u64 = set
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{set}"))
+        .parse()
+        .unwrap();
+    assert!((3500..=3600).contains(&max_age), "{max_age}");
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+
+    let r = get(addr, "/projects/p/apps/web", Some(&cookie_for(&token))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<h1>p / web</h1>"), "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    // A revoked token no longer opens pages.
+    let id = token_id(&token);
+    c.revoke_token(pb::RevokeTokenRequest {
+        token_id: id.clone(),
+    })
+    .await
+    .unwrap();
+    let r = get(addr, "/", Some(&cookie_for(&token))).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body.contains(&format!(
+            "The token was refused: the login token {id} has been revoked."
+        )),
+        "{}",
+        r.body
+    );
+}
+
+/// The id inside a `wl1.<claims>.<sig>` token.
+fn token_id(token: &str) -> String {
+    use base64::Engine as _;
+    let body = token.split('.').nth(1).unwrap();
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&claims).unwrap();
+    v["id"].as_str().unwrap().to_owned()
+}
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+
+async fn seed(c: &mut Client) -> (String, String) {
+    let mut job = noop_job(None);
+    job.labels.insert("note".into(), HOSTILE.into());
+    let job_id = queue(c, job).await;
+    let success = Some(pb::Status {
+        state: pb::status::State::Success as i32,
+        ..Default::default()
+    });
+    let d = c
+        .upsert_deployment(pb::UpsertOperationRequest {
+            operation: Some(pb::Operation {
+                application: app("p", "web"),
+                status: success.clone(),
+                physical_state: pb::PhysicalState::Created as i32,
+                url: "http://127.0.0.1:8080/".into(),
+                provenance: Some(pb::Provenance {
+                    commit: "0123456789abcdef0123".into(),
+                    tag: "v1.0.0".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    c.upsert_release(pb::UpsertOperationRequest {
+        operation: Some(pb::Operation {
+            application: app("p", "web"),
+            deployment_id: d.id.clone(),
+            status: success,
+            url: "https://web.example.test/".into(),
+            labels: [("team".to_owned(), HOSTILE.to_owned())].into(),
+            provenance: d.provenance.clone(),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    c.upsert_application(pb::UpsertApplicationRequest {
+        project: "p".into(),
+        name: HOSTILE.into(),
+    })
+    .await
+    .unwrap();
+    (job_id, d.id)
+}
+
+#[tokio::test]
+async fn the_pages_show_deployments_releases_and_jobs() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let (job_id, _) = seed(&mut c).await;
+    let cookie = cookie_for(&ui_token(&mut c).await);
+    let addr = http(&h);
+
+    let index = get(addr, "/", Some(&cookie)).await;
+    assert_eq!(index.status, 200, "{}", index.body);
+    let body = &index.body;
+    assert!(body.contains("<h2>p</h2>"), "{body}");
+    assert!(
+        body.contains("<a href=\"/projects/p/apps/web\">web</a>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "v1 <span class=\"success\">success</span> created <code>0123456</code> (v1.0.0)"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("v1 <a href=\"https://web.example.test/\">https://web.example.test/</a>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "<span class=\"\">queued</span> <a href=\"/jobs/{job_id}\">{job_id}</a>"
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<a href=\"/projects/p/apps/%3Cscript%3Ealert%281%29%3C%2Fscript%3E\">&lt;script&gt;alert(1)&lt;/script&gt;</a>"
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("<script>"), "{body}");
+
+    let page = get(addr, "/projects/p/apps/web", Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    let body = &page.body;
+    assert!(
+        body.contains("<td>v1</td><td><span class=\"live\">● live</span></td>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<td>team=&lt;script&gt;alert(1)&lt;/script&gt;</td>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<td>v1</td><td><span class=\"success\">success</span></td><td>created</td><td><code>0123456</code> (v1.0.0)</td><td><a href=\"http://127.0.0.1:8080/\">"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("<p class=\"muted\">No builds.</p>"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "<td><a href=\"/jobs/{job_id}\">{job_id}</a></td><td>noop</td><td><span class=\"\">queued</span></td>"
+        )),
+        "{body}"
+    );
+    assert!(!body.contains("<script>"), "{body}");
+
+    let hostile = get(
+        addr,
+        "/projects/p/apps/%3Cscript%3Ealert%281%29%3C%2Fscript%3E",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(hostile.status, 200, "{}", hostile.body);
+    assert!(
+        hostile
+            .body
+            .contains("<h1>p / &lt;script&gt;alert(1)&lt;/script&gt;</h1>"),
+        "{}",
+        hostile.body
+    );
+    assert!(!hostile.body.contains("<script>"), "{}", hostile.body);
+
+    let missing = get(addr, "/projects/p/apps/api", Some(&cookie)).await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing
+            .body
+            .contains("<p>Application api does not exist in project p.</p>"),
+        "{}",
+        missing.body
+    );
+}
+
+fn step(id: i32, msg: &str, status: &str, close: bool) -> pb::TerminalEvent {
+    pb::TerminalEvent {
+        timestamp: None,
+        event: Some(pb::terminal_event::Event::Step(pb::terminal_event::Step {
+            id,
+            close,
+            msg: msg.into(),
+            status: status.into(),
+            output: Vec::new(),
+        })),
+    }
+}
+
+#[tokio::test]
+async fn the_job_page_shows_its_output_in_order() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let _runner = online(&mut c, "r1", &[], false).await;
+    let id = queue(&mut c, noop_job(None)).await;
+    let mut conn = job_conn(&mut c, "r1", "").await;
+    conn.assignment().await;
+    conn.ack().await;
+    conn.line("Deploying <web>").await;
+    conn.send(pb::runner_job_stream_request::Event::Terminal(
+        pb::runner_job_stream_request::TerminalBatch {
+            events: vec![
+                step(1, "Starting container", "", false),
+                step(2, "Checking health", "", false),
+                step(1, "", "ok", true),
+                step(2, "Health check failed", "error", true),
+            ],
+        },
+    ))
+    .await;
+    conn.line("done").await;
+    conn.complete().await;
+    wait_state(&mut c, &id, State::Success).await;
+    let cookie = cookie_for(&ui_token(&mut c).await);
+    let addr = http(&h);
+
+    let r = get(addr, &format!("/jobs/{id}"), Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("<tr><th>State</th><td><span class=\"success\">success</span></td></tr>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("<tr><th>Runner</th><td>r1</td></tr>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains(
+            "<pre>Deploying &lt;web&gt;\n<span class=\"success\">✓ Starting container</span>\n<span class=\"error\">✗ Health check failed</span>\ndone\n</pre>"
+        ),
+        "{}",
+        r.body
+    );
+
+    let r = get(addr, "/jobs/NOPE", Some(&cookie)).await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.body.contains("<p>Job NOPE does not exist.</p>"),
+        "{}",
+        r.body
+    );
+}
