@@ -235,6 +235,16 @@ pub(crate) enum Command {
     Plugin(PluginCmd),
     /// Plugin documentation (same as `wayline plugin docs`).
     Docs(DocsArgs),
+    /// Open the web UI with a fresh one-hour token.
+    Ui {
+        /// The server's HTTP address (default: the local server's, else port 9702 of the
+        /// context's host).
+        #[arg(long = "http-addr")]
+        http_addr: Option<String>,
+        /// Only print the address; do not start a browser.
+        #[arg(long = "no-browser")]
+        no_browser: bool,
+    },
     /// Show the version.
     Version,
     /// Print a shell completion script.

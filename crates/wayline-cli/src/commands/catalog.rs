@@ -265,6 +265,7 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
     let workspace = ops::workspace(env);
     let mut rows = Vec::new();
     let mut json = Vec::new();
+    let mut problems = Vec::new();
     for app in apps {
         let latest = |kind: OperationKind| pb::GetOperationRequest {
             kind: kind as i32,
@@ -297,6 +298,26 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
         let health = report
             .as_ref()
             .map_or("unknown".to_owned(), |r| health_word(r.health()).to_owned());
+        // Instances are the entrypoints connected now; they also report config they can't resolve.
+        let instances = session
+            .client
+            .list_instances(pb::ListInstancesRequest {
+                application: Some(app.clone()),
+                workspace: workspace.clone(),
+                deployment_id: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().instances)
+            .unwrap_or_default();
+        for i in &instances {
+            for e in &i.config_errors {
+                problems.push(format!(
+                    "{}: instance {}: {e}",
+                    app.application,
+                    id::short_id(&i.id)
+                ));
+            }
+        }
         rows.push(vec![
             app.project.clone(),
             app.application.clone(),
@@ -308,6 +329,7 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
                 format!("{} {}", id::format_sequence(r.sequence), state_word(r))
             }),
             health.clone(),
+            instances.len().to_string(),
             rel.as_ref()
                 .map(|r| r.url.clone())
                 .filter(|u| !u.is_empty())
@@ -317,6 +339,9 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
         json.push(serde_json::json!({
             "project": app.project, "app": app.application, "workspace": workspace,
             "deployment": dep.as_ref().map(op_json), "release": rel.as_ref().map(op_json), "health": health,
+            "instances": instances.iter().map(|i| serde_json::json!({
+                "id": i.id, "deployment_id": i.deployment_id, "config_errors": i.config_errors,
+            })).collect::<Vec<_>>(),
         }));
     }
     if env.global.json {
@@ -330,10 +355,17 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
                 "DEPLOYMENT",
                 "RELEASE",
                 "HEALTH",
+                "INSTANCES",
                 "URL",
             ],
             &rows,
         );
+        if !problems.is_empty() {
+            println!("\nConfig that deployments cannot resolve:");
+            for p in &problems {
+                println!("  {}", env.style.yellow(p));
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

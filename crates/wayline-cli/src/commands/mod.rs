@@ -85,6 +85,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugin(crate::cli::PluginCmd::Docs(args)) | Command::Docs(args) => {
             plugin_cmd::docs(&env, &args).await
         }
+        Command::Ui {
+            http_addr,
+            no_browser,
+        } => server_cmd::ui(http_addr, no_browser).await,
         Command::Version => Ok(ExitCode::SUCCESS),
         Command::Completion { shell } => {
             use clap::CommandFactory;
@@ -104,7 +108,19 @@ pub(crate) fn describe_error(e: &anyhow::Error) -> String {
     if let Some(status) = e.downcast_ref::<tonic::Status>() {
         return describe_status(status);
     }
-    format!("{e:#}")
+    // Like `{e:#}`, but a cause already quoted by the message before it is not repeated.
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// A gRPC status in words.

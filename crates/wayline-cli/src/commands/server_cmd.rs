@@ -191,18 +191,19 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
     opts.advertise_addr = args.advertise_addr;
     opts.ack_timeout = Duration::from_secs(args.ack_timeout);
     opts.heartbeat_timeout = Duration::from_secs(args.heartbeat_timeout);
-    if args.embedded {
-        // The embedded server must come up even when another server holds the default ports.
-        for addr in [&mut opts.listen_grpc, &mut opts.listen_http] {
-            if std::net::TcpListener::bind(*addr).is_err() {
-                addr.set_port(0);
-            }
-        }
-    }
     let started = Instant::now();
-    let server = wayline_server::start(opts)
-        .await
-        .context("the server could not start")?;
+    let server = match wayline_server::start(opts.clone()).await {
+        // The embedded server must come up even when another server (another user's, or
+        // one started by hand) holds the default ports: it then takes free ones. Its clients
+        // use the unix socket, and `http.addr` records where the HTTP side went.
+        Err(wayline_server::Error::Listen { .. }) if args.embedded => {
+            opts.listen_grpc.set_port(0);
+            opts.listen_http.set_port(0);
+            wayline_server::start(opts).await
+        }
+        other => other,
+    }
+    .context("the server could not start")?;
     fs_err::write(&pid_file, std::process::id().to_string())?;
     fs_err::write(data_dir.join("http.addr"), server.http_addr().to_string())?;
     eprintln!(
@@ -252,4 +253,41 @@ async fn stop() -> Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     bail!("the local server (pid {pid}) did not stop within 20s")
+}
+
+/// `wayline ui`: mints a one-hour login token and opens the UI with it (the server turns it
+/// into a cookie and drops it from the address).
+pub(crate) async fn ui(http_addr: Option<String>, no_browser: bool) -> Result<ExitCode> {
+    let mut s = session::connect().await?;
+    let http = match http_addr {
+        Some(a) => a,
+        None if s.context.embedded => std::fs::read_to_string(EmbeddedPaths::new().dir.join("http.addr"))
+            .context("the local server has not recorded its HTTP address; restart it with `wayline server stop`")?
+            .trim()
+            .to_owned(),
+        None => {
+            let host = s.context.address.rsplit_once(':').map_or(s.context.address.as_str(), |(h, _)| h);
+            format!("{host}:9702")
+        }
+    };
+    let token = s
+        .client
+        .generate_login_token(pb::GenerateLoginTokenRequest {
+            expires_in: "1h".into(),
+        })
+        .await
+        .map_err(err)?
+        .into_inner()
+        .token;
+    let url = format!("http://{http}/?token={token}");
+    println!("The web UI is at http://{http}/ (this link signs you in for an hour):\n{url}");
+    if !no_browser {
+        // Best effort: without a desktop there is simply no browser to start.
+        let _ = std::process::Command::new("xdg-open")
+            .arg(&url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,7 @@ app "svc" {{
   config {{
     env = {{
       GREETING = "hello from the config file"
+      SECRET   = dynamic("file", {{ path = "/nonexistent/wayline-e2e-secret" }})
     }}
   }}
 
@@ -71,6 +72,20 @@ fn logs_exec_and_config_reach_the_running_app() {
         "the `config` stanza reaches the app:\n{}",
         logs(&env)
     );
+
+    // A value the entrypoint can't resolve shows on `wayline status`, not as an empty variable.
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let r = env.run(&["status"]);
+            r.stdout()
+                .contains("Config that deployments cannot resolve:")
+                && r.stdout().contains("SECRET")
+        }),
+        "{}",
+        env.run(&["status"]).all()
+    );
+    let r = env.ok(&["exec", "--", "sh", "-c", "echo ${SECRET-unset}"]);
+    assert_eq!(r.stdout(), "unset\n", "never set to empty");
 
     let r = env.ok(&["exec", "--", "echo", "hi"]);
     assert_eq!(r.stdout(), "hi\n");

@@ -12,3 +12,4 @@ mod external_plugin;
 mod lifecycle;
 mod server;
 mod snapshots;
+mod ui;
