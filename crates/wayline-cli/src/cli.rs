@@ -230,6 +230,9 @@ pub(crate) enum Command {
     /// Hostnames of the URL service.
     #[command(subcommand)]
     Hostname(HostnameCmd),
+    /// Pipelines of the config file: list them and run them.
+    #[command(subcommand)]
+    Pipeline(PipelineCmd),
     /// Plugins: what is installed and how to configure it.
     #[command(subcommand)]
     Plugin(PluginCmd),
@@ -604,6 +607,19 @@ pub(crate) struct ServerRunArgs {
     /// Run as the embedded default server of this user (set by the CLI).
     #[arg(long = "embedded", hide = true)]
     pub(crate) embedded: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PipelineCmd {
+    /// List the pipelines and their steps.
+    List,
+    /// Run a pipeline: one job per step, each waiting for the steps it depends on.
+    Run {
+        /// The pipeline's name.
+        name: String,
+        #[command(flatten)]
+        op: OpFlags,
+    },
 }
 
 #[derive(Debug, Subcommand)]

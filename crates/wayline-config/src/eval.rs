@@ -1598,3 +1598,27 @@ fn parse_text_value(s: &str, ty: &VarType) -> Result<Value, String> {
         Err(e) => Err(format!("cannot parse {s:?}: {}", e.message())),
     }
 }
+
+impl UseBlock {
+    /// Evaluates this `use` body on its own (a pipeline step's), with `extra` values in scope.
+    pub fn evaluate(
+        &self,
+        ctx: &EvalContext<'_>,
+        extra: &serde_json::Value,
+    ) -> Result<serde_json::Value, Diagnostics> {
+        let mut diags = Diagnostics::new();
+        let extra_vars = match from_json(extra) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let body = ctx.use_to_json(
+            &self.body,
+            &self.file,
+            &extra_vars,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut diags,
+        );
+        diags.into_result(serde_json::Value::Object(body))
+    }
+}

@@ -387,6 +387,7 @@ async fn operate(run: &Run<'_>, job: &Job, result: &mut JobResult) -> Result<(),
             };
             result.status_report = run.status_report(&deployment).await?;
         }
+        Some(Operation::Exec(e)) => run.exec_step(&e.command).await?,
         Some(Operation::Validate(_) | Operation::Init(_)) => {
             run.ctx
                 .events

@@ -343,6 +343,62 @@ impl Run<'_> {
         Ok(())
     }
 
+    // ---------------------------------------------------------------- pipeline exec steps
+
+    /// Runs a pipeline's `exec` step: the command in the source directory, its output streamed
+    /// line by line, failing the job with its exit status.
+    pub(crate) async fn exec_step(&self, command: &[String]) -> StepResult<()> {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let Some((prog, args)) = command.split_first() else {
+            return Err(StepError(
+                "an `exec` step needs a non-empty `command`".into(),
+            ));
+        };
+        self.ctx
+            .events
+            .header(format!("Running `{}`...", command.join(" ")));
+        let app = self.app_ref();
+        let mut child = tokio::process::Command::new(prog)
+            .args(args)
+            .current_dir(&self.source_path)
+            .env("WAYLINE_PROJECT", &app.project)
+            .env("WAYLINE_APP", &app.application)
+            .env("WAYLINE_WORKSPACE", self.workspace())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| StepError(format!("`{prog}` could not start: {e}")))?;
+        let mut out = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut err = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open {
+            tokio::select! {
+                l = out.next_line(), if out_open => match l {
+                    Ok(Some(line)) => self.ctx.events.line(line, ""),
+                    _ => out_open = false,
+                },
+                l = err.next_line(), if err_open => match l {
+                    Ok(Some(line)) => self.ctx.events.line(line, ""),
+                    _ => err_open = false,
+                },
+                () = self.ctx.cancel.cancelled() => return Err(StepError("cancelled".into())),
+            }
+        }
+        let status = tokio::select! {
+            s = child.wait() => s.map_err(|e| StepError(format!("waiting for `{prog}` failed: {e}")))?,
+            () = self.ctx.cancel.cancelled() => return Err(StepError("cancelled".into())),
+        };
+        if !status.success() {
+            return Err(StepError(format!("`{}` {status}", command.join(" "))));
+        }
+        self.ctx
+            .events
+            .status("ok", format!("`{}` succeeded", command.join(" ")));
+        Ok(())
+    }
+
     // ---------------------------------------------------------------- build and push
 
     pub(crate) async fn build(&self) -> StepResult<Produced> {

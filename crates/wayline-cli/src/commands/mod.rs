@@ -6,6 +6,7 @@ mod context_cmd;
 mod job_cmd;
 mod logs_exec;
 mod ops;
+mod pipeline_cmd;
 mod plugin_cmd;
 mod project;
 mod runner_cmd;
@@ -81,6 +82,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Job(cmd) => job_cmd::job(&env, cmd).await,
         Command::Server(cmd) => server_cmd::server(&env, cmd).await,
         Command::Hostname(cmd) => project::hostname(&env, cmd).await,
+        Command::Pipeline(crate::cli::PipelineCmd::List) => pipeline_cmd::list(&env),
+        Command::Pipeline(crate::cli::PipelineCmd::Run { name, op }) => {
+            pipeline_cmd::run(&env, &name, &op).await
+        }
         Command::Plugin(crate::cli::PluginCmd::List) => plugin_cmd::list(&env).await,
         Command::Plugin(crate::cli::PluginCmd::Docs(args)) | Command::Docs(args) => {
             plugin_cmd::docs(&env, &args).await

@@ -362,41 +362,75 @@ pub(crate) async fn run_job_with(
     mut job: Job,
     headline: &str,
 ) -> Result<ExitCode> {
-    let local = op.local.unwrap_or(true);
-    let shutdown = CancellationToken::new();
-    let mut runner_task = None;
-    if local {
-        let runner_id = wayline_core::id::new_id();
-        job.target_runner = Some(TargetRunner {
-            target: Some(target_runner::Target::Id(runner_id.clone())),
-        });
-        let executor = Arc::new(wayline_runner::executor::Executor::local());
+    let runner = place(op, &session, &mut job)?;
+    println!("{}", env.style.bold(&format!("» {headline}")));
+    let job_id = queue(&mut session, job).await?;
+    let code = follow_job(env, &mut session, &job_id, true).await;
+    if let Some(r) = runner {
+        r.stop().await;
+    }
+    code
+}
+
+/// The CLI's own runner: takes only jobs targeted at its id, lives while the command runs.
+pub(crate) struct LocalRunner {
+    pub(crate) id: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), wayline_runner::agent::RunnerError>>,
+}
+
+impl LocalRunner {
+    pub(crate) fn start(session: &Session) -> Self {
+        let id = wayline_core::id::new_id();
+        let shutdown = CancellationToken::new();
         let runner = Runner::new(
             session.client.clone(),
             session.auth.clone(),
             RunnerOptions {
-                id: runner_id,
+                id: id.clone(),
                 labels: HashMap::new(),
                 by_id_only: true,
                 local: true,
                 concurrency: 1,
             },
-            executor,
+            Arc::new(wayline_runner::executor::Executor::local()),
         );
-        runner_task = Some(tokio::spawn(runner.run(shutdown.clone())));
-    } else {
-        if op.remote_source.is_empty() {
-            // A remote runner cannot read this machine's files: let it use the project's source.
-            job.data_source = None;
-        } else {
-            apply_remote_source(&mut job, &op.remote_source)?;
-        }
-        job.target_runner = Some(TargetRunner {
-            target: Some(target_runner::Target::Any(())),
-        });
+        let task = tokio::spawn(runner.run(shutdown.clone()));
+        Self { id, shutdown, task }
     }
-    println!("{}", env.style.bold(&format!("» {headline}")));
-    let job_id = session
+
+    /// Stops taking jobs (after the one in flight) and waits for the runner to end.
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Targets the job: at a new local runner (returned) unless `-local=false`, then at any runner
+/// with the project's own data source (or `-remote-source`).
+pub(crate) fn place(op: &OpFlags, session: &Session, job: &mut Job) -> Result<Option<LocalRunner>> {
+    if op.local.unwrap_or(true) {
+        let runner = LocalRunner::start(session);
+        job.target_runner = Some(TargetRunner {
+            target: Some(target_runner::Target::Id(runner.id.clone())),
+        });
+        return Ok(Some(runner));
+    }
+    if op.remote_source.is_empty() {
+        // A remote runner cannot read this machine's files: let it use the project's source.
+        job.data_source = None;
+    } else {
+        apply_remote_source(job, &op.remote_source)?;
+    }
+    job.target_runner = Some(TargetRunner {
+        target: Some(target_runner::Target::Any(())),
+    });
+    Ok(None)
+}
+
+/// Queues a job and returns its id.
+pub(crate) async fn queue(session: &mut Session, job: Job) -> Result<String> {
+    Ok(session
         .client
         .queue_job(pb::QueueJobRequest {
             job: Some(job),
@@ -405,13 +439,7 @@ pub(crate) async fn run_job_with(
         .await
         .map_err(|s| anyhow::anyhow!("could not queue the job: {}", super::describe_status(&s)))?
         .into_inner()
-        .job_id;
-    let code = follow_job(env, &mut session, &job_id, true).await;
-    shutdown.cancel();
-    if let Some(t) = runner_task {
-        let _ = t.await;
-    }
-    code
+        .job_id)
 }
 
 fn apply_remote_source(job: &mut Job, pairs: &[String]) -> Result<()> {

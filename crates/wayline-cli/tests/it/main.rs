@@ -10,6 +10,7 @@ mod docker;
 mod entrypoint;
 mod external_plugin;
 mod lifecycle;
+mod pipeline;
 mod server;
 mod snapshots;
 mod ui;
