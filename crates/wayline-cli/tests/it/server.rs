@@ -532,3 +532,120 @@ fn a_runner_killed_mid_job_fails_the_job_with_the_reason() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(v[0]["state"], "error", "{v}");
 }
+
+/// A real sshd on loopback serving a bare repository: the runner clones over SSH with the
+/// project's private key. Skipped with a reason when sshd is not installed, unless
+/// `WAYLINE_REQUIRE_SSHD=1`.
+#[test]
+fn a_remote_runner_clones_over_ssh_with_a_key() {
+    let Some(sshd) = ["/usr/sbin/sshd", "/usr/bin/sshd"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        assert!(
+            std::env::var("WAYLINE_REQUIRE_SSHD").as_deref() != Ok("1"),
+            "WAYLINE_REQUIRE_SSHD=1 but sshd is not installed"
+        );
+        eprintln!(
+            "skipping a_remote_runner_clones_over_ssh_with_a_key: sshd is not installed (apt-get install openssh-server)"
+        );
+        return;
+    };
+    let env = TestEnv::new();
+    let ssh = env.home.path().join("ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    let keygen = |name: &str| {
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(ssh.join(name))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    keygen("host_key");
+    keygen("client_key");
+    std::fs::copy(ssh.join("client_key.pub"), ssh.join("authorized_keys")).unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let port = free_port();
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {k}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nStrictModes no\nUsePAM no\n\
+         PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nAllowUsers {user}\n",
+        k = ssh.join("host_key").display(),
+        pid = ssh.join("sshd.pid").display(),
+        ak = ssh.join("authorized_keys").display(),
+    );
+    std::fs::write(ssh.join("sshd_config"), config).unwrap();
+    let _sshd = Bg(Command::new(&sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(ssh.join("sshd_config"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    assert!(
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "sshd did not start"
+    );
+
+    let srv = Server::new(&env);
+    let _server = srv.start(&env);
+    env.ok(&[
+        "server",
+        "bootstrap",
+        "-server-addr",
+        &srv.addr(),
+        "-server-tls-skip-verify",
+        "-context-create",
+        "remote",
+    ]);
+    let _runner = Bg(env
+        .cmd(&["runner", "agent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+
+    env.write("wayline.hcl", NULL_APP);
+    git(&env.project, &["init", "-q", "-b", "main"]);
+    git(&env.project, &["add", "."]);
+    git(&env.project, &["commit", "-q", "-m", "over ssh"]);
+    let head = git(&env.project, &["rev-parse", "HEAD"]);
+    let bare = env.home.path().join("repo.git");
+    git(
+        env.home.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            env.project.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    let url = format!("ssh://{user}@127.0.0.1:{port}{}", bare.display());
+    let key = ssh.join("client_key");
+    env.ok(&[
+        "project",
+        "apply",
+        "remote",
+        "-data-source",
+        "git",
+        "-git-url",
+        &url,
+        "-git-private-key-path",
+        key.to_str().unwrap(),
+    ]);
+
+    env.ok(&["up", "-local=false"]);
+    let r = env.ok(&["deployment", "list", "-json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v[0]["commit"], head, "{v}");
+}
