@@ -133,3 +133,67 @@ fn logs_exec_and_config_reach_the_running_app() {
         r.all()
     );
 }
+
+#[test]
+fn the_app_outlives_a_server_crash_and_logs_resume() {
+    let env = TestEnv::new();
+    let ep = entrypoint();
+    env.write(
+        "wayline.hcl",
+        &format!(
+            r#"project = "crash"
+
+app "ticker" {{
+  build {{
+    use "files" {{}}
+  }}
+  deploy {{
+    use "exec" {{
+      command = ["{}", "--", "sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"]
+    }}
+  }}
+}}
+"#,
+            ep.display()
+        ),
+    );
+    env.ok(&["up"]);
+    assert!(eventually(Duration::from_secs(20), || logs(&env).contains("tick 3")));
+
+    // kill -9 the embedded server; the app must not notice.
+    let pid_file = env.home.path().join("data/wayline/server/server.pid");
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let running = std::process::Command::new("pgrep")
+        .args(["-f", "tick \\$i"])
+        .output()
+        .unwrap();
+    assert!(!running.stdout.is_empty(), "the app died with the server");
+
+    // The next command starts the server again; the entrypoint reconnects and ships the lines
+    // it buffered while the server was down, then keeps shipping new ones.
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let text = logs(&env);
+            let ticks: Vec<u64> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("tick ")?.parse().ok())
+                .collect();
+            // The log window after a restart holds lines from the outage (about 10 of them).
+            ticks.iter().any(|t| *t >= 12) && text.contains("[entrypoint]")
+        }),
+        "logs did not resume:\n{}",
+        logs(&env)
+    );
+    env.ok(&["destroy", "-auto-approve"]);
+}

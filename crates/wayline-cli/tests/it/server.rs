@@ -649,3 +649,43 @@ fn a_remote_runner_clones_over_ssh_with_a_key() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
     assert_eq!(v[0]["commit"], head, "{v}");
 }
+
+#[test]
+fn a_forgotten_runner_exits_with_the_reason() {
+    let env = TestEnv::new();
+    let srv = Server::new(&env);
+    let _server = srv.start(&env);
+    env.ok(&[
+        "server",
+        "bootstrap",
+        "-server-addr",
+        &srv.addr(),
+        "-server-tls-skip-verify",
+        "-context-create",
+        "remote",
+    ]);
+    let state = env.home.path().join("runner-state");
+    let runner = env
+        .cmd(&["runner", "agent", "-state-dir", state.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id_file = state.join("id");
+    assert!(eventually(Duration::from_secs(20), || id_file.exists()));
+    let id = std::fs::read_to_string(&id_file).unwrap().trim().to_owned();
+    assert!(eventually(Duration::from_secs(20), || env
+        .run(&["runner", "list"])
+        .stdout()
+        .contains("online")));
+    env.ok(&["runner", "forget", &id]);
+    let out = runner.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "the server rejected this runner: runner {id} was forgotten by the server"
+        )),
+        "{err}"
+    );
+}
