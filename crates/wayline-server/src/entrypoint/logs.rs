@@ -102,7 +102,12 @@ impl EntrypointHub {
                     std::mem::take(&mut batch.config_errors),
                 );
             }
-            self.append_logs(&deployment_id, batch);
+            let instance = batch.instance_id.clone();
+            if !self.append_logs(&deployment_id, batch) {
+                return Err(Status::permission_denied(format!(
+                    "instance {instance} belongs to another deployment, not {deployment_id}"
+                )));
+            }
         }
         Ok(())
     }
@@ -129,7 +134,10 @@ impl EntrypointHub {
 
     /// Adds a batch to its instance's window and to the live feed. A drop count becomes a
     /// synthetic entrypoint line placed where the lines went missing.
-    pub(super) fn append_logs(&self, deployment_id: &str, batch: EntrypointLogBatch) {
+    /// Appends to the instance's window; false (and nothing written) when that instance's
+    /// window belongs to another deployment, so one deployment's token can't write into
+    /// another's logs.
+    pub(super) fn append_logs(&self, deployment_id: &str, batch: EntrypointLogBatch) -> bool {
         let mut lines = batch.lines;
         if batch.dropped > 0 {
             let at = lines.first().and_then(|l| l.timestamp).unwrap_or_else(now);
@@ -144,11 +152,19 @@ impl EntrypointHub {
             );
         }
         if lines.is_empty() {
-            return;
+            return true;
         }
         let cap = self.inner.opts.log_window_lines.max(1);
         let max_windows = self.inner.opts.max_log_windows.max(1);
         let mut state = self.state();
+        if state
+            .windows
+            .get(&batch.instance_id)
+            .is_some_and(|w| w.deployment_id != deployment_id)
+        {
+            tracing::warn!(instance = %batch.instance_id, deployment = %deployment_id, "log batch for another deployment's instance refused");
+            return false;
+        }
         if !state.windows.contains_key(&batch.instance_id) && state.windows.len() >= max_windows {
             // Make room: the window of a gone instance that was written longest ago.
             let victim = state
@@ -179,6 +195,7 @@ impl EntrypointHub {
             lines,
             dropped: batch.dropped,
         }));
+        true
     }
 
     /// `GetLogStream` for `deployment_ids` (every deployment when empty): the windows' lines at

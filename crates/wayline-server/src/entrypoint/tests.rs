@@ -598,3 +598,21 @@ async fn exec_errors_are_named() {
         .unwrap();
     assert_eq!(err.message(), "the first exec message must be Open");
 }
+
+#[tokio::test]
+async fn a_deployment_cannot_write_into_another_deployments_instance_window() {
+    let hub = EntrypointHub::new(HubOptions::default());
+    ship(&hub, "D1", vec![batch("I", vec![line(1, "mine")], 0)])
+        .await
+        .unwrap();
+    let err = ship(&hub, "D2", vec![batch("I", vec![line(2, "forged")], 0)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert_eq!(
+        err.message(),
+        "instance I belongs to another deployment, not D2"
+    );
+    let lines = history(&hub, &["D1", "D2"], GetLogStreamRequest::default()).await;
+    assert_eq!(lines, vec![("I".to_owned(), "mine".to_owned())]);
+}
