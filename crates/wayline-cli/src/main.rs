@@ -39,7 +39,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let outcome = runtime.block_on(commands::run(cli));
+    // Don't wait for blocking threads: after `exec` on a terminal, one is still parked in a
+    // read of stdin that only a keypress would end.
+    runtime.shutdown_background();
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             let message = commands::describe_error(&e);

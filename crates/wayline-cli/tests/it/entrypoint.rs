@@ -109,6 +109,12 @@ fn logs_exec_and_config_reach_the_running_app() {
         r.all()
     );
 
+    // Through a real pseudo-terminal on this side too (`script` gives the CLI one): raw mode,
+    // the local window size sent along, `~.` handling on.
+    if let Some(out) = through_a_terminal(&env, "wayline exec -- sh -c 'tty; stty size'") {
+        assert!(out.contains("/dev/pts/"), "{out}");
+    }
+
     env.ok(&["config", "set", "MSG=changed"]);
     assert!(
         eventually(Duration::from_secs(20), || logs(&env)
@@ -196,4 +202,48 @@ app "ticker" {{
         logs(&env)
     );
     env.ok(&["destroy", "-auto-approve"]);
+}
+
+/// Runs a shell command line under `script`, which gives it a real pseudo-terminal; `wayline`
+/// in the line is this test's binary with this test's home. None (with the reason printed)
+/// when `script` is not installed.
+fn through_a_terminal(env: &TestEnv, line: &str) -> Option<String> {
+    let Ok(script) = which("script") else {
+        eprintln!("skipping the local-terminal part: `script` (util-linux) is not installed");
+        return None;
+    };
+    let line = line.replacen(
+        "wayline",
+        &crate::common::wayline_bin().display().to_string(),
+        1,
+    );
+    // Same environment and folder as every other command of this test; `script` runs the line.
+    let template = env.cmd(&[]);
+    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> = template
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect();
+    let mut cmd = std::process::Command::new(script);
+    cmd.args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env_clear()
+        .envs(envs)
+        .current_dir(&env.project)
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().expect("run script");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|p| p.exists())
+        })
+        .ok_or(())
 }
