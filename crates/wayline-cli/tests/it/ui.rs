@@ -67,3 +67,73 @@ fn ui_opens_with_a_token_and_shows_the_app() {
     assert!(head.contains(" 200 "), "{head}");
     assert!(body.contains("v1"), "{body}");
 }
+
+/// The same sign-in in a real browser: headless Chromium follows the token link, keeps the
+/// cookie across the redirect and renders the page. Skipped with a reason when Chromium is
+/// not installed, unless `WAYLINE_REQUIRE_CHROMIUM=1`.
+#[test]
+fn ui_renders_in_headless_chromium() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var("WAYLINE_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "WAYLINE_REQUIRE_CHROMIUM=1 but chromium is not installed"
+        );
+        eprintln!("skipping ui_renders_in_headless_chromium: chromium is not installed");
+        return;
+    };
+    let env = TestEnv::new();
+    env.write(
+        "wayline.hcl",
+        "project = \"browser\"\n\napp \"catalog\" {\n  build {\n    use \"null\" {}\n  }\n  deploy {\n    use \"null\" {}\n  }\n}\n",
+    );
+    env.ok(&["up"]);
+    let r = env.ok(&["ui", "-no-browser"]);
+    let url = r
+        .stdout()
+        .lines()
+        .find(|l| l.contains("?token="))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let profile = env.home.path().join("chromium-profile");
+    let shot = env.home.path().join("ui.png");
+    let run = |extra: &str| {
+        std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1200,800",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(extra)
+            .arg(&url)
+            .output()
+            .unwrap()
+    };
+    let dom = run("--dump-dom");
+    let html = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        html.contains("browser") && html.contains("catalog"),
+        "the rendered page:\n{html}"
+    );
+    assert!(!html.contains("not signed in"), "{html}");
+    let out = run(&format!("--screenshot={}", shot.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 1000,
+        "a real PNG"
+    );
+}
