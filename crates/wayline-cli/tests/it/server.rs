@@ -60,6 +60,22 @@ impl Server {
         Bg(child)
     }
 
+    /// A started server, bootstrapped into a new default context named `context`.
+    fn started(env: &TestEnv, context: &str) -> (Self, Bg) {
+        let srv = Self::new(env);
+        let running = srv.start(env);
+        env.ok(&[
+            "server",
+            "bootstrap",
+            "-server-addr",
+            &srv.addr(),
+            "-server-tls-skip-verify",
+            "-context-create",
+            context,
+        ]);
+        (srv, running)
+    }
+
     fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.grpc)
     }
@@ -128,17 +144,7 @@ app "api" {
 #[test]
 fn remote_runner_builds_from_git_and_records_the_commit() {
     let env = TestEnv::new();
-    let srv = Server::new(&env);
-    let _server = srv.start(&env);
-    env.ok(&[
-        "server",
-        "bootstrap",
-        "-server-addr",
-        &srv.addr(),
-        "-server-tls-skip-verify",
-        "-context-create",
-        "remote",
-    ]);
+    let (_srv, _server) = Server::started(&env, "remote");
     let _runner = Bg(env
         .cmd(&["runner", "agent", "-label", "pool=e2e"])
         .stdout(Stdio::null())
@@ -174,17 +180,7 @@ fn remote_runner_builds_from_git_and_records_the_commit() {
 #[test]
 fn a_job_survives_the_server_being_killed() {
     let env = TestEnv::new();
-    let srv = Server::new(&env);
-    let mut server = srv.start(&env);
-    env.ok(&[
-        "server",
-        "bootstrap",
-        "-server-addr",
-        &srv.addr(),
-        "-server-tls-skip-verify",
-        "-context-create",
-        "remote",
-    ]);
+    let (srv, mut server) = Server::started(&env, "remote");
     env.write(
         "wayline.hcl",
         &NULL_APP.replace("[\"sleep\", \"0\"]", "[\"sleep\", \"3\"]"),
@@ -256,17 +252,7 @@ fn a_job_survives_the_server_being_killed() {
 #[test]
 fn bad_token_and_server_down_get_clear_errors() {
     let env = TestEnv::new();
-    let srv = Server::new(&env);
-    let server = srv.start(&env);
-    env.ok(&[
-        "server",
-        "bootstrap",
-        "-server-addr",
-        &srv.addr(),
-        "-server-tls-skip-verify",
-        "-context-create",
-        "remote",
-    ]);
+    let (_srv, server) = Server::started(&env, "remote");
 
     let r = env
         .cmd(&["job", "list"])
@@ -342,17 +328,7 @@ fn cancel_a_running_job() {
 #[test]
 fn a_runner_waits_for_adoption_then_takes_jobs() {
     let env = TestEnv::new();
-    let srv = Server::new(&env);
-    let _server = srv.start(&env);
-    env.ok(&[
-        "server",
-        "bootstrap",
-        "-server-addr",
-        &srv.addr(),
-        "-server-tls-skip-verify",
-        "-context-create",
-        "remote",
-    ]);
+    let (_srv, _server) = Server::started(&env, "remote");
     let state = env.home.path().join("runner-state");
     let _runner = Bg(env
         .cmd(&[
@@ -412,17 +388,7 @@ fn a_runner_waits_for_adoption_then_takes_jobs() {
 #[test]
 fn tokens_invites_and_contexts() {
     let env = TestEnv::new();
-    let srv = Server::new(&env);
-    let _server = srv.start(&env);
-    env.ok(&[
-        "server",
-        "bootstrap",
-        "-server-addr",
-        &srv.addr(),
-        "-server-tls-skip-verify",
-        "-context-create",
-        "admin",
-    ]);
+    let (srv, _server) = Server::started(&env, "admin");
     let invite = env.ok(&["user", "invite"]).stdout().trim().to_owned();
     env.ok(&[
         "login",
@@ -485,17 +451,7 @@ fn snapshot_and_restore() {
 #[test]
 fn a_runner_killed_mid_job_fails_the_job_with_the_reason() {
     let env = TestEnv::new();
-    let srv = Server::new(&env);
-    let _server = srv.start(&env);
-    env.ok(&[
-        "server",
-        "bootstrap",
-        "-server-addr",
-        &srv.addr(),
-        "-server-tls-skip-verify",
-        "-context-create",
-        "remote",
-    ]);
+    let (_srv, _server) = Server::started(&env, "remote");
     let mut runner = Bg(env
         .cmd(&["runner", "agent"])
         .stdout(Stdio::null())
@@ -596,17 +552,7 @@ fn a_remote_runner_clones_over_ssh_with_a_key() {
         "sshd did not start"
     );
 
-    let srv = Server::new(&env);
-    let _server = srv.start(&env);
-    env.ok(&[
-        "server",
-        "bootstrap",
-        "-server-addr",
-        &srv.addr(),
-        "-server-tls-skip-verify",
-        "-context-create",
-        "remote",
-    ]);
+    let (_srv, _server) = Server::started(&env, "remote");
     let _runner = Bg(env
         .cmd(&["runner", "agent"])
         .stdout(Stdio::null())
@@ -653,17 +599,7 @@ fn a_remote_runner_clones_over_ssh_with_a_key() {
 #[test]
 fn a_forgotten_runner_exits_with_the_reason() {
     let env = TestEnv::new();
-    let srv = Server::new(&env);
-    let _server = srv.start(&env);
-    env.ok(&[
-        "server",
-        "bootstrap",
-        "-server-addr",
-        &srv.addr(),
-        "-server-tls-skip-verify",
-        "-context-create",
-        "remote",
-    ]);
+    let (_srv, _server) = Server::started(&env, "remote");
     let state = env.home.path().join("runner-state");
     let runner = env
         .cmd(&["runner", "agent", "-state-dir", state.to_str().unwrap()])
