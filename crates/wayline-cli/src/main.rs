@@ -12,6 +12,7 @@ mod session;
 
 use std::process::ExitCode;
 
+use crate::render::{note, say};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     init_tracing(cli.global.verbose);
     // `version` answers without starting a runtime: it must be instant.
     if matches!(cli.command, cli::Command::Version) {
-        println!("wayline {}", env!("CARGO_PKG_VERSION"));
+        say!("wayline {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     // The server gets its own small runtime (few blocking threads keep idle memory low).
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            note!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -49,9 +50,9 @@ fn main() -> ExitCode {
             let message = commands::describe_error(&e);
             // Config diagnostics already carry their own `error:` headers.
             if message.starts_with("error:") {
-                eprintln!("{message}");
+                note!("{message}");
             } else {
-                eprintln!("error: {message}");
+                note!("error: {message}");
             }
             ExitCode::FAILURE
         }
@@ -73,8 +74,10 @@ fn init_tracing(verbose: u8) {
         "{level},h2=warn,hyper=warn,tower=warn,rustls=warn"
     ))
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Colour codes only for a person reading a terminal, not in a file or a pipe.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();

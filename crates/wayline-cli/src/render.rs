@@ -1,10 +1,21 @@
 //! The CLI's rendering layer: the only place that prints. Plain text that reads without
 //! colour; colour only on a terminal, without `NO_COLOR` and without `-plain`.
+//!
+//! Values that come from users or servers (names, labels, messages) go through [`safe`] or
+//! [`cell`] before they reach a terminal, so an escape sequence in a project name cannot move
+//! the cursor or recolour the screen, and a megabyte label cannot break a table. A closed
+//! stdout (`wayline … | head`) ends the program quietly, as it does for other Unix tools.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use wayline_proto::v1::TerminalEvent;
 use wayline_proto::v1::terminal_event::Event;
+
+/// The widest a table cell gets, in characters; longer values end in `…`.
+pub(crate) const MAX_CELL: usize = 120;
+/// The longest value a `Name: value` block shows, in characters.
+pub(crate) const MAX_FIELD: usize = 4096;
 
 /// How output looks.
 #[derive(Debug, Clone, Copy)]
@@ -45,16 +56,169 @@ impl Style {
     }
 }
 
-/// Prints a table with aligned columns; `headers` in upper case like other deploy tools.
-pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(format_table(headers, rows).as_bytes());
+/// Prints a line to stdout, like `println!`, through [`out`].
+macro_rules! say {
+    () => { $crate::render::out("\n") };
+    ($($arg:tt)*) => { $crate::render::out(&format!("{}\n", format_args!($($arg)*))) };
+}
+/// Prints a line to stderr, like `eprintln!`, through [`err`].
+macro_rules! note {
+    () => { $crate::render::err("\n") };
+    ($($arg:tt)*) => { $crate::render::err(&format!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use {note, say};
+
+/// Writes text to stdout. When the reader has gone (a broken pipe), the program ends quietly
+/// with status 0: there is nobody left to tell.
+pub(crate) fn out(text: &str) {
+    out_bytes(text.as_bytes());
 }
 
-/// The text of [`table`].
+/// Writes bytes to stdout as they are (an exec session's output), see [`out`].
+pub(crate) fn out_bytes(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        quit_if_gone(&e);
+    }
+}
+
+/// Writes text to stderr (progress, warnings and questions), see [`out`].
+pub(crate) fn err(text: &str) {
+    err_bytes(text.as_bytes());
+}
+
+/// Writes bytes to stderr as they are.
+pub(crate) fn err_bytes(bytes: &[u8]) {
+    let mut stderr = std::io::stderr().lock();
+    if let Err(e) = stderr.write_all(bytes).and_then(|()| stderr.flush()) {
+        quit_if_gone(&e);
+    }
+}
+
+/// Asks a yes/no question on the terminal; only `yes` agrees. Without a terminal on stdin
+/// nobody can answer, so the caller must have been told with `flag` (e.g. `-auto-approve`).
+pub(crate) fn confirm(question: &str, flag: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "stdin is not a terminal, so wayline cannot ask \"{question}\"; pass `{flag}` to go ahead without asking"
+        );
+    }
+    err(&format!("{question} Type `yes`: "));
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+fn quit_if_gone(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+}
+
+/// True for characters that must not reach a terminal raw: C0/C1 controls (ESC starts every
+/// escape sequence) and the Unicode bidirectional overrides that reorder what a line shows.
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A value made safe to print: control characters are shown escaped (`\u{1b}`, `\n`).
+pub(crate) fn safe(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut text = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            text.extend(c.escape_debug());
+        } else {
+            text.push(c);
+        }
+    }
+    Cow::Owned(text)
+}
+
+/// Multi-line text made safe to print: like [`safe`], but newlines and tabs stay.
+pub(crate) fn safe_text(s: &str) -> Cow<'_, str> {
+    if !s
+        .chars()
+        .any(|c| is_unsafe_char(c) && c != '\n' && c != '\t')
+    {
+        return Cow::Borrowed(s);
+    }
+    let lines: Vec<String> = s
+        .split('\n')
+        .map(|l| {
+            l.split('\t')
+                .map(|part| safe(part).into_owned())
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect();
+    Cow::Owned(lines.join("\n"))
+}
+
+/// A value cut to at most `max` characters (ending in `…` when cut) and made [`safe`].
+pub(crate) fn cut(s: &str, max: usize) -> String {
+    let safe = safe(s);
+    if safe.chars().count() <= max {
+        return safe.into_owned();
+    }
+    let mut text: String = safe.chars().take(max.saturating_sub(1)).collect();
+    text.push('…');
+    text
+}
+
+/// A table cell: [`cut`] to [`MAX_CELL`].
+pub(crate) fn cell(s: &str) -> String {
+    cut(s, MAX_CELL)
+}
+
+/// `text` followed by spaces up to `width` characters (no formatter width: those are limited
+/// to 65,535 and panic beyond).
+fn pad(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    let mut s = String::with_capacity(text.len() + width.saturating_sub(n));
+    s.push_str(text);
+    s.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+    s
+}
+
+/// Prints `Name:  value` lines with the values aligned; values are made safe and cut.
+pub(crate) fn fields(rows: &[(&str, String)]) {
+    out(&format_fields("", rows));
+}
+
+/// The text of [`fields`], each line starting with `indent`.
+pub(crate) fn format_fields(indent: &str, rows: &[(&str, String)]) -> String {
+    let width = rows
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 3;
+    let mut text = String::new();
+    for (name, value) in rows {
+        text.push_str(indent);
+        text.push_str(&pad(&format!("{}:", safe(name)), width));
+        text.push_str(&cut(value, MAX_FIELD));
+        text.push('\n');
+    }
+    text
+}
+
+/// Prints a table with aligned columns; `headers` in upper case like other deploy tools.
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
+    out(&format_table(headers, rows));
+}
+
+/// The text of [`table`]; every cell is made safe and cut to [`MAX_CELL`].
 pub(crate) fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cell(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if i < widths.len() {
                 widths[i] = widths[i].max(cell.chars().count());
@@ -68,25 +232,30 @@ pub(crate) fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
             if i + 1 == cells.len() {
                 parts.push((*c).to_owned());
             } else {
-                parts.push(format!("{c:<w$}", w = widths[i]));
+                parts.push(pad(c, widths.get(i).copied().unwrap_or(0)));
             }
         }
         text.push_str(parts.join("  ").trim_end());
         text.push('\n');
     };
     line(headers.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
     text
 }
 
-/// Prints a JSON value.
+/// Prints a JSON value (JSON escapes control characters itself).
 pub(crate) fn json(value: &serde_json::Value) {
-    println!(
-        "{}",
+    out(&format!(
+        "{}\n",
         serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    ));
+}
+
+/// Prints a JSON value on one line (JSON lines: one event or record per line).
+pub(crate) fn json_line(value: &serde_json::Value) {
+    out(&format!("{value}\n"));
 }
 
 /// Renders terminal events of a job as they arrive.
@@ -110,9 +279,7 @@ impl EventRenderer {
     pub(crate) fn render(&mut self, ev: &TerminalEvent) {
         let text = self.format(ev);
         if !text.is_empty() {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+            out(&text);
         }
     }
 
@@ -129,34 +296,35 @@ impl EventRenderer {
         };
         let mut opened = None;
         match event {
-            Event::Line(l) => match l.style.as_str() {
-                "header" => line(format!("\n{}", s.bold(&format!("» {}", l.msg)))),
-                "error" | "error-bold" => line(s.red(&format!("! {}", l.msg))),
-                "warning" | "warning-bold" => line(s.yellow(&format!("! {}", l.msg))),
-                "success" | "success-bold" => line(s.green(&l.msg)),
-                "info" => line(l.msg.clone()),
-                _ => line(format!("  {}", l.msg)),
-            },
-            Event::NamedValues(nv) => {
-                let w = nv.values.iter().map(|v| v.name.len()).max().unwrap_or(0);
-                for v in &nv.values {
-                    line(format!(
-                        "  {:<w$}  {}",
-                        format!("{}:", v.name),
-                        v.value,
-                        w = w + 1
-                    ));
+            Event::Line(l) => {
+                let msg = safe_text(&l.msg);
+                match l.style.as_str() {
+                    "header" => line(format!("\n{}", s.bold(&format!("» {msg}")))),
+                    "error" | "error-bold" => line(s.red(&format!("! {msg}"))),
+                    "warning" | "warning-bold" => line(s.yellow(&format!("! {msg}"))),
+                    "success" | "success-bold" => line(s.green(&msg)),
+                    "info" => line(msg.into_owned()),
+                    _ => line(format!("  {msg}")),
                 }
+            }
+            Event::NamedValues(nv) => {
+                let rows: Vec<(&str, String)> = nv
+                    .values
+                    .iter()
+                    .map(|v| (v.name.as_str(), v.value.clone()))
+                    .collect();
+                text.push_str(&format_fields("  ", &rows));
             }
             Event::Status(st) => {
                 if !st.msg.is_empty() {
-                    line(format!("{} {}", status_mark(s, &st.status), st.msg));
+                    line(format!("{} {}", status_mark(s, &st.status), safe(&st.msg)));
                 }
             }
             Event::Step(step) => {
+                let msg = safe(&step.msg);
                 if step.close {
-                    if !step.msg.is_empty() {
-                        let done = format!("{} {}", status_mark(s, &step.status), step.msg);
+                    if !msg.is_empty() {
+                        let done = format!("{} {msg}", status_mark(s, &step.status));
                         if self.rewrite && self.open_step == Some(step.id) {
                             // Up one line, clear it, write the final state over the `…` line.
                             line(format!("\x1b[1A\r\x1b[2K{done}"));
@@ -164,14 +332,14 @@ impl EventRenderer {
                             line(done);
                         }
                     }
-                } else if !step.msg.is_empty() {
-                    line(format!("{} {}", s.dim("…"), step.msg));
+                } else if !msg.is_empty() {
+                    line(format!("{} {msg}", s.dim("…")));
                     opened = Some(step.id);
                 }
                 if !step.output.is_empty() {
                     opened = None;
                     for l in String::from_utf8_lossy(&step.output).lines() {
-                        line(format!("    {l}"));
+                        line(format!("    {}", safe_text(l)));
                     }
                 }
             }
@@ -232,6 +400,38 @@ mod tests {
         tty.format(&step(2, false, "Pushing"));
         tty.format(&step(3, false, "Tagging"));
         assert!(!tty.format(&step(2, true, "Pushed")).contains("\x1b[1A"));
+    }
+
+    #[test]
+    fn huge_cells_are_cut_instead_of_panicking() {
+        // A 65,536-character label and a 1 MiB name once overflowed the formatter's width.
+        let label = format!("team={}", "x".repeat(70_000));
+        let name = "p".repeat(1 << 20);
+        let text = format_table(&["NAME", "LABELS"], &[vec![name, label]]);
+        let line = text.lines().nth(1).unwrap();
+        assert_eq!(line.chars().count(), MAX_CELL * 2 + 2);
+        assert!(line.ends_with('…'), "{line}");
+        let fields = format_fields("", &[("Labels", "y".repeat(100_000))]);
+        assert_eq!(fields.chars().count(), "Labels:  ".len() + MAX_FIELD + 1);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let evil = "web\x1b[2J\x1b]0;pwned\x07\u{202e}txt.exe";
+        let text = format_table(&["PROJECT"], &[vec![evil.to_owned()]]);
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            r"web\u{1b}[2J\u{1b}]0;pwned\u{7}\u{202e}txt.exe"
+        );
+        assert_eq!(safe("a\nb"), r"a\nb");
+        assert_eq!(safe_text("a\n\tb\x1b"), "a\n\tb\\u{1b}");
+        assert!(matches!(safe("plain"), Cow::Borrowed(_)));
+        let mut r = EventRenderer::new(Style { color: false });
+        assert_eq!(
+            r.format(&step(1, false, "Build \x1b[31mred")),
+            "… Build \\u{1b}[31mred\n"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use fs_err as fs;
 use wayline_runner::client::{self, Auth, Client, ConnectOptions, ServerAddr};
 
 use crate::context::{Contexts, ServerContext, data_dir};
+use crate::render::note;
 
 /// The name of the context the CLI creates for the embedded default server.
 pub(crate) const EMBEDDED_CONTEXT: &str = "local";
@@ -115,7 +116,7 @@ async fn connect_embedded(contexts: &Contexts, existing: Option<ServerContext>) 
             let _lock = lock_start(&paths).await?;
             if !is_listening(&socket).await {
                 start_embedded(&paths).await?;
-                eprintln!(
+                note!(
                     "Started your local Wayline server in the background (data in `{}`); `wayline server stop` stops it.",
                     paths.dir.display()
                 );

@@ -10,6 +10,7 @@ use super::Env;
 use super::ops;
 use crate::cli::{ArtifactCmd, DeploymentCmd, ListFlags};
 use crate::render;
+use crate::render::say;
 use crate::session::{self, Session};
 
 /// The project and app to list for: from flags, else from the config file.
@@ -130,7 +131,7 @@ fn print_ops(env: &Env, ops: &[Operation], long_ids: bool, with: &[&str]) {
         return;
     }
     if ops.is_empty() {
-        println!("Nothing yet.");
+        say!("Nothing yet.");
         return;
     }
     let mut headers = vec!["", "SEQ", "ID", "STATE", "PLUGIN", "WORKSPACE", "COMMIT"];
@@ -361,9 +362,9 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
             &rows,
         );
         if !problems.is_empty() {
-            println!("\nConfig that deployments cannot resolve:");
+            say!("\nConfig that deployments cannot resolve:");
             for p in &problems {
-                println!("  {}", env.style.yellow(p));
+                say!("  {}", env.style.yellow(p));
             }
         }
     }

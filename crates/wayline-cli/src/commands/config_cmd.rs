@@ -9,6 +9,7 @@ use wayline_core::pb::{self, ConfigVar, config_var};
 use super::{Env, describe_status, ops};
 use crate::cli::{ConfigCmd, ConfigScope, OpFlags};
 use crate::render;
+use crate::render::{note, say};
 use crate::session;
 
 fn err(s: tonic::Status) -> anyhow::Error {
@@ -22,7 +23,7 @@ pub(crate) async fn init(env: &Env, no_server: bool) -> Result<ExitCode> {
     let Some(found) = existing else {
         let path = cwd.join("wayline.hcl");
         fs_err::write(&path, wayline_config::STARTER_HCL)?;
-        println!(
+        say!(
             "Wrote a starter `{}`. Edit it, then run `wayline up`.",
             path.display()
         );
@@ -31,11 +32,11 @@ pub(crate) async fn init(env: &Env, no_server: bool) -> Result<ExitCode> {
     let config = match wayline_config::load_file(&found.path) {
         Ok(c) => c,
         Err(d) => {
-            eprintln!("{d}");
+            note!("{d}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    println!(
+    say!(
         "`{}` is valid: project `{}`, apps {}.",
         found.path.display(),
         config.project,
@@ -78,7 +79,7 @@ pub(crate) async fn init(env: &Env, no_server: bool) -> Result<ExitCode> {
             .await
             .map_err(err)?;
     }
-    println!(
+    say!(
         "Project `{}` is registered with the server.",
         config.project
     );
@@ -106,7 +107,7 @@ fn config_path(file: Option<PathBuf>) -> Result<PathBuf> {
         )
     })?;
     if let Some(w) = &found.warning {
-        eprintln!("warning: {w}");
+        note!("warning: {w}");
     }
     Ok(found.path)
 }
@@ -131,7 +132,7 @@ pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result
                     &serde_json::json!({"valid": true, "file": path.display().to_string(), "project": config.project, "diagnostics": []}),
                 );
             } else {
-                println!(
+                say!(
                     "`{}` is valid: project `{}`, apps {}.",
                     path.display(),
                     config.project,
@@ -146,7 +147,7 @@ pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result
                 v["file"] = serde_json::Value::String(path.display().to_string());
                 render::json(&v);
             } else {
-                eprintln!("{diags}");
+                note!("{diags}");
             }
             Ok(ExitCode::FAILURE)
         }
@@ -166,7 +167,7 @@ pub(crate) fn fmt(file: Option<PathBuf>, check: bool) -> Result<ExitCode> {
     let formatted = match wayline_config::format_source(&src) {
         Ok(f) => f,
         Err(d) => {
-            eprintln!("{d}");
+            note!("{d}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -174,14 +175,14 @@ pub(crate) fn fmt(file: Option<PathBuf>, check: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if check {
-        eprintln!(
+        note!(
             "`{}` is not formatted; `wayline fmt` rewrites it.",
             path.display()
         );
         return Ok(ExitCode::from(3));
     }
     fs_err::write(&path, formatted)?;
-    println!("Formatted `{}`.", path.display());
+    say!("Formatted `{}`.", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -314,7 +315,7 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
                 let Some(v) = vars.iter().find(|v| v.name == name) else {
                     bail!("no config variable `{name}`")
                 };
-                println!("{}", value_text(v));
+                say!("{}", value_text(v));
                 return Ok(ExitCode::SUCCESS);
             }
             if env.global.json {
@@ -324,7 +325,7 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
                     .collect();
                 render::json(&serde_json::Value::Array(v));
             } else if vars.is_empty() {
-                println!("No config variables.");
+                say!("No config variables.");
             } else {
                 let rows: Vec<Vec<String>> = vars
                     .iter()
@@ -361,7 +362,7 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
                 .set_config(pb::SetConfigRequest { variables: vars })
                 .await
                 .map_err(err)?;
-            println!(
+            say!(
                 "Synced {n} config variable{} from `{}`.",
                 if n == 1 { "" } else { "s" },
                 t.config_path.display()
@@ -380,7 +381,7 @@ async fn send(vars: Vec<ConfigVar>, verb: &str) -> Result<ExitCode> {
         .set_config(pb::SetConfigRequest { variables: vars })
         .await
         .map_err(err)?;
-    println!(
+    say!(
         "{verb} {n} config variable{}.",
         if n == 1 { "" } else { "s" }
     );

@@ -9,6 +9,7 @@ use super::{Env, describe_status};
 use crate::cli::{ContextCmd, UserCmd};
 use crate::context::{Contexts, ServerContext};
 use crate::render;
+use crate::render::say;
 use crate::session;
 
 pub(crate) async fn context(env: &Env, cmd: ContextCmd) -> Result<ExitCode> {
@@ -34,7 +35,7 @@ pub(crate) async fn context(env: &Env, cmd: ContextCmd) -> Result<ExitCode> {
             if set_default {
                 contexts.set_default(&name)?;
             }
-            println!(
+            say!(
                 "Context `{name}` created{}.",
                 if set_default {
                     " and set as the default"
@@ -45,7 +46,7 @@ pub(crate) async fn context(env: &Env, cmd: ContextCmd) -> Result<ExitCode> {
         }
         ContextCmd::Use { name } => {
             contexts.set_default(&name)?;
-            println!("Using context `{name}`.");
+            say!("Using context `{name}`.");
         }
         ContextCmd::List => {
             let default = contexts.default_name()?;
@@ -60,7 +61,7 @@ pub(crate) async fn context(env: &Env, cmd: ContextCmd) -> Result<ExitCode> {
                     .collect();
                 render::json(&serde_json::Value::Array(v));
             } else if names.is_empty() {
-                println!("No contexts; commands use your local server, started on first use.");
+                say!("No contexts; commands use your local server, started on first use.");
             } else {
                 let rows: Vec<Vec<String>> = names
                     .iter()
@@ -98,20 +99,20 @@ pub(crate) async fn context(env: &Env, cmd: ContextCmd) -> Result<ExitCode> {
                     &serde_json::json!({"name": name, "address": ctx.address, "tls": ctx.tls, "tls_skip_verify": ctx.tls_skip_verify, "embedded": ctx.embedded, "has_token": !ctx.token.is_empty()}),
                 );
             } else {
-                println!("Context:          {name}");
-                println!("Server address:   {}", ctx.address);
-                println!("TLS:              {}", ctx.tls);
-                println!("TLS skip verify:  {}", ctx.tls_skip_verify);
-                println!(
+                say!("Context:          {name}");
+                say!("Server address:   {}", ctx.address);
+                say!("TLS:              {}", ctx.tls);
+                say!("TLS skip verify:  {}", ctx.tls_skip_verify);
+                say!(
                     "Token:            {}",
                     if ctx.token.is_empty() { "none" } else { "set" }
                 );
-                println!("Local server:     {}", ctx.embedded);
+                say!("Local server:     {}", ctx.embedded);
             }
         }
         ContextCmd::Delete { name } => {
             contexts.delete(&name)?;
-            println!("Context `{name}` deleted.");
+            say!("Context `{name}` deleted.");
         }
         ContextCmd::Verify { name } => {
             if let Some(n) = &name {
@@ -129,14 +130,14 @@ pub(crate) async fn context(env: &Env, cmd: ContextCmd) -> Result<ExitCode> {
                 .await
                 .map_err(|e| anyhow::anyhow!(describe_status(&e)))?;
             let version = info.info.map(|i| i.version).unwrap_or_default();
-            println!(
+            say!(
                 "Connected to {} (server {version}); the token is accepted.",
                 s.context.address
             );
         }
         ContextCmd::Clear => {
             contexts.clear_default()?;
-            println!("No default context; commands use your local server.");
+            say!("No default context; commands use your local server.");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -187,7 +188,7 @@ pub(crate) async fn login(
     };
     contexts.set(&name, &ctx)?;
     contexts.set_default(&name)?;
-    println!(
+    say!(
         "Logged in to {}; context `{name}` is now the default.",
         ctx.address
     );
@@ -211,6 +212,6 @@ pub(crate) async fn user(_env: &Env, cmd: UserCmd) -> Result<ExitCode> {
     .map_err(|e| anyhow::anyhow!(describe_status(&e)))?
     .into_inner()
     .token;
-    println!("{token}");
+    say!("{token}");
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use wayline_core::{id, jobs, labels, time};
 use super::{Env, describe_status};
 use crate::cli::JobCmd;
 use crate::render;
+use crate::render::say;
 use crate::session;
 
 fn err(s: tonic::Status) -> anyhow::Error {
@@ -87,7 +88,7 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
                     jobs.iter().map(job_json).collect(),
                 ));
             } else if jobs.is_empty() {
-                println!("No jobs.");
+                say!("No jobs.");
             } else {
                 let rows: Vec<Vec<String>> = jobs
                     .iter()
@@ -125,37 +126,43 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
             if env.global.json {
                 render::json(&job_json(&j));
             } else {
-                println!("ID:           {}", j.id);
-                println!(
-                    "Operation:    {}",
-                    jobs::operation_name(j.operation.as_ref())
-                );
-                println!("State:        {}", jobs::state_name(j.state()));
+                let mut rows = vec![
+                    ("ID", j.id.clone()),
+                    (
+                        "Operation",
+                        jobs::operation_name(j.operation.as_ref()).to_owned(),
+                    ),
+                    ("State", jobs::state_name(j.state()).to_owned()),
+                ];
                 if let Some(a) = &j.application {
-                    println!(
-                        "App:          {}/{} (workspace {})",
-                        a.project, a.application, j.workspace
-                    );
+                    rows.push((
+                        "App",
+                        format!(
+                            "{}/{} (workspace {})",
+                            a.project, a.application, j.workspace
+                        ),
+                    ));
                 }
-                println!("Target:       {}", target_text(&j));
+                rows.push(("Target", target_text(&j)));
                 if !j.assigned_runner_id.is_empty() {
-                    println!("Runner:       {}", j.assigned_runner_id);
+                    rows.push(("Runner", j.assigned_runner_id.clone()));
                 }
                 if !j.wait_reason.is_empty() {
-                    println!("Waiting:      {}", j.wait_reason);
+                    rows.push(("Waiting", j.wait_reason.clone()));
                 }
                 if let Some(e) = j.error.as_ref().filter(|e| !e.message.is_empty()) {
-                    println!("Error:        {}", e.message);
+                    rows.push(("Error", e.message.clone()));
                 }
                 if let Some(t) = &j.queue_time {
-                    println!("Queued:       {}", time::ago(t));
+                    rows.push(("Queued", time::ago(t)));
                 }
                 if let Some(t) = &j.complete_time {
-                    println!("Completed:    {}", time::ago(t));
+                    rows.push(("Completed", time::ago(t)));
                 }
                 if !j.depends_on.is_empty() {
-                    println!("Depends on:   {}", j.depends_on.join(", "));
+                    rows.push(("Depends on", j.depends_on.join(", ")));
                 }
+                render::fields(&rows);
             }
         }
         JobCmd::Cancel { id, force } => {
@@ -166,7 +173,7 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
                 })
                 .await
                 .map_err(err)?;
-            println!(
+            say!(
                 "Cancellation of job {id} requested{}.",
                 if force { " (forced)" } else { "" }
             );

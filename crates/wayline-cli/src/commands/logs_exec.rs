@@ -1,6 +1,6 @@
 //! `logs` and `exec`: both reach the running app through its entrypoint's connection.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -11,6 +11,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use wayline_core::pb::{self, exec_stream_request, exec_stream_response, log_line};
 
 use super::{Env, describe_status, ops};
+use crate::render::{self, note, say};
 use crate::session;
 
 fn err(s: tonic::Status) -> anyhow::Error {
@@ -53,7 +54,6 @@ pub(crate) async fn logs(
         .await
         .map_err(err)?
         .into_inner();
-    let mut out = std::io::stdout();
     loop {
         let batch = tokio::select! {
             b = stream.message() => b.map_err(err)?,
@@ -72,18 +72,18 @@ pub(crate) async fn logs(
                     "stream": if l.stream() == log_line::Stream::Stderr { "stderr" } else { "stdout" },
                     "line": l.line,
                 });
-                writeln!(out, "{v}")?;
+                render::json_line(&v);
             } else if l.source() == log_line::Source::Entrypoint {
-                writeln!(
-                    out,
+                say!(
                     "{}",
-                    env.style.dim(&format!("[entrypoint] {}", l.line))
-                )?;
+                    env.style
+                        .dim(&format!("[entrypoint] {}", render::safe(&l.line)))
+                );
             } else {
-                writeln!(out, "{}", l.line)?;
+                // The app's own output, as it wrote it (colours included), like `docker logs`.
+                say!("{}", l.line);
             }
         }
-        out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -214,14 +214,12 @@ pub(crate) async fn exec(
     }
     drop(tx);
     let mut code = 0;
-    let mut stdout = std::io::stdout();
-    let mut stderr = std::io::stderr();
     loop {
         let msg = tokio::select! {
             m = stream.message() => m,
             Some(()) = detach_rx.recv() => {
                 drop(raw);
-                eprintln!("\r\nDisconnected (~.).");
+                note!("\r\nDisconnected (~.).");
                 return Ok(ExitCode::SUCCESS);
             }
         };
@@ -234,14 +232,8 @@ pub(crate) async fn exec(
             }
         };
         match msg.event {
-            Some(exec_stream_response::Event::Stdout(b)) => {
-                stdout.write_all(&b)?;
-                stdout.flush()?;
-            }
-            Some(exec_stream_response::Event::Stderr(b)) => {
-                stderr.write_all(&b)?;
-                stderr.flush()?;
-            }
+            Some(exec_stream_response::Event::Stdout(b)) => render::out_bytes(&b),
+            Some(exec_stream_response::Event::Stderr(b)) => render::err_bytes(&b),
             Some(exec_stream_response::Event::ExitCode(c)) => {
                 code = c;
                 break;

@@ -97,12 +97,9 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Version => Ok(ExitCode::SUCCESS),
         Command::Completion { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "wayline",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "wayline", &mut script);
+            crate::render::out_bytes(&script);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -17,6 +17,7 @@ use wayline_runner::{Runner, RunnerOptions};
 use super::Env;
 use crate::cli::{OpFlags, PruneFlags};
 use crate::render::EventRenderer;
+use crate::render::{note, say};
 use crate::session::{self, Session};
 
 /// The project and app an operation targets, from the config file and flags.
@@ -56,7 +57,7 @@ pub(crate) fn targets(env: &Env) -> Result<Vec<Target>> {
         )
     })?;
     if let Some(w) = &found.warning {
-        eprintln!("warning: {w}");
+        note!("warning: {w}");
     }
     let text = fs_err::read_to_string(&found.path)?;
     let config = match wayline_config::load_file(&found.path) {
@@ -264,17 +265,17 @@ pub(crate) async fn destroy(
     let target = target(env)?;
     let mut session = session::connect().await?;
     let destroy_target = if ids.is_empty() {
-        if !auto_approve && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            eprint!(
-                "Destroy every deployment and release of `{}` in workspace `{}`? Type `yes`: ",
-                target.app, target.workspace
-            );
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            if answer.trim() != "yes" {
-                eprintln!("Nothing was destroyed.");
-                return Ok(ExitCode::FAILURE);
-            }
+        if !auto_approve
+            && !crate::render::confirm(
+                &format!(
+                    "Destroy every deployment and release of `{}` in workspace `{}`?",
+                    target.app, target.workspace
+                ),
+                "-auto-approve",
+            )?
+        {
+            note!("Nothing was destroyed.");
+            return Ok(ExitCode::FAILURE);
         }
         pb::destroy_op::Target::Workspace(())
     } else {
@@ -363,7 +364,7 @@ pub(crate) async fn run_job_with(
     headline: &str,
 ) -> Result<ExitCode> {
     let runner = place(op, &session, &mut job)?;
-    println!("{}", env.style.bold(&format!("» {headline}")));
+    say!("{}", env.style.bold(&format!("» {headline}")));
     let job_id = queue(&mut session, job).await?;
     let code = follow_job(env, &mut session, &job_id, true).await;
     if let Some(r) = runner {
@@ -479,11 +480,11 @@ pub(crate) async fn follow_job(
             m = stream.message() => m,
             _ = tokio::signal::ctrl_c() => {
                 if cancelled {
-                    eprintln!("Stopped following job {job_id}; it may still be running (`wayline job inspect {job_id}`).");
+                    note!("Stopped following job {job_id}; it may still be running (`wayline job inspect {job_id}`).");
                     return Ok(ExitCode::from(130));
                 }
                 cancelled = true;
-                eprintln!("Cancelling job {job_id} (Ctrl-C again to stop waiting)...");
+                note!("Cancelling job {job_id} (Ctrl-C again to stop waiting)...");
                 let _ = session.client.cancel_job(pb::CancelJobRequest { job_id: job_id.to_owned(), force: false }).await;
                 continue;
             }
@@ -495,7 +496,7 @@ pub(crate) async fn follow_job(
                 if status.code() == tonic::Code::Unavailable
                     || status.code() == tonic::Code::Unknown =>
             {
-                eprintln!(
+                note!(
                     "{}",
                     env.style.yellow(&format!(
                         "  lost the connection to the server ({}); reconnecting...",
@@ -525,13 +526,13 @@ pub(crate) async fn follow_job(
                     && job.wait_reason != last_wait
                     && !wayline_core::jobs::is_terminal(st.current())
                 {
-                    eprintln!("{}", env.style.dim(&format!("  {}", job.wait_reason)));
+                    note!("{}", env.style.dim(&format!("  {}", job.wait_reason)));
                     last_wait.clone_from(&job.wait_reason);
                 }
             }
             Some(StreamEvent::Complete(c)) => {
                 if let Some(err) = c.error.filter(|e| !e.message.is_empty()) {
-                    eprintln!("\n{} {}", env.style.red("✗"), err.message);
+                    note!("\n{} {}", env.style.red("✗"), err.message);
                     return Ok(ExitCode::FAILURE);
                 }
                 if show_result {
@@ -601,12 +602,12 @@ fn print_result(env: &Env, result: Option<&pb::JobResult>) {
         rows.push(("Deployment URL", r.deploy_url.clone()));
     }
     if rows.is_empty() {
-        println!("\n{}", env.style.green("✓ Done."));
+        say!("\n{}", env.style.green("✓ Done."));
         return;
     }
-    println!("\n{}", env.style.green("✓ The deploy was successful."));
+    say!("\n{}", env.style.green("✓ The deploy was successful."));
     let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0) + 1;
     for (name, value) in rows {
-        println!("   {:<w$} {}", format!("{name}:"), env.style.bold(&value));
+        say!("   {:<w$} {}", format!("{name}:"), env.style.bold(&value));
     }
 }

@@ -11,6 +11,7 @@ use wayline_core::pb::{self, job::Operation};
 use super::{Env, ops};
 use crate::cli::OpFlags;
 use crate::render;
+use crate::render::{note, say};
 use crate::session;
 
 /// One step, flattened (steps of embedded pipelines are named `outer.inner`).
@@ -29,7 +30,7 @@ pub(crate) fn list(env: &Env) -> Result<ExitCode> {
     let target = ops::target(env)?;
     let config = load(&target)?;
     if config.pipelines.is_empty() {
-        println!("`{}` declares no pipelines.", target.config_path.display());
+        say!("`{}` declares no pipelines.", target.config_path.display());
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = Vec::new();
@@ -193,7 +194,7 @@ pub(crate) async fn run(env: &Env, name: &str, op: &OpFlags) -> Result<ExitCode>
     plan(&ctx, pipeline, "", &[], &mut steps)?;
 
     let mut session = session::connect().await?;
-    println!(
+    say!(
         "{}",
         env.style.bold(&format!(
             "» Running pipeline {name} of {} ({} steps)",
@@ -229,14 +230,14 @@ pub(crate) async fn run(env: &Env, name: &str, op: &OpFlags) -> Result<ExitCode>
     }
     let mut code = ExitCode::SUCCESS;
     for (step, id) in &queued {
-        println!(
+        say!(
             "{}",
             env.style
                 .bold(&format!("\n» Step {} ({})", step.name, step.what))
         );
         code = ops::follow_job(env, &mut session, id, false).await?;
         if code != ExitCode::SUCCESS {
-            eprintln!(
+            note!(
                 "Pipeline {name} stopped at step {}; the steps after it were not run.",
                 step.name
             );
@@ -247,7 +248,7 @@ pub(crate) async fn run(env: &Env, name: &str, op: &OpFlags) -> Result<ExitCode>
         r.stop().await;
     }
     if code == ExitCode::SUCCESS {
-        println!(
+        say!(
             "\n{}",
             env.style.green(&format!("✓ Pipeline {name} succeeded."))
         );

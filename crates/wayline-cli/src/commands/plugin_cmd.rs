@@ -9,6 +9,7 @@ use wayline_plugin::{ComponentInfo, ComponentKind, FieldDoc, PluginHost};
 use super::Env;
 use crate::cli::DocsArgs;
 use crate::render;
+use crate::render::say;
 
 /// The host a runner on this machine would use for the current project (built-ins, then
 /// `wayline-plugin-*` executables in the project, the config dir and PATH).
@@ -100,7 +101,7 @@ pub(crate) async fn list(env: &Env) -> Result<ExitCode> {
     render::table(&["PLUGIN", "KIND", "SOURCE", "ACCEPTS", "RETURNS"], &rows);
     let mappers = host.mappers();
     if !mappers.is_empty() {
-        println!("\n{} mappers join mismatched types:", mappers.len());
+        say!("\n{} mappers join mismatched types:", mappers.len());
         let rows: Vec<Vec<String>> = mappers
             .iter()
             .map(|m| vec![m.name.clone(), m.input.clone(), m.output.clone()])
@@ -128,18 +129,18 @@ pub(crate) async fn docs(env: &Env, args: &DocsArgs) -> Result<ExitCode> {
     for (n, info) in infos.iter().enumerate() {
         let title = format!("{} `{}`", info.kind.as_str(), info.name);
         let Some(docs) = &info.docs else {
-            println!("{title}: no documentation.\n");
+            say!("{title}: no documentation.\n");
             continue;
         };
         if args.markdown {
-            println!("{}", docs.to_markdown(&title));
+            say!("{}", docs.to_markdown(&title));
             continue;
         }
         if n > 0 {
-            println!();
+            say!();
         }
-        println!("{}", env.style.bold(&title));
-        println!("{}\n", docs.description);
+        say!("{}", env.style.bold(&title));
+        say!("{}\n", docs.description);
         if !docs.fields.is_empty() {
             let mut rows = Vec::new();
             field_rows(&docs.fields, "", &mut rows);
@@ -149,13 +150,13 @@ pub(crate) async fn docs(env: &Env, args: &DocsArgs) -> Result<ExitCode> {
             );
         }
         if !docs.template_fields.is_empty() {
-            println!("\nExports to templates:");
+            say!("\nExports to templates:");
             for (name, meaning) in &docs.template_fields {
-                println!("  {name}: {meaning}");
+                say!("  {name}: {meaning}");
             }
         }
         if !docs.example.is_empty() {
-            println!("\nExample:\n{}", docs.example.trim_end());
+            say!("\nExample:\n{}", docs.example.trim_end());
         }
     }
     Ok(ExitCode::SUCCESS)

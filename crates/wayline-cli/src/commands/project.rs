@@ -8,6 +8,7 @@ use wayline_core::pb::{self, data_source};
 use super::{Env, describe_status};
 use crate::cli::{HostnameCmd, ProjectCmd, WorkspaceCmd};
 use crate::render;
+use crate::render::{note, say};
 use crate::session;
 
 fn err(s: tonic::Status) -> anyhow::Error {
@@ -100,7 +101,7 @@ pub(crate) async fn project(env: &Env, cmd: ProjectCmd) -> Result<ExitCode> {
                 })
                 .await
                 .map_err(err)?;
-            println!("Project `{name}` applied.");
+            say!("Project `{name}` applied.");
         }
         ProjectCmd::List => {
             let projects = session
@@ -117,7 +118,7 @@ pub(crate) async fn project(env: &Env, cmd: ProjectCmd) -> Result<ExitCode> {
                     .collect();
                 render::json(&serde_json::Value::Array(v));
             } else if projects.is_empty() {
-                println!("No projects yet; `wayline init` in a project folder registers one.");
+                say!("No projects yet; `wayline init` in a project folder registers one.");
             } else {
                 let rows: Vec<Vec<String>> = projects
                     .iter()
@@ -153,24 +154,21 @@ pub(crate) async fn project(env: &Env, cmd: ProjectCmd) -> Result<ExitCode> {
                     "data_source": source, "has_config_file": !p.config_file.is_empty(),
                 }));
             } else {
-                println!("Project:      {}", p.name);
-                println!(
-                    "Apps:         {}",
-                    p.applications
-                        .iter()
-                        .map(|a| a.name.clone())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                println!("Data source:  {source}");
-                println!(
-                    "Config file:  {}",
-                    if p.config_file.is_empty() {
-                        "not stored"
-                    } else {
-                        "stored on the server"
-                    }
-                );
+                let apps: Vec<&str> = p.applications.iter().map(|a| a.name.as_str()).collect();
+                render::fields(&[
+                    ("Project", p.name.clone()),
+                    ("Apps", apps.join(", ")),
+                    ("Data source", source),
+                    (
+                        "Config file",
+                        if p.config_file.is_empty() {
+                            "not stored"
+                        } else {
+                            "stored on the server"
+                        }
+                        .to_owned(),
+                    ),
+                ]);
             }
         }
         ProjectCmd::Destroy {
@@ -179,16 +177,17 @@ pub(crate) async fn project(env: &Env, cmd: ProjectCmd) -> Result<ExitCode> {
             auto_approve,
         } => {
             let name = project_name(env, name)?;
-            if !auto_approve && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                eprint!(
-                    "Delete project `{name}` and everything the server knows of it? Type `yes`: "
-                );
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if answer.trim() != "yes" {
-                    eprintln!("Nothing was deleted.");
-                    return Ok(ExitCode::FAILURE);
-                }
+            if !auto_approve
+                && !render::confirm(
+                    &format!(
+                        "Delete project `{}` and everything the server knows of it?",
+                        render::safe(&name)
+                    ),
+                    "-auto-approve",
+                )?
+            {
+                note!("Nothing was deleted.");
+                return Ok(ExitCode::FAILURE);
             }
             if !skip_destroy_resources {
                 let code =
@@ -208,7 +207,7 @@ pub(crate) async fn project(env: &Env, cmd: ProjectCmd) -> Result<ExitCode> {
                 })
                 .await
                 .map_err(err)?;
-            println!("Project `{name}` deleted.");
+            say!("Project `{name}` deleted.");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -263,11 +262,14 @@ pub(crate) async fn workspace(env: &Env, cmd: WorkspaceCmd) -> Result<ExitCode> 
             if env.global.json {
                 render::json(&serde_json::json!({"name": w.name, "projects": projects}));
             } else {
-                println!("Workspace:  {}", w.name);
-                println!("Projects:   {}", projects.join(", "));
+                let mut rows = vec![
+                    ("Workspace", w.name.clone()),
+                    ("Projects", projects.join(", ")),
+                ];
                 if let Some(t) = &w.active_time {
-                    println!("Active:     {}", wayline_core::time::ago(t));
+                    rows.push(("Active", wayline_core::time::ago(t)));
                 }
+                render::fields(&rows);
             }
         }
     }
@@ -321,7 +323,7 @@ pub(crate) async fn hostname(env: &Env, cmd: HostnameCmd) -> Result<ExitCode> {
                 .await
                 .map_err(err)?
                 .into_inner();
-            println!("Registered hostname `{}` ({}).", h.hostname, h.fqdn);
+            say!("Registered hostname `{}` ({}).", h.hostname, h.fqdn);
         }
         HostnameCmd::Delete { hostname } => {
             session
@@ -331,7 +333,7 @@ pub(crate) async fn hostname(env: &Env, cmd: HostnameCmd) -> Result<ExitCode> {
                 })
                 .await
                 .map_err(err)?;
-            println!("Deleted hostname `{hostname}`.");
+            say!("Deleted hostname `{hostname}`.");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,7 @@ use wayline_runner::RunnerOptions;
 use super::{Env, describe_status};
 use crate::cli::RunnerCmd;
 use crate::render;
+use crate::render::{note, say};
 use crate::session;
 
 fn err(s: tonic::Status) -> anyhow::Error {
@@ -62,7 +63,7 @@ pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
                     runners.iter().map(runner_json).collect(),
                 ));
             } else if runners.is_empty() {
-                println!(
+                say!(
                     "No runners{}.",
                     if pending { " waiting for adoption" } else { "" }
                 );
@@ -104,20 +105,23 @@ pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
             if env.global.json {
                 render::json(&runner_json(&r));
             } else {
-                println!("ID:           {}", r.id);
-                println!(
-                    "State:        {}",
-                    if r.online { "online" } else { "offline" }
-                );
-                println!("Adoption:     {}", adoption(&r));
-                println!("Labels:       {}", labels::display(&r.labels));
-                println!(
-                    "Concurrency:  {} ({} running)",
-                    r.concurrency, r.running_jobs
-                );
+                let mut rows = vec![
+                    ("ID", r.id.clone()),
+                    (
+                        "State",
+                        if r.online { "online" } else { "offline" }.to_owned(),
+                    ),
+                    ("Adoption", adoption(&r).to_owned()),
+                    ("Labels", labels::display(&r.labels)),
+                    (
+                        "Concurrency",
+                        format!("{} ({} running)", r.concurrency, r.running_jobs),
+                    ),
+                ];
                 if let Some(t) = &r.last_seen {
-                    println!("Last seen:    {}", time::ago(t));
+                    rows.push(("Last seen", time::ago(t)));
                 }
+                render::fields(&rows);
             }
         }
         RunnerCmd::Adopt { id } => {
@@ -128,7 +132,7 @@ pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
                 })
                 .await
                 .map_err(err)?;
-            println!("Runner {id} adopted.");
+            say!("Runner {id} adopted.");
         }
         RunnerCmd::Reject { id } => {
             s.client
@@ -138,7 +142,7 @@ pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
                 })
                 .await
                 .map_err(err)?;
-            println!("Runner {id} rejected.");
+            say!("Runner {id} rejected.");
         }
         RunnerCmd::Forget { id } => {
             s.client
@@ -147,7 +151,7 @@ pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
                 })
                 .await
                 .map_err(err)?;
-            println!("Runner {id} forgotten.");
+            say!("Runner {id} forgotten.");
         }
         RunnerCmd::Token {
             id,
@@ -166,7 +170,7 @@ pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
                 .map_err(err)?
                 .into_inner()
                 .token;
-            println!("{token}");
+            say!("{token}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -197,12 +201,12 @@ async fn agent(
     };
     let labels = labels::parse_user_labels(label.iter().map(String::as_str))?;
     let session = if request_adoption {
-        eprintln!("Runner {id} asks to be adopted: run `wayline runner adopt {id}`.");
+        note!("Runner {id} asks to be adopted: run `wayline runner adopt {id}`.");
         session::connect_without_token().await?
     } else {
         session::connect().await?
     };
-    eprintln!(
+    note!(
         "Runner {id} connected to {} (labels {}).",
         session.context.address,
         labels::display(&labels)
@@ -216,7 +220,7 @@ async fn agent(
             _ = tokio::signal::ctrl_c() => {}
             () = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
-        eprintln!("Stopping: finishing the jobs in flight...");
+        note!("Stopping: finishing the jobs in flight...");
         stop.cancel();
     });
     let runner = wayline_runner::Runner::new(

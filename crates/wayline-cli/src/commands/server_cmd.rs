@@ -12,6 +12,7 @@ use wayline_core::pb::{self, snapshot_chunk};
 use super::{Env, describe_status};
 use crate::cli::{ServerCmd, ServerRunArgs};
 use crate::context::{Contexts, ServerContext};
+use crate::render::{note, say};
 use crate::session::{self, EmbeddedPaths};
 
 fn err(s: tonic::Status) -> anyhow::Error {
@@ -49,9 +50,9 @@ pub(crate) async fn server(_env: &Env, cmd: ServerCmd) -> Result<ExitCode> {
                 };
                 contexts.set(&name, &ctx)?;
                 contexts.set_default(&name)?;
-                eprintln!("Context `{name}` created and set as the default.");
+                note!("Context `{name}` created and set as the default.");
             }
-            println!("{token}");
+            say!("{token}");
             Ok(ExitCode::SUCCESS)
         }
         ServerCmd::Snapshot { file } => {
@@ -92,7 +93,7 @@ pub(crate) async fn server(_env: &Env, cmd: ServerCmd) -> Result<ExitCode> {
                 }
             }
             tokio::fs::rename(&tmp, &file).await?;
-            println!(
+            say!(
                 "Snapshot written to `{}` ({size} bytes, sha256 {actual}).",
                 file.display()
             );
@@ -116,16 +117,14 @@ pub(crate) async fn server(_env: &Env, cmd: ServerCmd) -> Result<ExitCode> {
                 .restore_snapshot(tokio_stream::iter(chunks))
                 .await
                 .map_err(err)?;
-            println!("Restored the server's data from `{}`.", file.display());
+            say!("Restored the server's data from `{}`.", file.display());
             if resp.metadata().get("wayline-restart-required").is_some() {
                 if s.context.embedded {
-                    println!(
+                    say!(
                         "Restart your local server to use it: `wayline server stop` (the next command starts it again)."
                     );
                 } else {
-                    println!(
-                        "Restart the server to use it; until then it serves its current data."
-                    );
+                    say!("Restart the server to use it; until then it serves its current data.");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -153,7 +152,7 @@ pub(crate) async fn server(_env: &Env, cmd: ServerCmd) -> Result<ExitCode> {
                 cfg.advertise_tls_skip_verify = t;
             }
             s.client.set_server_config(cfg).await.map_err(err)?;
-            println!("Server config updated.");
+            say!("Server config updated.");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -206,7 +205,7 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
     .context("the server could not start")?;
     fs_err::write(&pid_file, std::process::id().to_string())?;
     fs_err::write(data_dir.join("http.addr"), server.http_addr().to_string())?;
-    eprintln!(
+    note!(
         "Wayline server ready in {} ms: gRPC {} (TLS), HTTP http://{}, socket {}",
         started.elapsed().as_millis(),
         server.grpc_addr(),
@@ -221,7 +220,7 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("Shutting down...");
+    note!("Shutting down...");
     server.shutdown().await;
     let _ = std::fs::remove_file(&pid_file);
     Ok(ExitCode::SUCCESS)
@@ -231,7 +230,7 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
 async fn stop() -> Result<ExitCode> {
     let paths = EmbeddedPaths::new();
     let Ok(pid_text) = std::fs::read_to_string(paths.pid_file()) else {
-        println!("Your local server is not running.");
+        say!("Your local server is not running.");
         return Ok(ExitCode::SUCCESS);
     };
     let pid: i32 = pid_text
@@ -241,13 +240,13 @@ async fn stop() -> Result<ExitCode> {
     let pid = nix::unistd::Pid::from_raw(pid);
     if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
         let _ = std::fs::remove_file(paths.pid_file());
-        println!("Your local server is not running.");
+        say!("Your local server is not running.");
         return Ok(ExitCode::SUCCESS);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if nix::sys::signal::kill(pid, None).is_err() {
-            println!("Stopped your local server.");
+            say!("Stopped your local server.");
             return Ok(ExitCode::SUCCESS);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -280,7 +279,7 @@ pub(crate) async fn ui(http_addr: Option<String>, no_browser: bool) -> Result<Ex
         .into_inner()
         .token;
     let url = format!("http://{http}/?token={token}");
-    println!("The web UI is at http://{http}/ (this link signs you in for an hour):\n{url}");
+    say!("The web UI is at http://{http}/ (this link signs you in for an hour):\n{url}");
     if !no_browser {
         // Best effort: without a desktop there is simply no browser to start.
         let _ = std::process::Command::new("xdg-open")

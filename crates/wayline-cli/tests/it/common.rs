@@ -103,7 +103,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn wait(mut child: Child, limit: Duration, args: &[&str]) -> Self {
+    pub fn wait(mut child: Child, limit: Duration, args: &[&str]) -> Self {
         let deadline = Instant::now() + limit;
         loop {
             if child.try_wait().expect("wait").is_some() {

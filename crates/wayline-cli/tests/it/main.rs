@@ -10,6 +10,7 @@ mod docker;
 mod entrypoint;
 mod external_plugin;
 mod lifecycle;
+mod output;
 mod pipeline;
 mod server;
 mod snapshots;
