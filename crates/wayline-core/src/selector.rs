@@ -15,6 +15,11 @@
 //! ```
 //!
 //! A missing label compares as the empty string, so `env != "prod"` holds when `env` is unset.
+//!
+//! Selectors come from untrusted places (a runner's `SetConfig`, a `wayline.hcl` under review),
+//! so nesting is bounded: parentheses and `not` may nest [`MAX_DEPTH`] deep, and chains of
+//! `and`/`or` are kept flat, so parsing, evaluating, printing and dropping a selector never
+//! recurse deeper than that, whatever its length.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,11 +39,15 @@ pub enum Selector {
     Empty(String),
     /// `not <selector>`
     Not(Box<Selector>),
-    /// `<a> and <b>`
-    And(Box<Selector>, Box<Selector>),
-    /// `<a> or <b>`
-    Or(Box<Selector>, Box<Selector>),
+    /// `<a> and <b> and …` (two or more terms)
+    And(Vec<Selector>),
+    /// `<a> or <b> or …` (two or more terms)
+    Or(Vec<Selector>),
 }
+
+/// How deep parentheses and `not` may nest. Real selectors use two or three levels; the limit
+/// keeps a hostile one (thousands of `(`) from overflowing the stack.
+pub const MAX_DEPTH: usize = 64;
 
 /// A syntax error in a selector, with the 1-based column (in characters) where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +73,7 @@ pub fn parse(src: &str) -> Result<Selector, SelectorError> {
         tokens,
         pos: 0,
         end_col: src.chars().count() + 1,
+        depth: 0,
     };
     if p.tokens.is_empty() {
         return Err(SelectorError {
@@ -96,14 +106,23 @@ impl Selector {
             Selector::NotIn(k, vs) => !get(k).is_some_and(|have| vs.iter().any(|v| v == have)),
             Selector::Empty(k) => get(k).unwrap_or("").is_empty(),
             Selector::Not(s) => !s.matches_with(get),
-            Selector::And(a, b) => a.matches_with(get) && b.matches_with(get),
-            Selector::Or(a, b) => a.matches_with(get) || b.matches_with(get),
+            Selector::And(terms) => terms.iter().all(|s| s.matches_with(get)),
+            Selector::Or(terms) => terms.iter().any(|s| s.matches_with(get)),
         }
     }
 }
 
 impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn join(f: &mut fmt::Formatter<'_>, terms: &[Selector], sep: &str) -> fmt::Result {
+            for (i, t) in terms.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                write!(f, "({t})")?;
+            }
+            Ok(())
+        }
         fn list(vs: &[String]) -> String {
             let items: Vec<String> = vs.iter().map(|v| format!("{v:?}")).collect();
             format!("[{}]", items.join(", "))
@@ -115,8 +134,8 @@ impl fmt::Display for Selector {
             Selector::NotIn(k, vs) => write!(f, "{k} not in {}", list(vs)),
             Selector::Empty(k) => write!(f, "{k} is empty"),
             Selector::Not(s) => write!(f, "not ({s})"),
-            Selector::And(a, b) => write!(f, "({a}) and ({b})"),
-            Selector::Or(a, b) => write!(f, "({a}) or ({b})"),
+            Selector::And(terms) => join(f, terms, " and "),
+            Selector::Or(terms) => join(f, terms, " or "),
         }
     }
 }
@@ -258,6 +277,8 @@ struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     end_col: usize,
+    /// Open parentheses and `not`s around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -293,8 +314,22 @@ impl Parser {
         }
     }
 
+    /// Enters one level of nesting at token `t`, failing past [`MAX_DEPTH`].
+    fn descend(&mut self, t: &Token) -> Result<(), SelectorError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err_at(
+                t,
+                format!(
+                    "the selector nests deeper than {MAX_DEPTH} levels of parentheses and `not`"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Selector, SelectorError> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.is_word("or")
             || matches!(
                 self.peek(),
@@ -305,14 +340,13 @@ impl Parser {
             )
         {
             self.pos += 1;
-            let right = self.and()?;
-            left = Selector::Or(Box::new(left), Box::new(right));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(flat(terms, Selector::Or))
     }
 
     fn and(&mut self) -> Result<Selector, SelectorError> {
-        let mut left = self.unary()?;
+        let mut terms = vec![self.unary()?];
         while self.is_word("and")
             || matches!(
                 self.peek(),
@@ -323,10 +357,9 @@ impl Parser {
             )
         {
             self.pos += 1;
-            let right = self.unary()?;
-            left = Selector::And(Box::new(left), Box::new(right));
+            terms.push(self.unary()?);
         }
-        Ok(left)
+        Ok(flat(terms, Selector::And))
     }
 
     fn unary(&mut self) -> Result<Selector, SelectorError> {
@@ -339,8 +372,11 @@ impl Parser {
                 })
             )
         {
-            self.pos += 1;
-            return Ok(Selector::Not(Box::new(self.unary()?)));
+            let t = self.next().expect("peeked");
+            self.descend(&t)?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Selector::Not(Box::new(inner)));
         }
         if matches!(
             self.peek(),
@@ -349,8 +385,10 @@ impl Parser {
                 ..
             })
         ) {
-            self.pos += 1;
+            let t = self.next().expect("peeked");
+            self.descend(&t)?;
             let inner = self.or()?;
+            self.depth -= 1;
             match self.peek() {
                 Some(Token {
                     kind: Kind::RParen, ..
@@ -459,6 +497,15 @@ impl Parser {
     }
 }
 
+/// One term stays itself; several become `and`/`or` of them.
+fn flat(mut terms: Vec<Selector>, join: fn(Vec<Selector>) -> Selector) -> Selector {
+    if terms.len() == 1 {
+        terms.pop().expect("one term")
+    } else {
+        join(terms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,5 +597,53 @@ mod tests {
                 "{src}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    #[test]
+    fn nesting_up_to_the_limit_parses_and_evaluates() {
+        let src = format!("{}a == 1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        let sel = parse(&src).unwrap();
+        assert!(sel.matches(&HashMap::from([("a".to_owned(), "1".to_owned())])));
+        let src = format!("{}a == 1", "!".repeat(MAX_DEPTH));
+        assert!(parse(&src).is_ok());
+    }
+
+    /// 3,000 levels overflowed the stack before the limit (issue 10); the error points at the
+    /// first token past the limit.
+    #[test]
+    fn deeper_nesting_is_an_error_at_the_column_of_the_limit() {
+        let message = "the selector nests deeper than 64 levels of parentheses and `not`";
+        let cases = [
+            ("(".repeat(3000), 65),
+            (format!("{}a == 1{}", "(".repeat(65), ")".repeat(65)), 65),
+            (format!("{}a == 1", "not ".repeat(70)), 257),
+            (format!("x == 1 and {}a == 1", "!(".repeat(40)), 12 + 64),
+        ];
+        for (src, column) in cases {
+            let err = parse(&src).unwrap_err();
+            assert_eq!(
+                (err.column, err.message.as_str()),
+                (column, message),
+                "{src}"
+            );
+        }
+    }
+
+    /// A long flat chain is not nesting: it parses, evaluates, prints and drops without
+    /// recursing once per term.
+    #[test]
+    fn long_chains_stay_flat() {
+        let src = vec!["a == 1"; 50_000].join(" and ");
+        let sel = parse(&src).unwrap();
+        assert!(matches!(&sel, Selector::And(t) if t.len() == 50_000));
+        assert!(sel.matches(&HashMap::from([("a".to_owned(), "1".to_owned())])));
+        assert!(sel.to_string().len() > src.len());
+        let src = vec!["a == 1"; 50_000].join(" || ");
+        assert!(!parse(&src).unwrap().matches(&HashMap::new()));
     }
 }

@@ -79,16 +79,28 @@ impl std::fmt::Debug for Tokens {
 
 const PREFIX: &str = "wl1.";
 
-/// Parses a duration such as `720h` or `30m`; empty gives `None`.
+/// The longest lifetime a token (or a job's expiry) may ask for: ten years. Longer ones
+/// overflowed the expiry into the past.
+pub const MAX_LIFETIME: Duration = Duration::from_hours(10 * 365 * 24);
+
+/// Parses a lifetime such as `720h` or `30m`, at most [`MAX_LIFETIME`]; empty gives `None`.
+/// The one parser for every `expires_in` the API takes.
 pub fn parse_expiry(s: &str) -> Result<Option<Duration>, Status> {
     if s.trim().is_empty() {
         return Ok(None);
     }
-    humantime::parse_duration(s.trim()).map(Some).map_err(|e| {
+    let shown: String = s.chars().take(40).collect();
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
         Status::invalid_argument(format!(
-            "`{s}` is not a duration such as `720h` or `30m`: {e}"
+            "`{shown}` is not a duration such as `720h` or `30m`: {e}"
         ))
-    })
+    })?;
+    if d > MAX_LIFETIME {
+        return Err(Status::invalid_argument(format!(
+            "`{shown}` is longer than the limit of 10 years (87600h)"
+        )));
+    }
+    Ok(Some(d))
 }
 
 fn now_ms() -> i64 {
@@ -113,7 +125,10 @@ impl Tokens {
         Claims {
             id: wayline_core::id::new_id(),
             kind,
-            exp: expires_in.map(|d| now_ms() + d.as_millis() as i64),
+            // Saturating: lifetimes are bounded by `parse_expiry`, this keeps any other caller
+            // from wrapping into the past.
+            exp: expires_in
+                .map(|d| now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
             runner_id: String::new(),
             deployment_id: String::new(),
             trigger_id: String::new(),
@@ -259,5 +274,17 @@ mod tests {
                 .message()
                 .starts_with("`soon` is not a duration")
         );
+        // 5·10^8 years overflowed the expiry into the past (issue 10).
+        for s in ["500000000y", "11y", "87601h"] {
+            let err = parse_expiry(s).unwrap_err();
+            assert_eq!(err.code(), tonic::Code::InvalidArgument);
+            assert_eq!(
+                err.message(),
+                format!("`{s}` is longer than the limit of 10 years (87600h)")
+            );
+        }
+        assert_eq!(parse_expiry("87600h").unwrap(), Some(MAX_LIFETIME));
+        let far = Tokens::claims(TokenKind::Login, Some(Duration::MAX));
+        assert!(far.exp.unwrap() > now_ms());
     }
 }

@@ -134,6 +134,16 @@ impl Runners {
             .collect()
     }
 
+    /// Number of runners waiting for adoption, connected or not.
+    pub(crate) fn pending_count(&self) -> usize {
+        self.inner
+            .lock()
+            .expect("runners lock")
+            .values()
+            .filter(|k| k.runner.adoption_state == pb::runner::AdoptionState::Pending as i32)
+            .count()
+    }
+
     /// Number of connected runners.
     pub(crate) fn online_count(&self) -> usize {
         self.inner

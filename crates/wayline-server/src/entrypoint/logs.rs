@@ -2,6 +2,7 @@
 //! time order, then live batches.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ use tonic::Status;
 use wayline_proto::prost_types::Timestamp;
 use wayline_proto::v1::{EntrypointLogBatch, GetLogStreamRequest, LogBatch, LogLine, log_line};
 
-use super::{ConfigErrors, EntrypointHub, now, trim_front};
+use super::{ConfigErrors, EntrypointHub, now};
 
 /// Lines per batch when replaying history.
 const HISTORY_BATCH: usize = 1000;
@@ -19,8 +20,41 @@ const HISTORY_BATCH: usize = 1000;
 /// One instance's recent lines.
 pub(super) struct LogWindow {
     deployment_id: String,
-    lines: VecDeque<LogLine>,
+    pub(super) lines: VecDeque<LogLine>,
+    /// Text bytes in `lines`, kept under `HubOptions::log_window_bytes`.
+    pub(super) bytes: usize,
     last_write: Instant,
+}
+
+impl LogWindow {
+    /// The deployment whose instance wrote this window.
+    pub(super) fn deployment_id(&self) -> &str {
+        &self.deployment_id
+    }
+
+    /// Appends lines, then drops the oldest until both the line and byte limits hold.
+    fn push(&mut self, lines: &[LogLine], max_lines: usize, max_bytes: usize) {
+        for l in lines {
+            self.bytes += l.line.len();
+            self.lines.push_back(l.clone());
+        }
+        while self.lines.len() > max_lines || (self.bytes > max_bytes && self.lines.len() > 1) {
+            if let Some(old) = self.lines.pop_front() {
+                self.bytes -= old.line.len();
+            }
+        }
+    }
+}
+
+/// Cuts a line longer than `max` bytes at a character boundary and says how long it was.
+fn cut_long_line(line: &mut LogLine, max: usize) {
+    if line.line.len() <= max {
+        return;
+    }
+    let total = line.line.len();
+    let keep = line.line.floor_char_boundary(max);
+    line.line.truncate(keep);
+    let _ = write!(line.line, " … [line cut at {keep} of {total} bytes]");
 }
 
 /// "… 1,204 lines dropped": how a drop count reads in `wayline logs`.
@@ -154,7 +188,12 @@ impl EntrypointHub {
         if lines.is_empty() {
             return true;
         }
+        let max_line = self.inner.opts.max_log_line_bytes.max(1);
+        for l in &mut lines {
+            cut_long_line(l, max_line);
+        }
         let cap = self.inner.opts.log_window_lines.max(1);
+        let max_bytes = self.inner.opts.log_window_bytes.max(1);
         let max_windows = self.inner.opts.max_log_windows.max(1);
         let mut state = self.state();
         if state
@@ -183,11 +222,11 @@ impl EntrypointHub {
             .or_insert_with(|| LogWindow {
                 deployment_id: deployment_id.to_owned(),
                 lines: VecDeque::new(),
+                bytes: 0,
                 last_write: Instant::now(),
             });
         window.last_write = Instant::now();
-        window.lines.extend(lines.iter().cloned());
-        trim_front(&mut window.lines, cap);
+        window.push(&lines, cap, max_bytes);
         // Sent under the lock so a follower's snapshot and its live feed neither overlap nor gap.
         let _ = self.inner.live.send(Arc::new(LogBatch {
             deployment_id: deployment_id.to_owned(),

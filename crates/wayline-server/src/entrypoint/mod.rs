@@ -14,7 +14,10 @@ mod logs;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+#[cfg(test)]
+mod tests_isolation;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -35,6 +38,11 @@ pub use self::logs::format_dropped;
 pub struct HubOptions {
     /// Lines kept per instance (the rolling window `wayline logs` shows without `-since`).
     pub log_window_lines: usize,
+    /// Bytes kept per instance: the window holds at most this much text, whatever its line
+    /// count (a flood of 3 MB lines must not grow the server by gigabytes).
+    pub log_window_bytes: usize,
+    /// Longest line kept; longer ones are cut there and end with a marker saying so.
+    pub max_log_line_bytes: usize,
     /// Windows kept in all; beyond it the windows of disconnected instances go, oldest first.
     pub max_log_windows: usize,
     /// How long an exec waits for an instance to exist and then to open its session.
@@ -47,6 +55,8 @@ impl Default for HubOptions {
     fn default() -> Self {
         HubOptions {
             log_window_lines: 10_000,
+            log_window_bytes: 2 * 1024 * 1024,
+            max_log_line_bytes: 16 * 1024,
             max_log_windows: 1024,
             exec_timeout: Duration::from_secs(10),
             follow_buffer: 4096,
@@ -218,6 +228,26 @@ impl EntrypointHub {
         let wake = Arc::new(Notify::new());
         let conn = {
             let mut state = self.state();
+            // An instance id belongs to the deployment that registered it (while it is
+            // connected or its log window is kept): another deployment's token cannot take
+            // it over.
+            let owner = state
+                .instances
+                .get(&req.instance_id)
+                .map(|i| i.info.deployment_id.as_str())
+                .or_else(|| {
+                    state
+                        .windows
+                        .get(&req.instance_id)
+                        .map(logs::LogWindow::deployment_id)
+                });
+            if let Some(owner) = owner.filter(|o| *o != deployment_id) {
+                tracing::warn!(instance = %req.instance_id, deployment = %deployment_id, owner, "instance id of another deployment refused");
+                return Err(Status::permission_denied(format!(
+                    "instance {} belongs to another deployment, not {deployment_id}",
+                    req.instance_id
+                )));
+            }
             state.next_conn += 1;
             let conn = state.next_conn;
             let info = Instance {
@@ -351,12 +381,5 @@ fn now() -> Timestamp {
     Timestamp {
         seconds: d.as_secs() as i64,
         nanos: d.subsec_nanos() as i32,
-    }
-}
-
-/// Keeps only the `max` most recent items.
-fn trim_front<T>(q: &mut VecDeque<T>, max: usize) {
-    while q.len() > max {
-        q.pop_front();
     }
 }

@@ -19,7 +19,7 @@ use wayline_proto::v1::{
 
 use super::*;
 
-struct Vars(std::sync::Mutex<Vec<ConfigVar>>);
+pub(super) struct Vars(std::sync::Mutex<Vec<ConfigVar>>);
 
 #[tonic::async_trait]
 impl ConfigResolver for Vars {
@@ -36,11 +36,11 @@ fn var(name: &str, value: &str) -> ConfigVar {
     }
 }
 
-fn resolver(vars: Vec<ConfigVar>) -> Arc<Vars> {
+pub(super) fn resolver(vars: Vec<ConfigVar>) -> Arc<Vars> {
     Arc::new(Vars(std::sync::Mutex::new(vars)))
 }
 
-fn line(secs: i64, text: &str) -> LogLine {
+pub(super) fn line(secs: i64, text: &str) -> LogLine {
     LogLine {
         timestamp: Some(Timestamp {
             seconds: secs,
@@ -51,7 +51,7 @@ fn line(secs: i64, text: &str) -> LogLine {
     }
 }
 
-fn batch(instance: &str, lines: Vec<LogLine>, dropped: u64) -> EntrypointLogBatch {
+pub(super) fn batch(instance: &str, lines: Vec<LogLine>, dropped: u64) -> EntrypointLogBatch {
     EntrypointLogBatch {
         deployment_id: String::new(),
         instance_id: instance.into(),
@@ -70,7 +70,7 @@ fn errors_batch(instance: &str, errors: &[&str]) -> EntrypointLogBatch {
     }
 }
 
-async fn ship(
+pub(super) async fn ship(
     hub: &EntrypointHub,
     deployment: &str,
     batches: Vec<EntrypointLogBatch>,
@@ -79,7 +79,7 @@ async fn ship(
         .await
 }
 
-async fn history(
+pub(super) async fn history(
     hub: &EntrypointHub,
     deployments: &[&str],
     req: GetLogStreamRequest,
@@ -96,7 +96,7 @@ async fn history(
         .collect()
 }
 
-async fn connect(
+pub(super) async fn connect(
     hub: &EntrypointHub,
     deployment: &str,
     instance: &str,
@@ -112,7 +112,7 @@ async fn connect(
 }
 
 /// Waits (bounded) until `cond` holds; the hub cleans up on a spawned task.
-async fn eventually(mut cond: impl FnMut() -> bool) {
+pub(super) async fn eventually(mut cond: impl FnMut() -> bool) {
     for _ in 0..500 {
         if cond() {
             return;

@@ -202,6 +202,7 @@ pub(super) async fn start_exec(
             "the first message on StartExecStream must be `start`",
         ));
     };
+    super::limits::exec_start(&start)?;
     let Some(id) = target(
         shared,
         &start.deployment_id,

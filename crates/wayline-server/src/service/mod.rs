@@ -1,30 +1,30 @@
 //! The `wayline.v1.Wayline` gRPC service: authentication at the door, then one method per RPC.
 //!
-//! The trait impl in this file only authorizes and delegates; the work lives in the sibling
-//! modules (`jobs`, `runner`, `catalog`, `admin`).
+//! Every method admits its request through one door ([`Shared::admit`], with the table of who
+//! may call what in `access` and the input bounds in `limits`), then delegates; the work lives
+//! in the sibling modules (`jobs`, `runner`, `catalog`, `instances`, `admin`).
 
+mod access;
 pub(crate) mod admin;
 mod catalog;
 mod instances;
 mod jobs;
+mod limits;
 mod runner;
+mod shared;
 
 pub(crate) use admin::staged_restore_path;
+pub(crate) use shared::{Settings, Shared};
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use futures::stream::BoxStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use wayline_proto::v1 as pb;
 
-use crate::auth::{Claims, TokenKind, Tokens};
-use crate::queue::{Queue, Timeouts};
-use crate::runners::Runners;
-use crate::store::{Store, StoreError};
+use crate::auth::{Claims, TokenKind};
+use crate::store::StoreError;
 
 /// Maps a store error to the status a client sees.
 pub(crate) fn store_status(e: StoreError) -> Status {
@@ -37,197 +37,6 @@ pub(crate) fn store_status(e: StoreError) -> Status {
             tracing::error!(error = %other, "store error");
             Status::internal(other.to_string())
         }
-    }
-}
-
-/// Who may call an RPC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    /// A login token.
-    Login,
-    /// A login or runner token.
-    Runner,
-    /// An entrypoint token.
-    Entrypoint,
-}
-
-/// Request counters for `/metrics`.
-#[derive(Default)]
-pub(crate) struct Metrics {
-    requests: Mutex<BTreeMap<&'static str, u64>>,
-    pub(crate) denied: AtomicU64,
-}
-
-impl Metrics {
-    fn count(&self, method: &'static str) {
-        *self
-            .requests
-            .lock()
-            .expect("metrics lock")
-            .entry(method)
-            .or_insert(0) += 1;
-    }
-
-    /// (method, count) pairs.
-    pub(crate) fn requests(&self) -> Vec<(&'static str, u64)> {
-        self.requests
-            .lock()
-            .expect("metrics lock")
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .collect()
-    }
-}
-
-/// Settings the service needs from [`crate::ServerOptions`].
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub(crate) data_dir: PathBuf,
-    pub(crate) db_path: PathBuf,
-    pub(crate) advertise_addr: String,
-    pub(crate) unix_socket: Option<PathBuf>,
-    pub(crate) tls: bool,
-}
-
-/// State shared by every RPC.
-pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) tokens: Tokens,
-    pub(crate) queue: Arc<Queue>,
-    pub(crate) runners: Arc<Runners>,
-    pub(crate) metrics: Metrics,
-    pub(crate) settings: Settings,
-    pub(crate) timeouts: Timeouts,
-    /// Connected entrypoints, log windows and exec routing.
-    pub(crate) hub: crate::entrypoint::EntrypointHub,
-    /// Cached copy of every config var; `None` after a change until the next read.
-    config_cache: RwLock<Option<Arc<Vec<pb::ConfigVar>>>>,
-    next_conn: AtomicU64,
-}
-
-impl Shared {
-    /// Builds the shared state; the caller loads the queue.
-    pub(crate) fn new(
-        store: Arc<dyn Store>,
-        tokens: Tokens,
-        runners: Arc<Runners>,
-        settings: Settings,
-        timeouts: Timeouts,
-        hub: crate::entrypoint::EntrypointHub,
-    ) -> Arc<Self> {
-        let queue = Queue::new(Arc::clone(&store), Arc::clone(&runners), timeouts);
-        Arc::new(Self {
-            store,
-            tokens,
-            queue,
-            runners,
-            metrics: Metrics::default(),
-            settings,
-            timeouts,
-            hub,
-            config_cache: RwLock::new(None),
-            next_conn: AtomicU64::new(0),
-        })
-    }
-
-    fn conn_id(&self) -> u64 {
-        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    /// Every stored config var (cached until the next SetConfig).
-    pub(crate) async fn config_vars(&self) -> Result<Arc<Vec<pb::ConfigVar>>, Status> {
-        if let Some(c) = self.config_cache.read().expect("config cache").as_ref() {
-            return Ok(Arc::clone(c));
-        }
-        let vars = Arc::new(self.store.list_config().await.map_err(store_status)?);
-        *self.config_cache.write().expect("config cache") = Some(Arc::clone(&vars));
-        Ok(vars)
-    }
-
-    fn invalidate_config(&self) {
-        *self.config_cache.write().expect("config cache") = None;
-    }
-
-    /// Mints an entrypoint token for one deployment (the platform passes it to the deployment).
-    pub(crate) async fn mint_entrypoint_token(
-        &self,
-        deployment_id: &str,
-        expires_in: Option<std::time::Duration>,
-    ) -> Result<String, Status> {
-        let mut claims = Tokens::claims(TokenKind::Entrypoint, expires_in);
-        claims.deployment_id = deployment_id.to_owned();
-        self.mint(claims).await
-    }
-
-    /// Records and signs claims.
-    pub(crate) async fn mint(&self, claims: Claims) -> Result<String, Status> {
-        self.store
-            .insert_token(crate::store::TokenRecord {
-                id: claims.id.clone(),
-                kind: claims.kind.name().to_owned(),
-                created_ms: wayline_core::time::to_millis(&wayline_core::time::now()),
-                expires_ms: claims.exp,
-            })
-            .await
-            .map_err(store_status)?;
-        Ok(self.tokens.sign(&claims))
-    }
-
-    /// Authenticates a call and checks its token kind.
-    fn authorize<T>(
-        &self,
-        req: &Request<T>,
-        method: &'static str,
-        access: Access,
-    ) -> Result<Claims, Status> {
-        self.metrics.count(method);
-        let r = self.check(req, method, access);
-        if r.is_err() {
-            self.metrics.denied.fetch_add(1, Ordering::Relaxed);
-        }
-        r
-    }
-
-    fn check<T>(
-        &self,
-        req: &Request<T>,
-        method: &'static str,
-        access: Access,
-    ) -> Result<Claims, Status> {
-        let Some(token) = crate::auth::bearer(req.metadata())? else {
-            return Err(Status::unauthenticated(format!(
-                "{method} needs a token: send `authorization: Bearer <token>` (get one with `wayline server bootstrap` or `wayline user token`)"
-            )));
-        };
-        let claims = self.tokens.verify(token)?;
-        let ok = match access {
-            Access::Login => claims.kind == TokenKind::Login,
-            Access::Runner => matches!(claims.kind, TokenKind::Login | TokenKind::Runner),
-            Access::Entrypoint => claims.kind == TokenKind::Entrypoint,
-        };
-        if ok {
-            return Ok(claims);
-        }
-        Err(Status::permission_denied(match (claims.kind, access) {
-            (TokenKind::Entrypoint, _) => format!(
-                "an entrypoint token can only call the entrypoint RPCs of its own deployment, not {method}"
-            ),
-            (_, Access::Entrypoint) => {
-                format!(
-                    "{method} needs the entrypoint token of a deployment (WAYLINE_ENTRYPOINT_TOKEN)"
-                )
-            }
-            (TokenKind::Runner, _) => {
-                format!("a runner token cannot call {method}; use a login token")
-            }
-            (TokenKind::Invite, _) => format!(
-                "an invite token cannot call {method}; exchange it with ConvertInviteToken (`wayline login`)"
-            ),
-            (kind, _) => format!(
-                "a {} token cannot call {method}; use a login token",
-                kind.name()
-            ),
-        }))
     }
 }
 
@@ -247,8 +56,8 @@ fn unimplemented(what: &str) -> Status {
 
 #[tonic::async_trait]
 impl pb::wayline_server::Wayline for Service {
-    async fn get_version_info(&self, _req: Request<()>) -> Rs<pb::GetVersionInfoResponse> {
-        self.shared.metrics.count("GetVersionInfo");
+    async fn get_version_info(&self, req: Request<()>) -> Rs<pb::GetVersionInfoResponse> {
+        self.shared.admit(&req, "GetVersionInfo")?;
         Ok(Response::new(pb::GetVersionInfoResponse {
             info: Some(pb::VersionInfo {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -258,8 +67,8 @@ impl pb::wayline_server::Wayline for Service {
         }))
     }
 
-    async fn bootstrap_token(&self, _req: Request<()>) -> Rs<pb::NewTokenResponse> {
-        self.shared.metrics.count("BootstrapToken");
+    async fn bootstrap_token(&self, req: Request<()>) -> Rs<pb::NewTokenResponse> {
+        self.shared.admit(&req, "BootstrapToken")?;
         admin::bootstrap(&self.shared).await.map(Response::new)
     }
 
@@ -267,8 +76,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::GenerateLoginTokenRequest>,
     ) -> Rs<pb::NewTokenResponse> {
-        self.shared
-            .authorize(&req, "GenerateLoginToken", Access::Login)?;
+        self.shared.admit(&req, "GenerateLoginToken")?;
         admin::generate(&self.shared, TokenKind::Login, &req.get_ref().expires_in)
             .await
             .map(Response::new)
@@ -278,8 +86,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::GenerateInviteTokenRequest>,
     ) -> Rs<pb::NewTokenResponse> {
-        self.shared
-            .authorize(&req, "GenerateInviteToken", Access::Login)?;
+        self.shared.admit(&req, "GenerateInviteToken")?;
         let exp = if req.get_ref().expires_in.is_empty() {
             "24h"
         } else {
@@ -294,7 +101,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ConvertInviteTokenRequest>,
     ) -> Rs<pb::NewTokenResponse> {
-        self.shared.metrics.count("ConvertInviteToken");
+        self.shared.admit(&req, "ConvertInviteToken")?;
         admin::convert_invite(&self.shared, &req.get_ref().token)
             .await
             .map(Response::new)
@@ -304,8 +111,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::GenerateRunnerTokenRequest>,
     ) -> Rs<pb::NewTokenResponse> {
-        self.shared
-            .authorize(&req, "GenerateRunnerToken", Access::Login)?;
+        self.shared.admit(&req, "GenerateRunnerToken")?;
         admin::runner_token(&self.shared, req.into_inner())
             .await
             .map(Response::new)
@@ -315,22 +121,21 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::GenerateEntrypointTokenRequest>,
     ) -> Rs<pb::NewTokenResponse> {
-        self.shared
-            .authorize(&req, "GenerateEntrypointToken", Access::Runner)?;
+        self.shared.admit(&req, "GenerateEntrypointToken")?;
         admin::entrypoint_token(&self.shared, req.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn revoke_token(&self, req: Request<pb::RevokeTokenRequest>) -> Rs<()> {
-        self.shared.authorize(&req, "RevokeToken", Access::Login)?;
+        self.shared.admit(&req, "RevokeToken")?;
         admin::revoke(&self.shared, &req.get_ref().token_id)
             .await
             .map(Response::new)
     }
 
     async fn get_user(&self, req: Request<()>) -> Rs<pb::User> {
-        let claims = self.shared.authorize(&req, "GetUser", Access::Login)?;
+        let claims = self.shared.admit_token(&req, "GetUser")?;
         // One user per server in this version; the token id identifies the session.
         Ok(Response::new(pb::User {
             id: claims.id,
@@ -342,39 +147,35 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ListWorkspacesRequest>,
     ) -> Rs<pb::ListWorkspacesResponse> {
-        self.shared
-            .authorize(&req, "ListWorkspaces", Access::Runner)?;
+        self.shared.admit(&req, "ListWorkspaces")?;
         catalog::list_workspaces(&self.shared)
             .await
             .map(Response::new)
     }
 
     async fn get_workspace(&self, req: Request<pb::GetWorkspaceRequest>) -> Rs<pb::Workspace> {
-        self.shared
-            .authorize(&req, "GetWorkspace", Access::Runner)?;
+        self.shared.admit(&req, "GetWorkspace")?;
         catalog::get_workspace(&self.shared, &req.get_ref().name)
             .await
             .map(Response::new)
     }
 
     async fn upsert_project(&self, req: Request<pb::UpsertProjectRequest>) -> Rs<pb::Project> {
-        self.shared
-            .authorize(&req, "UpsertProject", Access::Login)?;
+        self.shared.admit(&req, "UpsertProject")?;
         catalog::upsert_project(&self.shared, req.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn get_project(&self, req: Request<pb::GetProjectRequest>) -> Rs<pb::Project> {
-        self.shared.authorize(&req, "GetProject", Access::Runner)?;
+        self.shared.admit(&req, "GetProject")?;
         catalog::get_project(&self.shared, &req.get_ref().project)
             .await
             .map(Response::new)
     }
 
     async fn list_projects(&self, req: Request<()>) -> Rs<pb::ListProjectsResponse> {
-        self.shared
-            .authorize(&req, "ListProjects", Access::Runner)?;
+        self.shared.admit(&req, "ListProjects")?;
         let projects = self
             .shared
             .store
@@ -385,8 +186,7 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn destroy_project(&self, req: Request<pb::DestroyProjectRequest>) -> Rs<()> {
-        self.shared
-            .authorize(&req, "DestroyProject", Access::Login)?;
+        self.shared.admit(&req, "DestroyProject")?;
         catalog::destroy_project(&self.shared, req.into_inner())
             .await
             .map(Response::new)
@@ -396,8 +196,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::UpsertApplicationRequest>,
     ) -> Rs<pb::Application> {
-        self.shared
-            .authorize(&req, "UpsertApplication", Access::Runner)?;
+        self.shared.admit(&req, "UpsertApplication")?;
         let r = req.get_ref();
         let app = self
             .shared
@@ -409,7 +208,7 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn upsert_build(&self, req: Request<pb::UpsertOperationRequest>) -> Rs<pb::Operation> {
-        self.shared.authorize(&req, "UpsertBuild", Access::Runner)?;
+        self.shared.admit(&req, "UpsertBuild")?;
         catalog::upsert(&self.shared, pb::OperationKind::Build, req.into_inner())
             .await
             .map(Response::new)
@@ -419,7 +218,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ListOperationsRequest>,
     ) -> Rs<pb::ListOperationsResponse> {
-        self.shared.authorize(&req, "ListBuilds", Access::Runner)?;
+        self.shared.admit(&req, "ListBuilds")?;
         catalog::list(&self.shared, pb::OperationKind::Build, req.into_inner())
             .await
             .map(Response::new)
@@ -429,8 +228,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::UpsertOperationRequest>,
     ) -> Rs<pb::Operation> {
-        self.shared
-            .authorize(&req, "UpsertPushedArtifact", Access::Runner)?;
+        self.shared.admit(&req, "UpsertPushedArtifact")?;
         catalog::upsert(
             &self.shared,
             pb::OperationKind::PushedArtifact,
@@ -444,8 +242,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ListOperationsRequest>,
     ) -> Rs<pb::ListOperationsResponse> {
-        self.shared
-            .authorize(&req, "ListPushedArtifacts", Access::Runner)?;
+        self.shared.admit(&req, "ListPushedArtifacts")?;
         catalog::list(
             &self.shared,
             pb::OperationKind::PushedArtifact,
@@ -459,8 +256,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::UpsertOperationRequest>,
     ) -> Rs<pb::Operation> {
-        self.shared
-            .authorize(&req, "UpsertDeployment", Access::Runner)?;
+        self.shared.admit(&req, "UpsertDeployment")?;
         catalog::upsert(
             &self.shared,
             pb::OperationKind::Deployment,
@@ -474,8 +270,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ListOperationsRequest>,
     ) -> Rs<pb::ListOperationsResponse> {
-        self.shared
-            .authorize(&req, "ListDeployments", Access::Runner)?;
+        self.shared.admit(&req, "ListDeployments")?;
         catalog::list(
             &self.shared,
             pb::OperationKind::Deployment,
@@ -486,8 +281,7 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn upsert_release(&self, req: Request<pb::UpsertOperationRequest>) -> Rs<pb::Operation> {
-        self.shared
-            .authorize(&req, "UpsertRelease", Access::Runner)?;
+        self.shared.admit(&req, "UpsertRelease")?;
         catalog::upsert(&self.shared, pb::OperationKind::Release, req.into_inner())
             .await
             .map(Response::new)
@@ -497,8 +291,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ListOperationsRequest>,
     ) -> Rs<pb::ListOperationsResponse> {
-        self.shared
-            .authorize(&req, "ListReleases", Access::Runner)?;
+        self.shared.admit(&req, "ListReleases")?;
         catalog::list(&self.shared, pb::OperationKind::Release, req.into_inner())
             .await
             .map(Response::new)
@@ -508,8 +301,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::UpsertOperationRequest>,
     ) -> Rs<pb::Operation> {
-        self.shared
-            .authorize(&req, "UpsertStatusReport", Access::Runner)?;
+        self.shared.admit(&req, "UpsertStatusReport")?;
         catalog::upsert(
             &self.shared,
             pb::OperationKind::StatusReport,
@@ -523,8 +315,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ListOperationsRequest>,
     ) -> Rs<pb::ListOperationsResponse> {
-        self.shared
-            .authorize(&req, "ListStatusReports", Access::Runner)?;
+        self.shared.admit(&req, "ListStatusReports")?;
         catalog::list(
             &self.shared,
             pb::OperationKind::StatusReport,
@@ -535,8 +326,7 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn get_operation(&self, req: Request<pb::GetOperationRequest>) -> Rs<pb::Operation> {
-        self.shared
-            .authorize(&req, "GetOperation", Access::Runner)?;
+        self.shared.admit(&req, "GetOperation")?;
         catalog::get_operation(&self.shared, req.into_inner())
             .await
             .map(Response::new)
@@ -546,8 +336,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ListInstancesRequest>,
     ) -> Rs<pb::ListInstancesResponse> {
-        self.shared
-            .authorize(&req, "ListInstances", Access::Login)?;
+        self.shared.admit(&req, "ListInstances")?;
         instances::list_instances(&self.shared, req.into_inner())
             .await
             .map(Response::new)
@@ -558,7 +347,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::GetLogStreamRequest>,
     ) -> Rs<Self::GetLogStreamStream> {
-        self.shared.authorize(&req, "GetLogStream", Access::Login)?;
+        self.shared.admit(&req, "GetLogStream")?;
         instances::log_stream(&self.shared, req.into_inner())
             .await
             .map(Response::new)
@@ -569,15 +358,14 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<Streaming<pb::ExecStreamRequest>>,
     ) -> Rs<Self::StartExecStreamStream> {
-        self.shared
-            .authorize(&req, "StartExecStream", Access::Login)?;
+        self.shared.admit(&req, "StartExecStream")?;
         instances::start_exec(&self.shared, req.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn set_config(&self, req: Request<pb::SetConfigRequest>) -> Rs<()> {
-        let claims = self.shared.authorize(&req, "SetConfig", Access::Runner)?;
+        let claims = self.shared.admit_token(&req, "SetConfig")?;
         // A runner syncs the `config {}` of the file it deploys: project and app scopes only.
         if claims.kind == TokenKind::Runner
             && let Some(v) = req.get_ref().variables.iter().find(|v| {
@@ -599,15 +387,14 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn get_config(&self, req: Request<pb::GetConfigRequest>) -> Rs<pb::GetConfigResponse> {
-        self.shared.authorize(&req, "GetConfig", Access::Runner)?;
+        self.shared.admit(&req, "GetConfig")?;
         catalog::get_config(&self.shared, req.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn set_config_source(&self, req: Request<pb::SetConfigSourceRequest>) -> Rs<()> {
-        self.shared
-            .authorize(&req, "SetConfigSource", Access::Login)?;
+        self.shared.admit(&req, "SetConfigSource")?;
         catalog::set_config_source(&self.shared, req.into_inner())
             .await
             .map(Response::new)
@@ -617,8 +404,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::GetConfigSourceRequest>,
     ) -> Rs<pb::GetConfigSourceResponse> {
-        self.shared
-            .authorize(&req, "GetConfigSource", Access::Runner)?;
+        self.shared.admit(&req, "GetConfigSource")?;
         let want = &req.get_ref().r#type;
         let mut sources = self
             .shared
@@ -631,16 +417,14 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn create_hostname(&self, req: Request<pb::CreateHostnameRequest>) -> Rs<pb::Hostname> {
-        self.shared
-            .authorize(&req, "CreateHostname", Access::Login)?;
+        self.shared.admit(&req, "CreateHostname")?;
         catalog::create_hostname(&self.shared, req.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn delete_hostname(&self, req: Request<pb::DeleteHostnameRequest>) -> Rs<()> {
-        self.shared
-            .authorize(&req, "DeleteHostname", Access::Login)?;
+        self.shared.admit(&req, "DeleteHostname")?;
         let name = &req.get_ref().hostname;
         if self
             .shared
@@ -661,8 +445,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ListHostnamesRequest>,
     ) -> Rs<pb::ListHostnamesResponse> {
-        self.shared
-            .authorize(&req, "ListHostnames", Access::Login)?;
+        self.shared.admit(&req, "ListHostnames")?;
         let mut hostnames = self
             .shared
             .store
@@ -676,14 +459,14 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn queue_job(&self, req: Request<pb::QueueJobRequest>) -> Rs<pb::QueueJobResponse> {
-        self.shared.authorize(&req, "QueueJob", Access::Login)?;
+        self.shared.admit(&req, "QueueJob")?;
         jobs::queue_job(&self.shared, req.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn cancel_job(&self, req: Request<pb::CancelJobRequest>) -> Rs<()> {
-        self.shared.authorize(&req, "CancelJob", Access::Login)?;
+        self.shared.admit(&req, "CancelJob")?;
         let r = req.get_ref();
         self.shared
             .queue
@@ -693,14 +476,14 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Rs<pb::Job> {
-        self.shared.authorize(&req, "GetJob", Access::Runner)?;
+        self.shared.admit(&req, "GetJob")?;
         jobs::get_job(&self.shared, &req.get_ref().job_id)
             .await
             .map(Response::new)
     }
 
     async fn list_jobs(&self, req: Request<pb::ListJobsRequest>) -> Rs<pb::ListJobsResponse> {
-        self.shared.authorize(&req, "ListJobs", Access::Runner)?;
+        self.shared.admit(&req, "ListJobs")?;
         jobs::list_jobs(&self.shared, req.into_inner())
             .await
             .map(Response::new)
@@ -710,7 +493,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ValidateJobRequest>,
     ) -> Rs<pb::ValidateJobResponse> {
-        self.shared.authorize(&req, "ValidateJob", Access::Login)?;
+        self.shared.admit(&req, "ValidateJob")?;
         Ok(Response::new(jobs::validate_job(
             &self.shared,
             req.into_inner(),
@@ -722,7 +505,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::GetJobStreamRequest>,
     ) -> Rs<Self::GetJobStreamStream> {
-        self.shared.authorize(&req, "GetJobStream", Access::Login)?;
+        self.shared.admit(&req, "GetJobStream")?;
         jobs::job_stream(&self.shared, req.into_inner().job_id)
             .await
             .map(Response::new)
@@ -734,11 +517,7 @@ impl pb::wayline_server::Wayline for Service {
         req: Request<Streaming<pb::RunnerConfigRequest>>,
     ) -> Rs<Self::RunnerConfigStream> {
         // A runner without a token may register; it waits as PENDING until adopted.
-        self.shared.metrics.count("RunnerConfig");
-        let claims = match crate::auth::bearer(req.metadata())? {
-            None => None,
-            Some(_) => Some(self.shared.check(&req, "RunnerConfig", Access::Runner)?),
-        };
+        let claims = self.shared.admit(&req, "RunnerConfig")?;
         runner::runner_config(&self.shared, claims, req.into_inner())
             .await
             .map(Response::new)
@@ -749,9 +528,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<Streaming<pb::RunnerJobStreamRequest>>,
     ) -> Rs<Self::RunnerJobStreamStream> {
-        let claims = self
-            .shared
-            .authorize(&req, "RunnerJobStream", Access::Runner)?;
+        let claims = self.shared.admit_token(&req, "RunnerJobStream")?;
         runner::job_stream(&self.shared, claims, req.into_inner())
             .await
             .map(Response::new)
@@ -761,7 +538,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::ListRunnersRequest>,
     ) -> Rs<pb::ListRunnersResponse> {
-        self.shared.authorize(&req, "ListRunners", Access::Login)?;
+        self.shared.admit(&req, "ListRunners")?;
         let mut runners = self.shared.runners.list();
         if req.get_ref().pending {
             runners.retain(|r| r.adoption_state == pb::runner::AdoptionState::Pending as i32);
@@ -770,7 +547,7 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn get_runner(&self, req: Request<pb::GetRunnerRequest>) -> Rs<pb::Runner> {
-        self.shared.authorize(&req, "GetRunner", Access::Login)?;
+        self.shared.admit(&req, "GetRunner")?;
         let id = &req.get_ref().runner_id;
         self.shared
             .runners
@@ -780,14 +557,14 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn adopt_runner(&self, req: Request<pb::AdoptRunnerRequest>) -> Rs<()> {
-        self.shared.authorize(&req, "AdoptRunner", Access::Login)?;
+        self.shared.admit(&req, "AdoptRunner")?;
         runner::adopt(&self.shared, req.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn forget_runner(&self, req: Request<pb::ForgetRunnerRequest>) -> Rs<()> {
-        self.shared.authorize(&req, "ForgetRunner", Access::Login)?;
+        self.shared.admit(&req, "ForgetRunner")?;
         runner::forget(&self.shared, &req.get_ref().runner_id)
             .await
             .map(Response::new)
@@ -798,9 +575,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::EntrypointConfigRequest>,
     ) -> Rs<Self::EntrypointConfigStream> {
-        let claims = self
-            .shared
-            .authorize(&req, "EntrypointConfig", Access::Entrypoint)?;
+        let claims = self.shared.admit_token(&req, "EntrypointConfig")?;
         let req = req.into_inner();
         if !req.deployment_id.is_empty() {
             check_deployment(&claims, &req.deployment_id)?;
@@ -814,9 +589,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<Streaming<pb::EntrypointLogBatch>>,
     ) -> Rs<()> {
-        let claims = self
-            .shared
-            .authorize(&req, "EntrypointLogStream", Access::Entrypoint)?;
+        let claims = self.shared.admit_token(&req, "EntrypointLogStream")?;
         self.shared
             .hub
             .entrypoint_logs(claims.deployment_id, req.into_inner())
@@ -829,9 +602,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<Streaming<pb::EntrypointExecRequest>>,
     ) -> Rs<Self::EntrypointExecStreamStream> {
-        let claims = self
-            .shared
-            .authorize(&req, "EntrypointExecStream", Access::Entrypoint)?;
+        let claims = self.shared.admit_token(&req, "EntrypointExecStream")?;
         self.shared
             .hub
             .entrypoint_exec(claims.deployment_id, req.into_inner())
@@ -840,14 +611,12 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn get_server_config(&self, req: Request<()>) -> Rs<pb::ServerConfig> {
-        self.shared
-            .authorize(&req, "GetServerConfig", Access::Runner)?;
+        self.shared.admit(&req, "GetServerConfig")?;
         admin::server_config(&self.shared).await.map(Response::new)
     }
 
     async fn set_server_config(&self, req: Request<pb::ServerConfig>) -> Rs<()> {
-        self.shared
-            .authorize(&req, "SetServerConfig", Access::Login)?;
+        self.shared.admit(&req, "SetServerConfig")?;
         admin::set_server_config(&self.shared, req.into_inner())
             .await
             .map(Response::new)
@@ -855,22 +624,19 @@ impl pb::wayline_server::Wayline for Service {
 
     type CreateSnapshotStream = Out<pb::SnapshotChunk>;
     async fn create_snapshot(&self, req: Request<()>) -> Rs<Self::CreateSnapshotStream> {
-        self.shared
-            .authorize(&req, "CreateSnapshot", Access::Login)?;
+        self.shared.admit(&req, "CreateSnapshot")?;
         admin::create_snapshot(&self.shared)
             .await
             .map(Response::new)
     }
 
     async fn restore_snapshot(&self, req: Request<Streaming<pb::SnapshotChunk>>) -> Rs<()> {
-        self.shared
-            .authorize(&req, "RestoreSnapshot", Access::Login)?;
+        self.shared.admit(&req, "RestoreSnapshot")?;
         admin::restore_snapshot(&self.shared, req.into_inner()).await
     }
 
     async fn upsert_trigger(&self, req: Request<pb::UpsertTriggerRequest>) -> Rs<pb::Trigger> {
-        self.shared
-            .authorize(&req, "UpsertTrigger", Access::Login)?;
+        self.shared.admit(&req, "UpsertTrigger")?;
         let t = req
             .into_inner()
             .trigger
@@ -887,7 +653,7 @@ impl pb::wayline_server::Wayline for Service {
     }
 
     async fn list_triggers(&self, req: Request<()>) -> Rs<pb::ListTriggersResponse> {
-        self.shared.authorize(&req, "ListTriggers", Access::Login)?;
+        self.shared.admit(&req, "ListTriggers")?;
         let triggers = self
             .shared
             .store
@@ -901,7 +667,7 @@ impl pb::wayline_server::Wayline for Service {
         &self,
         req: Request<pb::RunPipelineRequest>,
     ) -> Rs<pb::RunPipelineResponse> {
-        self.shared.authorize(&req, "RunPipeline", Access::Login)?;
+        self.shared.admit(&req, "RunPipeline")?;
         Err(unimplemented("RunPipeline (pipelines)"))
     }
 }

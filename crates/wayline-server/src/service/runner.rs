@@ -10,6 +10,7 @@ use wayline_proto::v1::runner::AdoptionState;
 use wayline_proto::v1::runner_job_stream_request::Event as In;
 use wayline_proto::v1::runner_job_stream_response as out;
 
+use super::limits::MAX_PENDING_RUNNERS;
 use super::{Out, Shared, store_status};
 use crate::auth::{Claims, TokenKind, Tokens};
 use crate::queue::{JobTx, RunnerInfo};
@@ -27,6 +28,36 @@ fn bound_runner(claims: Option<&Claims>, runner_id: &str) -> Result<(), Status> 
             )))
         }
         _ => Ok(()),
+    }
+}
+
+/// A runner without a token may register a new id, or reconnect one that still waits for
+/// adoption; an adopted id belongs to the holder of its token, and the waiting room is bounded.
+fn anonymous_may_register(
+    shared: &Shared,
+    id: &str,
+    stored: Option<&pb::Runner>,
+) -> Result<(), Status> {
+    let state = stored.map(|s| AdoptionState::try_from(s.adoption_state));
+    match state {
+        Some(Ok(AdoptionState::Rejected)) => Err(Status::permission_denied(format!(
+            "runner {id} was rejected by the server operator"
+        ))),
+        Some(Ok(AdoptionState::Adopted | AdoptionState::Preadopted)) => {
+            Err(Status::permission_denied(format!(
+                "runner {id} is adopted: it connects with its runner token, not without one"
+            )))
+        }
+        Some(_) => Ok(()),
+        None => {
+            let waiting = shared.runners.pending_count();
+            if waiting >= MAX_PENDING_RUNNERS {
+                return Err(Status::resource_exhausted(format!(
+                    "{waiting} runners already wait for adoption (the limit is {MAX_PENDING_RUNNERS}); adopt or forget some (`wayline runner list -pending`)"
+                )));
+            }
+            Ok(())
+        }
     }
 }
 
@@ -82,21 +113,15 @@ pub(super) async fn runner_config(
     if runner.id.is_empty() {
         return Err(Status::invalid_argument("open.runner.id is required"));
     }
+    super::limits::runner(&runner)?;
     bound_runner(claims.as_ref(), &runner.id)?;
     let stored = shared
         .store
         .get_runner(&runner.id)
         .await
         .map_err(store_status)?;
-    if stored
-        .as_ref()
-        .is_some_and(|s| s.adoption_state == AdoptionState::Rejected as i32)
-        && claims.is_none()
-    {
-        return Err(Status::permission_denied(format!(
-            "runner {} was rejected by the server operator",
-            runner.id
-        )));
+    if claims.is_none() {
+        anonymous_may_register(shared, &runner.id, stored.as_ref())?;
     }
     let now = wayline_core::time::now();
     runner.first_seen = stored.as_ref().and_then(|s| s.first_seen).or(Some(now));

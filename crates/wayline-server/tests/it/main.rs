@@ -9,4 +9,5 @@ mod catalog;
 mod common;
 mod crash;
 mod jobs;
+mod limits;
 mod ui;

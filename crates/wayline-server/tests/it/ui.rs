@@ -188,7 +188,8 @@ fn token_id(token: &str) -> String {
     v["id"].as_str().unwrap().to_owned()
 }
 
-const HOSTILE: &str = "<script>alert(1)</script>";
+// No `/` in it: names may not contain one (the API refuses it), markup is what is tested.
+const HOSTILE: &str = "<script>alert(1)<script>";
 
 async fn seed(c: &mut Client) -> (String, String) {
     let mut job = noop_job(None);
@@ -272,7 +273,7 @@ async fn the_pages_show_deployments_releases_and_jobs() {
     );
     assert!(
         body.contains(
-            "<a href=\"/projects/p/apps/%3Cscript%3Ealert%281%29%3C%2Fscript%3E\">&lt;script&gt;alert(1)&lt;/script&gt;</a>"
+            "<a href=\"/projects/p/apps/%3Cscript%3Ealert%281%29%3Cscript%3E\">&lt;script&gt;alert(1)&lt;script&gt;</a>"
         ),
         "{body}"
     );
@@ -286,7 +287,7 @@ async fn the_pages_show_deployments_releases_and_jobs() {
         "{body}"
     );
     assert!(
-        body.contains("<td>team=&lt;script&gt;alert(1)&lt;/script&gt;</td>"),
+        body.contains("<td>team=&lt;script&gt;alert(1)&lt;script&gt;</td>"),
         "{body}"
     );
     assert!(
@@ -306,7 +307,7 @@ async fn the_pages_show_deployments_releases_and_jobs() {
 
     let hostile = get(
         addr,
-        "/projects/p/apps/%3Cscript%3Ealert%281%29%3C%2Fscript%3E",
+        "/projects/p/apps/%3Cscript%3Ealert%281%29%3Cscript%3E",
         Some(&cookie),
     )
     .await;
@@ -314,7 +315,7 @@ async fn the_pages_show_deployments_releases_and_jobs() {
     assert!(
         hostile
             .body
-            .contains("<h1>p / &lt;script&gt;alert(1)&lt;/script&gt;</h1>"),
+            .contains("<h1>p / &lt;script&gt;alert(1)&lt;script&gt;</h1>"),
         "{}",
         hostile.body
     );
