@@ -24,27 +24,25 @@ pub(crate) struct Cli {
 /// Flags every command accepts.
 #[derive(Debug, Args, Clone, Default)]
 pub(crate) struct Global {
-    /// App to target (default: the only app in the config file).
-    #[arg(long = "app", short = 'a', global = true, env = "WAYLINE_APP")]
+    /// App to target (default: the only app in the config file) [env: WAYLINE_APP or
+    /// WAYPOINT_APP].
+    #[arg(long = "app", short = 'a', global = true)]
     pub(crate) app: Option<String>,
-    /// Project to target (default: the `project` of the config file).
-    #[arg(long = "project", short = 'p', global = true, env = "WAYLINE_PROJECT")]
+    /// Project to target (default: the `project` of the config file) [env: WAYLINE_PROJECT
+    /// or WAYPOINT_PROJECT].
+    #[arg(long = "project", short = 'p', global = true)]
     pub(crate) project: Option<String>,
-    /// Workspace to operate in.
-    #[arg(
-        long = "workspace",
-        short = 'w',
-        global = true,
-        env = "WAYLINE_WORKSPACE"
-    )]
+    /// Workspace to operate in (default: `default`) [env: WAYLINE_WORKSPACE or
+    /// WAYPOINT_WORKSPACE].
+    #[arg(long = "workspace", short = 'w', global = true)]
     pub(crate) workspace: Option<String>,
-    /// Plain output: no colour, no spinners.
-    #[arg(long = "plain", global = true, env = "WAYLINE_PLAIN")]
+    /// Plain output: no colour, no spinners [env: WAYLINE_PLAIN or WAYPOINT_PLAIN].
+    #[arg(long = "plain", global = true)]
     pub(crate) plain: bool,
-    /// Machine-readable JSON output (lists, inspect, validate).
+    /// Machine-readable JSON output (lists, inspect, validate; operations emit JSON lines).
     #[arg(long = "json", global = true)]
     pub(crate) json: bool,
-    /// More log output (-v, -vv, -vvv).
+    /// More log output (-v, -vv, -vvv); `wayline -v` alone prints the version.
     #[arg(short = 'v', action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
 }
@@ -143,6 +141,9 @@ pub(crate) enum Command {
         /// Only lines newer than this duration ago, e.g. `10m`.
         #[arg(long = "since")]
         since: Option<String>,
+        /// Prefix each line with the time it was written (RFC 3339, UTC).
+        #[arg(long = "timestamps")]
+        timestamps: bool,
         /// Keep following new lines.
         #[arg(long = "follow", short = 'f', default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
         follow: bool,
@@ -319,6 +320,7 @@ pub(crate) enum DeploymentCmd {
     },
     /// Destroy deployments by id or `vN`.
     Destroy {
+        /// The deployments: `v2`, a full id or a unique id prefix (repeatable).
         ids: Vec<String>,
         #[command(flatten)]
         op: OpFlags,
@@ -329,20 +331,27 @@ pub(crate) enum DeploymentCmd {
 pub(crate) enum ProjectCmd {
     /// Create or update a project on the server.
     Apply {
+        /// The project's name.
         name: String,
         /// `local` or `git`.
         #[arg(long = "data-source", default_value = "local")]
         data_source: String,
+        /// The repository to clone (with `-data-source=git`).
         #[arg(long = "git-url")]
         git_url: Option<String>,
+        /// The branch, tag or commit to check out.
         #[arg(long = "git-ref", default_value = "HEAD")]
         git_ref: String,
+        /// The project's folder inside the repository.
         #[arg(long = "git-path")]
         git_path: Option<String>,
+        /// User name for HTTPS basic authentication.
         #[arg(long = "git-username")]
         git_username: Option<String>,
+        /// Password or access token for HTTPS basic authentication.
         #[arg(long = "git-password")]
         git_password: Option<String>,
+        /// Private key (PEM) for SSH authentication.
         #[arg(long = "git-private-key-path")]
         git_private_key_path: Option<PathBuf>,
         /// Store this config file with the project (remote runners use it).
@@ -352,12 +361,18 @@ pub(crate) enum ProjectCmd {
     /// List projects.
     List,
     /// Show one project.
-    Inspect { name: Option<String> },
+    Inspect {
+        /// The project (default: `-project`, else the config file's).
+        name: Option<String>,
+    },
     /// Delete a project and (unless skipped) destroy its deployments.
     Destroy {
+        /// The project (default: `-project`, else the config file's).
         name: Option<String>,
+        /// Only forget the project; leave its deployments running.
         #[arg(long = "skip-destroy-resources")]
         skip_destroy_resources: bool,
+        /// Do not ask for confirmation (required when stdin is not a terminal).
         #[arg(long = "auto-approve")]
         auto_approve: bool,
     },
@@ -368,13 +383,17 @@ pub(crate) enum WorkspaceCmd {
     /// List workspaces.
     List,
     /// Show one workspace.
-    Inspect { name: Option<String> },
+    Inspect {
+        /// The workspace (default: the current one).
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCmd {
-    /// Set config variables `NAME=value`.
+    /// Set config variables `NAME=value`; running instances restart with the new values.
     Set {
+        /// `NAME=value` pairs (repeatable).
         pairs: Vec<String>,
         #[command(flatten)]
         scope: ConfigScope,
@@ -384,6 +403,7 @@ pub(crate) enum ConfigCmd {
     },
     /// Show config variables (optionally only names starting with a prefix).
     Get {
+        /// Only variables whose names start with this.
         prefix: Option<String>,
         #[command(flatten)]
         scope: ConfigScope,
@@ -393,6 +413,7 @@ pub(crate) enum ConfigCmd {
     },
     /// Delete config variables.
     Delete {
+        /// The variables' names (repeatable).
         names: Vec<String>,
         #[command(flatten)]
         scope: ConfigScope,
@@ -404,6 +425,7 @@ pub(crate) enum ConfigCmd {
     },
     /// Check the config file (same as `wayline validate`).
     Validate {
+        /// The file (default: found from the working directory).
         file: Option<PathBuf>,
         #[command(flatten)]
         op: OpFlags,
@@ -428,28 +450,46 @@ pub(crate) struct ConfigScope {
 pub(crate) enum ContextCmd {
     /// Create a context.
     Create {
+        /// The context's name (letters, digits, `-`, `_`, `.`).
         name: String,
+        /// Server address, `host:port` or `unix:///path`.
         #[arg(long = "server-addr")]
         server_addr: String,
+        /// The token to authenticate with.
         #[arg(long = "server-auth-token")]
         token: Option<String>,
+        /// Use TLS (set false for a plaintext TCP server).
         #[arg(long = "server-tls", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
         tls: bool,
+        /// Skip verification of the server's TLS certificate.
         #[arg(long = "server-tls-skip-verify")]
         tls_skip_verify: bool,
+        /// Make it the default context.
         #[arg(long = "set-default", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
         set_default: bool,
     },
     /// Make a context the default.
-    Use { name: String },
+    Use {
+        /// The context's name.
+        name: String,
+    },
     /// List contexts.
     List,
     /// Show a context (default: the current one).
-    Inspect { name: Option<String> },
+    Inspect {
+        /// The context's name.
+        name: Option<String>,
+    },
     /// Delete a context.
-    Delete { name: String },
+    Delete {
+        /// The context's name.
+        name: String,
+    },
     /// Check that the current context reaches its server.
-    Verify { name: Option<String> },
+    Verify {
+        /// The context's name (default: the current one).
+        name: Option<String>,
+    },
     /// Unset the default context.
     Clear,
 }
@@ -458,11 +498,13 @@ pub(crate) enum ContextCmd {
 pub(crate) enum UserCmd {
     /// Create a new login token.
     Token {
+        /// How long the token is valid, e.g. `720h`.
         #[arg(long = "expires-in", default_value = "720h")]
         expires_in: String,
     },
     /// Create an invite token that can be exchanged for a login token.
     Invite {
+        /// How long the invite is valid, e.g. `24h`.
         #[arg(long = "expires-in", default_value = "24h")]
         expires_in: String,
     },
@@ -472,8 +514,9 @@ pub(crate) enum UserCmd {
 pub(crate) enum RunnerCmd {
     /// Run a runner that takes jobs from the server.
     Agent {
-        /// Runner id (default: generated and kept in the state dir).
-        #[arg(long = "id", env = "WAYLINE_RUNNER_ID")]
+        /// Runner id (default: generated and kept in the state dir) [env: WAYLINE_RUNNER_ID or
+        /// WAYPOINT_RUNNER_ID].
+        #[arg(long = "id")]
         id: Option<String>,
         /// Runner label `key=value` (repeatable).
         #[arg(long = "label")]
@@ -495,19 +538,34 @@ pub(crate) enum RunnerCmd {
         pending: bool,
     },
     /// Show one runner.
-    Inspect { id: String },
+    Inspect {
+        /// The runner's id or a unique prefix of it.
+        id: String,
+    },
     /// Adopt a pending runner.
-    Adopt { id: String },
+    Adopt {
+        /// The runner's id or a unique prefix of it.
+        id: String,
+    },
     /// Reject a pending runner.
-    Reject { id: String },
+    Reject {
+        /// The runner's id or a unique prefix of it.
+        id: String,
+    },
     /// Forget a runner: it is disconnected and its token revoked.
-    Forget { id: String },
+    Forget {
+        /// The runner's id or a unique prefix of it.
+        id: String,
+    },
     /// Create a runner token.
     Token {
+        /// Only the runner with this id may use it.
         #[arg(long = "id")]
         id: Option<String>,
+        /// Labels the runner gets, `key=value` (repeatable).
         #[arg(long = "label")]
         label: Vec<String>,
+        /// How long the token is valid, e.g. `720h`.
         #[arg(long = "expires-in", default_value = "720h")]
         expires_in: String,
     },
@@ -520,24 +578,34 @@ pub(crate) enum JobCmd {
         /// Only jobs in this state (queued, waiting, running, success, error, cancelled).
         #[arg(long = "state")]
         state: Vec<String>,
+        /// Only jobs targeted at this runner.
         #[arg(long = "target-runner-id")]
         target_runner_id: Option<String>,
+        /// At most this many rows.
         #[arg(long = "limit", default_value_t = 50)]
         limit: u32,
+        /// Show full ids.
         #[arg(long = "long-ids")]
         long_ids: bool,
     },
     /// Show a job, including why it waits.
-    Inspect { id: String },
+    Inspect {
+        /// The job's id or a unique prefix of it.
+        id: String,
+    },
     /// Cancel a job.
     Cancel {
+        /// The job's id or a unique prefix of it.
         id: String,
         /// Mark it cancelled even if its runner does not answer.
         #[arg(long = "force", alias = "dangerously-force")]
         force: bool,
     },
     /// Follow the output of a job, live or finished.
-    GetStream { id: String },
+    GetStream {
+        /// The job's id or a unique prefix of it.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -549,8 +617,10 @@ pub(crate) enum ServerCmd {
         /// Server address.
         #[arg(long = "server-addr")]
         server_addr: String,
+        /// Skip verification of the server's TLS certificate.
         #[arg(long = "server-tls-skip-verify")]
         tls_skip_verify: bool,
+        /// Use TLS (set false for a plaintext TCP server).
         #[arg(long = "server-tls", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
         tls: bool,
         /// Also create a context with this name and make it the default.
@@ -558,17 +628,26 @@ pub(crate) enum ServerCmd {
         context_create: Option<String>,
     },
     /// Write a consistent snapshot of the server's data to a file.
-    Snapshot { file: PathBuf },
+    Snapshot {
+        /// Where to write the snapshot.
+        file: PathBuf,
+    },
     /// Restore the server's data from a snapshot.
-    Restore { file: PathBuf },
+    Restore {
+        /// The snapshot to restore.
+        file: PathBuf,
+    },
     /// Stop the embedded default server.
     Stop,
     /// Set the address deployments and runners use to reach the server.
     ConfigSet {
+        /// The address, `host:port` or `unix:///path`.
         #[arg(long = "advertise-addr")]
         advertise_addr: Option<String>,
+        /// Whether deployments and runners use TLS to reach it.
         #[arg(long = "advertise-tls", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
         advertise_tls: Option<bool>,
+        /// Whether they skip verification of its TLS certificate.
         #[arg(long = "advertise-tls-skip-verify", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
         advertise_tls_skip_verify: Option<bool>,
     },
@@ -591,8 +670,10 @@ pub(crate) struct ServerRunArgs {
     /// Unix socket for local clients and deployments (default: `server.sock` in the data dir).
     #[arg(long = "listen-unix")]
     pub(crate) listen_unix: Option<PathBuf>,
+    /// TLS certificate (PEM) for the gRPC listener (default: a self-signed one).
     #[arg(long = "tls-cert-file")]
     pub(crate) tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `-tls-cert-file`.
     #[arg(long = "tls-key-file")]
     pub(crate) tls_key_file: Option<PathBuf>,
     /// Address runners and deployments use to reach this server.
@@ -649,16 +730,50 @@ pub(crate) enum HostnameCmd {
     /// List hostnames.
     List,
     /// Register a hostname for the app.
-    Register { hostname: Option<String> },
+    Register {
+        /// The hostname (default: a generated one).
+        hostname: Option<String>,
+    },
     /// Delete a hostname.
-    Delete { hostname: String },
+    Delete {
+        /// The hostname.
+        hostname: String,
+    },
 }
 
+/// Flags before or within `exec` whose value is the next argument (so that argument is not
+/// taken for the remote command).
+const VALUE_FLAGS: &[&str] = &[
+    "-a",
+    "-p",
+    "-w",
+    "-d",
+    "--app",
+    "--project",
+    "--workspace",
+    "--instance",
+    "--deployment",
+];
+
 /// Turns Waypoint-style `-flag` into `--flag` so both spellings work. Short flags (`-a`),
-/// counted verbosity (`-vv`), negative numbers and everything after `--` pass unchanged.
+/// counted verbosity (`-vv`), negative numbers and everything after `--` pass unchanged, and
+/// so does the remote command of `exec` (from its first positional argument on), which
+/// belongs to another program. `wayline -v`, `-version` and `--version` alone mean `version`.
 pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if args.len() == 2
+        && matches!(
+            args[1].to_str(),
+            Some("-v" | "-V" | "-version" | "--version")
+        )
+    {
+        return vec![args[0].clone(), OsString::from("version")];
+    }
     let mut out = Vec::new();
     let mut passthrough = false;
+    let mut command_seen = false;
+    let mut in_exec = false;
+    let mut value_next = false;
     for (i, arg) in args.into_iter().enumerate() {
         if i == 0 || passthrough {
             out.push(arg);
@@ -673,19 +788,34 @@ pub(crate) fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<Os
             out.push(arg);
             continue;
         }
+        if !s.starts_with('-') || s == "-" {
+            if !value_next {
+                if in_exec {
+                    // The remote command starts here: its flags are its own.
+                    passthrough = true;
+                } else if !command_seen {
+                    command_seen = true;
+                    in_exec = s == "exec";
+                }
+            }
+            value_next = false;
+            out.push(arg);
+            continue;
+        }
         let single_dash_long = s.len() > 2
-            && s.starts_with('-')
             && !s.starts_with("--")
             && s[1..]
                 .chars()
                 .next()
                 .is_some_and(|c| c.is_ascii_alphabetic())
             && !s[1..].chars().all(|c| c == 'v');
-        if single_dash_long {
-            out.push(OsString::from(format!("-{s}")));
+        let flag = if single_dash_long {
+            format!("-{s}")
         } else {
-            out.push(arg);
-        }
+            s.to_owned()
+        };
+        value_next = !flag.contains('=') && VALUE_FLAGS.contains(&flag.as_str());
+        out.push(OsString::from(flag));
     }
     out
 }
@@ -718,6 +848,102 @@ mod tests {
         assert_eq!(
             norm(&["wayline", "up", "-release=false"]),
             ["wayline", "up", "--release=false"]
+        );
+    }
+
+    #[test]
+    fn the_remote_command_of_exec_keeps_its_flags() {
+        assert_eq!(
+            norm(&["wayline", "exec", "/bin/busybox", "echo", "-version"]),
+            ["wayline", "exec", "/bin/busybox", "echo", "-version"]
+        );
+        assert_eq!(
+            norm(&[
+                "wayline",
+                "-app",
+                "web",
+                "exec",
+                "-instance",
+                "i1",
+                "ls",
+                "-la",
+                "-color"
+            ]),
+            [
+                "wayline",
+                "--app",
+                "web",
+                "exec",
+                "--instance",
+                "i1",
+                "ls",
+                "-la",
+                "-color"
+            ]
+        );
+        assert_eq!(
+            norm(&[
+                "wayline",
+                "exec",
+                "-d",
+                "v3",
+                "-tty=false",
+                "sh",
+                "-c",
+                "-x"
+            ]),
+            [
+                "wayline",
+                "exec",
+                "-d",
+                "v3",
+                "--tty=false",
+                "sh",
+                "-c",
+                "-x"
+            ]
+        );
+        // Other commands' positionals do not stop the rewriting.
+        assert_eq!(
+            norm(&["wayline", "deployment", "destroy", "v2", "-auto-approve"]),
+            ["wayline", "deployment", "destroy", "v2", "--auto-approve"]
+        );
+    }
+
+    #[test]
+    fn version_flags_mean_the_version_command() {
+        for flag in ["-v", "-V", "-version", "--version"] {
+            assert_eq!(norm(&["wayline", flag]), ["wayline", "version"]);
+        }
+        assert_eq!(norm(&["wayline", "-v", "up"]), ["wayline", "-v", "up"]);
+    }
+
+    #[test]
+    fn every_flag_and_argument_is_described() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                if arg.is_hide_set() || ["help", "version"].contains(&arg.get_id().as_str()) {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (command)", sub.get_name()));
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "without a description:\n{}",
+            missing.join("\n")
         );
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Environment variables override the stored context: `WAYLINE_SERVER_ADDR`,
 //! `WAYLINE_SERVER_TOKEN`, `WAYLINE_SERVER_TLS`, `WAYLINE_SERVER_TLS_SKIP_VERIFY`,
-//! `WAYLINE_CONTEXT`, each also read under its `WAYPOINT_*` name.
+//! `WAYLINE_CONTEXT`, and stand in for flags not given ([`ENV_VARS`]); each is also read
+//! under its `WAYPOINT_*` name, the `WAYLINE_*` one winning when both are set.
 
 use std::path::PathBuf;
 
@@ -31,17 +32,60 @@ fn yes() -> bool {
     true
 }
 
+/// Every variable the CLI reads, without its `WAYLINE_` / `WAYPOINT_` prefix.
+pub(crate) const ENV_VARS: &[&str] = &[
+    "APP",
+    "PROJECT",
+    "WORKSPACE",
+    "PLAIN",
+    "RUNNER_ID",
+    "CONTEXT",
+    "SERVER_ADDR",
+    "SERVER_TOKEN",
+    "SERVER_TLS",
+    "SERVER_TLS_SKIP_VERIFY",
+    "LOG_LEVEL",
+];
+
 /// Reads `WAYLINE_<name>`, falling back to `WAYPOINT_<name>`.
 pub(crate) fn env(name: &str) -> Option<String> {
-    std::env::var(format!("WAYLINE_{name}"))
-        .or_else(|_| std::env::var(format!("WAYPOINT_{name}")))
-        .ok()
-        .filter(|v| !v.is_empty())
+    env_from(name, |var| std::env::var(var).ok())
+}
+
+/// [`env`] through `get`, which reads one variable (tests pass their own).
+pub(crate) fn env_from(name: &str, get: impl Fn(&str) -> Option<String>) -> Option<String> {
+    debug_assert!(ENV_VARS.contains(&name), "{name} is missing from ENV_VARS");
+    [format!("WAYLINE_{name}"), format!("WAYPOINT_{name}")]
+        .iter()
+        .find_map(|var| get(var).filter(|v| !v.is_empty()))
 }
 
 /// A boolean env var: 1/true/yes.
 pub(crate) fn env_bool(name: &str) -> Option<bool> {
-    env(name).map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+    env(name).map(|v| is_true(&v))
+}
+
+fn is_true(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+}
+
+/// Fills the global flags the user did not give from the environment (through `get`).
+pub(crate) fn fill_from_env(
+    global: &mut crate::cli::Global,
+    get: impl Fn(&str) -> Option<String> + Copy,
+) {
+    if global.app.is_none() {
+        global.app = env_from("APP", get);
+    }
+    if global.project.is_none() {
+        global.project = env_from("PROJECT", get);
+    }
+    if global.workspace.is_none() {
+        global.workspace = env_from("WORKSPACE", get);
+    }
+    if !global.plain {
+        global.plain = env_from("PLAIN", get).is_some_and(|v| is_true(&v));
+    }
 }
 
 /// `$XDG_CONFIG_HOME/wayline`.
@@ -213,4 +257,61 @@ fn restrict_permissions(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     // Contexts hold tokens: readable by the user only.
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::cli::Global;
+
+    /// Every variable is read under both prefixes, and `WAYLINE_*` wins over `WAYPOINT_*`.
+    #[test]
+    fn every_variable_is_read_under_both_names() {
+        for name in ENV_VARS {
+            for prefix in ["WAYLINE_", "WAYPOINT_"] {
+                let vars = HashMap::from([(format!("{prefix}{name}"), "1".to_owned())]);
+                let got = env_from(name, |v| vars.get(v).cloned());
+                assert_eq!(got.as_deref(), Some("1"), "{prefix}{name}");
+            }
+            let both = HashMap::from([
+                (format!("WAYLINE_{name}"), "new".to_owned()),
+                (format!("WAYPOINT_{name}"), "old".to_owned()),
+            ]);
+            assert_eq!(
+                env_from(name, |v| both.get(v).cloned()).as_deref(),
+                Some("new")
+            );
+        }
+    }
+
+    #[test]
+    fn global_flags_come_from_either_name_unless_given() {
+        type Field = fn(&Global) -> String;
+        let table: &[(&str, &str, Field)] = &[
+            ("APP", "web", |g| g.app.clone().unwrap_or_default()),
+            ("PROJECT", "shop", |g| g.project.clone().unwrap_or_default()),
+            ("WORKSPACE", "staging", |g| {
+                g.workspace.clone().unwrap_or_default()
+            }),
+            ("PLAIN", "true", |g| g.plain.to_string()),
+        ];
+        for (name, value, field) in table {
+            for prefix in ["WAYLINE_", "WAYPOINT_"] {
+                let vars = HashMap::from([(format!("{prefix}{name}"), (*value).to_owned())]);
+                let mut global = Global::default();
+                fill_from_env(&mut global, |v| vars.get(v).cloned());
+                assert_eq!(field(&global), *value, "{prefix}{name}");
+            }
+        }
+        // A flag on the command line beats the environment.
+        let vars = HashMap::from([("WAYPOINT_WORKSPACE".to_owned(), "staging".to_owned())]);
+        let mut global = Global {
+            workspace: Some("prod".into()),
+            ..Global::default()
+        };
+        fill_from_env(&mut global, |v| vars.get(v).cloned());
+        assert_eq!(global.workspace.as_deref(), Some("prod"));
+    }
 }

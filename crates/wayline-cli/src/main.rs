@@ -17,11 +17,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::normalize_args(std::env::args_os());
-    let cli = cli::Cli::parse_from(args);
+    let mut cli = cli::Cli::parse_from(args);
+    context::fill_from_env(&mut cli.global, |var| std::env::var(var).ok());
     init_tracing(cli.global.verbose);
     // `version` answers without starting a runtime: it must be instant.
     if matches!(cli.command, cli::Command::Version) {
-        say!("wayline {}", env!("CARGO_PKG_VERSION"));
+        say!("{}", version_text());
         return ExitCode::SUCCESS;
     }
     // The server gets its own small runtime (few blocking threads keep idle memory low).
@@ -56,6 +57,14 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `wayline 0.1.0 (commit 0123456789ab)`: the commit is the one the binary was built from.
+fn version_text() -> String {
+    match option_env!("WAYLINE_GIT_COMMIT").filter(|c| !c.is_empty()) {
+        Some(commit) => format!("wayline {} (commit {commit})", env!("CARGO_PKG_VERSION")),
+        None => format!("wayline {}", env!("CARGO_PKG_VERSION")),
     }
 }
 

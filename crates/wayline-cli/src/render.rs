@@ -258,13 +258,21 @@ pub(crate) fn json_line(value: &serde_json::Value) {
     out(&format!("{value}\n"));
 }
 
+/// Frames of the spinner on the running step's line.
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
 /// Renders terminal events of a job as they arrive.
 pub(crate) struct EventRenderer {
     style: Style,
-    /// On a terminal, a step's line is rewritten in place when it ends (`… msg` → `✓ msg`).
+    /// On a terminal, a step's line is rewritten in place when it ends (`… msg` → `✓ msg`),
+    /// and while it runs it shows a spinner and the seconds it has taken.
     rewrite: bool,
     /// The step whose line was printed last, if nothing came after it.
     open_step: Option<i32>,
+    /// That step's message and when it started.
+    open_msg: String,
+    open_since: std::time::Instant,
+    frame: usize,
 }
 
 impl EventRenderer {
@@ -273,6 +281,9 @@ impl EventRenderer {
             style,
             rewrite: style.color,
             open_step: None,
+            open_msg: String::new(),
+            open_since: std::time::Instant::now(),
+            frame: 0,
         }
     }
 
@@ -281,6 +292,32 @@ impl EventRenderer {
         if !text.is_empty() {
             out(&text);
         }
+    }
+
+    /// True while a step runs on a terminal: [`Self::tick`] then animates its line.
+    pub(crate) fn animates(&self) -> bool {
+        self.rewrite && self.open_step.is_some()
+    }
+
+    /// Redraws the running step's line with the next spinner frame and its elapsed seconds.
+    pub(crate) fn tick(&mut self) {
+        if let Some(text) = self.format_tick() {
+            out(&text);
+        }
+    }
+
+    fn format_tick(&mut self) -> Option<String> {
+        if !self.animates() {
+            return None;
+        }
+        self.frame = (self.frame + 1) % SPINNER.len();
+        let secs = self.open_since.elapsed().as_secs();
+        Some(format!(
+            "\x1b[1A\r\x1b[2K{} {} {}\n",
+            self.style.dim(&SPINNER[self.frame].to_string()),
+            self.open_msg,
+            self.style.dim(&format!("({secs}s)"))
+        ))
     }
 
     /// The text for one event (with the escape codes that rewrite a step line on a terminal).
@@ -335,6 +372,8 @@ impl EventRenderer {
                 } else if !msg.is_empty() {
                     line(format!("{} {msg}", s.dim("…")));
                     opened = Some(step.id);
+                    self.open_msg = msg.into_owned();
+                    self.open_since = std::time::Instant::now();
                 }
                 if !step.output.is_empty() {
                     opened = None;
@@ -355,6 +394,30 @@ impl EventRenderer {
         }
         text
     }
+}
+
+/// One terminal event as a JSON object, for `-json` (one per line).
+pub(crate) fn event_json(ev: &TerminalEvent) -> Option<serde_json::Value> {
+    let value = match ev.event.as_ref()? {
+        Event::Line(l) => serde_json::json!({"event": "line", "style": l.style, "msg": l.msg}),
+        Event::NamedValues(nv) => serde_json::json!({
+            "event": "values",
+            "values": nv.values.iter().map(|v| serde_json::json!({"name": v.name, "value": v.value})).collect::<Vec<_>>(),
+        }),
+        Event::Status(st) => {
+            serde_json::json!({"event": "status", "status": st.status, "msg": st.msg, "step": st.step})
+        }
+        Event::Step(step) => serde_json::json!({
+            "event": "step", "id": step.id, "close": step.close, "status": step.status,
+            "msg": step.msg, "output": String::from_utf8_lossy(&step.output),
+        }),
+        Event::StepGroup(g) => serde_json::json!({"event": "step_group", "close": g.close}),
+        Event::Table(t) => serde_json::json!({
+            "event": "table", "headers": t.headers,
+            "rows": t.rows.iter().map(|r| r.cells.clone()).collect::<Vec<_>>(),
+        }),
+    };
+    Some(value)
 }
 
 fn status_mark(s: Style, status: &str) -> String {
@@ -432,6 +495,40 @@ mod tests {
             r.format(&step(1, false, "Build \x1b[31mred")),
             "… Build \\u{1b}[31mred\n"
         );
+    }
+
+    #[test]
+    fn the_running_step_spins_with_its_seconds_only_on_a_terminal() {
+        let mut plain = EventRenderer::new(Style { color: false });
+        plain.format(&step(1, false, "Building"));
+        assert!(!plain.animates());
+        assert_eq!(plain.format_tick(), None);
+
+        let mut tty = EventRenderer::new(Style { color: true });
+        tty.format(&step(1, false, "Building"));
+        assert!(tty.animates());
+        let frame = tty.format_tick().unwrap();
+        assert!(frame.starts_with("\x1b[1A\r\x1b[2K"), "{frame:?}");
+        assert!(
+            frame.contains("Building") && frame.contains("(0s)"),
+            "{frame:?}"
+        );
+        // The step ends: its line is rewritten once more, and the spinner stops.
+        let done = tty.format(&step(1, true, "Built"));
+        assert!(
+            done.starts_with("\x1b[1A\r\x1b[2K") && done.contains("Built"),
+            "{done:?}"
+        );
+        assert!(!tty.animates());
+    }
+
+    #[test]
+    fn events_become_json_objects() {
+        let v = event_json(&step(4, true, "Built")).unwrap();
+        assert_eq!(v["event"], "step");
+        assert_eq!(v["id"], 4);
+        assert_eq!(v["msg"], "Built");
+        assert_eq!(v["status"], "ok");
     }
 
     #[test]

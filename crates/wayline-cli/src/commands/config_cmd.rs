@@ -277,7 +277,7 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
                 let (k, v) = wayline_core::labels::parse_key_value(p)?;
                 vars.push(var(&s, k, config_var::Value::Static(v), internal));
             }
-            send(vars, "Set").await
+            send(vars, "Set", scope.runner).await
         }
         ConfigCmd::Delete { names, scope } => {
             if names.is_empty() {
@@ -288,7 +288,7 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
                 .iter()
                 .map(|n| var(&s, n.clone(), config_var::Value::Unset(true), false))
                 .collect();
-            send(vars, "Deleted").await
+            send(vars, "Deleted", scope.runner).await
         }
         ConfigCmd::Get { prefix, scope, raw } => {
             let s = scoped(env, &scope)?;
@@ -372,8 +372,9 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
     }
 }
 
-/// Sends config changes and says how many: "Set 2 config variables."
-async fn send(vars: Vec<ConfigVar>, verb: &str) -> Result<ExitCode> {
+/// Sends config changes and says how many, and what happens next: "Set 2 config variables;
+/// running instances restart with them."
+async fn send(vars: Vec<ConfigVar>, verb: &str, runner: bool) -> Result<ExitCode> {
     let n = vars.len();
     let mut session = session::connect().await?;
     session
@@ -381,8 +382,13 @@ async fn send(vars: Vec<ConfigVar>, verb: &str) -> Result<ExitCode> {
         .set_config(pb::SetConfigRequest { variables: vars })
         .await
         .map_err(err)?;
+    let next = if runner {
+        "runners use them from their next job"
+    } else {
+        "running instances of the app restart to pick them up"
+    };
     say!(
-        "{verb} {n} config variable{}.",
+        "{verb} {n} config variable{}; {next}.",
         if n == 1 { "" } else { "s" }
     );
     Ok(ExitCode::SUCCESS)

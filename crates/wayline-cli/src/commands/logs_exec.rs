@@ -18,13 +18,23 @@ fn err(s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!(describe_status(&s))
 }
 
-pub(crate) async fn logs(
-    env: &Env,
-    deployment: Option<String>,
-    instance: Option<String>,
-    since: Option<String>,
-    follow: bool,
-) -> Result<ExitCode> {
+/// What `wayline logs` shows.
+pub(crate) struct LogsOptions {
+    pub(crate) deployment: Option<String>,
+    pub(crate) instance: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) timestamps: bool,
+    pub(crate) follow: bool,
+}
+
+pub(crate) async fn logs(env: &Env, opts: LogsOptions) -> Result<ExitCode> {
+    let LogsOptions {
+        deployment,
+        instance,
+        since,
+        timestamps,
+        follow,
+    } = opts;
     let t = ops::target(env)?;
     let mut s = session::connect().await?;
     let deployment_id = match deployment {
@@ -73,35 +83,36 @@ pub(crate) async fn logs(
                     "line": l.line,
                 });
                 render::json_line(&v);
-            } else if l.source() == log_line::Source::Entrypoint {
+                continue;
+            }
+            let stamp = if timestamps {
+                let at = l
+                    .timestamp
+                    .as_ref()
+                    .map_or_else(SystemTime::now, wayline_core::time::to_system);
+                format!("{} ", humantime::format_rfc3339_millis(at))
+            } else {
+                String::new()
+            };
+            if l.source() == log_line::Source::Entrypoint {
                 say!(
-                    "{}",
+                    "{stamp}{}",
                     env.style
                         .dim(&format!("[entrypoint] {}", render::safe(&l.line)))
                 );
             } else {
                 // The app's own output, as it wrote it (colours included), like `docker logs`.
-                say!("{}", l.line);
+                say!("{stamp}{}", l.line);
             }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses `30s`, `10m`, `2h`, `1d`.
+/// Parses `30s`, `10m`, `2h`, `1d`, `1h30m` (humantime's grammar, like every duration flag).
 fn parse_duration(s: &str) -> Result<Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("`{s}` is not a duration such as 30s, 10m or 2h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => bail!("`{s}` is not a duration such as 30s, 10m or 2h"),
-    };
-    Ok(Duration::from_secs(secs))
+    humantime::parse_duration(s)
+        .map_err(|e| anyhow::anyhow!("-since `{s}` is not a duration such as 30s, 10m or 2h: {e}"))
 }
 
 pub(crate) async fn exec(

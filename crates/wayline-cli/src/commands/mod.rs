@@ -54,8 +54,18 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             deployment,
             instance,
             since,
+            timestamps,
             follow,
-        } => logs_exec::logs(&env, deployment, instance, since, follow).await,
+        } => {
+            let opts = logs_exec::LogsOptions {
+                deployment,
+                instance,
+                since,
+                timestamps,
+                follow,
+            };
+            logs_exec::logs(&env, opts).await
+        }
         Command::Exec {
             instance,
             deployment,

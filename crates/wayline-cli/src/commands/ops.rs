@@ -364,8 +364,19 @@ pub(crate) async fn run_job_with(
     headline: &str,
 ) -> Result<ExitCode> {
     let runner = place(op, &session, &mut job)?;
-    say!("{}", env.style.bold(&format!("» {headline}")));
+    if env.global.json {
+        let app = job.application.clone().unwrap_or_default();
+        crate::render::json_line(&serde_json::json!({
+            "event": "start", "headline": headline, "project": app.project,
+            "app": app.application, "workspace": job.workspace,
+        }));
+    } else {
+        say!("{}", env.style.bold(&format!("» {headline}")));
+    }
     let job_id = queue(&mut session, job).await?;
+    if env.global.json {
+        crate::render::json_line(&serde_json::json!({"event": "queued", "job_id": job_id}));
+    }
     let code = follow_job(env, &mut session, &job_id, true).await;
     if let Some(r) = runner {
         r.stop().await;
@@ -468,7 +479,9 @@ pub(crate) async fn follow_job(
     show_result: bool,
 ) -> Result<ExitCode> {
     let mut stream = open_job_stream(session, job_id).await?;
+    let started = std::time::Instant::now();
     let mut renderer = EventRenderer::new(env.style);
+    let mut spin = tokio::time::interval(std::time::Duration::from_millis(120));
     let mut cancelled = false;
     let mut last_wait = String::new();
     // Events shown so far; after a reconnect the server replays from the start, and these are
@@ -478,6 +491,10 @@ pub(crate) async fn follow_job(
     loop {
         let msg = tokio::select! {
             m = stream.message() => m,
+            _ = spin.tick(), if renderer.animates() => {
+                renderer.tick();
+                continue;
+            }
             _ = tokio::signal::ctrl_c() => {
                 if cancelled {
                     note!("Stopped following job {job_id}; it may still be running (`wayline job inspect {job_id}`).");
@@ -516,7 +533,13 @@ pub(crate) async fn follow_job(
                         skip -= 1;
                         continue;
                     }
-                    renderer.render(ev);
+                    if env.global.json {
+                        if let Some(v) = crate::render::event_json(ev) {
+                            crate::render::json_line(&v);
+                        }
+                    } else {
+                        renderer.render(ev);
+                    }
                     shown += 1;
                 }
             }
@@ -526,19 +549,39 @@ pub(crate) async fn follow_job(
                     && job.wait_reason != last_wait
                     && !wayline_core::jobs::is_terminal(st.current())
                 {
-                    note!("{}", env.style.dim(&format!("  {}", job.wait_reason)));
+                    if env.global.json {
+                        crate::render::json_line(
+                            &serde_json::json!({"event": "waiting", "reason": job.wait_reason}),
+                        );
+                    } else {
+                        note!("{}", env.style.dim(&format!("  {}", job.wait_reason)));
+                    }
                     last_wait.clone_from(&job.wait_reason);
                 }
             }
             Some(StreamEvent::Complete(c)) => {
-                if let Some(err) = c.error.filter(|e| !e.message.is_empty()) {
-                    note!("\n{} {}", env.style.red("✗"), err.message);
-                    return Ok(ExitCode::FAILURE);
+                let error = c.error.filter(|e| !e.message.is_empty());
+                if env.global.json {
+                    crate::render::json_line(&complete_json(
+                        job_id,
+                        error.as_ref().map(|e| e.message.as_str()),
+                        c.result.as_ref(),
+                        started.elapsed(),
+                    ));
+                } else if let Some(err) = &error {
+                    note!(
+                        "\n{} {}",
+                        env.style.red("✗"),
+                        crate::render::safe_text(&err.message)
+                    );
+                } else if show_result {
+                    print_result(env, c.result.as_ref(), started.elapsed());
                 }
-                if show_result {
-                    print_result(env, c.result.as_ref());
-                }
-                return Ok(ExitCode::SUCCESS);
+                return Ok(if error.is_some() {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                });
             }
             Some(StreamEvent::Error(e)) => {
                 let msg = e.error.map(|e| e.message).unwrap_or_default();
@@ -589,7 +632,46 @@ async fn reconnect_job_stream(
     }
 }
 
-fn print_result(env: &Env, result: Option<&pb::JobResult>) {
+/// The commit a job's result went out from: its release's, deployment's, push's or build's.
+fn result_commit(r: &pb::JobResult) -> Option<String> {
+    [&r.release, &r.deploy, &r.push, &r.build]
+        .into_iter()
+        .flatten()
+        .find_map(|op| op.provenance.as_ref().filter(|p| !p.commit.is_empty()))
+        .map(|p| {
+            let short: String = p.commit.chars().take(12).collect();
+            if p.dirty {
+                format!("{short} + uncommitted changes")
+            } else {
+                short
+            }
+        })
+}
+
+/// The last line of `-json` output: how the job ended, what it made, how long it took.
+fn complete_json(
+    job_id: &str,
+    error: Option<&str>,
+    result: Option<&pb::JobResult>,
+    took: std::time::Duration,
+) -> serde_json::Value {
+    let r = result.cloned().unwrap_or_default();
+    serde_json::json!({
+        "event": "complete",
+        "job_id": job_id,
+        "ok": error.is_none(),
+        "error": error,
+        "seconds": took.as_secs_f64(),
+        "commit": result_commit(&r),
+        "release_url": r.release_url,
+        "deploy_url": r.deploy_url,
+        "app_url": r.app_url,
+        "deployment_id": r.deploy.as_ref().map(|d| d.id.clone()),
+        "deployment": r.deploy.as_ref().map(|d| wayline_core::id::format_sequence(d.sequence)),
+    })
+}
+
+fn print_result(env: &Env, result: Option<&pb::JobResult>, took: std::time::Duration) {
     let Some(r) = result else { return };
     let mut rows: Vec<(&str, String)> = Vec::new();
     if !r.release_url.is_empty() {
@@ -601,13 +683,30 @@ fn print_result(env: &Env, result: Option<&pb::JobResult>) {
     if !r.deploy_url.is_empty() {
         rows.push(("Deployment URL", r.deploy_url.clone()));
     }
+    let took = format!("{:.1}s", took.as_secs_f64());
+    let how = match result_commit(r) {
+        Some(commit) => format!("in {took}, commit {commit}"),
+        None => format!("in {took}"),
+    };
     if rows.is_empty() {
-        say!("\n{}", env.style.green("✓ Done."));
+        say!(
+            "\n{} {}",
+            env.style.green("✓ Done"),
+            env.style.dim(&format!("({how})."))
+        );
         return;
     }
-    say!("\n{}", env.style.green("✓ The deploy was successful."));
+    say!(
+        "\n{} {}",
+        env.style.green("✓ The deploy was successful"),
+        env.style.dim(&format!("({how})."))
+    );
     let w = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0) + 1;
     for (name, value) in rows {
-        say!("   {:<w$} {}", format!("{name}:"), env.style.bold(&value));
+        say!(
+            "   {:<w$} {}",
+            format!("{name}:"),
+            env.style.bold(&crate::render::safe(&value))
+        );
     }
 }

@@ -185,7 +185,7 @@ async fn agent(
     request_adoption: bool,
 ) -> Result<ExitCode> {
     let state_dir = state_dir.unwrap_or_else(|| crate::context::data_dir().join("runner"));
-    let id = match id {
+    let id = match id.or_else(|| crate::context::env("RUNNER_ID")) {
         Some(id) => id,
         None => {
             fs_err::create_dir_all(&state_dir)?;

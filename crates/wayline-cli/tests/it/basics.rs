@@ -3,13 +3,28 @@
 use crate::common::TestEnv;
 
 #[test]
-fn version_prints_the_version() {
+fn version_prints_the_version_and_commit() {
     let env = TestEnv::new();
-    let r = env.ok(&["version"]);
-    assert_eq!(
-        r.stdout(),
-        format!("wayline {}\n", env!("CARGO_PKG_VERSION"))
-    );
+    let expected = regex::Regex::new(&format!(
+        r"^wayline {} \(commit [0-9a-f]{{12}}\)\n$",
+        regex::escape(env!("CARGO_PKG_VERSION"))
+    ))
+    .unwrap();
+    for args in [
+        &["version"][..],
+        &["--version"],
+        &["-version"],
+        &["-v"],
+        &["-V"],
+    ] {
+        let r = env.ok(args);
+        assert!(
+            expected.is_match(&r.stdout()),
+            "`{}`: {}",
+            args.join(" "),
+            r.all()
+        );
+    }
 }
 
 #[test]

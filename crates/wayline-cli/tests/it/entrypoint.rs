@@ -89,6 +89,11 @@ fn logs_exec_and_config_reach_the_running_app() {
 
     let r = env.ok(&["exec", "--", "echo", "hi"]);
     assert_eq!(r.stdout(), "hi\n");
+    // The remote command's single-dash flags are its own, with or without `--`.
+    let r = env.ok(&["exec", "echo", "-version", "-n"]);
+    assert_eq!(r.stdout(), "-version -n\n", "{}", r.all());
+    let r = env.ok(&["exec", "-tty=false", "sh", "-c", "echo -quiet"]);
+    assert_eq!(r.stdout(), "-quiet\n", "{}", r.all());
     let r = env.run(&["exec", "--", "sh", "-c", "echo oops >&2; exit 7"]);
     assert_eq!(r.code(), Some(7), "{}", r.all());
     assert_eq!(r.stderr(), "oops\n");
@@ -115,7 +120,12 @@ fn logs_exec_and_config_reach_the_running_app() {
         assert!(out.contains("/dev/pts/"), "{out}");
     }
 
-    env.ok(&["config", "set", "MSG=changed"]);
+    let r = env.ok(&["config", "set", "MSG=changed"]);
+    assert!(
+        r.stdout().contains("running instances of the app restart"),
+        "{}",
+        r.all()
+    );
     assert!(
         eventually(Duration::from_secs(20), || logs(&env)
             .contains("MSG=changed")),
@@ -127,6 +137,15 @@ fn logs_exec_and_config_reach_the_running_app() {
         r.stdout(),
         "changed\n",
         "exec runs with the app's current env"
+    );
+
+    let r = env.ok(&["logs", "-follow=false", "-timestamps"]);
+    let stamp = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ").unwrap();
+    assert!(
+        r.stdout().lines().all(|l| stamp.is_match(l))
+            && r.stdout().contains("Z hello from the app"),
+        "every line starts with its time: {}",
+        r.all()
     );
 
     env.ok(&["destroy", "-auto-approve"]);

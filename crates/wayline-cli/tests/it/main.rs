@@ -9,6 +9,7 @@ mod basics;
 mod docker;
 mod entrypoint;
 mod external_plugin;
+mod grammar;
 mod lifecycle;
 mod output;
 mod pipeline;

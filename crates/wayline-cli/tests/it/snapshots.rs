@@ -9,6 +9,8 @@ fn filter(env: &TestEnv, text: &str) -> String {
     let ulid = regex::Regex::new(r"\b[0-9A-HJKMNP-TV-Z]{26}\b").unwrap();
     let short = regex::Regex::new(r"\b01[0-9A-HJKMNP-TV-Z]{8}\b").unwrap();
     let ago = regex::Regex::new(r"\b\d+[smhd] ago\b").unwrap();
+    let took = regex::Regex::new(r"\(in \d+\.\ds").unwrap();
+    let text = took.replace_all(&text, "(in [DURATION]");
     let text = ulid.replace_all(&text, "[ID]");
     let text = short.replace_all(&text, "[ID]");
     ago.replace_all(&text, "[AGO]").into_owned()
