@@ -65,6 +65,10 @@ pub(crate) struct OpFlags {
     /// Override the remote data source, e.g. `ref=main` (with -local=false).
     #[arg(long = "remote-source")]
     pub(crate) remote_source: Vec<String>,
+    /// Seconds to wait for a server that went away mid-job before giving up (the job's
+    /// server writes are retried meanwhile).
+    #[arg(long = "server-wait", default_value_t = 60, value_name = "SECONDS")]
+    pub(crate) server_wait: u64,
 }
 
 /// Pruning of old deployments after a release.

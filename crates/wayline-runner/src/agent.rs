@@ -12,7 +12,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +28,7 @@ use wayline_proto::v1::{
 
 use crate::client::{Auth, Client};
 use crate::events::EventSink;
+use crate::retry::Backoff;
 
 /// How often a running job tells the server it is alive.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
@@ -42,6 +42,9 @@ pub struct RunnerOptions {
     pub by_id_only: bool,
     pub local: bool,
     pub concurrency: usize,
+    /// How long a job waits for a server that went away (its calls are retried meanwhile)
+    /// before it fails; [`crate::retry::DEFAULT_SERVER_WAIT`] for `wayline runner agent`.
+    pub server_wait: Duration,
 }
 
 /// Everything a job gets from the runner besides the job itself.
@@ -53,6 +56,8 @@ pub struct JobContext {
     /// Server-side config for runners (RUNNER scope).
     pub config_vars: Vec<ConfigVar>,
     pub runner_id: String,
+    /// How long the job's server calls wait out an unreachable server.
+    pub server_wait: Duration,
 }
 
 /// A boxed job future.
@@ -270,6 +275,7 @@ impl Runner {
             cancel: cancel.clone(),
             config_vars: assignment.config_vars,
             runner_id: self.opts.id.clone(),
+            server_wait: self.opts.server_wait,
         };
         let (done_tx, mut done_rx) = oneshot::channel();
         let work = self.executor.execute(job, ctx);
@@ -363,11 +369,17 @@ impl JobStream {
         }
     }
 
-    /// Reopens the stream for a job that is still running. Gives up after a bounded time; the
-    /// job then finishes locally and the server marks it failed after its heartbeat timeout.
+    /// Reopens the stream for a job that is still running. Gives up after the runner's server
+    /// wait; the job then finishes locally and the server marks it failed after its heartbeat
+    /// timeout.
     async fn reattach(&mut self, runner: &Runner, job_id: &str, cancel: &CancellationToken) {
         let mut backoff = Backoff::default();
-        for attempt in 0..30 {
+        let started = std::time::Instant::now();
+        for attempt in 0u32.. {
+            if started.elapsed() > runner.opts.server_wait {
+                warn!(job = %job_id, "the server stayed unreachable; giving up on the job stream");
+                return;
+            }
             let (tx, rx) = mpsc::channel(64);
             let req = Request {
                 runner_id: runner.opts.id.clone(),
@@ -413,27 +425,4 @@ fn is_rejection(status: &tonic::Status) -> bool {
         status.code(),
         tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
     )
-}
-
-/// Jittered exponential backoff from 250 ms to 8 s.
-#[derive(Default)]
-struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    async fn sleep(&mut self, shutdown: &CancellationToken) {
-        let base = 250u64 << self.attempt.min(5);
-        self.attempt += 1;
-        let jitter = rand::rng().random_range(0..=base / 2);
-        let wait = Duration::from_millis((base + jitter).min(8_000));
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = shutdown.cancelled() => {}
-        }
-    }
 }

@@ -461,23 +461,13 @@ async fn rollback_target(run: &Run<'_>) -> Result<pb::Operation, StepError> {
         ..Default::default()
     };
     let releases = run
-        .ctx
-        .client
-        .clone()
-        .list_releases(req)
+        .call(|mut c| {
+            let req = req.clone();
+            async move { c.list_releases(req).await }
+        })
         .await?
-        .into_inner()
         .operations;
-    let live = releases.iter().find(|r| r.live).ok_or_else(|| {
-        StepError("nothing is released yet, so there is nothing to roll back".into())
-    })?;
-    let previous = releases
-        .iter()
-        .filter(|r| r.sequence < live.sequence && r.deployment_id != live.deployment_id)
-        .max_by_key(|r| r.sequence)
-        .ok_or_else(|| {
-            StepError("there is no release before the live one to roll back to".into())
-        })?;
+    let previous = crate::pipeline::rollback_release(&releases)?;
     run.get(OperationKind::Deployment, &previous.deployment_id)
         .await
 }

@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod events;
 pub mod executor;
 mod pipeline;
+pub mod retry;
 pub mod source;
 
 pub use agent::{Runner, RunnerOptions};

@@ -178,7 +178,10 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
                 if force { " (forced)" } else { "" }
             );
         }
-        JobCmd::GetStream { id } => return super::ops::follow_job(env, &mut s, &id, true).await,
+        JobCmd::GetStream { id } => {
+            return super::ops::follow_job(env, &mut s, &id, true, super::ops::DEFAULT_SERVER_WAIT)
+                .await;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

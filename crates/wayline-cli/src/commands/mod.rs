@@ -136,6 +136,17 @@ pub(crate) fn describe_error(e: &anyhow::Error) -> String {
 }
 
 /// A gRPC status in words.
+/// Whether a failed call or stream means the connection to the server broke (it stopped or
+/// restarted), as opposed to an answer.
+pub(crate) fn is_disconnect(status: &tonic::Status) -> bool {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => true,
+        // A server killed mid-stream surfaces as an h2 error on the body.
+        tonic::Code::Internal => status.message().contains("h2 protocol error"),
+        _ => false,
+    }
+}
+
 pub(crate) fn describe_status(status: &tonic::Status) -> String {
     match status.code() {
         tonic::Code::Unauthenticated => {

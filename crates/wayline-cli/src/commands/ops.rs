@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use tokio_util::sync::CancellationToken;
@@ -355,6 +356,9 @@ async fn run_job(env: &Env, op: &OpFlags, job: Job, headline: &str) -> Result<Ex
     run_job_with(env, op, session, job, headline).await
 }
 
+/// How long `job get-stream` waits for a server that went away.
+pub(crate) const DEFAULT_SERVER_WAIT: Duration = Duration::from_mins(1);
+
 /// Queues `job` (on the local runner unless `-local=false`), follows it, prints the result.
 pub(crate) async fn run_job_with(
     env: &Env,
@@ -377,9 +381,16 @@ pub(crate) async fn run_job_with(
     if env.global.json {
         crate::render::json_line(&serde_json::json!({"event": "queued", "job_id": job_id}));
     }
-    let code = follow_job(env, &mut session, &job_id, true).await;
+    let wait = Duration::from_secs(op.server_wait);
+    let code = follow_job(env, &mut session, &job_id, true, wait).await;
     if let Some(r) = runner {
-        r.stop().await;
+        if code.is_ok() {
+            r.stop().await;
+        } else {
+            // The job could not be followed (the server is gone): its result cannot be
+            // reported either; the server fails the job when it is back.
+            r.abort();
+        }
     }
     code
 }
@@ -392,7 +403,8 @@ pub(crate) struct LocalRunner {
 }
 
 impl LocalRunner {
-    pub(crate) fn start(session: &Session) -> Self {
+    /// A runner whose jobs wait out an unreachable server for `server_wait`.
+    pub(crate) fn start(session: &Session, server_wait: Duration) -> Self {
         let id = wayline_core::id::new_id();
         let shutdown = CancellationToken::new();
         let runner = Runner::new(
@@ -404,6 +416,7 @@ impl LocalRunner {
                 by_id_only: true,
                 local: true,
                 concurrency: 1,
+                server_wait,
             },
             Arc::new(wayline_runner::executor::Executor::local()),
         );
@@ -416,13 +429,19 @@ impl LocalRunner {
         self.shutdown.cancel();
         let _ = self.task.await;
     }
+
+    /// Stops the runner now, with any job in flight.
+    pub(crate) fn abort(self) {
+        self.shutdown.cancel();
+        self.task.abort();
+    }
 }
 
 /// Targets the job: at a new local runner (returned) unless `-local=false`, then at any runner
 /// with the project's own data source (or `-remote-source`).
 pub(crate) fn place(op: &OpFlags, session: &Session, job: &mut Job) -> Result<Option<LocalRunner>> {
     if op.local.unwrap_or(true) {
-        let runner = LocalRunner::start(session);
+        let runner = LocalRunner::start(session, Duration::from_secs(op.server_wait));
         job.target_runner = Some(TargetRunner {
             target: Some(target_runner::Target::Id(runner.id.clone())),
         });
@@ -472,11 +491,13 @@ fn apply_remote_source(job: &mut Job, pairs: &[String]) -> Result<()> {
 }
 
 /// Follows a job's stream and renders it; Ctrl-C cancels the job (a second one stops waiting).
+/// A server that goes away is waited for up to `server_wait`.
 pub(crate) async fn follow_job(
     env: &Env,
     session: &mut Session,
     job_id: &str,
     show_result: bool,
+    server_wait: Duration,
 ) -> Result<ExitCode> {
     let mut stream = open_job_stream(session, job_id).await?;
     let started = std::time::Instant::now();
@@ -509,18 +530,16 @@ pub(crate) async fn follow_job(
         let msg = match msg {
             Ok(Some(m)) => m,
             Ok(None) => bail!("the server closed the stream of job {job_id} before it finished"),
-            Err(status)
-                if status.code() == tonic::Code::Unavailable
-                    || status.code() == tonic::Code::Unknown =>
-            {
+            Err(status) if super::is_disconnect(&status) => {
                 note!(
                     "{}",
                     env.style.yellow(&format!(
-                        "  lost the connection to the server ({}); reconnecting...",
-                        status.message()
+                        "  lost the connection to the server ({}); reconnecting (for up to {}s)...",
+                        status.message(),
+                        server_wait.as_secs()
                     ))
                 );
-                stream = reconnect_job_stream(session, job_id).await?;
+                stream = reconnect_job_stream(session, job_id, server_wait).await?;
                 skip = shown;
                 continue;
             }
@@ -611,23 +630,26 @@ async fn open_job_stream(
     Ok(resp.into_inner())
 }
 
-/// Reopens a job's stream while the server restarts: up to a minute, with backoff.
+/// Reopens a job's stream while the server restarts: up to `server_wait`, with backoff.
 async fn reconnect_job_stream(
     session: &mut Session,
     job_id: &str,
+    server_wait: Duration,
 ) -> Result<tonic::Streaming<pb::GetJobStreamResponse>> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
-    let mut wait = std::time::Duration::from_millis(200);
+    let deadline = std::time::Instant::now() + server_wait;
+    let mut wait = Duration::from_millis(200);
     loop {
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep(wait.min(deadline.saturating_duration_since(std::time::Instant::now())))
+            .await;
         match open_job_stream(session, job_id).await {
             Ok(s) => return Ok(s),
             Err(e) if std::time::Instant::now() >= deadline => {
                 return Err(e.context(format!(
-                    "the server did not come back within a minute; `wayline job get-stream {job_id}` follows the job later"
+                    "the server did not come back within {}s; `wayline job get-stream {job_id}` follows the job when it is back",
+                    server_wait.as_secs()
                 )));
             }
-            Err(_) => wait = (wait * 2).min(std::time::Duration::from_secs(3)),
+            Err(_) => wait = (wait * 2).min(Duration::from_secs(3)),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use wayline_config::{Config, EvalContext, EvalInputs, Pipeline, StepKind};
@@ -235,7 +236,14 @@ pub(crate) async fn run(env: &Env, name: &str, op: &OpFlags) -> Result<ExitCode>
             env.style
                 .bold(&format!("\n» Step {} ({})", step.name, step.what))
         );
-        code = ops::follow_job(env, &mut session, id, false).await?;
+        code = ops::follow_job(
+            env,
+            &mut session,
+            id,
+            false,
+            Duration::from_secs(op.server_wait),
+        )
+        .await?;
         if code != ExitCode::SUCCESS {
             note!(
                 "Pipeline {name} stopped at step {}; the steps after it were not run.",

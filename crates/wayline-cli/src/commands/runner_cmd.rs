@@ -232,6 +232,7 @@ async fn agent(
             by_id_only: false,
             local: false,
             concurrency,
+            server_wait: wayline_runner::retry::DEFAULT_SERVER_WAIT,
         },
         Arc::new(wayline_runner::executor::Executor::remote()),
     );

@@ -6,6 +6,7 @@
 mod common;
 
 mod basics;
+mod crash;
 mod docker;
 mod entrypoint;
 mod external_plugin;

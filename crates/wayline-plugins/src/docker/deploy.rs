@@ -292,11 +292,26 @@ impl Destroyer for DockerPlatform {
         let docker = engine::connect(config.client_config.as_ref())
             .await
             .map_err(fail)?;
+        let mut resources = stored_or_derived(&value, resources);
+        if resources.is_empty() && !ctx.core.job.deployment_id.is_empty() {
+            // A deployment whose job died before deploy returned has neither value nor stored
+            // resources; its container has the name deploy gives it, from the deployment id.
+            let name = platform::container_name(&ctx.core.job.app, &ctx.core.job.deployment_id);
+            let created = Created::Container {
+                id: name.clone(),
+                name,
+            };
+            resources.push(DeclaredResource {
+                name: created.name().to_owned(),
+                r#type: CONTAINER.to_owned(),
+                platform: "docker".to_owned(),
+                state_json: state(&created).to_string(),
+                ..DeclaredResource::default()
+            });
+        }
         // Newest first: the container before the networks it was attached to. A network that a
         // later deployment of the app still uses is left for that one, which adopted it.
-        manager(&docker)
-            .destroy_all(ctx, stored_or_derived(&value, resources))
-            .await
+        manager(&docker).destroy_all(ctx, resources).await
     }
 }
 

@@ -21,6 +21,7 @@ use wayline_proto::v1::job::State;
 use crate::runners::{self, Runners};
 
 mod log;
+mod orphans;
 mod wait;
 
 use crate::store::{Pending, Store};
@@ -157,6 +158,8 @@ impl Queue {
     /// wait `heartbeat` for their runner to reattach, then fail.
     pub(crate) async fn load(&self) -> Result<(), crate::store::StoreError> {
         let jobs = self.store.unfinished_jobs().await?;
+        let unfinished = jobs.iter().map(|j| j.id.clone()).collect();
+        orphans::fail_left_over(&self.store, &unfinished).await?;
         let mut logs = Vec::with_capacity(jobs.len());
         for job in &jobs {
             let log = JobLog::new();
@@ -621,12 +624,23 @@ impl Queue {
             let (done, wait) = oneshot::channel();
             let me = self.me.clone();
             let key = id.to_owned();
+            let failed = (state != State::Success).then(|| {
+                let reason = error
+                    .as_ref()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default();
+                (a.job.clone(), rules::state_name(state), reason)
+            });
+            let store = Arc::clone(&self.store);
             tokio::spawn(async move {
                 let r = write.await;
                 if let Some(q) = me.upgrade() {
                     q.lock().finished.remove(&key);
                 }
                 let _ = done.send(r);
+                if let Some((job, state, reason)) = failed {
+                    orphans::fail_steps_of(store, job, state, reason).await;
+                }
             });
             let pending: Pending<()> =
                 Box::pin(async move { wait.await.map_err(|_| crate::store::StoreError::Closed)? });

@@ -1,0 +1,224 @@
+//! A server killed with SIGKILL in the middle of `wayline up` (the embedded default server):
+//! the job's writes wait for it, the job ends with a state, `destroy` leaves nothing behind;
+//! and with the server gone for good, `up` says so after its bounded wait.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common::{TestEnv, docker_ready, eventually};
+
+/// Kills the user's embedded server with SIGKILL and waits until it is gone.
+fn kill_embedded_server(env: &TestEnv) {
+    let pid_file = env.home.path().join("data/wayline/server/server.pid");
+    let pid = std::fs::read_to_string(&pid_file)
+        .expect("the embedded server's pid file")
+        .trim()
+        .to_owned();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || !std::path::Path::new(&format!(
+            "/proc/{pid}"
+        ))
+        .exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))),
+        "server {pid} did not die"
+    );
+}
+
+/// Lines a child writes, collected on a thread as they come.
+#[derive(Clone)]
+struct Lines(Arc<Mutex<String>>);
+
+impl Lines {
+    fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+    fn contains(&self, s: &str) -> bool {
+        self.0.lock().unwrap().contains(s)
+    }
+}
+
+fn lines_of(pipe: impl Read + Send + 'static) -> Lines {
+    let lines = Lines(Arc::default());
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.0.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    lines
+}
+
+fn docker_ids(filter: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", filter])
+        .output()
+        .expect("docker");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn busybox_app(env: &TestEnv, app: &str) {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/busybox-docker");
+    for f in ["Dockerfile", ".dockerignore"] {
+        std::fs::copy(example.join(f), env.project.join(f)).unwrap();
+    }
+    std::fs::copy("/usr/bin/busybox", env.project.join("busybox"))
+        .expect("busybox-static at /usr/bin/busybox");
+    env.write("index.html", "<h1>crash</h1>\n");
+    // The deploy's before-hook marks when the server may be killed: the deployment is recorded,
+    // the container is not created yet.
+    env.write(
+        "wayline.hcl",
+        &format!(
+            r#"project = "crash"
+
+app "{app}" {{
+  build {{
+    use "docker" {{
+      disable_entrypoint = true
+    }}
+  }}
+  deploy {{
+    use "docker" {{
+      service_port = 3000
+    }}
+    hook {{
+      when    = "before"
+      command = ["sh", "-c", "touch deploy-started; sleep 2"]
+    }}
+  }}
+}}
+"#
+        ),
+    );
+}
+
+#[test]
+fn a_server_killed_mid_up_leaves_no_container_after_destroy() {
+    if !docker_ready("a_server_killed_mid_up_leaves_no_container_after_destroy") {
+        return;
+    }
+    let env = TestEnv::new();
+    let app = format!("crash{}", std::process::id());
+    busybox_app(&env, &app);
+    // Start the embedded server before `up`, so the kill below hits a server of this test.
+    env.ok(&["project", "list"]);
+    let mut up = env
+        .cmd(&["up"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = lines_of(up.stderr.take().unwrap());
+    let stdout = lines_of(up.stdout.take().unwrap());
+    let marker = env.project.join("deploy-started");
+    assert!(
+        eventually(Duration::from_mins(2), || marker.exists()),
+        "the deploy never started"
+    );
+    kill_embedded_server(&env);
+    // The container is created while the server is down, and the runner holds on to the
+    // deployment's last write until the server is back.
+    let label = format!("label=wayline.app={app}");
+    assert!(
+        eventually(Duration::from_mins(1), || !docker_ids(&label).is_empty()),
+        "no container was created while the server was down"
+    );
+    assert!(
+        eventually(Duration::from_mins(1), || stderr
+            .contains("the server is unreachable")),
+        "the runner never retried:\n{}",
+        stderr.text()
+    );
+    // Any command starts the server again.
+    env.ok(&["project", "list"]);
+    let status = up.wait().unwrap();
+    assert!(
+        status.success(),
+        "the job finished once the server was back\nstdout:\n{}\nstderr:\n{}",
+        stdout.text(),
+        stderr.text()
+    );
+
+    let r = env.ok(&["deployment", "list", "-json"]);
+    let deployments: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let states: Vec<String> = deployments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["state"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        states.iter().all(|s| s != "running"),
+        "a deployment stayed running: {deployments}"
+    );
+
+    env.ok(&["destroy", "-auto-approve"]);
+    assert!(
+        docker_ids(&label).is_empty(),
+        "containers left after destroy"
+    );
+}
+
+#[test]
+fn up_gives_up_after_its_server_wait_when_the_server_stays_down() {
+    let env = TestEnv::new();
+    env.write(
+        "wayline.hcl",
+        r#"project = "gone"
+
+app "api" {
+  build {
+    use "null" {}
+    hook {
+      when    = "before"
+      command = ["sh", "-c", "touch build-started; sleep 1"]
+    }
+  }
+  deploy {
+    use "null" {}
+  }
+}
+"#,
+    );
+    env.ok(&["project", "list"]);
+    let up = env
+        .cmd(&["up", "-server-wait", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let marker = env.project.join("build-started");
+    assert!(
+        eventually(Duration::from_mins(1), || marker.exists()),
+        "the build never started"
+    );
+    kill_embedded_server(&env);
+    let killed = Instant::now();
+    let out = up.wait_with_output().unwrap();
+    let waited = killed.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("the server did not come back within 3s"),
+        "stderr:\n{stderr}"
+    );
+    assert!(waited < Duration::from_secs(20), "took {waited:?}");
+}

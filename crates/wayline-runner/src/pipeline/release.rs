@@ -1,0 +1,140 @@
+//! The release stage: the file's release manager, else the platform's default one, else the
+//! deployment itself is marked live.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wayline_config::{EvaluatedUse, HookWhen};
+use wayline_plugin::{Call, CallResult, ComponentHandle, ComponentKind, Function};
+use wayline_proto::v1::{Operation, OperationKind, component};
+
+use super::{Produced, Run, StepError, StepResult};
+
+/// The release a rollback goes back to: the newest one before the live release that released
+/// another deployment.
+pub(crate) fn rollback_release(releases: &[Operation]) -> StepResult<&Operation> {
+    let live = releases.iter().find(|r| r.live).ok_or_else(|| {
+        StepError("nothing is released yet, so there is nothing to roll back".into())
+    })?;
+    releases
+        .iter()
+        .filter(|r| r.sequence < live.sequence && r.deployment_id != live.deployment_id)
+        .max_by_key(|r| r.sequence)
+        .ok_or_else(|| StepError("there is no release before the live one to roll back to".into()))
+}
+
+/// The release manager of a release: the file's `use` (with its evaluated body), or none.
+type Manager = (Option<EvaluatedUse>, Option<Arc<dyn ComponentHandle>>);
+
+impl Run<'_> {
+    /// The file's release manager, else the platform's default one, else none.
+    pub(super) async fn release_manager(
+        &self,
+        platform_name: &str,
+        deploy_template: &serde_json::Value,
+    ) -> StepResult<Manager> {
+        let app = self.app_config()?;
+        if let Some(stage) = &app.release
+            && stage
+                .effective(&self.workspace(), self.eval.labels())
+                .use_
+                .is_some()
+        {
+            let used = self.evaluate(stage, &serde_json::json!({ "deploy": deploy_template }))?;
+            let h = self.component(ComponentKind::ReleaseManager, &used).await?;
+            return Ok((Some(used), Some(h)));
+        }
+        // The platform's default release manager, if it names one.
+        let platform = self
+            .host
+            .component(ComponentKind::Platform, platform_name)
+            .await
+            .ok();
+        let default = platform
+            .and_then(|p| p.info().default_release_manager.clone())
+            .filter(|s| !s.is_empty());
+        let Some(name) = default else {
+            return Ok((None, None));
+        };
+        let h = self
+            .host
+            .component(ComponentKind::ReleaseManager, &name)
+            .await
+            .map_err(|e| StepError(e.to_string()))?;
+        Ok((None, Some(h)))
+    }
+
+    /// The release stage.
+    pub(crate) async fn release(&self, deployment: &Operation) -> StepResult<Produced> {
+        let deploy_template: serde_json::Value =
+            serde_json::from_str(&deployment.template_data_json).unwrap_or_default();
+        let platform_name = deployment
+            .component
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let (used, handle) = self
+            .release_manager(&platform_name, &deploy_template)
+            .await?;
+        let plugin = handle
+            .as_ref()
+            .map_or_else(|| platform_name.clone(), |h| h.name().to_owned());
+        self.ctx.events.header(format!(
+            "Releasing {} {}...",
+            self.app_name(),
+            wayline_core::id::format_sequence(deployment.sequence)
+        ));
+        let labels = used.as_ref().map(|u| u.labels.clone()).unwrap_or_default();
+        let mut op = self.new_record(
+            OperationKind::Release,
+            &plugin,
+            component::Type::Releasemanager,
+            &labels,
+        );
+        op.deployment_id.clone_from(&deployment.id);
+        let record = self.upsert(op).await?;
+        if let Some(u) = &used {
+            self.run_hooks(u, HookWhen::Before).await?;
+        }
+        let outcome = match &handle {
+            Some(h) => {
+                let input = deployment
+                    .value
+                    .clone()
+                    .ok_or_else(|| StepError("the deployment has no value to release".into()))?;
+                let input = self.adapt(h.as_ref(), input).await?;
+                let call = Call::new(
+                    Function::Release,
+                    self.core(h.name(), record.sequence, &deployment.id, BTreeMap::new()),
+                    self.ui(),
+                    self.ctx.cancel.clone(),
+                )
+                .input(input)
+                .input_template_data(deploy_template.clone());
+                h.call(call).await.map_err(|e| e.to_string())
+            }
+            // Nothing to configure: releasing marks the deployment live and uses its URL.
+            None => Ok(CallResult {
+                value: deployment.value.clone(),
+                template_data: deploy_template.clone(),
+                resources: Vec::new(),
+                url: Some(deployment.url.clone()).filter(|u| !u.is_empty()),
+                health: None,
+                health_message: String::new(),
+            }),
+        };
+        let record = self.upsert(Self::finish(record, &outcome)).await?;
+        outcome.map_err(|e| StepError(format!("release failed: {e}")))?;
+        if let Some(u) = &used {
+            self.run_hooks(u, HookWhen::After).await?;
+        }
+        self.ctx.events.status(
+            "ok",
+            format!(
+                "Release {} is live",
+                wayline_core::id::format_sequence(record.sequence)
+            ),
+        );
+        Ok(Produced { record })
+    }
+}
