@@ -657,6 +657,14 @@ pub(crate) enum ServerCmd {
     },
 }
 
+/// An octal permission mode such as `600` or `0660`.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    match u32::from_str_radix(s, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("`{s}` is not an octal mode such as 600 or 660")),
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ServerRunArgs {
     /// The database file (default: in the data dir).
@@ -671,9 +679,17 @@ pub(crate) struct ServerRunArgs {
     /// HTTP listen address (health, metrics, UI).
     #[arg(long = "listen-http", default_value = "127.0.0.1:9702")]
     pub(crate) listen_http: String,
-    /// Unix socket for local clients and deployments (default: `server.sock` in the data dir).
+    /// Unix socket for local clients and deployments (default: `socket/server.sock` in the data dir).
     #[arg(long = "listen-unix")]
     pub(crate) listen_unix: Option<PathBuf>,
+    /// The unix socket's permissions, in octal (default 600: only this user; 666 lets
+    /// containers running as other users connect, each call still needs a token).
+    #[arg(long = "socket-mode", default_value = "600", value_parser = parse_mode)]
+    pub(crate) socket_mode: u32,
+    /// Start a new, empty server although the data dir was used before and its database is
+    /// missing or empty (makes a new signing key: earlier tokens stop working).
+    #[arg(long = "reinitialize")]
+    pub(crate) reinitialize: bool,
     /// TLS certificate (PEM) for the gRPC listener (default: a self-signed one).
     #[arg(long = "tls-cert-file")]
     pub(crate) tls_cert_file: Option<PathBuf>,

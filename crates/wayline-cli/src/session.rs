@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use fs_err as fs;
+use fs_err::os::unix::fs::OpenOptionsExt as _;
 use wayline_runner::client::{self, Auth, Client, ConnectOptions, ServerAddr};
 
 use crate::context::{Contexts, ServerContext, data_dir};
@@ -34,10 +35,16 @@ impl EmbeddedPaths {
         }
     }
     pub(crate) fn socket(&self) -> PathBuf {
-        self.dir.join("server.sock")
+        Self::socket_in(&self.dir)
     }
-    pub(crate) fn pid_file(&self) -> PathBuf {
-        self.dir.join("server.pid")
+    /// The default socket of a server with data dir `dir`: in its own directory, so that
+    /// mounting the socket's directory into a container exposes nothing else.
+    pub(crate) fn socket_in(dir: &Path) -> PathBuf {
+        dir.join("socket").join("server.sock")
+    }
+    /// The running server holding the data dir's lock, if any.
+    pub(crate) fn running(&self) -> Option<wayline_server::lock::Holder> {
+        wayline_server::lock::probe(&wayline_server::lock::data_dir_lock_path(&self.dir))
     }
     pub(crate) fn log_file(&self) -> PathBuf {
         self.dir.join("server.log")
@@ -114,7 +121,7 @@ async fn connect_embedded(contexts: &Contexts, existing: Option<ServerContext>) 
             // Two first commands at once must not both start (or bootstrap) a server: the
             // second waits for the first under a file lock, then finds everything in place.
             let _lock = lock_start(&paths).await?;
-            if !is_listening(&socket).await {
+            if !is_listening(&socket).await && !revive_socket(&paths).await? {
                 start_embedded(&paths).await?;
                 note!(
                     "Started your local Wayline server in the background (data in `{}`); `wayline server stop` stops it.",
@@ -137,8 +144,9 @@ async fn connect_embedded(contexts: &Contexts, existing: Option<ServerContext>) 
 
 /// Holds the embedded server's start lock until dropped.
 async fn lock_start(paths: &EmbeddedPaths) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    fs::create_dir_all(&paths.dir)?;
+    create_private_dir(&paths.dir)?;
     let file = fs::OpenOptions::new()
+        .mode(0o600)
         .create(true)
         .truncate(false)
         .write(true)
@@ -190,15 +198,46 @@ pub(crate) async fn is_listening(socket: &Path) -> bool {
     tokio::net::UnixStream::connect(socket).await.is_ok()
 }
 
+/// When the local server runs but its socket is gone (deleted by a tmp cleaner or a user),
+/// asks it with SIGHUP to re-create the socket; true once the socket answers, false when no
+/// server runs. Starting a second server instead would put two servers on one database.
+async fn revive_socket(paths: &EmbeddedPaths) -> Result<bool> {
+    let Some(holder) = paths.running() else {
+        return Ok(false);
+    };
+    let socket = paths.socket();
+    let pid = i32::try_from(holder.pid).unwrap_or(0);
+    if pid > 0 {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGHUP,
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if is_listening(&socket).await {
+            note!(
+                "Your local Wayline server (pid {}) had lost its socket `{}`; it made a new one.",
+                holder.pid,
+                socket.display()
+            );
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!(
+        "your local Wayline server is running ({}) but does not answer on its socket `{}`. \
+         Stop it with `wayline server stop` (the next command starts it again)",
+        holder.describe(),
+        socket.display()
+    )
+}
+
 /// Starts `wayline server run -embedded` detached from this process and waits for its socket.
 async fn start_embedded(paths: &EmbeddedPaths) -> Result<()> {
-    fs::create_dir_all(&paths.dir)?;
     let socket = paths.socket();
-    // A socket file left by a server that died would make the new one fail to bind.
-    if socket.exists() {
-        let _ = fs::remove_file(&socket);
-    }
     let log = fs::OpenOptions::new()
+        .mode(0o600)
         .create(true)
         .append(true)
         .open(paths.log_file())?;
@@ -233,6 +272,16 @@ async fn start_embedded(paths: &EmbeddedPaths) -> Result<()> {
         "the local Wayline server did not start within 15s; see `{}`",
         paths.log_file().display()
     )
+}
+
+/// Creates the embedded server's data dir (and missing parents) for this user only.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create `{}`", dir.display()))
 }
 
 /// The last `n` lines of a file, for error messages.

@@ -31,14 +31,25 @@
 //! # Durability
 //! Writes are committed (SQLite WAL, `synchronous=NORMAL`) before they are acknowledged, so
 //! `kill -9` of the server loses nothing acknowledged; an OS crash may lose the last commits.
+//!
+//! # Start
+//! In order: the data dir is created 0700 (or refused when open to other users), the server's
+//! locks are taken ([`lock`]: one server per data dir and database), a staged restore is moved
+//! into place, a lost database is refused when the data dir shows a previous life (unless
+//! `reinitialize`), SQLite's `quick_check` runs, the signing key is loaded ([`keys`]), and only
+//! then are the listeners bound and the holder's addresses recorded in the lock files.
 
 pub mod auth;
 mod config;
+mod datadir;
 pub mod entrypoint;
 mod http;
+mod keys;
+pub mod lock;
 mod queue;
 mod runners;
 mod service;
+mod socket;
 pub mod store;
 mod tls;
 mod ui;
@@ -50,7 +61,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use wayline_proto::v1::wayline_server::WaylineServer;
 
@@ -89,6 +100,40 @@ pub enum Error {
     /// The TLS certificate or key was rejected.
     #[error("TLS: {0}")]
     Tls(String),
+    /// A file or directory that must be private is open to other users.
+    #[error(
+        "`{path}` is accessible by other users (mode {mode:04o}); make it private with `chmod {fix} {path}`"
+    )]
+    Permissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The mode to set.
+        fix: String,
+    },
+    /// Another server holds the data dir's or the database's lock.
+    #[error(
+        "another Wayline server is already using {what} ({}); stop it first (`wayline server stop` for the local server, or `kill {}`)",
+        holder.describe(), holder.pid
+    )]
+    AlreadyRunning {
+        /// `data dir …` or `database …`.
+        what: String,
+        /// What the running server recorded about itself.
+        holder: lock::Holder,
+    },
+    /// SQLite found the database damaged.
+    #[error(
+        "the database `{}` is damaged ({detail}); the server did not open it. Restore the last snapshot with `cp <snapshot> {0} && rm -f {0}-wal {0}-shm` and start again, or move the file away and start a new, empty server with `-reinitialize`",
+        path.display()
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's finding.
+        detail: String,
+    },
 }
 
 /// How to run a server.
@@ -104,6 +149,11 @@ pub struct ServerOptions {
     pub listen_http: SocketAddr,
     /// Plaintext gRPC on this unix socket (the CLI and local containers use it).
     pub unix_socket: Option<PathBuf>,
+    /// The socket's permission bits (default 0600: the owner only).
+    pub socket_mode: u32,
+    /// Start on a missing or empty database even though the data dir was used before (with a
+    /// new signing key).
+    pub reinitialize: bool,
     /// PEM certificate for the gRPC listener; with neither file a self-signed one is generated
     /// once and kept in `data_dir/tls`.
     pub tls_cert_file: Option<PathBuf>,
@@ -134,6 +184,8 @@ impl ServerOptions {
             listen_grpc: SocketAddr::from(([127, 0, 0, 1], 9701)),
             listen_http: SocketAddr::from(([127, 0, 0, 1], 9702)),
             unix_socket: None,
+            socket_mode: 0o600,
+            reinitialize: false,
             tls_cert_file: None,
             tls_key_file: None,
             disable_tls: false,
@@ -162,11 +214,14 @@ pub struct RunningServer {
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
     unix_socket: Option<PathBuf>,
+    unix_listener: Option<socket::UnixSocket>,
     tls_cert: Option<PathBuf>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     store: Arc<dyn Store>,
     shared: Arc<service::Shared>,
+    /// Held until the server has stopped.
+    lock: lock::ServerLock,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -223,6 +278,15 @@ impl RunningServer {
             .await
     }
 
+    /// Binds the unix socket again when its file was deleted or replaced (the CLI asks for
+    /// this with SIGHUP); true when it was re-created.
+    pub async fn recreate_socket(&self) -> Result<bool, Error> {
+        match &self.unix_listener {
+            Some(s) => s.recreate().await,
+            None => Ok(false),
+        }
+    }
+
     /// Stops accepting calls, gives open streams a moment to end, then finishes queued writes.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -239,27 +303,68 @@ impl RunningServer {
         if let Err(e) = self.store.close().await {
             tracing::error!(error = %e, "closing the database");
         }
-        if let Some(p) = &self.unix_socket {
-            let _ = std::fs::remove_file(p);
-        }
+        // Only the lock holder has these files; remove them before another server can start.
+        let _ = std::fs::remove_file(self.shared.settings.data_dir.join("server.pid"));
+        drop(self.lock);
         tracing::info!("server stopped");
     }
 
-    /// Serves until SIGTERM or SIGINT, then shuts down gracefully.
-    pub async fn wait(self) {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully. SIGHUP re-creates a
+    /// deleted unix socket.
+    pub async fn wait(self) -> Result<(), Error> {
+        let signals = Signals::install()?;
+        self.wait_on(signals).await;
+        Ok(())
+    }
+
+    /// [`Self::wait`] with handlers installed earlier: install them before [`start`], so a
+    /// signal that arrives while the server starts is not lost (or fatal).
+    pub async fn wait_on(self, mut signals: Signals) {
+        loop {
+            tokio::select! {
+                _ = signals.term.recv() => {
+                    tracing::info!("SIGTERM received; shutting down");
+                    break;
                 }
-                Err(_) => futures::future::pending::<()>().await,
+                _ = signals.int.recv() => {
+                    tracing::info!("interrupted; shutting down");
+                    break;
+                }
+                _ = signals.hup.recv() => {
+                    if let Err(e) = self.recreate_socket().await {
+                        tracing::error!(error = %e, "re-creating the unix socket");
+                    }
+                }
             }
-        };
-        tokio::select! {
-            () = term => tracing::info!("SIGTERM received; shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
         }
         self.shutdown().await;
+    }
+}
+
+/// The signals a running server answers: SIGTERM and SIGINT stop it, SIGHUP re-creates its
+/// socket.
+#[derive(Debug)]
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers (from now on these signals no longer kill the process).
+    pub fn install() -> Result<Self, Error> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let sig = |kind| {
+            signal(kind).map_err(|source| Error::Io {
+                path: PathBuf::from("(signal handler)"),
+                source,
+            })
+        };
+        Ok(Self {
+            term: sig(SignalKind::terminate())?,
+            int: sig(SignalKind::interrupt())?,
+            hup: sig(SignalKind::hangup())?,
+        })
     }
 }
 
@@ -281,10 +386,7 @@ fn apply_staged_restore(db: &Path) -> Result<(), Error> {
     if !staged.exists() {
         return Ok(());
     }
-    for suffix in ["-wal", "-shm"] {
-        let mut p = db.as_os_str().to_owned();
-        p.push(suffix);
-        let p = PathBuf::from(p);
+    for p in datadir::sqlite_sidecars(db) {
         if p.exists() {
             std::fs::remove_file(&p).map_err(|source| Error::Io {
                 path: p.clone(),
@@ -300,50 +402,203 @@ fn apply_staged_restore(db: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Takes the data dir's and the database's locks (see [`lock`]).
+fn take_locks(opts: &ServerOptions) -> Result<lock::ServerLock, Error> {
+    let db_dir = opts
+        .db_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    datadir::create_private_dir(db_dir)?;
+    // Two spellings of one database path must meet at one lock file.
+    let db = std::fs::canonicalize(db_dir).map_or_else(
+        |_| opts.db_path.clone(),
+        |d| d.join(opts.db_path.file_name().unwrap_or_default()),
+    );
+    lock::ServerLock::acquire(&[
+        (
+            lock::data_dir_lock_path(&opts.data_dir),
+            format!("the data dir `{}`", opts.data_dir.display()),
+        ),
+        (
+            lock::database_lock_path(&db),
+            format!("the database `{}`", opts.db_path.display()),
+        ),
+    ])
+}
+
+fn is_corruption(e: &store::StoreError) -> Option<String> {
+    match e {
+        store::StoreError::Damaged(detail) => Some(detail.clone()),
+        store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, msg))
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ) =>
+        {
+            Some(msg.clone().unwrap_or_else(|| f.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Opens the database after the checks that must come first (the locks are held).
+fn open_store(opts: &ServerOptions) -> Result<SqliteStore, Error> {
+    let db = &opts.db_path;
+    apply_staged_restore(db)?;
+    datadir::refuse_lost_database(&opts.data_dir, db, opts.reinitialize)?;
+    if opts.reinitialize {
+        if datadir::database_is_empty(db)? {
+            keys::discard(&opts.data_dir)?;
+        } else {
+            tracing::warn!(db = %db.display(), "-reinitialize ignored: the database is not empty");
+        }
+    }
+    datadir::touch_private(db)?;
+    datadir::tighten(db)?;
+    for p in datadir::sqlite_sidecars(db) {
+        datadir::tighten(&p)?;
+    }
+    SqliteStore::open(db).map_err(|source| match is_corruption(&source) {
+        Some(detail) => Error::Damaged {
+            path: db.clone(),
+            detail,
+        },
+        None => Error::Store {
+            path: db.clone(),
+            source,
+        },
+    })
+}
+
+async fn bind_tcp(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), Error> {
+    let err = |source| Error::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let l = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let bound = l.local_addr().map_err(err)?;
+    Ok((l, bound))
+}
+
+fn load_tls(opts: &ServerOptions) -> Result<Option<tls::Pem>, Error> {
+    if opts.disable_tls {
+        return Ok(None);
+    }
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if let Some(host) = opts
+        .advertise_addr
+        .as_deref()
+        .map(|a| a.rsplit_once(':').map_or(a, |(h, _)| h))
+    {
+        names.push(host.trim_matches(['[', ']']).to_owned());
+    }
+    tls::load_or_generate(
+        opts.tls_cert_file.as_deref(),
+        opts.tls_key_file.as_deref(),
+        &opts.data_dir,
+        names,
+    )
+    .map(Some)
+}
+
+/// The gRPC services (the API, reflection v1 and v1alpha, health), shared by both listeners.
+async fn grpc_routes(shared: &Arc<service::Shared>) -> Result<tonic::service::Routes, Error> {
+    let svc = WaylineServer::new(service::Service {
+        shared: Arc::clone(shared),
+    });
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(wayline_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+    // v1alpha too: grpcurl and Python's grpcio-reflection still ask for it.
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(wayline_proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+    let (health, health_svc) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<WaylineServer<service::Service>>()
+        .await;
+    Ok(tonic::service::Routes::new(svc)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(health_svc))
+}
+
+/// Writes `server.pid` and `http.addr` (only the lock holder does) and the addresses into the
+/// lock files.
+fn record_holder(
+    opts: &ServerOptions,
+    lock: &lock::ServerLock,
+    grpc: SocketAddr,
+    http: SocketAddr,
+) -> Result<(), Error> {
+    lock.record(&lock::Holder {
+        pid: std::process::id(),
+        grpc: grpc.to_string(),
+        http: http.to_string(),
+        socket: opts
+            .unix_socket
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    })?;
+    datadir::write_private(
+        &opts.data_dir.join("server.pid"),
+        std::process::id().to_string().as_bytes(),
+    )?;
+    datadir::write_private(
+        &opts.data_dir.join("http.addr"),
+        http.to_string().as_bytes(),
+    )
+}
+
+/// The unix socket's directory: the default one (`socket/` in the data dir, which the Docker
+/// platform mounts into containers) is made 0700, or 0711 when `socket_mode` lets others in.
+fn prepare_socket_dir(opts: &ServerOptions, path: &Path) -> Result<(), Error> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    datadir::create_private_dir(dir)?;
+    if dir == opts.data_dir.join("socket") {
+        let mode = if opts.socket_mode & 0o077 > 0 {
+            0o711
+        } else {
+            0o700
+        };
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(
+            |source| Error::Io {
+                path: dir.to_owned(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Opens the store, binds every listener and starts serving.
 pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
     let started = std::time::Instant::now();
-    std::fs::create_dir_all(&opts.data_dir).map_err(|source| Error::Io {
-        path: opts.data_dir.clone(),
-        source,
-    })?;
-    apply_staged_restore(&opts.db_path)?;
+    datadir::prepare(&opts.data_dir)?;
+    let lock = take_locks(&opts)?;
     let store_err = |source| Error::Store {
         path: opts.db_path.clone(),
         source,
     };
-    let sqlite = SqliteStore::open(&opts.db_path).map_err(store_err)?;
-    let store: Arc<dyn Store> = Arc::new(sqlite);
-
-    let key = store
-        .init_state("hmac_key", rand::random::<[u8; 32]>().to_vec())
-        .await
-        .map_err(store_err)?;
+    let store: Arc<dyn Store> = Arc::new(open_store(&opts)?);
+    let key = keys::load_or_create(&opts.data_dir, store.as_ref(), &opts.db_path).await?;
     let revoked = store.revoked_tokens().await.map_err(store_err)?;
     let tokens = auth::Tokens::new(key, revoked);
     let runners = Arc::new(runners::Runners::default());
     runners.load(store.list_runners().await.map_err(store_err)?);
 
-    let grpc = tokio::net::TcpListener::bind(opts.listen_grpc)
-        .await
-        .map_err(|source| Error::Listen {
-            addr: opts.listen_grpc.to_string(),
-            source,
-        })?;
-    let grpc_addr = grpc.local_addr().map_err(|source| Error::Listen {
-        addr: opts.listen_grpc.to_string(),
-        source,
-    })?;
-    let http = tokio::net::TcpListener::bind(opts.listen_http)
-        .await
-        .map_err(|source| Error::Listen {
-            addr: opts.listen_http.to_string(),
-            source,
-        })?;
-    let http_addr = http.local_addr().map_err(|source| Error::Listen {
-        addr: opts.listen_http.to_string(),
-        source,
-    })?;
+    let (grpc, grpc_addr) = bind_tcp(opts.listen_grpc).await?;
+    let (http, http_addr) = bind_tcp(opts.listen_http).await?;
 
     let settings = service::Settings {
         data_dir: opts.data_dir.clone(),
@@ -366,46 +621,9 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
     let shared = service::Shared::new(Arc::clone(&store), tokens, runners, settings, timeouts, hub);
     shared.queue.load().await.map_err(store_err)?;
 
-    let tls = if opts.disable_tls {
-        None
-    } else {
-        let mut names = vec![
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-            "::1".to_owned(),
-        ];
-        if let Some(host) = opts
-            .advertise_addr
-            .as_deref()
-            .map(|a| a.rsplit_once(':').map_or(a, |(h, _)| h))
-        {
-            names.push(host.trim_matches(['[', ']']).to_owned());
-        }
-        Some(tls::load_or_generate(
-            opts.tls_cert_file.as_deref(),
-            opts.tls_key_file.as_deref(),
-            &opts.data_dir,
-            names,
-        )?)
-    };
-
+    let tls = load_tls(&opts)?;
     let (stop, stop_rx) = watch::channel(false);
-    let svc = WaylineServer::new(service::Service {
-        shared: Arc::clone(&shared),
-    });
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(wayline_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| Error::Config(format!("reflection: {e}")))?;
-    // v1alpha too: grpcurl and Python's grpcio-reflection still ask for it.
-    let reflection_alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(wayline_proto::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .map_err(|e| Error::Config(format!("reflection: {e}")))?;
-    let (health, health_svc) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<WaylineServer<service::Service>>()
-        .await;
+    let routes = grpc_routes(&shared).await?;
 
     let mut tasks = Vec::new();
     let mut builder = grpc_server();
@@ -414,11 +632,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
             .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(&pem.cert, &pem.key)))
             .map_err(|e| Error::Tls(e.to_string()))?;
     }
-    let router = builder
-        .add_service(svc.clone())
-        .add_service(reflection.clone())
-        .add_service(reflection_alpha.clone())
-        .add_service(health_svc.clone());
+    let router = builder.add_routes(routes.clone());
     let signal = stop_signal(stop_rx.clone());
     tasks.push(tokio::spawn(async move {
         if let Err(e) = router
@@ -429,42 +643,16 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
         }
     }));
 
+    let mut unix_listener = None;
     if let Some(path) = &opts.unix_socket {
-        if path.exists() {
-            // A socket left by a server that was killed; binding would fail with EADDRINUSE.
-            std::fs::remove_file(path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
-        }
-        let unix = tokio::net::UnixListener::bind(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        // Containers that bind-mount the socket may run as any user; every call still needs a
-        // token, so the socket itself is open to all local users.
-        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-        let router = grpc_server()
-            .add_service(svc)
-            .add_service(reflection)
-            .add_service(reflection_alpha)
-            .add_service(health_svc);
+        prepare_socket_dir(&opts, path)?;
+        let (handle, incoming) =
+            socket::UnixSocket::serve(path.clone(), opts.socket_mode, stop_rx.clone())?;
+        unix_listener = Some(handle);
+        let router = grpc_server().add_routes(routes);
         let signal = stop_signal(stop_rx.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = router
-                .serve_with_incoming_shutdown(UnixListenerStream::new(unix), signal)
-                .await
-            {
+            if let Err(e) = router.serve_with_incoming_shutdown(incoming, signal).await {
                 tracing::error!(error = %e, "gRPC unix-socket server failed");
             }
         }));
@@ -480,6 +668,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     }));
+    record_holder(&opts, &lock, grpc_addr, http_addr)?;
 
     tracing::info!(
         grpc = %grpc_addr,
@@ -493,10 +682,12 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
         grpc_addr,
         http_addr,
         unix_socket: opts.unix_socket,
+        unix_listener,
         tls_cert: tls.map(|t| t.cert_path),
         stop,
         tasks,
         store,
         shared,
+        lock,
     })
 }

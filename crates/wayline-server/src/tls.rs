@@ -1,9 +1,10 @@
-//! The gRPC listener's certificate: the operator's, or a self-signed one made once per data dir.
+//! The gRPC listener's certificate: the operator's, or a self-signed one made once per data dir
+//! (in `tls/`, 0700, both files 0600). A key file open to other users is refused.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::Error;
+use crate::datadir;
 
 /// PEM certificate and key.
 #[derive(Debug, Clone)]
@@ -11,6 +12,11 @@ pub(crate) struct Pem {
     pub(crate) cert: Vec<u8>,
     pub(crate) key: Vec<u8>,
     pub(crate) cert_path: PathBuf,
+}
+
+/// The self-signed certificate's file in a data dir (its presence marks a previous life).
+pub(crate) fn self_signed_cert_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("tls").join("server.crt")
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
@@ -29,6 +35,7 @@ pub(crate) fn load_or_generate(
 ) -> Result<Pem, Error> {
     match (cert, key) {
         (Some(c), Some(k)) => {
+            datadir::refuse_if_shared(k, "600")?;
             return Ok(Pem {
                 cert: read(c)?,
                 key: read(k)?,
@@ -42,50 +49,28 @@ pub(crate) fn load_or_generate(
         }
         (None, None) => {}
     }
-    let dir = data_dir.join("tls");
-    let cert_path = dir.join("server.crt");
+    let cert_path = self_signed_cert_path(data_dir);
+    let dir = cert_path.parent().expect("in tls/").to_owned();
     let key_path = dir.join("server.key");
     if cert_path.exists() && key_path.exists() {
+        datadir::refuse_if_shared(&key_path, "600")?;
         return Ok(Pem {
             cert: read(&cert_path)?,
             key: read(&key_path)?,
             cert_path,
         });
     }
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    datadir::create_private_dir(&dir)?;
     let generated = rcgen::generate_simple_self_signed(names)
         .map_err(|e| Error::Config(format!("generating a self-signed certificate: {e}")))?;
     let cert = generated.cert.pem().into_bytes();
     let key = generated.signing_key.serialize_pem().into_bytes();
-    write_private(&key_path, &key)?;
-    std::fs::write(&cert_path, &cert).map_err(|source| Error::Io {
-        path: cert_path.clone(),
-        source,
-    })?;
+    datadir::write_private(&key_path, &key)?;
+    datadir::write_private(&cert_path, &cert)?;
     tracing::info!(cert = %cert_path.display(), "generated a self-signed TLS certificate");
     Ok(Pem {
         cert,
         key,
         cert_path,
     })
-}
-
-fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    f.write_all(data).map_err(io)?;
-    f.sync_all().map_err(io)
 }

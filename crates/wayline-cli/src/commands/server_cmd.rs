@@ -64,7 +64,13 @@ pub(crate) async fn server(_env: &Env, cmd: ServerCmd) -> Result<ExitCode> {
                 .map_err(err)?
                 .into_inner();
             let tmp = file.with_extension("partial");
-            let mut out = tokio::fs::File::create(&tmp)
+            // A snapshot holds every config secret: readable by this user only.
+            let mut out = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
                 .await
                 .with_context(|| format!("cannot write `{}`", tmp.display()))?;
             let mut hasher = Sha256::new();
@@ -160,6 +166,8 @@ pub(crate) async fn server(_env: &Env, cmd: ServerCmd) -> Result<ExitCode> {
 
 /// Runs the server in the foreground until SIGINT/SIGTERM.
 async fn run(args: ServerRunArgs) -> Result<ExitCode> {
+    // Everything the server creates is for this user only (database, WAL, keys, snapshots).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let data_dir = args.data_dir.clone().unwrap_or_else(|| {
         if args.embedded {
             EmbeddedPaths::new().dir
@@ -167,8 +175,6 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
             crate::context::data_dir().join("server")
         }
     });
-    fs_err::create_dir_all(&data_dir)?;
-    let pid_file = data_dir.join("server.pid");
     let mut opts = wayline_server::ServerOptions::new(&data_dir);
     if let Some(db) = args.db {
         opts.db_path = db;
@@ -183,13 +189,16 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
         .with_context(|| format!("-listen-http `{}`", args.listen_http))?;
     opts.unix_socket = Some(
         args.listen_unix
-            .unwrap_or_else(|| data_dir.join("server.sock")),
+            .unwrap_or_else(|| EmbeddedPaths::socket_in(&data_dir)),
     );
+    opts.socket_mode = args.socket_mode;
+    opts.reinitialize = args.reinitialize;
     opts.tls_cert_file = args.tls_cert_file;
     opts.tls_key_file = args.tls_key_file;
     opts.advertise_addr = args.advertise_addr;
     opts.ack_timeout = Duration::from_secs(args.ack_timeout);
     opts.heartbeat_timeout = Duration::from_secs(args.heartbeat_timeout);
+    let signals = wayline_server::Signals::install()?;
     let started = Instant::now();
     let server = match wayline_server::start(opts.clone()).await {
         // The embedded server must come up even when another server (another user's, or
@@ -203,8 +212,6 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
         other => other,
     }
     .context("the server could not start")?;
-    fs_err::write(&pid_file, std::process::id().to_string())?;
-    fs_err::write(data_dir.join("http.addr"), server.http_addr().to_string())?;
     note!(
         "Wayline server ready in {} ms: gRPC {} (TLS), HTTP http://{}, socket {}",
         started.elapsed().as_millis(),
@@ -215,37 +222,29 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    note!("Shutting down...");
-    server.shutdown().await;
-    let _ = std::fs::remove_file(&pid_file);
+    server.wait_on(signals).await;
+    note!("Server stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stops the embedded default server: SIGTERM, then wait for its socket to close.
+/// Stops the embedded default server: SIGTERM to the process holding its data dir's lock (so
+/// it works without the socket), then waits until the lock is released.
 async fn stop() -> Result<ExitCode> {
     let paths = EmbeddedPaths::new();
-    let Ok(pid_text) = std::fs::read_to_string(paths.pid_file()) else {
+    let Some(holder) = paths.running() else {
         say!("Your local server is not running.");
         return Ok(ExitCode::SUCCESS);
     };
-    let pid: i32 = pid_text
-        .trim()
-        .parse()
-        .context("the server's pid file is not a number")?;
-    let pid = nix::unistd::Pid::from_raw(pid);
+    let pid = nix::unistd::Pid::from_raw(
+        i32::try_from(holder.pid).context("the server's lock names no valid pid")?,
+    );
     if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_err() {
-        let _ = std::fs::remove_file(paths.pid_file());
         say!("Your local server is not running.");
         return Ok(ExitCode::SUCCESS);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if nix::sys::signal::kill(pid, None).is_err() {
+        if paths.running().is_none() {
             say!("Stopped your local server.");
             return Ok(ExitCode::SUCCESS);
         }

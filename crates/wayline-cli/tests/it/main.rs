@@ -7,6 +7,7 @@ mod common;
 
 mod basics;
 mod crash;
+mod data_dir;
 mod docker;
 mod entrypoint;
 mod external_plugin;

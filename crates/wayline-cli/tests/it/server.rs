@@ -50,7 +50,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let sock = self.data.join("server.sock");
+        let sock = self.data.join("socket/server.sock");
         assert!(
             eventually(Duration::from_secs(20), || {
                 std::os::unix::net::UnixStream::connect(&sock).is_ok()

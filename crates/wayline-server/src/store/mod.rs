@@ -58,6 +58,9 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+    /// SQLite's `quick_check` found the file damaged.
+    #[error("SQLite's quick_check reports: {0}")]
+    Damaged(String),
     /// The store was closed (server shutting down).
     #[error("the store is closed because the server is shutting down")]
     Closed,
@@ -160,6 +163,8 @@ pub trait Store: Send + Sync + 'static {
     fn claim_state(&self, key: &str, value: Vec<u8>) -> Pending<bool>;
     /// Stores `value` under `key`.
     fn put_state(&self, key: &str, value: Vec<u8>) -> Pending<()>;
+    /// Removes `key`.
+    fn delete_state(&self, key: &str) -> Pending<()>;
 
     /// Records a minted token.
     fn insert_token(&self, token: TokenRecord) -> Pending<()>;
