@@ -1323,3 +1323,7 @@ async fn config_errors_name_the_attribute() {
     let err = registry.configure(json!({"image": "x"})).await.unwrap_err();
     assert_eq!(err.to_string(), "missing field `tag`");
 }
+
+/// Ownership labels and a host port held by someone else.
+#[path = "docker/owner.rs"]
+mod owner;

@@ -11,7 +11,7 @@ use wayline_proto::v1::{DeclaredResource, Health};
 
 use super::config::{PlatformConfig, ReleaseConfig};
 use super::engine;
-use super::platform::{self, Created, NetworkState, ResourceHealth, Target};
+use super::platform::{self, Created, NetworkState, Owner, ResourceHealth, Target};
 use super::values::{Deployment, Image, Release};
 use super::{auth_fields, errors, fail, out_fn};
 
@@ -164,7 +164,7 @@ impl Platform for DockerPlatform {
             ctx.core.job.deployment_id.clone()
         };
         let target = Target {
-            app: ctx.core.job.app.clone(),
+            owner: Owner::of_job(&ctx.core),
             deployment_id: deployment_id.clone(),
             deployment_env: ctx.core.deployment_env.clone(),
         };
@@ -194,7 +194,7 @@ impl Platform for DockerPlatform {
         let mut networks = Vec::new();
         for name in &config.networks {
             let created = Created::Network { name: name.clone() };
-            match platform::network_state(&docker, name, &target.app).await {
+            match platform::network_state(&docker, name, &target.owner).await {
                 Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
                 Ok(NetworkState::Foreign) => {}
                 Ok(NetworkState::Ours) => {
@@ -216,7 +216,7 @@ impl Platform for DockerPlatform {
             }
         }
         if let Some(port) = config.host_port {
-            match platform::free_host_port(&docker, &target.app, port, None).await {
+            match platform::free_host_port(&docker, &target.owner, port, None).await {
                 Ok(stopped) => {
                     for old in stopped {
                         out(&format!("Stopped {old} to free host port {port}"));
@@ -225,7 +225,7 @@ impl Platform for DockerPlatform {
                 Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
             }
         }
-        let name = platform::container_name(&target.app, &target.deployment_id);
+        let name = platform::container_name(&target.owner.app, &target.deployment_id);
         out(&format!("Creating container {name}"));
         let container = rm
             .create(ctx, &name, CONTAINER, async {
@@ -337,7 +337,7 @@ impl Documented for DockerPlatform {
     fn docs() -> Docs {
         Docs {
             description: "Runs the image as one container per deployment, named `<app>-<deployment id>` and \
-                labelled `wayline.app` / `wayline.deployment-id`, with the deployment's env and `PORT`. \
+                labelled with the server id, project, app, workspace and deployment id (`wayline.server-id`, `wayline.project`, `wayline.app`, `wayline.workspace`, `wayline.deployment-id`); it stops or adopts only containers and networks with its own labels, with the deployment's env and `PORT`. \
                 `service_port` is published on 127.0.0.1: on `host_port` when set (Waypoint always picked a \
                 random port, its issue #687), else on a free port. With a fixed `host_port`, deploy stops the \
                 app's older container holding that port (its deployment keeps it until destroyed or pruned). \
@@ -430,9 +430,10 @@ impl ReleaseManager for DockerRelease {
                     .await
                     .map_err(fail)?
                 {
-                    for old in platform::free_host_port(&docker, &ctx.core.job.app, port, Some(id))
-                        .await
-                        .map_err(fail)?
+                    for old in
+                        platform::free_host_port(&docker, &Owner::of_job(&ctx.core), port, Some(id))
+                            .await
+                            .map_err(fail)?
                     {
                         ctx.ui.output(
                             format!("Stopped {old} to free host port {port}"),

@@ -11,14 +11,17 @@
 //!
 //! Every value is the same `Image` from build to push, so no mapper is needed between them. The
 //! engine is reached through `DOCKER_HOST` (or the platform's `client_config.host`), else the
-//! local socket, and the API version is negotiated, so older engines work. Everything created is
-//! labelled `wayline.app=<app>` (containers and networks also `wayline.deployment-id`).
+//! local socket, and the API version is negotiated, so older engines work. Images are labelled
+//! `wayline.app=<app>`; containers and networks carry their owner's server id, project, app,
+//! workspace and deployment id, and the platform touches only those whose owner labels match
+//! its own (`owner`).
 
 pub mod builder;
 pub mod config;
 pub mod context;
 pub mod deploy;
 pub mod engine;
+pub mod owner;
 pub mod platform;
 pub mod registry;
 pub mod runtime;

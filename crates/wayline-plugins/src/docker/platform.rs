@@ -2,7 +2,8 @@
 //!
 //! [`container_plan`] is pure (the container spec as data, tested against fixtures); [`run`] does
 //! the IO: networks, pull, create, start, readiness; [`remove`] and [`health`] serve destroy and
-//! status.
+//! status. What it creates carries its [`Owner`]'s labels, and it touches only what its owner
+//! owns (see `owner`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -18,7 +19,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::config::PlatformConfig;
-use super::engine::{self, DockerError, LABEL_APP, LABEL_DEPLOYMENT, Out, api, is_not_found};
+use super::engine::{self, DockerError, Out, api, is_not_found};
+pub use super::owner::{Owner, free_host_port};
 
 /// How many log lines a failed start shows.
 const FAILED_LOG_LINES: usize = 20;
@@ -31,8 +33,8 @@ const POLL: Duration = Duration::from_millis(10);
 /// Who the container is for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
-    /// App name.
-    pub app: String,
+    /// Server, project, app and workspace: labelled on everything created.
+    pub owner: Owner,
     /// Deployment id.
     pub deployment_id: String,
     /// The deployment's entrypoint env (`WAYLINE_*`).
@@ -65,15 +67,15 @@ pub fn container_plan(
     image: &str,
     target: &Target,
 ) -> (String, ContainerCreateBody) {
-    let name = container_name(&target.app, &target.deployment_id);
+    let name = container_name(&target.owner.app, &target.deployment_id);
     // Later entries win: static env, then the deployment's own, then PORT.
     let mut env: BTreeMap<String, String> = cfg.static_environment.clone();
     env.extend(target.deployment_env.clone());
     env.insert("PORT".to_owned(), cfg.service_port.to_string());
 
+    // The owner's labels win over the config's: ownership decides what Wayline may touch.
     let mut labels: HashMap<String, String> = cfg.labels.clone().into_iter().collect();
-    labels.insert(LABEL_APP.to_owned(), target.app.clone());
-    labels.insert(LABEL_DEPLOYMENT.to_owned(), target.deployment_id.clone());
+    labels.extend(target.owner.labels(&target.deployment_id));
 
     let mut exposed = HashMap::new();
     let mut bindings = HashMap::new();
@@ -190,8 +192,8 @@ pub struct Running {
 pub enum NetworkState {
     /// It does not exist: deploy creates it.
     Missing,
-    /// It exists and carries this app's label: deploy adopts it, so the app's last deployment to
-    /// be destroyed removes it.
+    /// It exists and carries this app's owner labels (server, project, app, workspace): deploy
+    /// adopts it, so the app's last deployment to be destroyed removes it.
     Ours,
     /// Someone else's: used, never removed.
     Foreign,
@@ -201,7 +203,7 @@ pub enum NetworkState {
 pub async fn network_state(
     docker: &Docker,
     name: &str,
-    app: &str,
+    owner: &Owner,
 ) -> Result<NetworkState, DockerError> {
     match docker
         .inspect_network(
@@ -211,11 +213,7 @@ pub async fn network_state(
         .await
     {
         Ok(net) => {
-            let ours = net
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_APP))
-                .is_some_and(|a| a == app);
+            let ours = net.labels.as_ref().is_some_and(|l| owner.owns(l));
             Ok(if ours {
                 NetworkState::Ours
             } else {
@@ -233,10 +231,7 @@ pub async fn create_network(
     name: &str,
     target: &Target,
 ) -> Result<(), DockerError> {
-    let labels = HashMap::from([
-        (LABEL_APP.to_owned(), target.app.clone()),
-        (LABEL_DEPLOYMENT.to_owned(), target.deployment_id.clone()),
-    ]);
+    let labels = target.owner.labels(&target.deployment_id);
     docker
         .create_network(NetworkCreateRequest {
             name: name.to_owned(),
@@ -303,67 +298,6 @@ pub async fn create_container(
         }
     }
     Ok(created)
-}
-
-/// How long a container replaced on a fixed host port gets to stop (SIGTERM) before it is killed.
-/// Shorter than the engine's 10 s default: while it runs, the new deployment can't have the port.
-const STOP_GRACE_SECS: i32 = 3;
-
-/// Stops the app's other running containers that publish `host_port`, so a fixed `host_port`
-/// can move from one deployment to the next (and back, on rollback). The stopped containers stay
-/// (their deployments still own them: destroy and prune remove them); returns their names.
-pub async fn free_host_port(
-    docker: &Docker,
-    app: &str,
-    host_port: u16,
-    keep_id: Option<&str>,
-) -> Result<Vec<String>, DockerError> {
-    let filters = HashMap::from([
-        ("label".to_owned(), vec![format!("{LABEL_APP}={app}")]),
-        ("status".to_owned(), vec!["running".to_owned()]),
-    ]);
-    let options = bollard::query_parameters::ListContainersOptions {
-        all: false,
-        filters: Some(filters),
-        ..bollard::query_parameters::ListContainersOptions::default()
-    };
-    let containers = docker
-        .list_containers(Some(options))
-        .await
-        .map_err(api(format!("listing the containers of app `{app}`")))?;
-    let mut stopped = Vec::new();
-    for c in containers {
-        let id = c.id.unwrap_or_default();
-        if keep_id.is_some_and(|k| k == id) {
-            continue;
-        }
-        let holds = c
-            .ports
-            .unwrap_or_default()
-            .iter()
-            .any(|p| p.public_port == Some(host_port));
-        if !holds {
-            continue;
-        }
-        let name = c
-            .names
-            .and_then(|n| n.into_iter().next())
-            .map_or_else(|| id.clone(), |n| n.trim_start_matches('/').to_owned());
-        let options = bollard::query_parameters::StopContainerOptions {
-            t: Some(STOP_GRACE_SECS),
-            signal: None,
-        };
-        match docker.stop_container(&id, Some(options)).await {
-            Ok(()) => stopped.push(name),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => {
-                return Err(api(format!(
-                    "stopping container `{name}` to free host port {host_port}"
-                ))(e));
-            }
-        }
-    }
-    Ok(stopped)
 }
 
 /// The fixed host port a container was created with for `service_port`, if any.
@@ -656,7 +590,12 @@ mod tests {
 
     fn target() -> Target {
         Target {
-            app: "web".into(),
+            owner: Owner {
+                server_id: "01JSERVER".into(),
+                project: "shop".into(),
+                app: "web".into(),
+                workspace: "default".into(),
+            },
             deployment_id: "01JDEPLOY".into(),
             deployment_env: BTreeMap::from([
                 ("WAYLINE_DEPLOYMENT_ID".into(), "01JDEPLOY".into()),
@@ -710,7 +649,10 @@ mod tests {
             &PlatformConfig::default(),
             "img",
             &Target {
-                app: "a".into(),
+                owner: Owner {
+                    app: "a".into(),
+                    ..Owner::default()
+                },
                 ..Target::default()
             },
         );

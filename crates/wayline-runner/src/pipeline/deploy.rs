@@ -91,6 +91,10 @@ impl Run<'_> {
             env.insert("WAYLINE_ENTRYPOINT_TOKEN".to_owned(), token);
         }
         env.insert("WAYLINE_DEPLOYMENT_ID".to_owned(), deployment_id.to_owned());
+        // Platforms label what they create with the server's id (see the docker plugin).
+        if !cfg.server_id.is_empty() {
+            env.insert("WAYLINE_SERVER_ID".to_owned(), cfg.server_id);
+        }
         Ok(env)
     }
 

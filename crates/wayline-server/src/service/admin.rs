@@ -15,6 +15,7 @@ use crate::auth::{TokenKind, Tokens, parse_expiry};
 
 const BOOTSTRAPPED: &str = "bootstrapped";
 const SERVER_CONFIG: &str = "server_config";
+const SERVER_ID: &str = "server_id";
 const CHUNK: usize = 64 * 1024;
 
 pub(super) async fn bootstrap(shared: &Shared) -> Result<pb::NewTokenResponse, Status> {
@@ -146,10 +147,31 @@ pub(crate) async fn server_config(shared: &Shared) -> Result<pb::ServerConfig, S
     {
         c.advertise_unix_socket = p.display().to_string();
     }
+    c.server_id = server_id(shared).await?;
     Ok(c)
 }
 
-pub(super) async fn set_server_config(shared: &Shared, c: pb::ServerConfig) -> Result<(), Status> {
+/// This server's id: made once, kept in the database (a restored snapshot keeps it).
+async fn server_id(shared: &Shared) -> Result<String, Status> {
+    shared
+        .store
+        .claim_state(SERVER_ID, wayline_core::id::new_id().into_bytes())
+        .await
+        .map_err(store_status)?;
+    let id = shared
+        .store
+        .get_state(SERVER_ID)
+        .await
+        .map_err(store_status)?
+        .unwrap_or_default();
+    Ok(String::from_utf8_lossy(&id).into_owned())
+}
+
+pub(super) async fn set_server_config(
+    shared: &Shared,
+    mut c: pb::ServerConfig,
+) -> Result<(), Status> {
+    c.server_id.clear();
     shared
         .store
         .put_state(SERVER_CONFIG, c.encode_to_vec())

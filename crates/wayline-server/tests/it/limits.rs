@@ -248,3 +248,31 @@ async fn the_number_of_pending_runners_is_bounded() {
         .expect("a pending runner reconnects");
     online(&mut h.client().await, "adopted", &[], false).await;
 }
+
+/// Platforms label what they create with the server's id: made once, kept across restarts,
+/// not settable.
+#[tokio::test]
+async fn the_server_id_is_stable_and_read_only() {
+    let mut h = Harness::start().await;
+    let mut c = h.client().await;
+    let id = c
+        .get_server_config(())
+        .await
+        .unwrap()
+        .into_inner()
+        .server_id;
+    assert_eq!(id.len(), 26, "a ULID: {id}");
+    let mut cfg = c.get_server_config(()).await.unwrap().into_inner();
+    cfg.server_id = "someone-else".into();
+    c.set_server_config(cfg).await.unwrap();
+    h.restart().await;
+    let mut c = h.client().await;
+    assert_eq!(
+        c.get_server_config(())
+            .await
+            .unwrap()
+            .into_inner()
+            .server_id,
+        id
+    );
+}
