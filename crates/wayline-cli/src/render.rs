@@ -173,6 +173,23 @@ pub(crate) fn cell(s: &str) -> String {
     cut(s, MAX_CELL)
 }
 
+/// The shortest length, at least 12 (a ULID's 10 timestamp characters and 2 random ones, so
+/// records of the same millisecond still differ), at which every id in `ids` is told apart.
+pub(crate) fn short_id_len(ids: &[&str]) -> usize {
+    let mut sorted: Vec<&str> = ids.to_vec();
+    sorted.sort_unstable();
+    let common = |a: &str, b: &str| a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    sorted
+        .windows(2)
+        .map(|w| common(w[0], w[1]) + 1)
+        .fold(12, usize::max)
+}
+
+/// `id` cut to `len` characters (all of it with `-long-ids`).
+pub(crate) fn short_id(id: &str, len: usize) -> String {
+    id.chars().take(len).collect()
+}
+
 /// `text` followed by spaces up to `width` characters (no formatter width: those are limited
 /// to 65,535 and panic beyond).
 fn pad(text: &str, width: usize) -> String {
@@ -529,6 +546,16 @@ mod tests {
         assert_eq!(v["id"], 4);
         assert_eq!(v["msg"], "Built");
         assert_eq!(v["status"], "ok");
+    }
+
+    #[test]
+    fn short_ids_are_long_enough_to_tell_apart() {
+        // Two jobs of the same millisecond share their first 10 (timestamp) characters.
+        let a = "01M8SDWNN3ABCDEFGHJKMNPQRS";
+        let b = "01M8SDWNN3ABCXYZGHJKMNPQRS";
+        assert_eq!(short_id_len(&[a]), 12);
+        assert_eq!(short_id_len(&[a, b, "01M8SDYV8E0000000000000000"]), 14);
+        assert_eq!(short_id(a, 14), "01M8SDWNN3ABCD");
     }
 
     #[test]

@@ -421,22 +421,44 @@ async fn release_op(
     } else {
         run.get(OperationKind::Deployment, &r.deployment_id).await?
     };
-    // A pruned deployment is deployed again from its artifact before it is released.
+    // A pruned deployment is deployed again from its artifact before it is released, unless
+    // the artifact is gone too (a local image removed by `destroy`): then say so, rather than
+    // let the platform look for it in a registry.
     let deployment = if deployment.physical_state == pb::PhysicalState::Destroyed as i32 {
-        run.ctx.events.line(
-            format!(
-                "Deployment {} was destroyed; deploying its artifact again",
-                wayline_core::id::format_sequence(deployment.sequence)
-            ),
-            "info",
-        );
+        let seq = wayline_core::id::format_sequence(deployment.sequence);
         let artifact = run
             .get(OperationKind::PushedArtifact, &deployment.artifact_id)
             .await?;
+        let image = artifact_name(&artifact);
+        if artifact.physical_state == pb::PhysicalState::Destroyed as i32 {
+            return Err(StepError(format!(
+                "deployment {seq} was destroyed and so was its artifact {image} (pushed artifact {}); \
+                 there is nothing to deploy again: `wayline up` builds a new one",
+                wayline_core::id::format_sequence(artifact.sequence)
+            )));
+        }
+        run.ctx.events.line(
+            format!("Deployment {seq} was destroyed; deploying its artifact {image} again"),
+            "info",
+        );
         let redeployed = run.deploy(&artifact).await?;
         result.deploy = Some(redeployed.record.clone());
         redeployed.record
     } else {
+        if r.rollback
+            && let Ok(artifact) = run
+                .get(OperationKind::PushedArtifact, &deployment.artifact_id)
+                .await
+        {
+            run.ctx.events.line(
+                format!(
+                    "Rolling back to deployment {} of artifact {}",
+                    wayline_core::id::format_sequence(deployment.sequence),
+                    artifact_name(&artifact)
+                ),
+                "info",
+            );
+        }
         deployment
     };
     let release = run.release(&deployment).await?;
@@ -445,6 +467,17 @@ async fn release_op(
     }
     result.release = Some(release.record);
     Ok(())
+}
+
+/// What an artifact is, for messages: `image:tag` when the plugin says, else `vN`.
+fn artifact_name(artifact: &pb::Operation) -> String {
+    let data: serde_json::Value =
+        serde_json::from_str(&artifact.template_data_json).unwrap_or_default();
+    match (data["image"].as_str(), data["tag"].as_str()) {
+        (Some(image), Some(tag)) if !tag.is_empty() => format!("`{image}:{tag}`"),
+        (Some(image), _) => format!("`{image}`"),
+        _ => wayline_core::id::format_sequence(artifact.sequence),
+    }
 }
 
 /// The deployment of the release before the live one.

@@ -1,5 +1,6 @@
 //! What the server remembers: builds, artifacts, deployments, releases and their status.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -13,19 +14,70 @@ use crate::render;
 use crate::render::say;
 use crate::session::{self, Session};
 
-/// The project and app to list for: from flags, else from the config file.
-fn app_ref(env: &Env) -> Result<pb::r#ref::Application> {
+/// The apps a command is about: `-project` and `-app`; else the config file's (with
+/// `-project` overriding its project); else, outside a project folder, every app the server
+/// knows of `-project`.
+async fn app_refs(env: &Env, session: &mut Session) -> Result<Vec<pb::r#ref::Application>> {
+    let app_ref = |project: &str, app: &str| pb::r#ref::Application {
+        project: project.to_owned(),
+        application: app.to_owned(),
+    };
     if let (Some(p), Some(a)) = (&env.global.project, &env.global.app) {
+        return Ok(vec![app_ref(p, a)]);
+    }
+    if in_project_folder() || env.global.project.is_none() {
+        return Ok(ops::targets(env)?
+            .iter()
+            .map(|t| app_ref(&t.project, &t.app))
+            .collect());
+    }
+    let project = env.global.project.clone().unwrap_or_default();
+    let known = session
+        .client
+        .get_project(pb::GetProjectRequest {
+            project: project.clone(),
+        })
+        .await
+        .map_err(super_err)?
+        .into_inner();
+    let apps: Vec<_> = known
+        .applications
+        .iter()
+        .map(|a| app_ref(&project, &a.name))
+        .collect();
+    if apps.is_empty() {
+        anyhow::bail!("project `{project}` has no apps on the server yet");
+    }
+    Ok(apps)
+}
+
+/// True when a config file is found from the working directory.
+fn in_project_folder() -> bool {
+    std::env::current_dir()
+        .ok()
+        .and_then(|d| wayline_config::find_config(&d).ok().flatten())
+        .is_some()
+}
+
+/// The one app a list is about (see [`app_refs`]); several need `-app`.
+async fn app_ref(env: &Env, session: &mut Session) -> Result<pb::r#ref::Application> {
+    if env.global.app.is_none() && in_project_folder() {
+        let t = ops::target(env)?;
         return Ok(pb::r#ref::Application {
-            project: p.clone(),
-            application: a.clone(),
+            project: t.project,
+            application: t.app,
         });
     }
-    let t = ops::target(env)?;
-    Ok(pb::r#ref::Application {
-        project: t.project,
-        application: t.app,
-    })
+    let mut apps = app_refs(env, session).await?;
+    if apps.len() == 1 {
+        return Ok(apps.remove(0));
+    }
+    let names: Vec<&str> = apps.iter().map(|a| a.application.as_str()).collect();
+    anyhow::bail!(
+        "project `{}` has several apps ({}); choose one with `-app <name>`",
+        apps[0].project,
+        names.join(", ")
+    )
 }
 
 async fn list(
@@ -125,7 +177,14 @@ fn op_json(op: &Operation) -> serde_json::Value {
     })
 }
 
-fn print_ops(env: &Env, ops: &[Operation], long_ids: bool, with: &[&str]) {
+/// Prints operation records; `deployments` maps deployment ids to their `vN` for releases.
+fn print_ops(
+    env: &Env,
+    ops: &[Operation],
+    long_ids: bool,
+    with: &[&str],
+    deployments: &std::collections::HashMap<String, u64>,
+) {
     if env.global.json {
         render::json(&serde_json::Value::Array(ops.iter().map(op_json).collect()));
         return;
@@ -137,6 +196,12 @@ fn print_ops(env: &Env, ops: &[Operation], long_ids: bool, with: &[&str]) {
     let mut headers = vec!["", "SEQ", "ID", "STATE", "PLUGIN", "WORKSPACE", "COMMIT"];
     headers.extend_from_slice(with);
     headers.push("COMPLETED");
+    let ids: Vec<&str> = ops.iter().map(|o| o.id.as_str()).collect();
+    let id_len = if long_ids {
+        usize::MAX
+    } else {
+        render::short_id_len(&ids)
+    };
     let rows: Vec<Vec<String>> = ops
         .iter()
         .map(|op| {
@@ -144,11 +209,7 @@ fn print_ops(env: &Env, ops: &[Operation], long_ids: bool, with: &[&str]) {
             let mut row = vec![
                 mark.to_owned(),
                 id::format_sequence(op.sequence),
-                if long_ids {
-                    op.id.clone()
-                } else {
-                    id::short_id(&op.id).to_owned()
-                },
+                render::short_id(&op.id, id_len),
                 state_word(op),
                 op.component
                     .as_ref()
@@ -161,7 +222,10 @@ fn print_ops(env: &Env, ops: &[Operation], long_ids: bool, with: &[&str]) {
                 row.push(match *w {
                     "PHYSICAL" => physical(op).to_owned(),
                     "URL" => op.url.clone(),
-                    "DEPLOYMENT" => op.deployment_id.chars().take(10).collect(),
+                    "DEPLOYMENT" => deployments.get(&op.deployment_id).map_or_else(
+                        || render::short_id(&op.deployment_id, id_len),
+                        |seq| id::format_sequence(*seq),
+                    ),
                     _ => String::new(),
                 });
             }
@@ -188,8 +252,8 @@ pub(crate) async fn deployment(env: &Env, cmd: DeploymentCmd) -> Result<ExitCode
             list: flags,
             physical_state,
         } => {
-            let app = app_ref(env)?;
             let mut session = session::connect().await?;
+            let app = app_ref(env, &mut session).await?;
             let mut req = request(env, app, &flags);
             req.physical_state = match physical_state.as_str() {
                 "any" => pb::PhysicalState::Unspecified,
@@ -203,7 +267,13 @@ pub(crate) async fn deployment(env: &Env, cmd: DeploymentCmd) -> Result<ExitCode
             let ops = list(&mut session, OperationKind::Deployment, req)
                 .await
                 .map_err(super_err)?;
-            print_ops(env, &ops, flags.long_ids, &["PHYSICAL", "URL"]);
+            print_ops(
+                env,
+                &ops,
+                flags.long_ids,
+                &["PHYSICAL", "URL"],
+                &HashMap::new(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         DeploymentCmd::Destroy { ids, op } => {
@@ -227,12 +297,31 @@ async fn list_kind(
     flags: &ListFlags,
     with: &[&str],
 ) -> Result<ExitCode> {
-    let app = app_ref(env)?;
     let mut session = session::connect().await?;
-    let ops = list(&mut session, kind, request(env, app, flags))
+    let app = app_ref(env, &mut session).await?;
+    let ops = list(&mut session, kind, request(env, app.clone(), flags))
         .await
         .map_err(super_err)?;
-    print_ops(env, &ops, flags.long_ids, with);
+    // Releases name their deployment by its `vN`, which differs from the release's own.
+    let mut deployments = HashMap::new();
+    if kind == OperationKind::Release && !ops.is_empty() {
+        let all = ListFlags {
+            limit: 1000,
+            workspace_all: true,
+            ..ListFlags::default()
+        };
+        for d in list(
+            &mut session,
+            OperationKind::Deployment,
+            request(env, app, &all),
+        )
+        .await
+        .map_err(super_err)?
+        {
+            deployments.insert(d.id, d.sequence);
+        }
+    }
+    print_ops(env, &ops, flags.long_ids, with, &deployments);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -240,7 +329,158 @@ fn super_err(s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!(super::describe_status(&s))
 }
 
-/// `wayline status`: per app, the latest deployment and release with health.
+/// What `status` knows of one app: the live release, the deployment it serves, the latest
+/// deployment (which may not be released), the last health report and connected instances.
+struct AppStatus {
+    release: Option<Operation>,
+    released: Option<Operation>,
+    latest: Option<Operation>,
+    report: Option<Operation>,
+    instances: Vec<pb::Instance>,
+}
+
+impl AppStatus {
+    async fn fetch(session: &mut Session, app: &pb::r#ref::Application, workspace: &str) -> Self {
+        let get = |target| pb::GetOperationRequest {
+            kind: 0,
+            target: Some(target),
+        };
+        let latest_of = |kind: OperationKind| pb::GetOperationRequest {
+            kind: kind as i32,
+            ..get(pb::get_operation_request::Target::Latest(
+                pb::get_operation_request::Latest {
+                    application: Some(app.clone()),
+                    workspace: workspace.to_owned(),
+                    success_only: false,
+                },
+            ))
+        };
+        let c = &mut session.client;
+        let releases = c
+            .list_releases(pb::ListOperationsRequest {
+                application: Some(app.clone()),
+                workspace: workspace.to_owned(),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().operations)
+            .unwrap_or_default();
+        // The live release; else the latest (destroyed, or never successful).
+        let release = releases
+            .iter()
+            .find(|r| r.live)
+            .or_else(|| releases.first())
+            .cloned();
+        let released = match release.as_ref().filter(|r| !r.deployment_id.is_empty()) {
+            Some(r) => c
+                .get_operation(pb::GetOperationRequest {
+                    kind: OperationKind::Deployment as i32,
+                    ..get(pb::get_operation_request::Target::Id(
+                        r.deployment_id.clone(),
+                    ))
+                })
+                .await
+                .ok()
+                .map(tonic::Response::into_inner),
+            None => None,
+        };
+        let latest = c
+            .get_operation(latest_of(OperationKind::Deployment))
+            .await
+            .ok()
+            .map(tonic::Response::into_inner);
+        let report = c
+            .get_operation(latest_of(OperationKind::StatusReport))
+            .await
+            .ok()
+            .map(tonic::Response::into_inner);
+        let instances = c
+            .list_instances(pb::ListInstancesRequest {
+                application: Some(app.clone()),
+                workspace: workspace.to_owned(),
+                deployment_id: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().instances)
+            .unwrap_or_default();
+        Self {
+            release,
+            released,
+            latest,
+            report,
+            instances,
+        }
+    }
+
+    /// The deployment that serves users: the released one, else the latest.
+    fn serving(&self) -> Option<&Operation> {
+        self.released.as_ref().or(self.latest.as_ref())
+    }
+
+    /// Health in a word; a destroyed deployment is `destroyed`, whatever its last report said.
+    fn health(&self) -> String {
+        let destroyed = |d: &Operation| d.physical_state() == pb::PhysicalState::Destroyed;
+        if self.serving().is_some_and(destroyed) {
+            return "destroyed".to_owned();
+        }
+        self.report
+            .as_ref()
+            .map_or("unknown".to_owned(), |r| health_word(r.health()).to_owned())
+    }
+
+    fn release_cell(&self) -> String {
+        self.release.as_ref().map_or("-".into(), |r| {
+            let word = if r.live {
+                "live".to_owned()
+            } else if r.physical_state() == pb::PhysicalState::Destroyed
+                || self
+                    .released
+                    .as_ref()
+                    .is_some_and(|d| d.physical_state() == pb::PhysicalState::Destroyed)
+            {
+                "destroyed".to_owned()
+            } else {
+                state_word(r)
+            };
+            format!("{} {word}", id::format_sequence(r.sequence))
+        })
+    }
+
+    /// The served deployment's `vN` and state, and the latest when it is another one.
+    fn deployment_cell(&self) -> String {
+        let Some(d) = self.serving() else {
+            return "-".into();
+        };
+        let state = match d.physical_state() {
+            pb::PhysicalState::Destroyed => "destroyed".to_owned(),
+            _ => state_word(d),
+        };
+        let mut cell = format!("{} {state}", id::format_sequence(d.sequence));
+        if let Some(l) = self.latest.as_ref().filter(|l| l.id != d.id) {
+            let _ = std::fmt::Write::write_fmt(
+                &mut cell,
+                format_args!(" (latest {} not released)", id::format_sequence(l.sequence)),
+            );
+        }
+        cell
+    }
+
+    fn url(&self) -> String {
+        if self.health() == "destroyed" {
+            return String::new();
+        }
+        self.release
+            .as_ref()
+            .map(|r| r.url.clone())
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.serving().map(|d| d.url.clone()))
+            .unwrap_or_default()
+    }
+}
+
+/// `wayline status`: per app, the live release, the deployment it serves (both numbers),
+/// health and instances.
 pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
     let mut session = session::connect().await?;
     let apps: Vec<pb::r#ref::Application> = if all_projects {
@@ -261,56 +501,16 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
             })
             .collect()
     } else {
-        vec![app_ref(env)?]
+        app_refs(env, &mut session).await?
     };
     let workspace = ops::workspace(env);
     let mut rows = Vec::new();
     let mut json = Vec::new();
     let mut problems = Vec::new();
     for app in apps {
-        let latest = |kind: OperationKind| pb::GetOperationRequest {
-            kind: kind as i32,
-            target: Some(pb::get_operation_request::Target::Latest(
-                pb::get_operation_request::Latest {
-                    application: Some(app.clone()),
-                    workspace: workspace.clone(),
-                    success_only: false,
-                },
-            )),
-        };
-        let dep = session
-            .client
-            .get_operation(latest(OperationKind::Deployment))
-            .await
-            .ok()
-            .map(tonic::Response::into_inner);
-        let rel = session
-            .client
-            .get_operation(latest(OperationKind::Release))
-            .await
-            .ok()
-            .map(tonic::Response::into_inner);
-        let report = session
-            .client
-            .get_operation(latest(OperationKind::StatusReport))
-            .await
-            .ok()
-            .map(tonic::Response::into_inner);
-        let health = report
-            .as_ref()
-            .map_or("unknown".to_owned(), |r| health_word(r.health()).to_owned());
+        let st = AppStatus::fetch(&mut session, &app, &workspace).await;
         // Instances are the entrypoints connected now; they also report config they can't resolve.
-        let instances = session
-            .client
-            .list_instances(pb::ListInstancesRequest {
-                application: Some(app.clone()),
-                workspace: workspace.clone(),
-                deployment_id: String::new(),
-            })
-            .await
-            .map(|r| r.into_inner().instances)
-            .unwrap_or_default();
-        for i in &instances {
+        for i in &st.instances {
             for e in &i.config_errors {
                 problems.push(format!(
                     "{}: instance {}: {e}",
@@ -323,24 +523,19 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
             app.project.clone(),
             app.application.clone(),
             workspace.clone(),
-            dep.as_ref().map_or("-".into(), |d| {
-                format!("{} {}", id::format_sequence(d.sequence), state_word(d))
-            }),
-            rel.as_ref().map_or("-".into(), |r| {
-                format!("{} {}", id::format_sequence(r.sequence), state_word(r))
-            }),
-            health.clone(),
-            instances.len().to_string(),
-            rel.as_ref()
-                .map(|r| r.url.clone())
-                .filter(|u| !u.is_empty())
-                .or_else(|| dep.as_ref().map(|d| d.url.clone()))
-                .unwrap_or_default(),
+            st.release_cell(),
+            st.deployment_cell(),
+            st.health(),
+            st.instances.len().to_string(),
+            st.url(),
         ]);
         json.push(serde_json::json!({
             "project": app.project, "app": app.application, "workspace": workspace,
-            "deployment": dep.as_ref().map(op_json), "release": rel.as_ref().map(op_json), "health": health,
-            "instances": instances.iter().map(|i| serde_json::json!({
+            "release": st.release.as_ref().map(op_json),
+            "deployment": st.serving().map(op_json),
+            "latest_deployment": st.latest.as_ref().map(op_json),
+            "health": st.health(),
+            "instances": st.instances.iter().map(|i| serde_json::json!({
                 "id": i.id, "deployment_id": i.deployment_id, "config_errors": i.config_errors,
             })).collect::<Vec<_>>(),
         }));
@@ -353,8 +548,8 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
                 "PROJECT",
                 "APP",
                 "WORKSPACE",
-                "DEPLOYMENT",
                 "RELEASE",
+                "DEPLOYMENT",
                 "HEALTH",
                 "INSTANCES",
                 "URL",
@@ -364,7 +559,7 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
         if !problems.is_empty() {
             say!("\nConfig that deployments cannot resolve:");
             for p in &problems {
-                say!("  {}", env.style.yellow(p));
+                say!("  {}", env.style.yellow(&render::safe(p)));
             }
         }
     }

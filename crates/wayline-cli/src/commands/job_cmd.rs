@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use wayline_core::pb::{self, Job, job};
-use wayline_core::{id, jobs, labels, time};
+use wayline_core::{jobs, labels, time};
 
 use super::{Env, describe_status};
 use crate::cli::JobCmd;
@@ -71,9 +71,20 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
                 .iter()
                 .map(|s| parse_state(s).map(|s| s as i32))
                 .collect::<Result<Vec<_>>>()?;
+            // `-project` / `-app` / `-workspace` narrow the list (either of the first two alone
+            // works too); without them every job is listed.
+            let application =
+                (env.global.project.is_some() || env.global.app.is_some()).then(|| {
+                    pb::r#ref::Application {
+                        project: env.global.project.clone().unwrap_or_default(),
+                        application: env.global.app.clone().unwrap_or_default(),
+                    }
+                });
             let jobs = s
                 .client
                 .list_jobs(pb::ListJobsRequest {
+                    application,
+                    workspace: env.global.workspace.clone().unwrap_or_default(),
                     states,
                     target_runner_id: target_runner_id.unwrap_or_default(),
                     limit,
@@ -90,15 +101,17 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
             } else if jobs.is_empty() {
                 say!("No jobs.");
             } else {
+                let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+                let id_len = if long_ids {
+                    usize::MAX
+                } else {
+                    render::short_id_len(&ids)
+                };
                 let rows: Vec<Vec<String>> = jobs
                     .iter()
                     .map(|j| {
                         vec![
-                            if long_ids {
-                                j.id.clone()
-                            } else {
-                                id::short_id(&j.id).to_owned()
-                            },
+                            render::short_id(&j.id, id_len),
                             jobs::operation_name(j.operation.as_ref()).to_owned(),
                             jobs::state_name(j.state()).to_owned(),
                             j.application

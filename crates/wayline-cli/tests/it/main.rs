@@ -6,6 +6,7 @@
 mod common;
 
 mod basics;
+mod catalog;
 mod crash;
 mod data_dir;
 mod docker;

@@ -7,7 +7,7 @@ fn filter(env: &TestEnv, text: &str) -> String {
     let home = env.home.path().display().to_string();
     let text = text.replace(&home, "[HOME]");
     let ulid = regex::Regex::new(r"\b[0-9A-HJKMNP-TV-Z]{26}\b").unwrap();
-    let short = regex::Regex::new(r"\b01[0-9A-HJKMNP-TV-Z]{8}\b").unwrap();
+    let short = regex::Regex::new(r"\b01[0-9A-HJKMNP-TV-Z]{8,14}\b").unwrap();
     let ago = regex::Regex::new(r"\b\d+[smhd] ago\b").unwrap();
     let took = regex::Regex::new(r"\(in \d+\.\ds").unwrap();
     let text = took.replace_all(&text, "(in [DURATION]");

@@ -47,6 +47,15 @@ fn ui_opens_with_a_token_and_shows_the_app() {
         "no token, no page: {head}"
     );
 
+    // A bad or expired link tells a browser user how to get a good one.
+    let (head, body) = request(&format!("{base}?token=not-a-token"), None);
+    assert!(head.contains(" 401 "), "{head}");
+    assert!(
+        body.contains("The token was refused")
+            && body.contains("<code>wayline ui</code> in a terminal"),
+        "{body}"
+    );
+
     let (head, _) = request(&url, None);
     assert!(head.contains(" 303 "), "{head}");
     let cookie = head

@@ -138,6 +138,11 @@ impl Run<'_> {
         op.artifact_id.clone_from(&artifact.id);
         op.build_id.clone_from(&artifact.build_id);
         op.physical_state = PhysicalState::Pending as i32;
+        // A deployment's provenance is its artifact's, not the tree the job runs in (a
+        // rollback to v1 deploys v1's commit, whatever is checked out now).
+        if artifact.provenance.is_some() {
+            op.provenance.clone_from(&artifact.provenance);
+        }
         let record = self.upsert(op).await?;
         self.sync_config().await?;
         let env = self.deployment_env(&record.id).await?;

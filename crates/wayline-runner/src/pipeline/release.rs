@@ -14,7 +14,11 @@ use super::{Produced, Run, StepError, StepResult};
 /// another deployment.
 pub(crate) fn rollback_release(releases: &[Operation]) -> StepResult<&Operation> {
     let live = releases.iter().find(|r| r.live).ok_or_else(|| {
-        StepError("nothing is released yet, so there is nothing to roll back".into())
+        StepError(
+            "nothing is live (never released, or destroyed since), so there is nothing to roll \
+             back from; `wayline release -deployment vN` releases a chosen deployment"
+                .into(),
+        )
     })?;
     releases
         .iter()
@@ -92,6 +96,9 @@ impl Run<'_> {
             &labels,
         );
         op.deployment_id.clone_from(&deployment.id);
+        if deployment.provenance.is_some() {
+            op.provenance.clone_from(&deployment.provenance);
+        }
         let record = self.upsert(op).await?;
         if let Some(u) = &used {
             self.run_hooks(u, HookWhen::Before).await?;

@@ -192,10 +192,11 @@ pub(super) async fn get_operation(
                 "target is required: id, latest or sequence",
             ));
         }
-        Some(Target::Id(id)) => (
-            OperationTarget::Id(id.clone()),
-            format!("{what} {id} does not exist"),
-        ),
+        Some(Target::Id(given)) => {
+            let id = super::ids::operation(shared, kind, what, &given).await?;
+            let missing = format!("{what} {id} does not exist");
+            (OperationTarget::Id(id), missing)
+        }
         Some(Target::Latest(l)) => {
             let (project, app) = app_of(l.application)?;
             let workspace = if l.workspace.is_empty() {

@@ -7,6 +7,7 @@
 mod access;
 pub(crate) mod admin;
 mod catalog;
+mod ids;
 mod instances;
 mod jobs;
 mod limits;
@@ -468,16 +469,18 @@ impl pb::wayline_server::Wayline for Service {
     async fn cancel_job(&self, req: Request<pb::CancelJobRequest>) -> Rs<()> {
         self.shared.admit(&req, "CancelJob")?;
         let r = req.get_ref();
+        let job_id = ids::job(&self.shared, &r.job_id).await?;
         self.shared
             .queue
-            .cancel(&r.job_id, r.force)
+            .cancel(&job_id, r.force)
             .await
             .map(Response::new)
     }
 
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Rs<pb::Job> {
         self.shared.admit(&req, "GetJob")?;
-        jobs::get_job(&self.shared, &req.get_ref().job_id)
+        let job_id = ids::job(&self.shared, &req.get_ref().job_id).await?;
+        jobs::get_job(&self.shared, &job_id)
             .await
             .map(Response::new)
     }
@@ -506,7 +509,8 @@ impl pb::wayline_server::Wayline for Service {
         req: Request<pb::GetJobStreamRequest>,
     ) -> Rs<Self::GetJobStreamStream> {
         self.shared.admit(&req, "GetJobStream")?;
-        jobs::job_stream(&self.shared, req.into_inner().job_id)
+        let job_id = ids::job(&self.shared, &req.get_ref().job_id).await?;
+        jobs::job_stream(&self.shared, job_id)
             .await
             .map(Response::new)
     }
@@ -548,7 +552,7 @@ impl pb::wayline_server::Wayline for Service {
 
     async fn get_runner(&self, req: Request<pb::GetRunnerRequest>) -> Rs<pb::Runner> {
         self.shared.admit(&req, "GetRunner")?;
-        let id = &req.get_ref().runner_id;
+        let id = &ids::runner(&self.shared, &req.get_ref().runner_id)?;
         self.shared
             .runners
             .get(id)
@@ -558,16 +562,15 @@ impl pb::wayline_server::Wayline for Service {
 
     async fn adopt_runner(&self, req: Request<pb::AdoptRunnerRequest>) -> Rs<()> {
         self.shared.admit(&req, "AdoptRunner")?;
-        runner::adopt(&self.shared, req.into_inner())
-            .await
-            .map(Response::new)
+        let mut req = req.into_inner();
+        req.runner_id = ids::runner(&self.shared, &req.runner_id)?;
+        runner::adopt(&self.shared, req).await.map(Response::new)
     }
 
     async fn forget_runner(&self, req: Request<pb::ForgetRunnerRequest>) -> Rs<()> {
         self.shared.admit(&req, "ForgetRunner")?;
-        runner::forget(&self.shared, &req.get_ref().runner_id)
-            .await
-            .map(Response::new)
+        let id = ids::runner(&self.shared, &req.get_ref().runner_id)?;
+        runner::forget(&self.shared, &id).await.map(Response::new)
     }
 
     type EntrypointConfigStream = Boxed<pb::EntrypointConfigResponse>;

@@ -153,8 +153,20 @@ pub struct TokenRecord {
     pub expires_ms: Option<i64>,
 }
 
+/// Records whose ids [`Store::ids_with_prefix`] searches.
+#[derive(Debug, Clone, Copy)]
+pub enum IdTable {
+    /// Jobs.
+    Jobs,
+    /// Operations of one kind (`pb::OperationKind` as i32).
+    Operations(i32),
+}
+
 /// The server's persistent state.
 pub trait Store: Send + Sync + 'static {
+    /// Up to `limit` ids in `table` that start with `prefix`, in id order (short ids typed by
+    /// users resolve through this).
+    fn ids_with_prefix(&self, table: IdTable, prefix: &str, limit: u32) -> Pending<Vec<String>>;
     /// A value from the server's key/value state.
     fn get_state(&self, key: &str) -> Pending<Option<Vec<u8>>>;
     /// Stores `value` under `key` unless a value is there; returns the stored value.

@@ -21,7 +21,8 @@ use wayline_proto::v1 as pb;
 mod ops;
 
 use super::{
-    JobFilter, OperationFilter, OperationTarget, Pending, Store, StoreError, TokenRecord, schema,
+    IdTable, JobFilter, OperationFilter, OperationTarget, Pending, Store, StoreError, TokenRecord,
+    schema,
 };
 
 type Reply = Box<dyn FnOnce(Result<(), Arc<str>>) + Send>;
@@ -271,10 +272,16 @@ fn load_project(conn: &Connection, name: &str) -> Result<Option<pb::Project>, St
 fn list_jobs(conn: &Connection, f: &JobFilter) -> Result<Vec<pb::Job>, StoreError> {
     let mut sql = String::from("SELECT data FROM jobs WHERE 1 = 1");
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    // An empty project or app does not narrow (`job list -project X` alone lists X's jobs).
     if let Some((project, app)) = &f.app {
-        sql.push_str(" AND project = ? AND app = ?");
-        args.push(Box::new(project.clone()));
-        args.push(Box::new(app.clone()));
+        if !project.is_empty() {
+            sql.push_str(" AND project = ?");
+            args.push(Box::new(project.clone()));
+        }
+        if !app.is_empty() {
+            sql.push_str(" AND app = ?");
+            args.push(Box::new(app.clone()));
+        }
     }
     if let Some(ws) = &f.workspace {
         sql.push_str(" AND workspace = ?");
@@ -313,6 +320,28 @@ fn app_key(project: &str, app: &str) -> (String, String) {
 }
 
 impl Store for SqliteStore {
+    fn ids_with_prefix(&self, table: IdTable, prefix: &str, limit: u32) -> Pending<Vec<String>> {
+        // A range on the primary key: every id >= prefix and < prefix + U+10FFFF (whose UTF-8
+        // sorts after any continuation) starts with prefix; LIKE would not use the index.
+        let low = prefix.to_owned();
+        let high = format!("{prefix}\u{10ffff}");
+        self.read(move |c| {
+            let (sql, kind) = match table {
+                IdTable::Jobs => (
+                    "SELECT id FROM jobs WHERE id >= ?1 AND id < ?2 AND ?4 = 0 ORDER BY id LIMIT ?3",
+                    0,
+                ),
+                IdTable::Operations(kind) => (
+                    "SELECT id FROM operations WHERE id >= ?1 AND id < ?2 AND kind = ?4 ORDER BY id LIMIT ?3",
+                    kind,
+                ),
+            };
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map(params![low, high, limit, kind], |r| r.get::<_, String>(0))?;
+            rows.map(|r| r.map_err(StoreError::from)).collect()
+        })
+    }
+
     fn get_state(&self, key: &str) -> Pending<Option<Vec<u8>>> {
         let key = key.to_owned();
         self.read(move |c| {

@@ -357,7 +357,10 @@ pub(crate) fn unauthorized(reason: &str) -> String {
     page(
         "Sign in",
         &format!(
-            "<h1>Sign in</h1>\n<p>{}</p>\n<p>Run <code>wayline ui</code> to open the UI with a fresh token.</p>\n",
+            "<h1>Sign in</h1>\n<p>{}</p>\n<p>Sign-in links are good for one hour. To get a new one, run \
+             <code>wayline ui</code> in a terminal where <code>wayline</code> reaches this server: it opens \
+             the UI in your browser, signed in (<code>wayline ui -no-browser</code> prints the link \
+             instead).</p>\n",
             esc(reason)
         ),
     )

@@ -75,7 +75,7 @@ fn cookie_for(token: &str) -> String {
     format!("wayline_token={token}")
 }
 
-const HINT: &str = "Run <code>wayline ui</code> to open the UI with a fresh token.";
+const HINT: &str = "To get a new one, run <code>wayline ui</code> in a terminal";
 
 #[tokio::test]
 async fn pages_need_a_login_token() {

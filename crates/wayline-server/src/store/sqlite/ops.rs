@@ -129,6 +129,11 @@ pub(super) fn upsert_operation(
         }
     }
     op.live = live;
+    if kind == pb::OperationKind::Deployment
+        && op.physical_state == pb::PhysicalState::Destroyed as i32
+    {
+        unlive_releases_of(conn, &app, &op.workspace, &op.id)?;
+    }
     let commit = op
         .provenance
         .as_ref()
@@ -153,6 +158,39 @@ pub(super) fn upsert_operation(
         op.encode_to_vec()
     ])?;
     Ok(op)
+}
+
+/// A destroyed deployment is released nowhere: its live release stops being live (so lists,
+/// `status` and the UI stop calling it live, and `rollback` has nothing live to leave).
+fn unlive_releases_of(
+    conn: &Connection,
+    app: &pb::r#ref::Application,
+    workspace: &str,
+    deployment_id: &str,
+) -> Result<(), StoreError> {
+    let live: Option<(String, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT id, data FROM operations WHERE kind = ?1 AND project = ?2 AND app = ?3
+             AND workspace = ?4 AND live = 1 LIMIT 1",
+        )?
+        .query_row(
+            params![
+                pb::OperationKind::Release as i32,
+                app.project,
+                app.application,
+                workspace
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((id, data)) = live {
+        let release: pb::Operation = decode(&data)?;
+        if release.deployment_id == deployment_id {
+            conn.prepare_cached("UPDATE operations SET live = 0 WHERE id = ?1")?
+                .execute([id])?;
+        }
+    }
+    Ok(())
 }
 
 fn kind_name(kind: i32) -> &'static str {
