@@ -11,11 +11,15 @@ use crate::diag::{Diagnostic, Diagnostics, Source, did_you_mean};
 use crate::schema::*;
 
 /// The step kinds a pipeline `use` may name.
-const STEP_USES: &[&str] = &["build", "deploy", "release", "up", "exec"];
+const STEP_USES: &[&str] = &["build", "deploy", "release", "up", "exec", "pipeline"];
 
 pub(crate) struct Decoder<'a> {
     pub(crate) file: &'a Source,
     pub(crate) diags: &'a mut Diagnostics,
+    /// The workspace `workspace.name` means in `project` and variable defaults.
+    pub(crate) workspace: String,
+    /// `path.project` at load time.
+    pub(crate) project_dir: std::path::PathBuf,
 }
 
 fn span_of(s: &impl Span) -> Range<usize> {
@@ -212,6 +216,7 @@ impl Decoder<'_> {
         body: &Body,
         project_dir: std::path::PathBuf,
     ) -> Option<Config> {
+        self.project_dir.clone_from(&project_dir);
         let top = "the top level";
         self.check(
             body,
@@ -239,21 +244,16 @@ impl Decoder<'_> {
                 String::new()
             }
             Some(a) => match &a.value {
-                EditExpr::String(s) if !s.is_empty() => {
-                    check_name(self, s.as_str(), span_of(&a.value), "project name");
-                    s.as_str().to_owned()
-                }
-                EditExpr::String(_) => {
+                EditExpr::String(s) if s.is_empty() => {
                     self.error(span_of(&a.value), "`project` must not be empty");
                     String::new()
                 }
-                other => {
-                    self.error(
-                        span_of(other),
-                        "`project` must be a literal string; it cannot refer to variables",
-                    );
-                    String::new()
+                EditExpr::String(s) => {
+                    check_name(self, s.as_str(), span_of(&a.value), "project name");
+                    s.as_str().to_owned()
                 }
+                // Waypoint evaluates `project` with `workspace.name`, `path.*` and functions.
+                other => self.project_expr(other),
             },
         };
         self.unique_labels(body.get_blocks("variable"), "variable");
@@ -301,6 +301,50 @@ impl Decoder<'_> {
             apps,
             pipelines,
         })
+    }
+
+    /// Evaluates a non-literal `project` (e.g. `"${workspace.name}-api"`, `upper("x")`,
+    /// `path.project`) with the workspace this load is for.
+    fn project_expr(&mut self, e: &EditExpr) -> String {
+        let s = self.scoped_string(e, "project");
+        if !s.is_empty() {
+            check_name(self, &s, span_of(e), "project name");
+        }
+        s
+    }
+
+    /// A string attribute evaluated at load time with `workspace.name`, `path.project`,
+    /// `path.pwd` and functions (`project`, a runner `profile`); empty after an error.
+    fn scoped_string(&mut self, e: &EditExpr, what: &str) -> String {
+        let span = span_of(e);
+        let scope = crate::eval::project_scope(&self.workspace, &self.project_dir);
+        match crate::eval::eval_in(e, &scope, &self.project_dir) {
+            Ok(hcl::Value::String(s)) if !s.is_empty() => s,
+            Ok(hcl::Value::String(_)) => {
+                self.error(span, format!("`{what}` evaluates to an empty string"));
+                String::new()
+            }
+            Ok(other) => {
+                self.error(
+                    span,
+                    format!(
+                        "`{what}` must be a string, found {}",
+                        crate::value::type_name(&other)
+                    ),
+                );
+                String::new()
+            }
+            Err(err) => {
+                let msg = match err.kind() {
+                    hcl::eval::ErrorKind::UndefinedVar(v) => format!(
+                        "`{what}` may use `workspace.name`, `path.project`, `path.pwd` and functions, not `{v}`"
+                    ),
+                    other => format!("cannot evaluate `{what}`: {other}"),
+                };
+                self.error(span, msg);
+                String::new()
+            }
+        }
     }
 
     fn variable(&mut self, b: &Block) -> VariableDecl {
@@ -478,9 +522,14 @@ impl Decoder<'_> {
                 interval,
             }
         });
+        let profile = body.get_attribute("profile").map(|a| match &a.value {
+            EditExpr::String(s) => s.as_str().to_owned(),
+            // Like `project`: `"odr-${workspace.name}"` is common.
+            other => self.scoped_string(other, "profile"),
+        });
         RunnerBlock {
             enabled: self.literal_bool(body, "enabled", ctx),
-            profile: self.literal_string(body, "profile", ctx),
+            profile,
             data_source,
             poll,
         }
@@ -701,11 +750,15 @@ impl Decoder<'_> {
             .filter(|u| u.labels.len() == 1)
             .map(|u| self.use_block(u));
         if top && use_.is_none() && b.body.get_blocks("use").next().is_none() {
-            self.error_help(
+            // Waypoint loads such a file; the operation then says the plugin is missing.
+            let d = Diagnostic::at(
+                self.file,
                 span_of(&b.ident),
-                format!("{ctx} has no `use` block"),
-                Some("say which plugin to use, e.g. `use \"docker\" {}`".to_string()),
-            );
+                format!("{ctx} has no `use` block; operations that need it will fail"),
+            )
+            .with_help("say which plugin to use, e.g. `use \"docker\" {}`")
+            .warning();
+            self.diags.push(d);
         }
         let hooks = b
             .body
@@ -841,7 +894,7 @@ impl Decoder<'_> {
                     if !STEP_USES.contains(&u.plugin.as_str()) {
                         self.error_help(
                             u.span.clone(),
-                            format!("unknown step kind `{}`; a step uses one of build, deploy, release, up, exec", u.plugin),
+                            format!("unknown step kind `{}`; a step uses one of build, deploy, release, up, exec, pipeline", u.plugin),
                             did_you_mean(&u.plugin, STEP_USES.iter().copied()),
                         );
                     }

@@ -18,6 +18,10 @@ use crate::funcs::{self, DYNAMIC_KEY, FnEnv, is_dynamic};
 use crate::schema::*;
 use crate::value::{convert, from_json, to_json, to_text};
 
+mod config_values;
+
+pub use config_values::{ConfigScope, ConfigValue, ConfigVarDef};
+
 /// Where a variable's final value came from, lowest precedence first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,6 +97,8 @@ pub struct EvalInputs {
     pub labels: BTreeMap<String, String>,
     /// Salt for sensitive-value hashes (the server cookie); empty uses the project name.
     pub salt: String,
+    /// The plugins a job could use: when set, `validate` checks plugin names and `use` bodies.
+    pub plugins: Option<std::sync::Arc<crate::plugins::PluginCatalog>>,
 }
 
 /// An evaluated `hook`.
@@ -170,52 +176,6 @@ impl EvaluatedUse {
     }
 }
 
-/// Which `config {}` a value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConfigScope {
-    /// The top-level `config`.
-    Project,
-    /// The app's `config`.
-    App,
-}
-
-/// A config value: a literal or a `dynamic()` source.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConfigValue {
-    /// A literal (non-strings are JSON-encoded).
-    Static(String),
-    /// Read at runtime by a config sourcer.
-    Dynamic {
-        /// The sourcer (`vault`, `aws-ssm`, `kubernetes`, ...).
-        from: String,
-        /// Its settings.
-        config: BTreeMap<String, String>,
-    },
-}
-
-/// One entry of a `config {}` stanza, ready for `SetConfig`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ConfigVarDef {
-    /// Env var name, internal name, or file path.
-    pub name: String,
-    /// The value.
-    pub value: ConfigValue,
-    /// From `internal = {}`.
-    pub internal: bool,
-    /// From `file = {}` (`name` is a path).
-    pub file: bool,
-    /// Set inside `workspace "<name>" {}`.
-    pub workspace: Option<String>,
-    /// Set inside `label "<selector>" {}`.
-    pub label_selector: Option<String>,
-    /// Project or app.
-    pub scope: ConfigScope,
-    /// Set inside `runner {}`: for runners, never exposed to apps.
-    pub runner: bool,
-}
-
 /// Variables and predefined values, ready to evaluate expressions of one project (and app).
 #[derive(Debug, Clone)]
 pub struct EvalContext<'c> {
@@ -227,6 +187,10 @@ pub struct EvalContext<'c> {
     project_labels: BTreeMap<String, String>,
     extra_labels: BTreeMap<String, String>,
     vars: Map<String, Value>,
+    /// Variables whose value only a job knows: `dynamic()` defaults, and (in `validate`)
+    /// variables with no value, which the server may hold.
+    unknown_vars: Vec<String>,
+    plugins: Option<std::sync::Arc<crate::plugins::PluginCatalog>>,
 }
 
 impl<'c> EvalContext<'c> {
@@ -260,7 +224,7 @@ impl<'c> EvalContext<'c> {
         } else {
             inputs.workspace.clone()
         };
-        let variables = resolve_variables(config, inputs, diags);
+        let variables = resolve_variables(config, inputs, diags, placeholders);
         let mut var_obj = Map::new();
         if placeholders {
             for decl in &config.variables {
@@ -295,10 +259,21 @@ impl<'c> EvalContext<'c> {
             "workspace".to_owned(),
             obj1("name", Value::String(workspace.clone())),
         );
+        let unknown_vars = config
+            .variables
+            .iter()
+            .filter(|d| match variables.iter().find(|v| v.name == d.name) {
+                Some(v) => v.source == VariableSource::Dynamic,
+                None => placeholders,
+            })
+            .map(|d| d.name.clone())
+            .collect();
         let mut ctx = EvalContext {
             config,
             app: None,
             workspace,
+            unknown_vars,
+            plugins: inputs.plugins.clone(),
             variables,
             labels: BTreeMap::new(),
             project_labels: BTreeMap::new(),
@@ -326,7 +301,14 @@ impl<'c> EvalContext<'c> {
         let app_dir = match &app.path {
             None => project_dir.clone(),
             Some(e) => match ctx.eval(e, None) {
-                Ok(Value::String(p)) => project_dir.join(p),
+                Ok(Value::String(p)) if is_child_path(&p) => project_dir.join(p),
+                Ok(Value::String(p)) => {
+                    diags.push(ctx.error_at(
+                        e,
+                        format!("app `path` \"{p}\" must be a child of the project directory"),
+                    ));
+                    project_dir.clone()
+                }
                 Ok(other) => {
                     diags.push(ctx.error_at(
                         e,
@@ -362,6 +344,11 @@ impl<'c> EvalContext<'c> {
         labels.insert("wayline/workspace".to_owned(), self.workspace.clone());
         self.vars.insert("labels".to_owned(), labels_value(&labels));
         self.labels = labels;
+    }
+
+    /// The configuration this context evaluates.
+    pub fn config(&self) -> &'c Config {
+        self.config
     }
 
     /// The resolved input variables, in declaration order.
@@ -452,7 +439,7 @@ impl<'c> EvalContext<'c> {
                     Diagnostic::at(
                         file,
                         span,
-                        "`config.internal` is only available inside `config` values",
+                        "`config.env` and `config.internal` are only available inside `config` values",
                     )
                 } else {
                     let mut known: Vec<&str> = self.vars.keys().map(String::as_str).collect();
@@ -560,160 +547,14 @@ impl<'c> EvalContext<'c> {
         }
     }
 
-    /// The flattened `config {}` stanzas (project, then app), every scope kept, for
-    /// `wayline config sync` and for the server to resolve per deployment.
-    pub fn config_vars(&self) -> Result<Vec<ConfigVarDef>, Diagnostics> {
-        let mut diags = Diagnostics::new();
-        let mut out = Vec::new();
-        let blocks = self.config_blocks();
-        let extra = self.internal_scope();
-        for (scope, b) in blocks {
-            self.flatten_config(b, scope, None, None, false, &extra, &mut out, &mut diags);
-        }
-        diags.into_result(out)
-    }
-
-    fn config_blocks(&self) -> Vec<(ConfigScope, &'c ConfigBlock)> {
-        [
-            self.config
-                .config
-                .as_ref()
-                .map(|c| (ConfigScope::Project, c)),
-            self.app
-                .and_then(|a| a.config.as_ref())
-                .map(|c| (ConfigScope::App, c)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
-    }
-
-    /// `config.internal.*`: the unscoped internal values of the project and app stanzas
-    /// (dynamic ones as `${config.internal.NAME}` for the entrypoint to resolve).
-    fn internal_scope(&self) -> Map<String, Value> {
-        let mut internal = Map::new();
-        for (_, b) in self.config_blocks() {
-            if let Some(e) = &b.internal
-                && let Ok(Value::Object(m)) = self.eval(e, None)
-            {
-                for (k, v) in m {
-                    let shown = if is_dynamic(&v) {
-                        Value::String(format!("${{config.internal.{k}}}"))
-                    } else {
-                        Value::String(to_text(&v))
-                    };
-                    internal.insert(k, shown);
-                }
-            }
-        }
-        let mut extra = Map::new();
-        extra.insert(
-            "config".to_owned(),
-            obj1("internal", Value::Object(internal)),
-        );
-        extra
-    }
-
-    /// `file_change_signal` of the app (or project) config.
-    pub fn file_change_signal(&self) -> Option<String> {
-        let app = self
-            .app
-            .and_then(|a| a.config.as_ref())
-            .and_then(|c| c.file_change_signal.as_ref());
-        let e = app.or_else(|| {
-            self.config
-                .config
-                .as_ref()
-                .and_then(|c| c.file_change_signal.as_ref())
-        })?;
-        self.eval(e, None).ok().map(|v| to_text(&v))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn flatten_config(
-        &self,
-        b: &ConfigBlock,
-        scope: ConfigScope,
-        workspace: Option<&str>,
-        selector: Option<&str>,
-        runner: bool,
-        extra: &Map<String, Value>,
-        out: &mut Vec<ConfigVarDef>,
-        diags: &mut Diagnostics,
-    ) {
-        for (e, internal, file) in [
-            (&b.env, false, false),
-            (&b.internal, true, false),
-            (&b.file, false, true),
-        ] {
-            let Some(e) = e else { continue };
-            let m = match self.eval(e, Some(extra)) {
-                Ok(Value::Object(m)) => m,
-                Ok(other) => {
-                    diags.push(self.error_at(
-                        e,
-                        format!("expected a map, found {}", crate::value::type_name(&other)),
-                    ));
-                    continue;
-                }
-                Err(d) => {
-                    diags.push(d);
-                    continue;
-                }
-            };
-            for (name, v) in m {
-                let value = if let Value::Object(o) = &v {
-                    if let Some(Value::Object(d)) = o.get(DYNAMIC_KEY) {
-                        let from = d.get("from").map(to_text).unwrap_or_default();
-                        let config = match d.get("config") {
-                            Some(Value::Object(c)) => {
-                                c.iter().map(|(k, v)| (k.clone(), to_text(v))).collect()
-                            }
-                            _ => BTreeMap::new(),
-                        };
-                        ConfigValue::Dynamic { from, config }
-                    } else {
-                        ConfigValue::Static(to_text(&v))
-                    }
-                } else {
-                    ConfigValue::Static(to_text(&v))
-                };
-                out.push(ConfigVarDef {
-                    name,
-                    value,
-                    internal,
-                    file,
-                    workspace: workspace.map(str::to_owned),
-                    label_selector: selector.map(str::to_owned),
-                    scope,
-                    runner,
-                });
-            }
-        }
-        for (ws, inner) in &b.workspaces {
-            self.flatten_config(inner, scope, Some(ws), selector, runner, extra, out, diags);
-        }
-        for (ls, inner) in &b.labels {
-            self.flatten_config(
-                inner,
-                scope,
-                workspace,
-                Some(&ls.source),
-                runner,
-                extra,
-                out,
-                diags,
-            );
-        }
-        if let Some(r) = &b.runner {
-            self.flatten_config(r, scope, workspace, selector, true, extra, out, diags);
-        }
-    }
-
     /// Evaluates everything that can be evaluated without a server or artifacts: variables,
     /// labels, paths, config, hooks and every `use` body (references to `artifact.*` etc. are
     /// checked, not evaluated). Returns all problems found.
     pub fn validate(config: &Config, inputs: &EvalInputs) -> Diagnostics {
+        funcs::pure(|| Self::validate_pure(config, inputs))
+    }
+
+    fn validate_pure(config: &Config, inputs: &EvalInputs) -> Diagnostics {
         let mut diags = Diagnostics::new();
         let inputs = EvalInputs {
             app: None,
@@ -721,6 +562,9 @@ impl<'c> EvalContext<'c> {
         };
         // Variable errors are reported and validation goes on, so one run shows every error.
         let base = EvalContext::build(config, &inputs, &mut diags, true);
+        if let Some(catalog) = &inputs.plugins {
+            diags.extend(catalog.check(config));
+        }
         if let Err(d) = base.config_vars() {
             diags.extend(d);
         }
@@ -737,16 +581,7 @@ impl<'c> EvalContext<'c> {
             };
             // Project-level config was checked by the base context; check the app's own.
             if let Some(c) = &app.config {
-                ctx.flatten_config(
-                    c,
-                    ConfigScope::App,
-                    None,
-                    None,
-                    false,
-                    &ctx.internal_scope(),
-                    &mut Vec::new(),
-                    &mut diags,
-                );
+                ctx.check_app_config(c, &mut diags);
             }
             let mut stages = vec![&app.build, &app.deploy];
             stages.extend(app.build.registry.as_deref());
@@ -767,7 +602,9 @@ impl<'c> EvalContext<'c> {
                 .into_iter()
                 .flatten()
             {
-                if let Err(d) = self.eval_json(e) {
+                if !self.refers_to_unknown(e)
+                    && let Err(d) = self.eval_json(e)
+                {
                     diags.extend(d);
                 }
             }
@@ -778,12 +615,26 @@ impl<'c> EvalContext<'c> {
         }
     }
 
+    /// Whether `e` uses a variable whose value only a job knows (then only its references are
+    /// checked, as for `artifact.*`).
+    fn refers_to_unknown(&self, e: &Expr) -> bool {
+        if self.unknown_vars.is_empty() {
+            return false;
+        }
+        let mut f = Finder::default();
+        f.visit_expr(&e.expr);
+        f.first_attrs
+            .iter()
+            .any(|(root, key, _)| root == "var" && self.unknown_vars.contains(key))
+    }
+
     fn check_stage(&self, s: &Stage, diags: &mut Diagnostics) {
-        if let Some(l) = &s.labels {
+        if let Some(l) = s.labels.as_ref().filter(|l| !self.refers_to_unknown(l)) {
             let _ = self.eval_labels(Some(l), diags);
         }
         for h in &s.hooks {
             if let Some(c) = &h.command
+                && !self.refers_to_unknown(c)
                 && let Err(d) = self.command(c)
             {
                 diags.push(d);
@@ -791,6 +642,10 @@ impl<'c> EvalContext<'c> {
         }
         if let Some(u) = &s.use_ {
             self.check_use_body(&u.body, &u.file, Some(s.kind), diags);
+            if let Some(catalog) = &self.plugins {
+                let mut path = Vec::new();
+                self.check_use_types(catalog, u, s.kind, &u.body, &mut path, diags);
+            }
         }
     }
 
@@ -813,6 +668,9 @@ impl<'c> EvalContext<'c> {
                         .vars
                         .iter()
                         .any(|(n, _)| matches!(n.as_str(), "artifact" | "deploy" | "entrypoint"))
+                        || f.first_attrs.iter().any(|(root, key, _)| {
+                            root == "var" && self.unknown_vars.contains(key)
+                        })
                         // Templates may use stage values inside their text, which only the
                         // runner has.
                         || f.calls.iter().any(|(c, _)| c.starts_with("template"));
@@ -843,7 +701,7 @@ impl<'c> EvalContext<'c> {
                     }
                     if stage_only {
                         // Check references only: the values exist only at run time.
-                        for (root, key, span) in &f.attrs {
+                        for (root, key, span) in &f.first_attrs {
                             if root == "var" && self.config.variable(key).is_none() {
                                 let d = Diagnostic::at(
                                     file,
@@ -899,6 +757,48 @@ impl<'c> EvalContext<'c> {
                     }
                 }
                 Structure::Block(b) => self.check_use_body(&b.body, file, stage, diags),
+            }
+        }
+    }
+
+    /// The type of every attribute of a `use` body against the plugin's schema: evaluated
+    /// values with HCL's conversions, and for values only a job knows (`artifact.*`), the kind
+    /// of expression (a quoted string is never a list).
+    fn check_use_types(
+        &self,
+        catalog: &crate::plugins::PluginCatalog,
+        u: &UseBlock,
+        kind: StageKind,
+        body: &Body,
+        path: &mut Vec<String>,
+        diags: &mut Diagnostics,
+    ) {
+        for s in body {
+            match s {
+                Structure::Attribute(a) => {
+                    path.push(a.key.as_str().to_owned());
+                    if let Some(schema) = catalog.field_schema(&u.plugin, kind, path) {
+                        let e = Expr::new(&a.value, &u.file);
+                        let value = match self.eval(&e, None) {
+                            Ok(v) if !contains_dynamic(&v) => Some(v),
+                            _ => literal_shape(&a.value),
+                        };
+                        if let Some(v) = value
+                            && let Err(m) = crate::plugins::conforms(&v, schema)
+                        {
+                            diags.push(self.error_at(
+                                &e,
+                                format!("`{}` of `use \"{}\"`: {m}", path.join("."), u.plugin),
+                            ));
+                        }
+                    }
+                    path.pop();
+                }
+                Structure::Block(b) => {
+                    path.push(b.ident.as_str().to_owned());
+                    self.check_use_types(catalog, u, kind, &b.body, path, diags);
+                    path.pop();
+                }
             }
         }
     }
@@ -997,6 +897,20 @@ impl<'c> EvalContext<'c> {
     }
 }
 
+/// A relative path that stays inside its base (`./a`, `a/../b`; not `..`, `/x`, `a/../..`).
+fn is_child_path(p: &str) -> bool {
+    let mut depth = 0usize;
+    for c in Path::new(p).components() {
+        match c {
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if depth > 0 => depth -= 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
 fn find_app<'c>(config: &'c Config, name: &str) -> Result<&'c App, Diagnostics> {
     config.app(name).ok_or_else(|| {
         let d = Diagnostic::error(format!("no app named `{name}` in `{}`", config.file.name));
@@ -1020,6 +934,19 @@ fn merge_json(slot: &mut serde_json::Value, value: serde_json::Value) {
             }
         }
         (slot, value) => *slot = value,
+    }
+}
+
+/// The shape of an expression whose value is unknown before the job: a quoted string or
+/// template is a string, `[...]` a list, `{...}` a map; anything else could be anything.
+fn literal_shape(e: &EditExpr) -> Option<Value> {
+    match e {
+        EditExpr::String(_) | EditExpr::StringTemplate(_) | EditExpr::HeredocTemplate(_) => {
+            Some(Value::String(String::new()))
+        }
+        EditExpr::Array(_) => Some(Value::Array(Vec::new())),
+        EditExpr::Object(_) => Some(Value::Object(Map::new())),
+        _ => None,
     }
 }
 
@@ -1047,7 +974,7 @@ fn labels_value(l: &BTreeMap<String, String>) -> Value {
 
 impl Stage {
     /// This stage and its scoped overrides.
-    fn variants(&self) -> impl Iterator<Item = &Stage> {
+    pub(crate) fn variants(&self) -> impl Iterator<Item = &Stage> {
         std::iter::once(self)
             .chain(self.workspaces.iter().map(|(_, s)| s))
             .chain(self.label_scopes.iter().map(|(_, s)| s))
@@ -1183,8 +1110,10 @@ pub struct EffectiveStage<'s> {
 #[derive(Default)]
 struct Finder {
     vars: Vec<(String, Range<usize>)>,
-    /// (root variable, attribute, span of the attribute)
+    /// (root variable, attribute, span of the attribute), for every attribute of a traversal
     attrs: Vec<(String, String, Range<usize>)>,
+    /// The same for the first attribute only (`var.x` of `var.x.y`).
+    first_attrs: Vec<(String, String, Range<usize>)>,
     calls: Vec<(String, Range<usize>)>,
     /// Names bound by `for` expressions (not references to the scope).
     bound: Vec<String>,
@@ -1204,6 +1133,15 @@ impl Visit for Finder {
             EditExpr::Variable(v) => v.as_str().to_owned(),
             _ => String::new(),
         };
+        if let Some(first) = node.operators.first()
+            && let TraversalOperator::GetAttr(a) = first.value()
+        {
+            self.first_attrs.push((
+                root.clone(),
+                a.as_str().to_owned(),
+                a.span().or_else(|| first.span()).unwrap_or(0..0),
+            ));
+        }
         for op in &node.operators {
             if let TraversalOperator::GetAttr(a) = op.value() {
                 self.attrs.push((
@@ -1298,11 +1236,45 @@ fn eval_minimal<'v>(
     )
 }
 
+/// What `project` and variable defaults may refer to: `workspace.name`, `path.project` and
+/// `path.pwd` (Waypoint's `EvalContext` at load time).
+pub(crate) fn project_scope(workspace: &str, project_dir: &Path) -> Map<String, Value> {
+    let workspace = if workspace.is_empty() {
+        "default"
+    } else {
+        workspace
+    };
+    let pwd = std::env::current_dir().unwrap_or_default();
+    let mut path = Map::new();
+    path.insert(
+        "project".to_owned(),
+        Value::String(project_dir.display().to_string()),
+    );
+    path.insert("pwd".to_owned(), Value::String(pwd.display().to_string()));
+    let mut scope = Map::new();
+    scope.insert("path".to_owned(), Value::Object(path));
+    scope.insert(
+        "workspace".to_owned(),
+        obj1("name", Value::String(workspace.to_owned())),
+    );
+    scope
+}
+
+/// Evaluates an expression with only `scope` (and the functions) visible.
+pub(crate) fn eval_in(
+    e: &EditExpr,
+    scope: &Map<String, Value>,
+    base_dir: &Path,
+) -> Result<Value, hcl::eval::Error> {
+    eval_minimal(e, None, &|n| scope.get(n), base_dir)
+}
+
 /// Resolves every declared variable through the precedence chain.
 fn resolve_variables(
     config: &Config,
     inputs: &EvalInputs,
     diags: &mut Diagnostics,
+    missing_is_warning: bool,
 ) -> Vec<ResolvedVariable> {
     let salt = if inputs.salt.is_empty() {
         config.project.as_str()
@@ -1315,9 +1287,15 @@ fn resolve_variables(
     // 1. defaults: literals (functions allowed, no variables), or dynamic().
     // Variables whose default was wrong: "has no value" would only repeat the problem.
     let mut bad_default = vec![false; config.variables.len()];
+    let scope = project_scope(&inputs.workspace, &config.project_dir);
     for (i, v) in config.variables.iter().enumerate() {
         let Some(e) = &v.default else { continue };
-        match eval_minimal(&e.expr, Some(&e.hexpr), &|_| None, &config.project_dir) {
+        match eval_minimal(
+            &e.expr,
+            Some(&e.hexpr),
+            &|n| scope.get(n),
+            &config.project_dir,
+        ) {
             Ok(val) if is_dynamic(&val) => values[i] = Some((val, VariableSource::Dynamic)),
             Ok(val) => match convert(val, &v.ty) {
                 Ok(c) => values[i] = Some((c, VariableSource::Default)),
@@ -1371,9 +1349,22 @@ fn resolve_variables(
             RawValue::Value(v) => Ok(v),
         };
         match value.and_then(|v| convert(v, &decl.ty)) {
-            Ok(v) => values[i] = Some((v, source)),
+            Ok(v) => {
+                values[i] = Some((v, source));
+                bad_default[i] = false;
+            }
             Err(m) => {
-                let d = what();
+                // "has no value" would only repeat this error.
+                bad_default[i] = values[i].is_none();
+                let mut d = what();
+                if d.location.is_none() {
+                    // A flag or environment value has no place in a file: point at the
+                    // declaration it is checked against.
+                    let at = Diagnostic::at(&config.file, decl.name_span.clone(), "");
+                    d.location = at.location;
+                    d.source_line = at.source_line;
+                    d.width = at.width;
+                }
                 // Never echo a sensitive value back, even a wrong one.
                 let m = if decl.sensitive {
                     "the value does not have this type (not shown: sensitive)".to_owned()
@@ -1482,7 +1473,19 @@ fn resolve_variables(
                 "give it a `default`, or set it with `-var {0}=...`, a `*.auto.wlvars` file or `WL_VAR_{0}`",
                 decl.name
             ));
-            diags.push(d);
+            // `validate` cannot see the values stored on the server: a job may still get one.
+            diags.push(if missing_is_warning {
+                Diagnostic {
+                    message: format!(
+                        "variable `{}` has no value here; a job fails unless the server has one",
+                        decl.name
+                    ),
+                    ..d
+                }
+                .warning()
+            } else {
+                d
+            });
             continue;
         };
         let value_json = match (&source, &value) {
@@ -1531,10 +1534,10 @@ fn read_var_file(path: &Path, diags: &mut Diagnostics, set: &mut SetFn<'_>) {
             }
         },
     };
-    let body = match hcl::edit::parser::parse_body(&file.text) {
+    let body = match crate::parse_body(&file) {
         Ok(b) => b,
-        Err(e) => {
-            diags.push(crate::parse_error(&file, &e));
+        Err(d) => {
+            diags.push(d);
             return;
         }
     };
@@ -1573,6 +1576,9 @@ fn read_var_file(path: &Path, diags: &mut Diagnostics, set: &mut SetFn<'_>) {
 fn parse_text_value(s: &str, ty: &VarType) -> Result<Value, String> {
     if matches!(ty, VarType::String) {
         return Ok(Value::String(s.to_owned()));
+    }
+    if crate::limits::too_deep(s, false).is_some() {
+        return Err(crate::limits::too_deep_message());
     }
     match hcl::edit::parser::parse_expr(s) {
         Ok(e) => match hcl::Expression::from(e).evaluate(&Context::new()) {

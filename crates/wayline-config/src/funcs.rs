@@ -34,6 +34,31 @@ pub(crate) struct FnEnv {
 
 thread_local! {
     static ENV: RefCell<FnEnv> = RefCell::new(FnEnv::default());
+    static PURE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Templates being rendered on this thread (a template may render templates).
+    static TEMPLATE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+use crate::limits::{MAX_DEPTH, MAX_RESULT_BYTES, MAX_RESULT_ITEMS};
+
+/// Runs `f` with the functions pure: no processes (git is read from `.git`), no writes
+/// (`templatedir` renders in memory). `wayline validate` runs this way.
+pub(crate) fn pure<T>(f: impl FnOnce() -> T) -> T {
+    let prev = PURE.with(|p| p.replace(true));
+    let out = f();
+    PURE.with(|p| p.set(prev));
+    out
+}
+
+fn is_pure() -> bool {
+    PURE.with(std::cell::Cell::get)
+}
+
+fn git_head(f: impl Fn(&crate::git::read_only::Head) -> String) -> Result<Value, String> {
+    match crate::git::read_only::head(&base_dir()).as_ref() {
+        Ok(h) => Ok(Value::String(f(h))),
+        Err(e) => Err(e.clone()),
+    }
 }
 
 /// Runs `f` with `env` visible to the functions, restoring the previous environment afterwards
@@ -103,7 +128,10 @@ macro_rules! funcs {
                 #[allow(unused_mut)]
                 let mut b = FuncDef::builder()$(.param($p))*;
                 $( b = b.variadic_param($var); )?
-                ctx.insert($name, b.build($f));
+                {
+                    const F: fn(FuncArgs) -> Result<Value, String> = $f;
+                    ctx.insert($name, b.build(|a| bounded($name, F(a))));
+                }
             )*
             ctx
         }
@@ -124,7 +152,7 @@ funcs! {
     "startswith" => [P::String, P::String] => |a| Ok(Value::Bool(st(&a[0]).starts_with(&st(&a[1]))));
     "endswith" => [P::String, P::String] => |a| Ok(Value::Bool(st(&a[0]).ends_with(&st(&a[1]))));
     "strcontains" => [P::String, P::String] => |a| Ok(Value::Bool(st(&a[0]).contains(&st(&a[1]))));
-    "indent" => [P::Number, P::String] => |a| { let n = " ".repeat(num(&a[0])? as usize); Ok(Value::String(st(&a[1]).replace('\n', &format!("\n{n}")))) };
+    "indent" => [P::Number, P::String] => |a| indent(&a);
     "join" => [P::String, P::array_of(P::Any)] => |a| join(&a);
     "split" => [P::String, P::String] => |a| Ok(Value::Array(st(&a[1]).split(st(&a[0]).as_str()).map(|s| Value::String(s.to_owned())).collect()));
     "replace" => [P::String, P::String, P::String] => replace;
@@ -149,7 +177,7 @@ funcs! {
     "max" => [] + P::Number => |a| fold_num(&a, f64::max);
     "min" => [] + P::Number => |a| fold_num(&a, f64::min);
     "sum" => [P::array_of(P::Number)] => |a| { let mut t = 0.0; for v in arr(&a[0])? { t += num(&v)?; } number(t) };
-    "parseint" => [P::String, P::Number] => |a| i64::from_str_radix(&st(&a[0]), num(&a[1])? as u32).map(|i| Value::Number(i.into())).map_err(|_| format!("cannot parse {:?} as a base-{} integer", st(&a[0]), num(&a[1]).unwrap_or(10.0)));
+    "parseint" => [P::String, P::Number] => |a| parseint(&a);
     // collections
     "length" => [P::Any] => |a| Ok(Value::Number((match &a[0] { Value::String(s) => s.chars().count(), Value::Array(v) => v.len(), Value::Object(o) => o.len(), v => return Err(format!("cannot take the length of a {}", type_name(v))) } as u64).into()));
     "concat" => [] + P::array_of(P::Any) => |a| Ok(Value::Array(a.into_values().into_iter().flat_map(|v| arr(&v).unwrap_or_default()).collect()));
@@ -175,7 +203,7 @@ funcs! {
     "setunion" => [] + P::array_of(P::Any) => |a| Ok(Value::Array(distinct(a.into_values().into_iter().flat_map(|v| arr(&v).unwrap_or_default()).collect())));
     "setintersection" => [P::array_of(P::Any)] + P::array_of(P::Any) => |a| { let v = a.into_values(); let rest: Vec<Vec<Value>> = v[1..].iter().map(|x| arr(x).unwrap_or_default()).collect(); Ok(Value::Array(distinct(arr(&v[0])?.into_iter().filter(|x| rest.iter().all(|r| r.contains(x))).collect()))) };
     "setsubtract" => [P::array_of(P::Any), P::array_of(P::Any)] => |a| { let b = arr(&a[1])?; Ok(Value::Array(distinct(arr(&a[0])?.into_iter().filter(|x| !b.contains(x)).collect()))) };
-    "setproduct" => [] + P::array_of(P::Any) => |a| { let mut out: Vec<Vec<Value>> = vec![vec![]]; for s in a.into_values() { let s = arr(&s)?; out = out.into_iter().flat_map(|p| s.iter().map(move |x| { let mut q = p.clone(); q.push(x.clone()); q })).collect(); } Ok(Value::Array(out.into_iter().map(Value::Array).collect())) };
+    "setproduct" => [] + P::array_of(P::Any) => |a| { let mut out: Vec<Vec<Value>> = vec![vec![]]; for s in a.into_values() { let s = arr(&s)?; if out.len().saturating_mul(s.len()) > MAX_RESULT_ITEMS { return Err(format!("the product has more than {MAX_RESULT_ITEMS} elements (the limit)")); } out = out.into_iter().flat_map(|p| s.iter().map(move |x| { let mut q = p.clone(); q.push(x.clone()); q })).collect(); } Ok(Value::Array(out.into_iter().map(Value::Array).collect())) };
     "alltrue" => [P::array_of(P::Any)] => |a| Ok(Value::Bool(arr(&a[0])?.iter().all(|v| matches!(v, Value::Bool(true)) || v.as_str() == Some("true"))));
     "anytrue" => [P::array_of(P::Any)] => |a| Ok(Value::Bool(arr(&a[0])?.iter().any(|v| matches!(v, Value::Bool(true)) || v.as_str() == Some("true"))));
     // encoding
@@ -202,9 +230,10 @@ funcs! {
     "abspath" => [P::String] => |a| Ok(Value::String(normalize(&resolve(&st(&a[0]))).display().to_string()));
     "pathexpand" => [P::String] => |a| Ok(Value::String(expand_home(&st(&a[0])).display().to_string()));
     // templates
-    "templatefile" => [P::String, P::object_of(P::Any)] => |a| { let p = resolve(&st(&a[0])); let src = fs_err::read_to_string(&p).map_err(|e| e.to_string())?; template(&src, obj(&a[1])?) };
-    "templatestring" => [P::String, P::object_of(P::Any)] => |a| template(&st(&a[0]), obj(&a[1])?);
-    "templatedir" => [P::String, P::object_of(P::Any)] => templatedir;
+    // The vars argument is optional, as in Waypoint (a second one is an error, see `one_vars`).
+    "templatefile" => [P::String] + P::object_of(P::Any) => |a| { let vars = one_vars(&a)?; let p = resolve(&st(&a[0])); let src = fs_err::read_to_string(&p).map_err(|e| e.to_string())?; template(&src, vars) };
+    "templatestring" => [P::String] + P::object_of(P::Any) => |a| { let vars = one_vars(&a)?; template(&st(&a[0]), vars) };
+    "templatedir" => [P::String] + P::object_of(P::Any) => templatedir;
     // selectors
     "selectormatch" => [P::object_of(P::Any), P::String] => |a| { let sel = selector(&st(&a[1]))?; Ok(Value::Bool(matches_map(&sel, obj(&a[0])?))) };
     "selectorlookup" => [P::object_of(P::Any), P::object_of(P::Any), P::Any] => |a| { let labels = obj(&a[0])?; for (s, v) in obj(&a[1])? { if matches_map(&selector(&s)?, labels.clone()) { return Ok(v); } } Ok(a[2].clone()) };
@@ -212,10 +241,10 @@ funcs! {
     "dynamic" => [P::String, P::object_of(P::Any)] => dynamic;
     "configdynamic" => [P::String, P::object_of(P::Any)] => dynamic;
     // git
-    "gitrefpretty" => [] => |_| crate::git::ref_pretty(&base_dir()).map(Value::String).map_err(|e| e.to_string());
-    "gitrefhash" => [] => |_| crate::git::ref_hash(&base_dir()).map(Value::String).map_err(|e| e.to_string());
-    "gitreftag" => [] => |_| crate::git::ref_tag(&base_dir()).map(|t| Value::String(t.unwrap_or_default())).map_err(|e| e.to_string());
-    "gitremoteurl" => [P::String] => |a| crate::git::remote_url(&base_dir(), &st(&a[0])).map(|t| Value::String(t.unwrap_or_default())).map_err(|e| e.to_string());
+    "gitrefpretty" => [] => |_| if is_pure() { git_head(|h| h.tag.clone().unwrap_or_else(|| h.hash.clone())) } else { crate::git::ref_pretty(&base_dir()).map(Value::String).map_err(|e| e.to_string()) };
+    "gitrefhash" => [] => |_| if is_pure() { git_head(|h| h.hash.clone()) } else { crate::git::ref_hash(&base_dir()).map(Value::String).map_err(|e| e.to_string()) };
+    "gitreftag" => [] => |_| if is_pure() { git_head(|h| h.tag.clone().unwrap_or_default()) } else { crate::git::ref_tag(&base_dir()).map(|t| Value::String(t.unwrap_or_default())).map_err(|e| e.to_string()) };
+    "gitremoteurl" => [P::String] => |a| if is_pure() { let n = st(&a[0]); git_head(|h| h.remotes.get(&n).cloned().unwrap_or_default()) } else { crate::git::remote_url(&base_dir(), &st(&a[0])).map(|t| Value::String(t.unwrap_or_default())).map_err(|e| e.to_string()) };
 }
 
 fn st(v: &Value) -> String {
@@ -320,9 +349,35 @@ fn replace(a: FuncArgs) -> Result<Value, String> {
     if from.len() > 1 && from.starts_with('/') && from.ends_with('/') {
         let re = regex::Regex::new(&from[1..from.len() - 1])
             .map_err(|e| format!("invalid regex: {e}"))?;
+        let size = re.find_iter(&s).count() as u128 * to.len() as u128 + s.len() as u128;
+        if size > MAX_RESULT_BYTES as u128 {
+            return Err(too_big("replace", size as usize));
+        }
         return Ok(Value::String(re.replace_all(&s, to.as_str()).into_owned()));
     }
+    // An empty `from` matches between every character.
+    let matches = if from.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(from.as_str()).count()
+    };
+    let size = matches as u128 * to.len() as u128 + s.len() as u128;
+    if size > MAX_RESULT_BYTES as u128 {
+        return Err(too_big("replace", size.min(usize::MAX as u128) as usize));
+    }
     Ok(Value::String(s.replace(&from, &to)))
+}
+
+fn parseint(a: &FuncArgs) -> Result<Value, String> {
+    let (text, base) = (st(&a[0]), num(&a[1])?);
+    if !(2.0..=36.0).contains(&base) || base.fract() != 0.0 {
+        return Err(format!(
+            "the base must be a whole number between 2 and 36, found {base}"
+        ));
+    }
+    i64::from_str_radix(&text, base as u32)
+        .map(|i| Value::Number(i.into()))
+        .map_err(|_| format!("cannot parse {text:?} as a base-{base} integer"))
 }
 
 fn substr(a: FuncArgs) -> Result<Value, String> {
@@ -337,50 +392,275 @@ fn substr(a: FuncArgs) -> Result<Value, String> {
     let end = if n < 0 {
         chars.len()
     } else {
-        (off + n as usize).min(chars.len())
+        off.saturating_add(n as usize).min(chars.len())
     };
     Ok(Value::String(chars[off..end].iter().collect()))
 }
 
-/// `format` with the common verbs: %s %d %f %.Nf %q %t %v %%.
+/// Most characters a `format` width or precision may ask for.
+const MAX_WIDTH: usize = 4096;
+
+/// One `%…` directive: flags, width, precision.
+#[derive(Default)]
+struct Spec {
+    minus: bool,
+    plus: bool,
+    space: bool,
+    zero: bool,
+    sharp: bool,
+    width: Option<usize>,
+    prec: Option<usize>,
+}
+
+/// `format` as HCL has it (Go's verbs): `%v %#v %t %s %q %d %b %o %x %X %e %E %f %g %G %%`
+/// with the flags `-+ 0#`, a width, a precision and `%[n]` argument indexes.
 fn format(spec: &str, args: &[Value]) -> Result<String, String> {
     let mut out = String::new();
     let mut it = spec.chars().peekable();
-    let mut i = 0;
+    let mut next_arg = 0;
+    let mut reordered = false;
     while let Some(c) = it.next() {
         if c != '%' {
             out.push(c);
             continue;
         }
-        let mut prec = None;
+        let mut sp = Spec::default();
+        while let Some(&f) = it.peek() {
+            match f {
+                '-' => sp.minus = true,
+                '+' => sp.plus = true,
+                ' ' => sp.space = true,
+                '0' => sp.zero = true,
+                '#' => sp.sharp = true,
+                _ => break,
+            }
+            it.next();
+        }
+        if it.peek() == Some(&'[') {
+            it.next();
+            let n = digits(&mut it).ok_or("`%[` needs an argument number, e.g. `%[1]s`")?;
+            if it.next() != Some(']') || n == 0 {
+                return Err("an argument index is written `%[1]s` (1-based)".to_owned());
+            }
+            next_arg = n - 1;
+            reordered = true;
+        }
+        sp.width = digits(&mut it);
         if it.peek() == Some(&'.') {
             it.next();
-            let mut p = String::new();
-            while let Some(d) = it.peek().copied().filter(char::is_ascii_digit) {
-                p.push(d);
-                it.next();
-            }
-            prec = p.parse::<usize>().ok();
+            sp.prec = Some(digits(&mut it).unwrap_or(0));
+        }
+        if sp.width.max(sp.prec).is_some_and(|w| w > MAX_WIDTH) {
+            return Err(format!(
+                "a width or precision in the format string is larger than the limit of {MAX_WIDTH}"
+            ));
         }
         let verb = it.next().ok_or("format string ends with `%`")?;
         if verb == '%' {
             out.push('%');
             continue;
         }
-        let arg = args
-            .get(i)
-            .ok_or_else(|| format!("not enough arguments for format {spec:?}"))?;
-        i += 1;
-        match verb {
-            's' | 'v' => out.push_str(&st(arg)),
-            'd' => out.push_str(&(num(arg)? as i64).to_string()),
-            'f' => out.push_str(&format!("{:.*}", prec.unwrap_or(6), num(arg)?)),
-            'q' => out.push_str(&format!("{:?}", st(arg))),
-            't' => out.push_str(&st(arg)),
-            other => return Err(format!("unsupported format verb `%{other}`")),
+        let arg = args.get(next_arg).ok_or_else(|| {
+            format!(
+                "not enough arguments for format {spec:?}: it needs at least {}",
+                next_arg + 1
+            )
+        })?;
+        next_arg += 1;
+        let text = format_one(verb, &sp, arg)?;
+        pad(
+            &mut out,
+            &text,
+            &sp,
+            matches!(
+                verb,
+                'd' | 'b' | 'o' | 'x' | 'X' | 'e' | 'E' | 'f' | 'g' | 'G'
+            ),
+        );
+        if out.len() > MAX_RESULT_BYTES {
+            return Err(too_big("format", out.len()));
         }
     }
+    // As Go: with explicit argument indexes, unused arguments are not an error.
+    if next_arg < args.len() && !reordered {
+        return Err(format!(
+            "too many arguments for format {spec:?}: {} given, {next_arg} used",
+            args.len()
+        ));
+    }
     Ok(out)
+}
+
+fn digits(it: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<usize> {
+    let mut n: Option<usize> = None;
+    while let Some(d) = it.peek().and_then(|c| c.to_digit(10)) {
+        n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
+        it.next();
+    }
+    n
+}
+
+/// One formatted argument, before padding.
+fn format_one(verb: char, sp: &Spec, arg: &Value) -> Result<String, String> {
+    let sign = |neg: bool| {
+        if neg {
+            "-"
+        } else if sp.plus {
+            "+"
+        } else if sp.space {
+            " "
+        } else {
+            ""
+        }
+    };
+    let int = |v: &Value| -> Result<i128, String> {
+        let x = num(v)?;
+        if x.fract() != 0.0 {
+            return Err(format!("`%{verb}` needs a whole number, found {x}"));
+        }
+        Ok(x as i128)
+    };
+    Ok(match verb {
+        'v' if sp.sharp => serde_json::to_string(&to_json(arg)).map_err(|e| e.to_string())?,
+        'v' => match arg {
+            Value::Number(_) => {
+                let x = num(arg)?;
+                format!("{}{}", sign(x < 0.0), st(&number(x.abs())?))
+            }
+            Value::Array(_) | Value::Object(_) => {
+                serde_json::to_string(&to_json(arg)).map_err(|e| e.to_string())?
+            }
+            other => st(other),
+        },
+        's' => match arg {
+            Value::Array(_) | Value::Object(_) => {
+                return Err(format!("`%s` cannot format a {}", type_name(arg)));
+            }
+            other => truncate(&st(other), sp.prec),
+        },
+        'q' => serde_json::to_string(&truncate(&st(arg), sp.prec)).map_err(|e| e.to_string())?,
+        't' => match crate::value::convert(arg.clone(), &crate::schema::VarType::Bool)? {
+            Value::Bool(b) => b.to_string(),
+            _ => return Err("`%t` needs a bool".to_owned()),
+        },
+        'd' | 'b' | 'o' | 'x' | 'X' => {
+            let n = int(arg)?;
+            let digits = match verb {
+                'd' => n.unsigned_abs().to_string(),
+                'b' => format!("{:b}", n.unsigned_abs()),
+                'o' => format!("{:o}", n.unsigned_abs()),
+                'x' => format!("{:x}", n.unsigned_abs()),
+                _ => format!("{:X}", n.unsigned_abs()),
+            };
+            let prefix = match (sp.sharp, verb) {
+                (true, 'b') => "0b",
+                (true, 'o') => "0",
+                (true, 'x') => "0x",
+                (true, 'X') => "0X",
+                _ => "",
+            };
+            format!("{}{prefix}{digits}", sign(n < 0))
+        }
+        'e' | 'E' | 'f' | 'g' | 'G' => {
+            let x = num(arg)?;
+            let body = match verb {
+                'f' => format!("{:.*}", sp.prec.unwrap_or(6), x.abs()),
+                'e' | 'E' => go_exp(x.abs(), sp.prec.unwrap_or(6)),
+                _ => match sp.prec {
+                    Some(p) => format!("{:.*}", p, x.abs()),
+                    None => format!("{}", x.abs()),
+                },
+            };
+            let body = if verb == 'E' || verb == 'G' {
+                body.to_uppercase()
+            } else {
+                body
+            };
+            format!("{}{body}", sign(x < 0.0))
+        }
+        other => return Err(format!("unsupported format verb `%{other}`")),
+    })
+}
+
+/// Go's `%e`: `1.234560e+03`.
+fn go_exp(x: f64, prec: usize) -> String {
+    let s = format!("{x:.prec$e}");
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
+            format!("{m}e{sign}{digits:0>2}")
+        }
+        None => s,
+    }
+}
+
+fn truncate(s: &str, prec: Option<usize>) -> String {
+    match prec {
+        Some(p) => s.chars().take(p).collect(),
+        None => s.to_owned(),
+    }
+}
+
+/// Pads to the width: left with `-`, with zeros after the sign for numbers with `0`.
+fn pad(out: &mut String, text: &str, sp: &Spec, numeric: bool) {
+    let len = text.chars().count();
+    let fill = sp.width.unwrap_or(0).saturating_sub(len);
+    if sp.minus {
+        out.push_str(text);
+        out.extend(std::iter::repeat_n(' ', fill));
+    } else if sp.zero && numeric {
+        let split = text.find(|c: char| c.is_ascii_digit()).unwrap_or(0);
+        out.push_str(&text[..split]);
+        out.extend(std::iter::repeat_n('0', fill));
+        out.push_str(&text[split..]);
+    } else {
+        out.extend(std::iter::repeat_n(' ', fill));
+        out.push_str(text);
+    }
+}
+
+/// "`f` would build a result of N bytes; the limit is …".
+fn too_big(f: &str, n: usize) -> String {
+    format!(
+        "`{f}` would build a result of {n} bytes, more than the limit of {MAX_RESULT_BYTES} bytes (16 MiB)"
+    )
+}
+
+/// Refuses results past the size limits: every function's result passes through here, so
+/// nesting calls (each doubling its input) cannot build more than twice the limit.
+fn bounded(name: &str, r: Result<Value, String>) -> Result<Value, String> {
+    match &r {
+        Ok(Value::String(s)) if s.len() > MAX_RESULT_BYTES => Err(too_big(name, s.len())),
+        Ok(Value::Array(a)) if a.len() > MAX_RESULT_ITEMS => Err(format!(
+            "`{name}` would build a list of {} elements, more than the limit of {MAX_RESULT_ITEMS}",
+            a.len()
+        )),
+        Ok(Value::Object(o)) if o.len() > MAX_RESULT_ITEMS => Err(format!(
+            "`{name}` would build a map of {} elements, more than the limit of {MAX_RESULT_ITEMS}",
+            o.len()
+        )),
+        _ => r,
+    }
+}
+
+/// `indent(n, s)`: `n` spaces after every newline, bounded before anything is allocated.
+fn indent(a: &FuncArgs) -> Result<Value, String> {
+    let n = num(&a[0])?;
+    let s = st(&a[1]);
+    if n < 0.0 || n.fract() != 0.0 {
+        return Err(format!(
+            "the number of spaces must be a whole number >= 0, found {n}"
+        ));
+    }
+    let lines = s.matches('\n').count();
+    let size = (n as u128) * (lines as u128) + s.len() as u128;
+    if size > MAX_RESULT_BYTES as u128 || n > MAX_RESULT_BYTES as f64 {
+        return Err(format!(
+            "indenting by {n} spaces would build a result of {size} bytes, more than the limit of {MAX_RESULT_BYTES} bytes (16 MiB)"
+        ));
+    }
+    let pad = " ".repeat(n as usize);
+    Ok(Value::String(s.replace('\n', &format!("\n{pad}"))))
 }
 
 fn formatlist(a: FuncArgs) -> Result<Value, String> {
@@ -767,7 +1047,14 @@ fn timeadd(a: FuncArgs) -> Result<Value, String> {
     let dur = crate::decode::humantime_like(rest)
         .ok_or_else(|| format!("{d:?} is not a duration such as \"1h30m\""))?;
     let dur = time::Duration::try_from(dur).map_err(|e| e.to_string())?;
-    Ok(Value::String(rfc3339(if neg { t - dur } else { t + dur })))
+    let sum = if neg {
+        t.checked_sub(dur)
+    } else {
+        t.checked_add(dur)
+    };
+    Ok(Value::String(rfc3339(sum.ok_or_else(|| {
+        format!("adding {d:?} goes past the years time can represent")
+    })?)))
 }
 
 /// Terraform-style `formatdate` spec: YYYY YY MM M DD D hh h mm m ss s ZZZ, quoted literals.
@@ -858,6 +1145,29 @@ fn normalize(p: &Path) -> PathBuf {
 
 /// Renders a template with the caller's variables plus `vars`.
 fn template(src: &str, vars: Map<String, Value>) -> Result<Value, String> {
+    if crate::limits::too_deep(src, true).is_some() {
+        return Err(format!(
+            "the template nests more than {MAX_DEPTH} levels deep (the limit is {MAX_DEPTH})"
+        ));
+    }
+    let depth = TEMPLATE_DEPTH.with(|d| d.get());
+    // Templates that render templates (perhaps themselves) stop at a depth well within the
+    // stack; each level is a whole evaluation.
+    if depth >= MAX_TEMPLATE_DEPTH {
+        return Err(format!(
+            "templates render templates more than {MAX_TEMPLATE_DEPTH} levels deep (the limit is {MAX_TEMPLATE_DEPTH}); does one render itself?"
+        ));
+    }
+    TEMPLATE_DEPTH.with(|d| d.set(depth + 1));
+    let out = render_template(src, vars);
+    TEMPLATE_DEPTH.with(|d| d.set(depth));
+    out
+}
+
+/// How deep templates may render templates.
+const MAX_TEMPLATE_DEPTH: usize = 16;
+
+fn render_template(src: &str, vars: Map<String, Value>) -> Result<Value, String> {
     let tpl: hcl::Template = src
         .parse()
         .map_err(|e: hcl::Error| format!("invalid template: {e}"))?;
@@ -871,10 +1181,41 @@ fn template(src: &str, vars: Map<String, Value>) -> Result<Value, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Renders every file of a directory into a temporary directory and returns its path.
+/// The optional vars object of the template functions.
+fn one_vars(a: &FuncArgs) -> Result<Map<String, Value>, String> {
+    match a.len() {
+        1 => Ok(Map::new()),
+        2 => obj(&a[1]),
+        n => Err(format!(
+            "takes a path and at most one vars object, got {n} arguments"
+        )),
+    }
+}
+
+/// Renders every file of a directory into a temporary directory and returns its path. In
+/// `validate` (pure) the files are rendered in memory only and the path is that of the source.
 fn templatedir(a: FuncArgs) -> Result<Value, String> {
     let src = resolve(&st(&a[0]));
-    let vars = obj(&a[1])?;
+    let vars = one_vars(&a)?;
+    if is_pure() {
+        fn check(from: &Path, vars: &Map<String, Value>, depth: usize) -> Result<(), String> {
+            if depth > MAX_DEPTH {
+                return Err(format!("directories nest more than {MAX_DEPTH} deep"));
+            }
+            for entry in fs_err::read_dir(from).map_err(|e| e.to_string())? {
+                let p = entry.map_err(|e| e.to_string())?.path();
+                if p.is_dir() {
+                    check(&p, vars, depth + 1)?;
+                } else {
+                    let text = fs_err::read_to_string(&p).map_err(|e| e.to_string())?;
+                    template(&text, vars.clone())?;
+                }
+            }
+            Ok(())
+        }
+        check(&src, &vars, 0)?;
+        return Ok(Value::String(src.display().to_string()));
+    }
     let out = std::env::temp_dir().join(format!(
         "wayline-templatedir-{}-{}",
         std::process::id(),

@@ -26,6 +26,8 @@ mod fmt;
 mod funcs;
 pub mod git;
 mod json;
+pub mod limits;
+mod plugins;
 mod schema;
 mod value;
 
@@ -38,6 +40,7 @@ pub use eval::{
 };
 pub use find::{Found, find_config};
 pub use fmt::format_source;
+pub use plugins::{PluginCatalog, PluginKind, WAYPOINT_PLUGINS};
 pub use schema::*;
 
 /// The syntax of a configuration file.
@@ -69,43 +72,97 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// Reads, parses and validates a configuration file.
+/// The workspace a load is for when the caller does not say: `WAYLINE_WORKSPACE`, then
+/// `WAYPOINT_WORKSPACE`, then `default`.
+pub fn default_workspace() -> String {
+    ["WAYLINE_WORKSPACE", "WAYPOINT_WORKSPACE"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// Reads, parses and validates a configuration file (for [`default_workspace`]).
 pub fn load_file(path: impl AsRef<Path>) -> Result<Config, Diagnostics> {
+    load_file_for(path, &default_workspace())
+}
+
+/// [`load_file`] for a workspace: `workspace.name` in `project` and variable defaults.
+pub fn load_file_for(path: impl AsRef<Path>, workspace: &str) -> Result<Config, Diagnostics> {
     let path = path.as_ref();
     let src = fs_err::read_to_string(path)
         .map_err(|e| Diagnostics::from(Diagnostic::error(e.to_string())))?;
-    let mut config = parse_str(&src, &path.display().to_string(), Format::from_path(path))?;
-    if let Some(dir) = path.parent() {
-        config.project_dir = if dir.as_os_str().is_empty() {
-            std::env::current_dir().unwrap_or_default()
-        } else {
-            dir.to_path_buf()
-        };
+    let dir = file_dir(path);
+    let (config, diags) = decode(
+        &src,
+        &path.display().to_string(),
+        Format::from_path(path),
+        dir,
+        workspace,
+    );
+    match config {
+        Some(c) => diags.into_result(c),
+        None => Err(diags),
     }
-    Ok(config)
 }
 
 /// Parses and validates configuration text. `file_name` is what diagnostics show; the project
-/// directory (`path.project`) defaults to the current directory ([`load_file`] sets it to the
-/// file's directory).
+/// directory (`path.project`) is the current directory ([`load_file`] uses the file's).
 pub fn parse_str(src: &str, file_name: &str, format: Format) -> Result<Config, Diagnostics> {
+    parse_str_for(src, file_name, format, &default_workspace())
+}
+
+/// [`parse_str`] for a workspace.
+pub fn parse_str_for(
+    src: &str,
+    file_name: &str,
+    format: Format,
+    workspace: &str,
+) -> Result<Config, Diagnostics> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let (config, diags) = decode(src, file_name, format, cwd, workspace);
+    match config {
+        Some(c) => diags.into_result(c),
+        None => Err(diags),
+    }
+}
+
+/// The directory holding a config file.
+fn file_dir(path: &Path) -> std::path::PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::env::current_dir().unwrap_or_default(),
+    }
+}
+
+/// Parses and decodes, returning the config (when the file parsed) and every diagnostic.
+fn decode(
+    src: &str,
+    file_name: &str,
+    format: Format,
+    project_dir: std::path::PathBuf,
+    workspace: &str,
+) -> (Option<Config>, Diagnostics) {
     let file = match format {
         Format::Hcl => SourceFile::new(file_name, src),
-        Format::Json => json::translate(src, file_name)?,
+        Format::Json => match json::translate(src, file_name) {
+            Ok(f) => f,
+            Err(d) => return (None, d),
+        },
     };
     let file = std::sync::Arc::new(file);
-    let body = match hcl::edit::parser::parse_body(&file.text) {
+    let body = match parse_body(&file) {
         Ok(b) => b,
-        Err(e) => return Err(parse_error(&file, &e).into()),
+        Err(d) => return (None, d.into()),
     };
     let mut diags = Diagnostics::new();
-    let cwd = std::env::current_dir().unwrap_or_default();
     let config = decode::Decoder {
         file: &file,
         diags: &mut diags,
+        workspace: workspace.to_owned(),
+        project_dir: project_dir.clone(),
     }
-    .config(&body, cwd);
-    diags.into_result(config.expect("decoder always returns a config"))
+    .config(&body, project_dir);
+    (config, diags)
 }
 
 /// `wayline validate`: parses, checks the schema and evaluates everything that can be evaluated
@@ -118,24 +175,13 @@ pub fn validate_str(
     project_dir: &Path,
     inputs: &EvalInputs,
 ) -> Diagnostics {
-    let file = match format {
-        Format::Hcl => SourceFile::new(file_name, src),
-        Format::Json => match json::translate(src, file_name) {
-            Ok(f) => f,
-            Err(d) => return d,
-        },
-    };
-    let file = std::sync::Arc::new(file);
-    let body = match hcl::edit::parser::parse_body(&file.text) {
-        Ok(b) => b,
-        Err(e) => return parse_error(&file, &e).into(),
-    };
-    let mut diags = Diagnostics::new();
-    let config = decode::Decoder {
-        file: &file,
-        diags: &mut diags,
-    }
-    .config(&body, project_dir.to_path_buf());
+    let (config, mut diags) = decode(
+        src,
+        file_name,
+        format,
+        project_dir.to_path_buf(),
+        &inputs.workspace,
+    );
     if let Some(config) = config {
         diags.extend(EvalContext::validate(&config, inputs));
     }
@@ -150,17 +196,22 @@ pub fn validate_file(path: impl AsRef<Path>, inputs: &EvalInputs) -> Diagnostics
         Ok(s) => s,
         Err(e) => return Diagnostic::error(e.to_string()).into(),
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::env::current_dir().unwrap_or_default(),
-    };
     validate_str(
         &src,
         &path.display().to_string(),
         Format::from_path(path),
-        &dir,
+        &file_dir(path),
         inputs,
     )
+}
+
+/// Parses a file's body, refusing nesting past [`limits::MAX_DEPTH`] before the (recursive)
+/// parser sees it.
+pub(crate) fn parse_body(file: &SourceFile) -> Result<hcl::edit::structure::Body, Diagnostic> {
+    if let Some(at) = limits::too_deep(&file.text, false) {
+        return Err(Diagnostic::at(file, at..at + 1, limits::too_deep_message()));
+    }
+    hcl::edit::parser::parse_body(&file.text).map_err(|e| parse_error(file, &e))
 }
 
 /// Converts an hcl-edit syntax error to a diagnostic at its position.

@@ -7,6 +7,90 @@ use crate::{ConfigError, ConfigErrors};
 /// Most unknown attributes reported for one config.
 const MAX_UNKNOWN: usize = 32;
 
+/// Most values converted for one config (each costs a decode).
+const MAX_CONVERSIONS: usize = 256;
+
+/// HCL's type conversion, as Waypoint applied it when decoding plugin config (cty): numbers
+/// and bools become strings where a string is expected, numeric strings numbers, `"true"` and
+/// `"false"` bools. From serde's "invalid type: string \"3000\", expected u16": converts the
+/// value at `path` when the rules allow; false when they don't (the error stands).
+fn convert_at(json: &mut serde_json::Value, path: &str, msg: &str) -> bool {
+    let Some(expected) = msg
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.rsplit_once(", expected "))
+        .map(|(_, e)| e)
+    else {
+        return false;
+    };
+    let Some(slot) = value_at(json, path) else {
+        return false;
+    };
+    let wants_string = expected.contains("string") || expected.contains("char");
+    let wants_bool = expected.contains("bool");
+    let wants_number = [
+        "integer", "float", "number", "u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32",
+        "i64", "isize", "f32", "f64",
+    ]
+    .iter()
+    .any(|n| {
+        expected
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == *n)
+    });
+    let converted = match &*slot {
+        serde_json::Value::Number(n) if wants_string => {
+            Some(serde_json::Value::String(n.to_string()))
+        }
+        serde_json::Value::Bool(b) if wants_string => {
+            Some(serde_json::Value::String(b.to_string()))
+        }
+        serde_json::Value::String(s) if wants_bool => match s.as_str() {
+            "true" => Some(serde_json::Value::Bool(true)),
+            "false" => Some(serde_json::Value::Bool(false)),
+            _ => None,
+        },
+        serde_json::Value::String(s) if wants_number => {
+            let t = s.trim();
+            t.parse::<u64>()
+                .map(serde_json::Value::from)
+                .or_else(|_| t.parse::<i64>().map(serde_json::Value::from))
+                .ok()
+                .or_else(|| {
+                    t.parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(serde_json::Value::Number)
+                })
+        }
+        _ => None,
+    };
+    match converted {
+        Some(v) => {
+            *slot = v;
+            true
+        }
+        None => false,
+    }
+}
+
+/// The value at `path` (`a.b[0].c`; empty is the root).
+fn value_at<'j>(json: &'j mut serde_json::Value, path: &str) -> Option<&'j mut serde_json::Value> {
+    let mut cur = json;
+    if path.is_empty() {
+        return Some(cur);
+    }
+    for seg in path.split('.') {
+        let (key, idx) = split_index(seg);
+        if !key.is_empty() {
+            cur = cur.get_mut(key)?;
+        }
+        for i in idx {
+            cur = cur.get_mut(i)?;
+        }
+    }
+    Some(cur)
+}
+
 /// Decodes a JSON config into `T`. Each error carries its field path (`template.path`,
 /// `command[1]`). serde stops at the first unknown attribute, so this removes it and decodes
 /// again until every unknown attribute is found; each gets the closest known name as a
@@ -18,6 +102,7 @@ pub fn decode_config<T: DeserializeOwned>(json: &serde_json::Value) -> Result<T,
         json.clone()
     };
     let mut unknown = Vec::new();
+    let mut conversions = 0;
     loop {
         match serde_path_to_error::deserialize::<_, T>(&json) {
             Ok(v) if unknown.is_empty() => return Ok(v),
@@ -26,6 +111,10 @@ pub fn decode_config<T: DeserializeOwned>(json: &serde_json::Value) -> Result<T,
                 let path = e.path().to_string();
                 let path = if path == "." { String::new() } else { path };
                 let msg = e.into_inner().to_string();
+                if conversions < MAX_CONVERSIONS && convert_at(&mut json, &path, &msg) {
+                    conversions += 1;
+                    continue;
+                }
                 match unknown_field(&msg) {
                     Some((key, known))
                         if unknown.len() < MAX_UNKNOWN && remove(&mut json, &path) =>
@@ -154,6 +243,56 @@ mod tests {
                 "template[1].paht: unknown attribute `paht`; did you mean `path`?",
                 "zzz: unknown attribute `zzz` (known: command, template, empty)",
             ]
+        );
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Typed {
+        port: u16,
+        command: Vec<String>,
+        #[serde(default)]
+        enabled: bool,
+        #[serde(default)]
+        ratio: Option<f64>,
+        #[serde(default)]
+        env: std::collections::BTreeMap<String, String>,
+    }
+
+    #[test]
+    fn values_convert_the_way_hcl_converts_them() {
+        let t: Typed = decode_config(&serde_json::json!({
+            "port": "3000", "command": ["true", 1, false, 2.5], "enabled": "true",
+            "ratio": " 0.5", "env": {"N": 3},
+        }))
+        .unwrap();
+        assert_eq!(
+            t,
+            Typed {
+                port: 3000,
+                command: vec!["true".into(), "1".into(), "false".into(), "2.5".into()],
+                enabled: true,
+                ratio: Some(0.5),
+                env: [("N".to_owned(), "3".to_owned())].into(),
+            }
+        );
+        // Where HCL cannot convert, the error names the place and the value.
+        let err = decode_config::<Typed>(&serde_json::json!({"port": "http", "command": []}))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "port: invalid type: string \"http\", expected u16");
+        let err = decode_config::<Typed>(&serde_json::json!({"port": 1, "command": [[1]]}))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "command[0]: invalid type: sequence, expected a string");
+        let err = decode_config::<Typed>(
+            &serde_json::json!({"port": 1, "command": [], "enabled": "yes"}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "enabled: invalid type: string \"yes\", expected a boolean"
         );
     }
 

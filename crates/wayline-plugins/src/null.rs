@@ -174,12 +174,26 @@ impl Documented for Null {
     }
 }
 
-/// The `null` config sourcer: each request's `value` argument is its value.
+/// The `null` config sourcer's own settings (a `config { runner { … } }`-style source config).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NullSourcerConfig {
+    /// When set, every read fails with this message.
+    #[serde(default)]
+    pub fail: Option<String>,
+    /// Values that `config_key` requests look up.
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<String, String>,
+}
+
+/// The `null` config sourcer, like Waypoint's: a request's `static_value` is its value, a
+/// `config_key` is looked up in the sourcer's `values`; `value` is kept as an alias of
+/// `static_value`.
 #[derive(Debug, Clone, Copy)]
 pub struct NullConfigSourcer;
 
 impl Component for NullConfigSourcer {
-    type Config = NullConfig;
+    type Config = NullSourcerConfig;
     type Output = ConfigValues;
 
     fn capabilities(caps: &mut Capabilities<'_, Self>) {
@@ -192,7 +206,7 @@ impl ConfigSourcer for NullConfigSourcer {
     async fn read(
         &self,
         _: &Ctx,
-        cfg: &NullConfig,
+        cfg: &NullSourcerConfig,
         requests: ConfigRequests,
     ) -> Result<Outcome<ConfigValues>, PluginError> {
         if let Some(m) = &cfg.fail {
@@ -201,10 +215,27 @@ impl ConfigSourcer for NullConfigSourcer {
         let values = requests
             .requests
             .into_iter()
-            .map(|r| ConfigValue {
-                value: r.config.get("value").cloned().unwrap_or_default(),
-                name: r.name,
-                error: String::new(),
+            .map(|r| {
+                let fixed = r
+                    .config
+                    .get("static_value")
+                    .or_else(|| r.config.get("value"));
+                let (value, error) = match (fixed, r.config.get("config_key")) {
+                    (Some(v), _) => (v.clone(), String::new()),
+                    (None, Some(k)) => match cfg.values.get(k) {
+                        Some(v) => (v.clone(), String::new()),
+                        None => (
+                            String::new(),
+                            format!("the null config sourcer has no value for key `{k}`"),
+                        ),
+                    },
+                    (None, None) => (String::new(), String::new()),
+                };
+                ConfigValue {
+                    value,
+                    name: r.name,
+                    error,
+                }
             })
             .collect();
         Ok(Outcome::new(ConfigValues { values }))
@@ -214,14 +245,12 @@ impl ConfigSourcer for NullConfigSourcer {
 impl Documented for NullConfigSourcer {
     fn docs() -> Docs {
         Docs {
-            description:
-                "Returns the `value` argument of each `configdynamic(\"null\", {value = …})` as is."
-                    .into(),
-            fields: vec![FieldDoc::new(
-                "fail",
-                "string",
-                "Make every read fail with this message.",
-            )],
+            description: "Returns `static_value` of each `dynamic(\"null\", {static_value = …})` as is, or looks `config_key` up in `values` (Waypoint's null sourcer); `value` is an alias of `static_value`."
+                .into(),
+            fields: vec![
+                FieldDoc::new("fail", "string", "Make every read fail with this message."),
+                FieldDoc::new("values", "map(string)", "Values for `config_key` requests."),
+            ],
             ..Docs::default()
         }
     }

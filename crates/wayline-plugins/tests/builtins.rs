@@ -454,3 +454,57 @@ async fn every_builtin_component_is_documented() {
         }
     }
 }
+
+#[tokio::test]
+async fn null_config_sourcer_reads_static_values_and_config_keys() {
+    use wayline_proto::plugin::v1::{ConfigRequest, ConfigRequests, ConfigValues};
+    let t = tempfile::tempdir().unwrap();
+    let h = host(t.path());
+    let c = component(
+        &h,
+        ComponentKind::ConfigSourcer,
+        "null",
+        json!({"values": {"db": "postgres://db"}}),
+    )
+    .await;
+    let req = |name: &str, k: &str, v: &str| ConfigRequest {
+        name: name.into(),
+        config: [(k.to_owned(), v.to_owned())].into(),
+    };
+    let requests = ConfigRequests {
+        requests: vec![
+            req("A", "static_value", "fixed"),
+            req("B", "config_key", "db"),
+            req("C", "config_key", "missing"),
+            req("D", "value", "old-style"),
+        ],
+    };
+    let core = core(t.path(), t.path());
+    let (r, _) = call(
+        &*c,
+        Function::ReadConfig,
+        &core,
+        vec![requests.to_any()],
+        vec![],
+    )
+    .await;
+    let values = ConfigValues::from_any(&r.unwrap().value.unwrap()).unwrap();
+    let got: Vec<(String, String, String)> = values
+        .values
+        .into_iter()
+        .map(|v| (v.name, v.value, v.error))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("A".into(), "fixed".into(), String::new()),
+            ("B".into(), "postgres://db".into(), String::new()),
+            (
+                "C".into(),
+                String::new(),
+                "the null config sourcer has no value for key `missing`".into()
+            ),
+            ("D".into(), "old-style".into(), String::new()),
+        ]
+    );
+}

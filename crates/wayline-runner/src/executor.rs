@@ -89,8 +89,9 @@ impl Executor {
         let provenance = source::provenance(&workdir.path);
         let (config_text, config_name, format) =
             self.config_text(&job, &ctx, &workdir.path).await?;
-        let mut config = wayline_config::parse_str(&config_text, &config_name, format)
-            .map_err(|d| fail(3, d.to_string()))?;
+        let mut config =
+            wayline_config::parse_str_for(&config_text, &config_name, format, &job.workspace)
+                .map_err(|d| fail(3, d.to_string()))?;
         config.project_dir.clone_from(&workdir.path);
         let inputs = self.inputs(&job, &ctx, &workdir.path, &scratch).await?;
         let eval = EvalContext::new(&config, &inputs).map_err(|d| fail(3, d.to_string()))?;
@@ -257,6 +258,7 @@ impl Executor {
                 .map(|v| format!("{}={}", v.name, v.value))
                 .collect(),
             pwd: dir.to_path_buf(),
+            plugins: None,
             labels: job.labels.clone().into_iter().collect(),
             salt: String::new(),
         })

@@ -118,20 +118,33 @@ pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result
     // Schema and evaluation errors are found in one pass, so the user sees all of them at once.
     let result =
         wayline_runner::evaluate::inputs_from_flags(&op.var, &op.var_file, &ops::workspace(env))
-            .and_then(|inputs| {
+            .and_then(|mut inputs| {
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map_or_else(
+                        || std::path::PathBuf::from("."),
+                        std::path::Path::to_path_buf,
+                    );
+                inputs.plugins = Some(std::sync::Arc::new(super::plugin_cmd::catalog(&dir)));
                 let diags = wayline_config::validate_file(&path, &inputs);
                 if diags.has_errors() {
                     return Err(diags);
                 }
-                wayline_config::load_file(&path)
+                let config = wayline_config::load_file_for(&path, &inputs.workspace)?;
+                Ok((config, diags))
             });
     match result {
-        Ok(config) => {
+        Ok((config, warnings)) => {
             if env.global.json {
-                render::json(
-                    &serde_json::json!({"valid": true, "file": path.display().to_string(), "project": config.project, "diagnostics": []}),
-                );
+                let mut v = warnings.to_json();
+                v["file"] = path.display().to_string().into();
+                v["project"] = config.project.clone().into();
+                render::json(&v);
             } else {
+                if !warnings.is_empty() {
+                    note!("{warnings}");
+                }
                 say!(
                     "`{}` is valid: project `{}`, apps {}.",
                     path.display(),

@@ -104,6 +104,24 @@ pub(crate) fn targets(env: &Env) -> Result<Vec<Target>> {
         .collect())
 }
 
+/// Plugin names and `use` bodies of the target app against the plugins on this machine, so a
+/// typo fails here, in milliseconds, not in the job after the build.
+pub(crate) fn check_plugins(target: &Target) -> Result<()> {
+    let config = wayline_config::parse_str_for(
+        &target.config_text,
+        &target.config_path.display().to_string(),
+        target.format,
+        &target.workspace,
+    )
+    .map_err(|d| anyhow::anyhow!("{d}"))?;
+    let catalog = super::plugin_cmd::catalog(&target.project_dir);
+    let diags = catalog.check_app(&config, &target.app);
+    if diags.has_errors() {
+        bail!("{diags}");
+    }
+    Ok(())
+}
+
 /// The workspace from `-workspace`, else `default`.
 pub(crate) fn workspace(env: &Env) -> String {
     env.global
@@ -180,7 +198,11 @@ async fn for_each_app(
     operation: &Operation,
     verb: &str,
 ) -> Result<ExitCode> {
-    for target in &targets(env)? {
+    let targets = targets(env)?;
+    for target in &targets {
+        check_plugins(target)?;
+    }
+    for target in &targets {
         let job = job_for(target, op, operation.clone())?;
         let session = session::connect().await?;
         let headline = format!("{verb} {} (project {})", target.app, target.project);

@@ -53,6 +53,39 @@ pub(crate) fn list(env: &Env) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How deep `use "pipeline"` steps may nest (a pipeline that runs itself would never end).
+const MAX_PIPELINE_NESTING: usize = 16;
+
+/// The pipeline a `use "pipeline" { project = "…" name = "…" }` step names.
+fn referenced_pipeline<'c>(
+    config: &'c Config,
+    body: &serde_json::Value,
+    step: &str,
+    u: &wayline_config::UseBlock,
+) -> Result<&'c Pipeline> {
+    let Some(name) = body["name"].as_str() else {
+        bail!(
+            "{}: the `pipeline` step `{step}` needs `name = \"<pipeline>\"`",
+            u.location()
+        );
+    };
+    if let Some(project) = body["project"].as_str()
+        && project != config.project
+    {
+        bail!(
+            "{}: step `{step}` runs a pipeline of project `{project}`; only pipelines of this project (`{}`) can be embedded",
+            u.location(),
+            config.project
+        );
+    }
+    config.pipeline(name).with_context(|| {
+        format!(
+            "{}: step `{step}` runs pipeline `{name}`, which this file does not declare",
+            u.location()
+        )
+    })
+}
+
 /// The jobs of a pipeline, in an order where every step comes after those it depends on.
 fn plan(
     ctx: &EvalContext<'_>,
@@ -92,6 +125,23 @@ fn plan(
                 let body = u
                     .evaluate(ctx, &serde_json::json!({}))
                     .map_err(|d| anyhow::anyhow!("{d}"))?;
+                if u.plugin == "pipeline" {
+                    // `use "pipeline" { project name }` runs another pipeline of the file here.
+                    let inner = referenced_pipeline(ctx.config(), &body, &name, u)?;
+                    if prefix.split('.').count() >= MAX_PIPELINE_NESTING {
+                        bail!(
+                            "{}: pipelines nest more than {MAX_PIPELINE_NESTING} deep (does `{}` refer to itself?)",
+                            u.location(),
+                            inner.name
+                        );
+                    }
+                    let before = out.len();
+                    plan(ctx, inner, &name, &deps, out)?;
+                    if let Some(last) = out[before..].last() {
+                        last_of.insert(step.name.clone(), last.name.clone());
+                    }
+                    continue;
+                }
                 let (operation, what) = match u.plugin.as_str() {
                     "build" => (
                         Operation::Build(pb::BuildOp {

@@ -23,6 +23,37 @@ fn host() -> PluginHost {
     wayline_runner::executor::plugin_host(&project_dir)
 }
 
+/// What `validate` and `up` check `use` blocks against: every built-in component with its
+/// config schema, and the names of the external plugins found (not started: checking a file
+/// starts no process).
+pub(crate) fn catalog(project_dir: &std::path::Path) -> wayline_config::PluginCatalog {
+    use wayline_config::PluginKind;
+    let host = wayline_runner::executor::plugin_host(project_dir);
+    let mut catalog = wayline_config::PluginCatalog::new();
+    for p in host.builtins().plugins() {
+        for k in p.kinds() {
+            let kind = match k {
+                ComponentKind::Builder => PluginKind::Builder,
+                ComponentKind::Registry => PluginKind::Registry,
+                ComponentKind::Platform => PluginKind::Platform,
+                ComponentKind::ReleaseManager => PluginKind::ReleaseManager,
+                ComponentKind::ConfigSourcer => PluginKind::ConfigSourcer,
+            };
+            let schema = p
+                .component(k)
+                .and_then(|c| c.info().docs.as_ref())
+                .map(wayline_plugin::Docs::config_schema);
+            catalog.add(&p.name, kind, schema);
+        }
+    }
+    for name in host.known_plugins() {
+        if host.builtins().get(&name).is_none() {
+            catalog.add_external(&name);
+        }
+    }
+    catalog
+}
+
 /// Every component of the named plugins, in name then kind order.
 async fn components(
     host: &PluginHost,

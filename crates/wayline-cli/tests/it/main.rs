@@ -7,6 +7,7 @@ mod common;
 
 mod basics;
 mod catalog;
+mod corpus;
 mod crash;
 mod data_dir;
 mod docker;

@@ -40,11 +40,11 @@ fn errors_name_the_problem() {
     );
     assert_eq!(
         call(r#"format("%d")"#).unwrap_err(),
-        "error calling function `format`: not enough arguments for format \"%d\""
+        "error calling function `format`: not enough arguments for format \"%d\": it needs at least 1"
     );
     assert_eq!(
-        call(r#"format("%x", 1)"#).unwrap_err(),
-        "error calling function `format`: unsupported format verb `%x`"
+        call(r#"format("%y", 1)"#).unwrap_err(),
+        "error calling function `format`: unsupported format verb `%y`"
     );
     assert_eq!(
         call(r#"csvdecode("a,b\n1\n")"#).unwrap_err(),
@@ -117,4 +117,139 @@ fn files_resolve_against_the_project_directory() {
         err.starts_with("error calling function `file`: failed to open file"),
         "{err}"
     );
+}
+
+#[test]
+fn format_follows_go_verbs_flags_and_widths() {
+    let f = |src: &str| ok(src).as_str().unwrap().to_owned();
+    assert_eq!(
+        f(r#"format("%05d|%-8s|%+.2f|%q|%x|%X|%%", 42, "ab", 3.14159, "a\"b", 255, 255)"#),
+        "00042|ab      |+3.14|\"a\\\"b\"|ff|FF|%"
+    );
+    assert_eq!(
+        f(r#"format("%8.3f|%-6d|% d|%#x|%o|%b", -1.5, 7, 5, 255, 8, 5)"#),
+        "  -1.500|7     | 5|0xff|10|101"
+    );
+    assert_eq!(f(r#"format("%[2]s %[1]s", "a", "b")"#), "b a");
+    assert_eq!(
+        f(r#"format("%t %v %v %.2s", true, 3, "x", "abc")"#),
+        "true 3 x ab"
+    );
+    assert_eq!(f(r#"format("%e", 1234.5678)"#), "1.234568e+03");
+    assert_eq!(f(r#"format("%#v", {a = [1]})"#), r#"{"a":[1]}"#);
+    assert_eq!(
+        call(r#"format("%d", 1.5)"#).unwrap_err(),
+        "error calling function `format`: `%d` needs a whole number, found 1.5"
+    );
+    assert_eq!(
+        call(r#"format("%s", 1, 2)"#).unwrap_err(),
+        "error calling function `format`: too many arguments for format \"%s\": 2 given, 1 used"
+    );
+    assert_eq!(
+        call(r#"format("%99999d", 1)"#).unwrap_err(),
+        "error calling function `format`: a width or precision in the format string is larger than the limit of 4096"
+    );
+}
+
+#[test]
+fn arguments_and_results_are_bounded() {
+    let started = std::time::Instant::now();
+    assert_eq!(
+        call(r#"indent(2000000000, "a\nb\nc")"#).unwrap_err(),
+        "error calling function `indent`: indenting by 2000000000 spaces would build a result of 4000000005 bytes, more than the limit of 16777216 bytes (16 MiB)"
+    );
+    assert_eq!(ok(r#"indent(2, "a\nb")"#), "a\n  b");
+    assert!(call(r#"replace("aaaaaaaaaa", "a", format("%4096s", ""))"#).is_ok());
+    let err = call(r#"replace(format("%4096s", ""), " ", format("%4096s", ""))"#).unwrap_err();
+    assert!(
+        err.contains("more than the limit of 16777216 bytes"),
+        "{err}"
+    );
+    let err = call("setproduct(range(1000), range(1000))").unwrap_err();
+    assert!(
+        err.contains("more than 100000 elements (the limit)"),
+        "{err}"
+    );
+    assert_eq!(
+        call(r#"parseint("10", 99)"#).unwrap_err(),
+        "error calling function `parseint`: the base must be a whole number between 2 and 36, found 99"
+    );
+    let err = call(r#"timeadd("2024-01-01T00:00:00Z", "99999999999h")"#).unwrap_err();
+    assert!(err.contains("goes past the years"), "{err}");
+    assert_eq!(ok(r#"substr("hello", 1, 9223372036854775807)"#), "ello");
+    // Doubling by nesting stops at the limit instead of building gigabytes.
+    let mut doubling = String::from(r#"format("%4096s", "")"#);
+    for _ in 0..20 {
+        doubling = format!(r#"format("%s%s", {doubling}, {doubling})"#);
+        if doubling.len() > 200_000 {
+            break;
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn template_functions_take_the_vars_optionally() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.txt"), "ws=${workspace.name}").unwrap();
+    let mut vars = Map::new();
+    let mut ws = Map::new();
+    ws.insert("name".to_owned(), Value::String("prod".into()));
+    vars.insert("workspace".to_owned(), Value::Object(ws));
+    let env = FnEnv {
+        base_dir: tmp.path().to_path_buf(),
+        vars,
+    };
+    let eval = |src: &str| {
+        let expr: hcl::Expression = src.parse().unwrap();
+        with_env(env.clone(), || expr.evaluate(&base_context())).map_err(|e| e.kind().to_string())
+    };
+    assert_eq!(
+        eval(r#"templatefile("t.txt")"#).unwrap(),
+        Value::String("ws=prod".into())
+    );
+    assert_eq!(
+        eval(r#"templatestring("$${1 + 1}")"#).unwrap(),
+        Value::String("2".into())
+    );
+    assert_eq!(
+        eval(r#"templatefile("t.txt", {}, {})"#).unwrap_err(),
+        "error calling function `templatefile`: takes a path and at most one vars object, got 3 arguments"
+    );
+    // A template that renders itself stops at the depth limit.
+    std::fs::write(tmp.path().join("self.txt"), "${templatefile(\"self.txt\")}").unwrap();
+    let err = eval(r#"templatefile("self.txt")"#).unwrap_err();
+    assert!(err.contains("more than 16 levels deep"), "{err}");
+}
+
+#[test]
+fn pure_evaluation_writes_nothing_and_runs_no_git() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("tpl")).unwrap();
+    std::fs::write(tmp.path().join("tpl/a.txt"), "a=${a}").unwrap();
+    let env = FnEnv {
+        base_dir: tmp.path().to_path_buf(),
+        vars: Map::new(),
+    };
+    let before: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .count()
+        .to_string()
+        .into_bytes();
+    let out = pure(|| {
+        let expr: hcl::Expression = r#"templatedir("tpl", { a = "x" })"#.parse().unwrap();
+        with_env(env.clone(), || expr.evaluate(&base_context())).unwrap()
+    });
+    assert_eq!(
+        out,
+        Value::String(tmp.path().join("tpl").display().to_string())
+    );
+    let _ = before;
+    // git functions read `.git` instead of running git: outside a repository they say so.
+    let err = pure(|| {
+        let expr: hcl::Expression = "gitrefhash()".parse().unwrap();
+        with_env(env.clone(), || expr.evaluate(&base_context())).map_err(|e| e.kind().to_string())
+    })
+    .unwrap_err();
+    assert!(err.contains("is not inside a git repository"), "{err}");
 }

@@ -146,11 +146,13 @@ fn bad_inputs_are_all_reported_with_where_they_came_from() {
         vec![
             "2:8 in variable file: invalid value for variable `port` (number): expected a number, found string \"many\"",
             "3:8 in variable file: undeclared variable `prot` (did you mean `port`?)",
-            "- environment variable `WL_VAR_port`: invalid value for variable `port` (number): expected a number, found string \"x1\"",
-            "- `-var port=…`: invalid value for variable `port` (number): expected a number, found string \"abc\"",
+            // Values from flags and the environment point at the declaration they fail (so
+            // every `-json` diagnostic has a line and column), and no "has no value" follows.
+            "20:10 environment variable `WL_VAR_port`: invalid value for variable `port` (number): expected a number, found string \"x1\"",
+            "20:10 `-var port=…`: invalid value for variable `port` (number): expected a number, found string \"abc\"",
+            "28:10 `-var pin=…`: invalid value for variable `pin` (number): the value does not have this type (not shown: sensitive)",
             "- `-var nope`: expected NAME=VALUE",
             "- `-var tokn=…`: undeclared variable `tokn` (did you mean `token`?)",
-            "- `-var pin=…`: invalid value for variable `pin` (number): the value does not have this type (not shown: sensitive)",
         ]
     );
 }

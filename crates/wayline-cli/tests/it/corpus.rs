@@ -1,0 +1,252 @@
+//! The corpus of real `waypoint.hcl` files (`../shared/waypoint-corpus`, or
+//! `WAYLINE_CORPUS_DIR`) through `wayline validate -json`, one process per file, as
+//! `run.sh` does: valid files are accepted or rejected only because they use a Waypoint plugin
+//! Wayline does not provide; invalid files are rejected. The whole result table is a snapshot,
+//! so a change in any file's outcome or first error shows in review.
+//!
+//! Skips with a reason when the corpus is absent, unless `WAYLINE_REQUIRE_CORPUS=1`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::wayline_bin;
+
+/// Valid files Wayline rejects for a reason other than a missing plugin, each with why. Waypoint
+/// rejects most of them too (see the manifest's notes).
+const KNOWN: &[(&str, &str)] = &[
+    (
+        "app name",
+        "app names follow the same rule as project names (Waypoint >= 0.10 too)",
+    ),
+    (
+        "project name",
+        "Wayline (like Waypoint >= 0.10's server) allows only letters, digits, `-`, `_` and `.` in project names",
+    ),
+    (
+        "`deploy` block",
+        "no `deploy` block, which Waypoint requires as well",
+    ),
+    (
+        "block `deploy` appears twice",
+        "two `deploy` blocks in one app, which Waypoint rejects as well",
+    ),
+    (
+        "`build_args` is an attribute of `use \"docker\"`, not a block",
+        "a map written as a block, which Waypoint's docker plugin (gohcl) rejects when the job decodes it",
+    ),
+    (
+        "invalid label selector",
+        "Waypoint test fixture with the bare selector `bar` (no operator)",
+    ),
+    (
+        "unknown variable `web_sg`",
+        "an undefined bare variable, which fails in Waypoint too",
+    ),
+    (
+        "`poll`",
+        "a git data source attribute Waypoint does not have either",
+    ),
+    (
+        "failed to open file",
+        "reads a file at an absolute path of the author's machine",
+    ),
+    (
+        "missing required attribute `project`",
+        "Waypoint load-only test fixture without a project",
+    ),
+    (
+        "unknown step kind",
+        "Waypoint test fixture using test-only step plugins",
+    ),
+    (
+        "has no steps",
+        "Waypoint load-only test fixture (Config.Validate rejects it)",
+    ),
+    (
+        "`build` block",
+        "Waypoint load-only test fixture without stages (Config.Validate rejects it)",
+    ),
+];
+
+/// An error about a plugin this machine lacks: one of Waypoint's, or a third-party one (in a
+/// file Waypoint accepts, an unknown plugin name is never a typo).
+fn lacks_plugin(msg: &str) -> bool {
+    msg.contains("is a Waypoint plugin")
+        || msg.contains("is not installed")
+        || (msg.contains("unknown ") && msg.contains(" plugin `"))
+}
+
+fn corpus_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("WAYLINE_CORPUS_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    // `../shared/waypoint-corpus` from the repository root, or from any folder above it (a
+    // worktree sits deeper than the main checkout).
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(2)
+        .map(|d| d.join("../shared/waypoint-corpus"))
+        .find(|d| d.join("MANIFEST.tsv").is_file())
+}
+
+struct Entry {
+    folder: String,
+    expected_valid: bool,
+    notes: String,
+}
+
+fn manifest(dir: &Path) -> Vec<Entry> {
+    std::fs::read_to_string(dir.join("MANIFEST.tsv"))
+        .expect("MANIFEST.tsv")
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() >= 5).then(|| Entry {
+                folder: f[0].to_owned(),
+                expected_valid: f[3] == "valid",
+                notes: f[4].to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "corpus")
+        .env("GIT_AUTHOR_EMAIL", "corpus@localhost")
+        .env("GIT_COMMITTER_NAME", "corpus")
+        .env("GIT_COMMITTER_EMAIL", "corpus@localhost")
+        .output()
+        .expect("git")
+        .status
+        .success();
+    assert!(ok, "git {args:?} in {}", dir.display());
+}
+
+/// `validate -json` in a copy of the folder made a git repository: (accepted, error messages).
+fn validate(src: &Path, scratch: &Path, home: &Path) -> (bool, Vec<String>) {
+    let w = scratch.join(src.file_name().unwrap());
+    copy_dir(src, &w);
+    git(&w, &["init", "-q"]);
+    git(&w, &["add", "-A"]);
+    git(&w, &["commit", "-qm", "corpus"]);
+    let out = Command::new(wayline_bin())
+        .args(["validate", "-json"])
+        .current_dir(&w)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run wayline");
+    std::fs::remove_dir_all(&w).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: no JSON ({e}): {}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let errors = json["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| {
+            format!(
+                "{}:{}: {}",
+                d["line"].as_u64().unwrap_or(0),
+                d["column"].as_u64().unwrap_or(0),
+                d["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    (out.status.success() && json["valid"] == true, errors)
+}
+
+#[test]
+fn every_real_waypoint_file_gets_the_expected_result() {
+    let Some(dir) = corpus_dir() else {
+        assert!(
+            std::env::var("WAYLINE_REQUIRE_CORPUS").as_deref() != Ok("1"),
+            "WAYLINE_REQUIRE_CORPUS=1 but no corpus at ../shared/waypoint-corpus (or WAYLINE_CORPUS_DIR)"
+        );
+        eprintln!(
+            "skipping: no waypoint corpus at ../shared/waypoint-corpus; set WAYLINE_CORPUS_DIR"
+        );
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut table = BTreeMap::new();
+    let mut wrong = Vec::new();
+    let (mut valid, mut accepted, mut invalid, mut rejected) = (0, 0, 0, 0);
+    for e in manifest(&dir) {
+        let (ok, errors) = validate(&dir.join(&e.folder), scratch.path(), &home);
+        let first = errors.first().cloned().unwrap_or_default();
+        if e.expected_valid {
+            valid += 1;
+            accepted += usize::from(ok);
+            // A valid file may fail only because it needs a plugin Wayline lacks, or for one
+            // of the known reasons, never with a language error.
+            let plugin_only = errors.iter().all(|m| lacks_plugin(m));
+            let known = errors.iter().all(|m| {
+                lacks_plugin(m)
+                    || KNOWN.iter().any(|(k, _)| m.contains(k))
+                    || (e.notes.contains("not valid HCL") && m.contains("syntax error"))
+                    || (e.notes.contains("docker plugin does not have either")
+                        && m.contains("in `use \"docker\"`"))
+            });
+            if !ok && !plugin_only && !known {
+                wrong.push(format!(
+                    "{}: valid, rejected: {}",
+                    e.folder,
+                    errors.join(" | ")
+                ));
+            }
+        } else {
+            invalid += 1;
+            rejected += usize::from(!ok);
+            if ok {
+                wrong.push(format!("{}: invalid, accepted", e.folder));
+            }
+        }
+        // The scratch path differs on every run (`path.project` in a project name).
+        let first = first.replace(&scratch.path().display().to_string(), "[scratch]");
+        let outcome = if ok {
+            "accepted".to_owned()
+        } else {
+            format!("rejected: {first}")
+        };
+        table.insert(e.folder, outcome);
+    }
+    assert!(
+        wrong.is_empty(),
+        "unexpected results:\n{}",
+        wrong.join("\n")
+    );
+    let summary = format!(
+        "{accepted}/{valid} valid files accepted, {rejected}/{invalid} invalid files rejected"
+    );
+    eprintln!("waypoint corpus: {summary}");
+    insta::assert_yaml_snapshot!("waypoint_corpus", (summary, table));
+}
