@@ -112,30 +112,68 @@ impl Selector {
     }
 }
 
+/// Prints the selector with parentheses only where precedence needs them, so the printed form
+/// parses back to the same selector and nests no deeper than the source did.
 impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn join(f: &mut fmt::Formatter<'_>, terms: &[Selector], sep: &str) -> fmt::Result {
-            for (i, t) in terms.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(sep)?;
+        /// A string in the selector's own escapes (`\"`, `\\`, `\n`, `\t`).
+        fn quote(v: &str) -> String {
+            let mut out = String::with_capacity(v.len() + 2);
+            out.push('"');
+            for c in v.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    c => out.push(c),
                 }
-                write!(f, "({t})")?;
             }
-            Ok(())
+            out.push('"');
+            out
         }
         fn list(vs: &[String]) -> String {
-            let items: Vec<String> = vs.iter().map(|v| format!("{v:?}")).collect();
+            let items: Vec<String> = vs.iter().map(|v| quote(v)).collect();
             format!("[{}]", items.join(", "))
         }
+        fn key(k: &str) -> String {
+            let bare = !k.is_empty()
+                && k.chars().all(is_word_char)
+                && !matches!(k, "and" | "or" | "not" | "in");
+            if bare { k.to_owned() } else { quote(k) }
+        }
         match self {
-            Selector::Eq(k, v) => write!(f, "{k} == {v:?}"),
-            Selector::Ne(k, v) => write!(f, "{k} != {v:?}"),
-            Selector::In(k, vs) => write!(f, "{k} in {}", list(vs)),
-            Selector::NotIn(k, vs) => write!(f, "{k} not in {}", list(vs)),
-            Selector::Empty(k) => write!(f, "{k} is empty"),
-            Selector::Not(s) => write!(f, "not ({s})"),
-            Selector::And(terms) => join(f, terms, " and "),
-            Selector::Or(terms) => join(f, terms, " or "),
+            Selector::Eq(k, v) => write!(f, "{} == {}", key(k), quote(v)),
+            Selector::Ne(k, v) => write!(f, "{} != {}", key(k), quote(v)),
+            Selector::In(k, vs) => write!(f, "{} in {}", key(k), list(vs)),
+            Selector::NotIn(k, vs) => write!(f, "{} not in {}", key(k), list(vs)),
+            Selector::Empty(k) => write!(f, "{} is empty", key(k)),
+            Selector::Not(s) => match **s {
+                Selector::And(_) | Selector::Or(_) => write!(f, "not ({s})"),
+                _ => write!(f, "not {s}"),
+            },
+            Selector::And(terms) => {
+                for (i, t) in terms.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" and ")?;
+                    }
+                    if matches!(t, Selector::Or(_)) {
+                        write!(f, "({t})")?;
+                    } else {
+                        write!(f, "{t}")?;
+                    }
+                }
+                Ok(())
+            }
+            Selector::Or(terms) => {
+                for (i, t) in terms.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" or ")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -548,9 +586,11 @@ mod tests {
     #[test]
     fn precedence_is_not_then_and_then_or() {
         let sel = parse("a == 1 or b == 2 and not c == 3").unwrap();
+        assert_eq!(sel.to_string(), r#"a == "1" or b == "2" and not c == "3""#);
+        let sel = parse("not (a == 1 or b == 2) and (c == 3 or d is empty)").unwrap();
         assert_eq!(
             sel.to_string(),
-            r#"(a == "1") or ((b == "2") and (not (c == "3")))"#
+            r#"not (a == "1" or b == "2") and (c == "3" or d is empty)"#
         );
     }
 

@@ -175,7 +175,8 @@ impl Tokens {
         if let Some(exp) = claims.exp
             && exp <= now_ms()
         {
-            let ago = Duration::from_millis((now_ms() - exp) as u64 / 1000 * 1000);
+            let ago = u64::try_from(now_ms().saturating_sub(exp)).unwrap_or(u64::MAX);
+            let ago = Duration::from_millis(ago / 1000 * 1000);
             return Err(Status::unauthenticated(format!(
                 "the {} token expired {} ago; ask for a new one",
                 claims.kind.name(),
@@ -255,6 +256,10 @@ mod tests {
             "{}",
             err.message()
         );
+        // Found by fuzzing: the "expired … ago" arithmetic overflowed.
+        c.exp = Some(i64::MIN);
+        let err = t.verify(&t.sign(&c)).unwrap_err();
+        assert!(err.message().starts_with("the login token expired"));
         let c = Tokens::claims(TokenKind::Runner, Some(Duration::from_mins(1)));
         let s = t.sign(&c);
         t.revoke(&c.id);

@@ -15,6 +15,7 @@ mod entrypoint;
 mod external_plugin;
 mod grammar;
 mod lifecycle;
+mod limits;
 mod output;
 mod pipeline;
 mod server;

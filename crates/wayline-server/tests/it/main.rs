@@ -8,6 +8,7 @@ mod auth;
 mod catalog;
 mod common;
 mod crash;
+mod fuzz;
 mod jobs;
 mod limits;
 mod ui;

@@ -1,0 +1,165 @@
+//! Fuzzing what the entrypoint parses from its environment and decodes from the network by
+//! hand (etcd's HTTP/1.1 answers and watch streams), with a stable harness: proptest, a bounded
+//! number of cases in the normal test run. Nothing may panic, however the bytes are split.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use wayline_entrypoint::dynamic::{
+    etcd_authority, etcd_key, json_string_field, parse_http_response,
+};
+use wayline_entrypoint::etcd_watch::{WatchDecoder, classify};
+use wayline_entrypoint::settings::{Settings, parse_duration};
+
+const VARS: &[&str] = &[
+    "WAYLINE_DEPLOYMENT_ID",
+    "WAYLINE_ENTRYPOINT_CONFIG_REFRESH",
+    "WAYLINE_ENTRYPOINT_DISABLE",
+    "WAYLINE_ENTRYPOINT_DISABLE_EXEC",
+    "WAYLINE_ENTRYPOINT_LOG_BUFFER",
+    "WAYLINE_ENTRYPOINT_RESTART_GRACE",
+    "WAYLINE_ENTRYPOINT_SERVER_REQUIRED",
+    "WAYLINE_ENTRYPOINT_TOKEN",
+    "WAYLINE_LOG_LEVEL",
+    "WAYLINE_SERVER_ADDR",
+    "WAYLINE_SERVER_TLS",
+    "WAYLINE_SERVER_TLS_SKIP_VERIFY",
+    "WAYPOINT_CEB_DISABLE",
+    "WAYPOINT_SERVER_ADDR",
+    "WAYPOINT_ENTRYPOINT_LOG_BUFFER",
+];
+
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,30}",
+        "[0-9]{1,25}(ms|s|m|h|d)?",
+        prop::sample::select(vec![
+            "1",
+            "0",
+            "true",
+            "false",
+            "unix:///x",
+            "http://[::1]:9",
+            "localhost:99999",
+            ":",
+            "",
+            "-1",
+            "18446744073709551616"
+        ])
+        .prop_map(str::to_owned),
+    ]
+}
+
+/// An HTTP response as etcd sends one: a head, maybe chunked, with arbitrary damage.
+fn http_response() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::sample::select(vec!["200", "404", "x", "99999999999"]),
+        any::<bool>(),
+        prop::collection::vec("\\PC{0,40}", 0..4),
+        prop::collection::vec(any::<u8>(), 0..20),
+        prop::sample::select(vec!["", "ffffffffffffffffff", "zz", "0", "3;x"]),
+    )
+        .prop_map(|(status, chunked, chunks, junk, bad_size)| {
+            let mut out = format!("HTTP/1.1 {status} OK\r\n").into_bytes();
+            if chunked {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                for c in &chunks {
+                    out.extend_from_slice(format!("{:x}\r\n{c}\r\n", c.len()).as_bytes());
+                }
+                out.extend_from_slice(format!("{bad_size}\r\n").as_bytes());
+            } else {
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(chunks.concat().as_bytes());
+            }
+            out.extend_from_slice(&junk);
+            out
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn settings_from_any_environment_never_panic(env in prop::collection::hash_map(prop::sample::select(VARS.to_vec()), value(), 0..10)) {
+        let env: HashMap<&str, String> = env;
+        let _ = Settings::from_env(|k| env.get(k).cloned());
+    }
+
+    #[test]
+    fn durations_never_panic(s in value()) {
+        let _ = parse_duration(&s);
+    }
+
+    #[test]
+    fn etcd_settings_never_panic(key in prop::option::of("\\PC{0,20}"), endpoints in prop::option::of("\\PC{0,40}")) {
+        let mut config = HashMap::new();
+        if let Some(k) = key { config.insert("key".to_owned(), k); }
+        if let Some(e) = endpoints { config.insert("endpoints".to_owned(), e); }
+        if let Ok(k) = etcd_key(&config, &[]) {
+            for e in &k.endpoints {
+                let _ = etcd_authority(e);
+            }
+        }
+    }
+
+    #[test]
+    fn http_answers_never_panic(raw in http_response(), bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        if let Some((_, body)) = parse_http_response(&raw) {
+            let _ = json_string_field(&body, "value");
+        }
+        let _ = parse_http_response(&bytes);
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = json_string_field(&text, "key");
+        let _ = classify(&text);
+    }
+
+    /// The watch decoder gets the same bytes however the network split them.
+    #[test]
+    fn watch_streams_split_anywhere_never_panic(raw in http_response(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6)) {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(raw.len() + 1)).collect();
+        at.sort_unstable();
+        let mut d = WatchDecoder::default();
+        let mut prev = 0;
+        for cut in at.into_iter().chain([raw.len()]) {
+            if d.feed(&raw[prev..cut]).is_err() {
+                break;
+            }
+            prev = cut;
+            for _ in 0..64 {
+                match d.next_object() {
+                    Ok(Some(o)) => { let _ = classify(&o); }
+                    _ => break,
+                }
+            }
+        }
+        let _ = d.ended();
+    }
+}
+
+/// Inputs that once crashed a parser, one file each under `tests/corpus/<parser>/`.
+fn corpus(parser: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(parser);
+    let mut out: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_crash_corpus_stays_fixed() {
+    let durations = corpus("duration");
+    assert!(durations.len() >= 2);
+    for d in durations {
+        assert_eq!(parse_duration(&String::from_utf8_lossy(&d)), None);
+    }
+    for raw in corpus("http") {
+        let _ = parse_http_response(&raw);
+        let mut d = WatchDecoder::default();
+        let _ = d.feed(&raw);
+        let _ = d.next_object();
+    }
+}
