@@ -679,7 +679,8 @@ pub(crate) struct ServerRunArgs {
     /// HTTP listen address (health, metrics, UI).
     #[arg(long = "listen-http", default_value = "127.0.0.1:9702")]
     pub(crate) listen_http: String,
-    /// Unix socket for local clients and deployments (default: `socket/server.sock` in the data dir).
+    /// Unix socket for local clients and deployments (default: `socket/server.sock` in the data
+    /// dir). Local Docker deployments bind-mount its directory: give it one of its own.
     #[arg(long = "listen-unix")]
     pub(crate) listen_unix: Option<PathBuf>,
     /// The unix socket's permissions, in octal (default 600: only this user; 666 lets

@@ -23,8 +23,9 @@ use tokio::task::JoinHandle;
 use crate::dynamic::{EtcdKey, etcd_authority, json_string_field};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const MIN_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The watch's longest reconnect delay (plus jitter): etcd outages are rarer than server
+/// restarts, and a missed change is read again when the watch is back.
+const MAX_BACKOFF: Duration = Duration::from_secs(15);
 /// Silence after which a watch is presumed dead: well past etcd's default progress interval.
 const IDLE_TIMEOUT: Duration = Duration::from_mins(15);
 
@@ -81,7 +82,7 @@ impl Drop for Watches {
 /// Watches one key for the life of the task, across the cluster's endpoints, re-creating the
 /// watch with backoff whenever it ends.
 async fn keep_watching(key: EtcdKey, fired: Arc<Notify>) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = crate::backoff::Backoff::up_to(MAX_BACKOFF);
     let mut failures = 0u32;
     for endpoint in key.endpoints.iter().cycle() {
         let error = match WatchConn::open(endpoint, &key.key).await {
@@ -92,7 +93,7 @@ async fn keep_watching(key: EtcdKey, fired: Arc<Notify>) {
                             tracing::info!("etcd watch of {:?} at {endpoint} restored", key.key);
                         }
                         failures = 0;
-                        backoff = MIN_BACKOFF;
+                        backoff.reset();
                         fired.notify_one();
                     }
                     Ok(WatchEvent::Changed) => {
@@ -105,7 +106,7 @@ async fn keep_watching(key: EtcdKey, fired: Arc<Notify>) {
             Err(e) => e,
         };
         failures += 1;
-        let wait = crate::session::jitter(backoff);
+        let wait = backoff.next_delay();
         // Say it once, then quietly until it works again (resolving reports the value itself).
         if failures == 1 {
             tracing::warn!(
@@ -116,7 +117,6 @@ async fn keep_watching(key: EtcdKey, fired: Arc<Notify>) {
             tracing::debug!(key = %key.key, %endpoint, %error, "etcd watch still failing");
         }
         tokio::time::sleep(wait).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

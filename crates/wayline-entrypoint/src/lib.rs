@@ -8,6 +8,7 @@
 //!
 //! No server-side crates and no CLI parser: the binary's size is measured (see `benches/`).
 
+pub mod backoff;
 pub mod child;
 pub mod client;
 pub mod config;

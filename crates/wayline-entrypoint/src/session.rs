@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use wayline_proto::v1::EntrypointConfigRequest;
 
+use crate::backoff::{Backoff, SERVER_MAX};
 use crate::child::Reaper;
 use crate::config::ServerConfig;
 use crate::logs::{LogRing, ship};
@@ -32,23 +33,20 @@ pub struct Shared {
     pub app_env: watch::Receiver<BTreeMap<String, String>>,
 }
 
-const MIN_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
 /// Stays connected for the life of the process.
 pub async fn run(shared: Arc<Shared>, addr: ServerAddr) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::up_to(SERVER_MAX);
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
         let result = session(&shared, &addr).await;
         // A session that lived a while was healthy: start the backoff over.
         if started.elapsed() > Duration::from_secs(10) {
-            backoff = MIN_BACKOFF;
+            backoff.reset();
             failures = 0;
         }
         failures += 1;
-        let wait = jitter(backoff);
+        let wait = backoff.next_delay();
         match result {
             Ok(()) => tracing::warn!("server closed the config stream; reconnecting in {wait:?}"),
             // Say it once loudly, then quietly until it works again.
@@ -58,14 +56,7 @@ pub async fn run(shared: Arc<Shared>, addr: ServerAddr) {
             Err(e) => tracing::debug!("server {addr} still unreachable: {e}; retrying in {wait:?}"),
         }
         tokio::time::sleep(wait).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
-}
-
-/// Between 50% and 100% of `d`, so a fleet restarted together doesn't reconnect in step.
-pub fn jitter(d: Duration) -> Duration {
-    let r = crate::ulid::random_u64() % 1000;
-    d.mul_f64(0.5 + r as f64 / 2000.0)
 }
 
 async fn session(shared: &Arc<Shared>, addr: &ServerAddr) -> Result<(), String> {
@@ -161,7 +152,7 @@ pub fn spawn_log_shipper(
 }
 
 async fn ship_logs(settings: Settings, addr: ServerAddr, instance_id: String, ring: Arc<LogRing>) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::up_to(SERVER_MAX);
     loop {
         let started = Instant::now();
         if let Ok(mut client) = crate::client::connect(&addr, &settings.token).await {
@@ -179,9 +170,8 @@ async fn ship_logs(settings: Settings, addr: ServerAddr, instance_id: String, ri
             shipper.abort();
         }
         if started.elapsed() > Duration::from_secs(10) {
-            backoff = MIN_BACKOFF;
+            backoff.reset();
         }
-        tokio::time::sleep(jitter(backoff)).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }

@@ -1,4 +1,4 @@
-//! Instance ids (ULIDs) and jitter, from std's per-process random keys: no RNG crate needed.
+//! Instance ids (ULIDs), from std's per-process random keys: no RNG crate needed.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};

@@ -313,7 +313,7 @@ async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
     let pushed_image: Image = value(&pushed);
     assert_eq!(pushed_image.reference(), format!("wayline-test/{app}:one"));
 
-    // Deploy: the server's unix socket is mounted, the page answers on 127.0.0.1.
+    // Deploy: the server's socket directory is mounted, the page answers on 127.0.0.1.
     let sock_dir = tempfile::tempdir().unwrap();
     let sock = sock_dir.path().join("server.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
@@ -361,7 +361,7 @@ async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
     );
     assert!(http_get(&dep1.url).contains("Hello from busybox, deployed by Wayline"));
     let binds = inspect(&dep1.container_id, "{{json .HostConfig.Binds}}");
-    assert_eq!(binds, format!(r#"["{0}:{0}"]"#, sock.display()));
+    assert_eq!(binds, format!(r#"["{0}:{0}"]"#, sock_dir.path().display()));
     let env_json = inspect(&dep1.container_id, "{{json .Config.Env}}");
     assert!(
         env_json.contains(r#""PORT=3000""#) && env_json.contains(r#""WAYLINE_DEPLOYMENT_ID=dep1""#),

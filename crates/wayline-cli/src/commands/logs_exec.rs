@@ -28,85 +28,162 @@ pub(crate) struct LogsOptions {
 }
 
 pub(crate) async fn logs(env: &Env, opts: LogsOptions) -> Result<ExitCode> {
-    let LogsOptions {
-        deployment,
-        instance,
-        since,
-        timestamps,
-        follow,
-    } = opts;
     let t = ops::target(env)?;
     let mut s = session::connect().await?;
-    let deployment_id = match deployment {
-        Some(d) => ops::resolve_deployment(&mut s, &t.project, &t.app, &t.workspace, &d).await?,
+    let deployment_id = match &opts.deployment {
+        Some(d) => ops::resolve_deployment(&mut s, &t.project, &t.app, &t.workspace, d).await?,
         None => String::new(),
     };
-    let since = match since {
+    let since = match &opts.since {
         Some(d) => {
-            let dur = parse_duration(&d)?;
+            let dur = parse_duration(d)?;
             Some(wayline_core::time::from_system(SystemTime::now() - dur))
         }
         None => None,
     };
+    let mut request = pb::GetLogStreamRequest {
+        application: Some(pb::r#ref::Application {
+            project: t.project.clone(),
+            application: t.app.clone(),
+        }),
+        workspace: t.workspace.clone(),
+        deployment_id,
+        instance_id: opts.instance.clone().unwrap_or_default(),
+        since,
+        follow: opts.follow,
+    };
     let mut stream = s
         .client
-        .get_log_stream(pb::GetLogStreamRequest {
-            application: Some(pb::r#ref::Application {
-                project: t.project.clone(),
-                application: t.app.clone(),
-            }),
-            workspace: t.workspace.clone(),
-            deployment_id,
-            instance_id: instance.unwrap_or_default(),
-            since,
-            follow,
-        })
+        .get_log_stream(request.clone())
         .await
         .map_err(err)?
         .into_inner();
+    let mut seen = Seen::default();
     loop {
         let batch = tokio::select! {
-            b = stream.message() => b.map_err(err)?,
+            b = stream.message() => b,
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
         };
-        let Some(batch) = batch else { break };
+        let batch = match batch {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            // Following survives a server restart: ask again from the last line shown.
+            Err(status) if opts.follow && super::is_disconnect(&status) => {
+                note!(
+                    "{}",
+                    env.style.dim(&format!(
+                        "  lost the connection to the server ({}); reconnecting...",
+                        status.message()
+                    ))
+                );
+                request.since = seen.last;
+                seen.resumed = true;
+                stream = reopen_log_stream(&mut s, &request).await?;
+                continue;
+            }
+            Err(status) => return Err(err(status)),
+        };
         // Drops arrive as an entrypoint line ("… 1,204 lines dropped") in `lines` too, so
         // `batch.dropped` is not printed again.
         for l in &batch.lines {
-            if env.global.json {
-                let v = serde_json::json!({
-                    "time": l.timestamp.as_ref().map(wayline_core::time::to_millis),
-                    "instance": batch.instance_id,
-                    "deployment": batch.deployment_id,
-                    "source": if l.source() == log_line::Source::Entrypoint { "entrypoint" } else { "app" },
-                    "stream": if l.stream() == log_line::Stream::Stderr { "stderr" } else { "stdout" },
-                    "line": l.line,
-                });
-                render::json_line(&v);
+            if seen.already_shown(l) {
                 continue;
             }
-            let stamp = if timestamps {
-                let at = l
-                    .timestamp
-                    .as_ref()
-                    .map_or_else(SystemTime::now, wayline_core::time::to_system);
-                format!("{} ", humantime::format_rfc3339_millis(at))
-            } else {
-                String::new()
-            };
-            if l.source() == log_line::Source::Entrypoint {
-                say!(
-                    "{stamp}{}",
-                    env.style
-                        .dim(&format!("[entrypoint] {}", render::safe(&l.line)))
-                );
-            } else {
-                // The app's own output, as it wrote it (colours included), like `docker logs`.
-                say!("{stamp}{}", l.line);
-            }
+            print_log_line(env, &batch, l, opts.timestamps);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The newest lines shown, so a stream reopened from their timestamp prints nothing twice.
+#[derive(Default)]
+struct Seen {
+    last: Option<prost_types::Timestamp>,
+    at_last: Vec<String>,
+    /// Set once the stream was reopened: only then can a line come twice.
+    resumed: bool,
+}
+
+impl Seen {
+    /// Whether `l` was shown before; records it otherwise.
+    fn already_shown(&mut self, l: &pb::LogLine) -> bool {
+        let Some(ts) = l.timestamp else {
+            return false;
+        };
+        let key = (ts.seconds, ts.nanos);
+        match self.last.as_ref().map(|t| (t.seconds, t.nanos)) {
+            Some(last) if key < last => return self.resumed,
+            Some(last) if key == last => {
+                if self.resumed && self.at_last.contains(&l.line) {
+                    return true;
+                }
+                self.at_last.push(l.line.clone());
+            }
+            _ => {
+                self.last = Some(ts);
+                self.at_last = vec![l.line.clone()];
+            }
+        }
+        false
+    }
+}
+
+/// Reopens a followed log stream while the server restarts, with backoff, for at most
+/// [`ops::DEFAULT_SERVER_WAIT`].
+async fn reopen_log_stream(
+    s: &mut session::Session,
+    request: &pb::GetLogStreamRequest,
+) -> Result<tonic::Streaming<pb::LogBatch>> {
+    let deadline = std::time::Instant::now() + ops::DEFAULT_SERVER_WAIT;
+    let mut wait = Duration::from_millis(200);
+    loop {
+        tokio::time::sleep(wait).await;
+        match s.client.get_log_stream(request.clone()).await {
+            Ok(r) => return Ok(r.into_inner()),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                bail!(
+                    "the server did not come back within {}s: {}",
+                    ops::DEFAULT_SERVER_WAIT.as_secs(),
+                    describe_status(&e)
+                );
+            }
+            Err(_) => wait = (wait * 2).min(Duration::from_secs(2)),
+        }
+    }
+}
+
+fn print_log_line(env: &Env, batch: &pb::LogBatch, l: &pb::LogLine, timestamps: bool) {
+    if env.global.json {
+        let v = serde_json::json!({
+            "time": l.timestamp.as_ref().map(wayline_core::time::to_millis),
+            "instance": batch.instance_id,
+            "deployment": batch.deployment_id,
+            "source": if l.source() == log_line::Source::Entrypoint { "entrypoint" } else { "app" },
+            "stream": if l.stream() == log_line::Stream::Stderr { "stderr" } else { "stdout" },
+            "line": l.line,
+        });
+        render::json_line(&v);
+        return;
+    }
+    let stamp = if timestamps {
+        let at = l
+            .timestamp
+            .as_ref()
+            .map_or_else(SystemTime::now, wayline_core::time::to_system);
+        format!("{} ", humantime::format_rfc3339_millis(at))
+    } else {
+        String::new()
+    };
+    if l.source() == log_line::Source::Entrypoint {
+        say!(
+            "{stamp}{}",
+            env.style
+                .dim(&format!("[entrypoint] {}", render::safe(&l.line)))
+        );
+    } else {
+        // The app's own output, as it wrote it (colours included), like `docker logs`.
+        say!("{stamp}{}", l.line);
+    }
 }
 
 /// Parses `30s`, `10m`, `2h`, `1d`, `1h30m` (humantime's grammar, like every duration flag).

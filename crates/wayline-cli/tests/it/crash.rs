@@ -222,3 +222,92 @@ app "api" {
     );
     assert!(waited < Duration::from_secs(20), "took {waited:?}");
 }
+
+/// Tick numbers in `text` (lines `tick N`).
+fn ticks(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("tick ")?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn logs_and_exec_come_back_within_seconds_of_a_server_restart() {
+    if !docker_ready("logs_and_exec_come_back_within_seconds_of_a_server_restart") {
+        return;
+    }
+    let env = TestEnv::new();
+    let app = format!("restart{}", std::process::id());
+    std::fs::copy("/usr/bin/busybox", env.project.join("busybox"))
+        .expect("busybox-static at /usr/bin/busybox");
+    env.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"i=0; while true; do i=$((i+1)); echo tick $i; /bin/busybox sleep 0.2; done\"]\n",
+    );
+    env.write(
+        "wayline.hcl",
+        &format!(
+            "project = \"restart\"\n\napp \"{app}\" {{\n  build {{\n    use \"docker\" {{}}\n  }}\n  deploy {{\n    use \"docker\" {{}}\n  }}\n}}\n"
+        ),
+    );
+    env.ok(&["up"]);
+    let logs = || {
+        env.run_for(&["logs", "-follow=false"], Duration::from_secs(20))
+            .stdout()
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || !ticks(&logs()).is_empty()),
+        "no app lines before the restart:\n{}",
+        logs()
+    );
+    let mut follow = env
+        .cmd(&["logs", "-f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let followed = lines_of(follow.stdout.take().unwrap());
+    let follow_err = lines_of(follow.stderr.take().unwrap());
+    assert!(
+        eventually(Duration::from_secs(20), || !ticks(&followed.text())
+            .is_empty()),
+        "`logs -f` showed nothing"
+    );
+
+    env.ok(&["server", "stop"]);
+    let after_stop = ticks(&followed.text()).into_iter().max().unwrap_or(0);
+    // Any command starts the server again; it has a new socket in the mounted directory.
+    env.ok(&["project", "list"]);
+    let limit = Duration::from_secs(5);
+    assert!(
+        eventually(limit, || ticks(&logs()).iter().any(|t| *t > after_stop)),
+        "no new lines within {limit:?} of the restart:\n{}",
+        logs()
+    );
+    assert!(
+        eventually(limit, || env
+            .run_for(
+                &["exec", "--", "/bin/busybox", "echo", "exec-ok"],
+                Duration::from_secs(10)
+            )
+            .stdout()
+            .contains("exec-ok")),
+        "`exec` did not work again"
+    );
+    // `logs -f` reconnected and goes on with new lines.
+    assert!(
+        eventually(Duration::from_secs(15), || ticks(&followed.text())
+            .iter()
+            .any(|t| *t > after_stop + 5)),
+        "`logs -f` did not survive the restart:\nstdout:\n{}\nstderr:\n{}",
+        followed.text(),
+        follow_err.text()
+    );
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "`logs -f` exited: {}",
+        follow_err.text()
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
+    env.ok(&["destroy", "-auto-approve"]);
+}

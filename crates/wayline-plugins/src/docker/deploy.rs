@@ -343,8 +343,9 @@ impl Documented for DockerPlatform {
                 app's older container holding that port (its deployment keeps it until destroyed or pruned). \
                 Deploy waits until the container runs and \
                 accepts connections on `service_port` (at most 30 s, then it warns and goes on); a container that exits at once fails the deploy with \
-                its last log lines and is removed. When `WAYLINE_SERVER_ADDR` is a `unix://` socket, the socket \
-                is bind-mounted at the same path. Destroy removes the container and the networks it created."
+                its last log lines and is removed. When `WAYLINE_SERVER_ADDR` is a `unix://` socket, the socket's \
+                directory is bind-mounted at the same path (so a restarted server's new socket shows up inside; keep \
+                the socket in a directory of its own). Destroy removes the container and the networks it created."
                 .into(),
             example: "deploy {\n  use \"docker\" {\n    service_port = 3000\n    host_port    = 8080\n  }\n}".into(),
             fields: vec![

@@ -101,14 +101,18 @@ pub fn container_plan(
     }
 
     let mut binds = cfg.binds.clone();
-    // The server's unix socket is mounted at the same path, so the entrypoint can dial it without
-    // a route to the host's network.
-    if let Some(path) = target
+    // The directory of the server's unix socket is mounted at the same path, so the entrypoint
+    // can dial it without a route to the host's network. The directory, not the socket file: a
+    // restarted server binds a new socket there, which a file mount would never show.
+    if let Some(dir) = target
         .deployment_env
         .get("WAYLINE_SERVER_ADDR")
         .and_then(|a| a.strip_prefix("unix://"))
+        .and_then(|path| std::path::Path::new(path).parent())
+        .and_then(std::path::Path::to_str)
+        .filter(|d| !d.is_empty() && *d != "/")
     {
-        let bind = format!("{path}:{path}");
+        let bind = format!("{dir}:{dir}");
         if !binds.contains(&bind) {
             binds.push(bind);
         }
