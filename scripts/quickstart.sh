@@ -43,5 +43,6 @@ if [ -n "$url" ]; then
   curl -fsS "$url" || true
 fi
 echo
-echo "Next: \`wayline logs\`, \`wayline exec -- ls /\`, \`wayline status\`, \`wayline destroy\`, \`wayline server stop\`"
+echo "Next (in examples/busybox-docker): \`wayline logs\`, \`wayline exec -- ls /\`, \`wayline status\`,"
+echo "\`wayline up\` again then \`wayline rollback\`, \`wayline destroy\`, \`wayline server stop\`"
 echo "(the binaries are in $root/target/release)."

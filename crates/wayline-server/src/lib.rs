@@ -511,13 +511,16 @@ async fn grpc_routes(shared: &Arc<service::Shared>) -> Result<tonic::service::Ro
     let svc = WaylineServer::new(service::Service {
         shared: Arc::clone(shared),
     });
+    // Reflection lists every service served here, health included (`grpcurl list`).
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(wayline_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| Error::Config(format!("reflection: {e}")))?;
     // v1alpha too: grpcurl and Python's grpcio-reflection still ask for it.
     let reflection_alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(wayline_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|e| Error::Config(format!("reflection: {e}")))?;
     let (health, health_svc) = tonic_health::server::health_reporter();

@@ -337,6 +337,9 @@ struct AppStatus {
     latest: Option<Operation>,
     report: Option<Operation>,
     instances: Vec<pb::Instance>,
+    /// The serving deployment had an entrypoint once (it left log lines) but none is
+    /// connected now: its process or container is gone, whatever the last report said.
+    gone: bool,
 }
 
 impl AppStatus {
@@ -404,13 +407,22 @@ impl AppStatus {
             .await
             .map(|r| r.into_inner().instances)
             .unwrap_or_default();
-        Self {
+        let mut st = Self {
             release,
             released,
             latest,
             report,
             instances,
+            gone: false,
+        };
+        if let Some(d) = st
+            .serving()
+            .filter(|d| d.physical_state() == pb::PhysicalState::Created)
+            .filter(|d| !st.instances.iter().any(|i| i.deployment_id == d.id))
+        {
+            st.gone = had_an_entrypoint(session, app, workspace, &d.id.clone()).await;
         }
+        st
     }
 
     /// The deployment that serves users: the released one, else the latest.
@@ -423,6 +435,9 @@ impl AppStatus {
         let destroyed = |d: &Operation| d.physical_state() == pb::PhysicalState::Destroyed;
         if self.serving().is_some_and(destroyed) {
             return "destroyed".to_owned();
+        }
+        if self.gone {
+            return "down".to_owned();
         }
         self.report
             .as_ref()
@@ -457,7 +472,11 @@ impl AppStatus {
             _ => state_word(d),
         };
         let mut cell = format!("{} {state}", id::format_sequence(d.sequence));
-        if let Some(l) = self.latest.as_ref().filter(|l| l.id != d.id) {
+        if let Some(l) = self
+            .latest
+            .as_ref()
+            .filter(|l| l.id != d.id && l.physical_state() != pb::PhysicalState::Destroyed)
+        {
             let _ = std::fmt::Write::write_fmt(
                 &mut cell,
                 format_args!(" (latest {} not released)", id::format_sequence(l.sequence)),
@@ -477,6 +496,34 @@ impl AppStatus {
             .or_else(|| self.serving().map(|d| d.url.clone()))
             .unwrap_or_default()
     }
+}
+
+/// True when the deployment's entrypoint left log lines on the server (the server keeps the
+/// window of a disconnected instance), i.e. it ran and stopped. Bounded: a slow answer is no.
+async fn had_an_entrypoint(
+    session: &mut Session,
+    app: &pb::r#ref::Application,
+    workspace: &str,
+    deployment_id: &str,
+) -> bool {
+    let req = pb::GetLogStreamRequest {
+        application: Some(app.clone()),
+        workspace: workspace.to_owned(),
+        deployment_id: deployment_id.to_owned(),
+        instance_id: String::new(),
+        since: None,
+        follow: false,
+    };
+    let probe = async {
+        let mut stream = session.client.get_log_stream(req).await.ok()?.into_inner();
+        let batch = stream.message().await.ok()??;
+        Some(!batch.lines.is_empty())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(2), probe)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// `wayline status`: per app, the live release, the deployment it serves (both numbers),

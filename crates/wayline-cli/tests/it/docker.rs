@@ -101,12 +101,60 @@ app "{app}" {{
     );
     let r = env.ok(&["exec", "--", "/bin/busybox", "cat", "/www/index.html"]);
     assert!(r.stdout().contains("second version"), "{}", r.all());
+    // The README's suggestion works on its own example: the image has busybox's applets.
+    let r = env.ok(&["exec", "--", "ls", "/"]);
+    assert!(r.stdout().contains("www"), "{}", r.all());
+    // The remote command's flags are its own (this printed `--version`).
+    let r = env.ok(&["exec", "/bin/busybox", "echo", "-version"]);
+    assert_eq!(r.stdout(), "-version\n", "{}", r.all());
 
-    env.ok(&["rollback"]);
+    let r = env.ok(&["rollback"]);
+    assert!(
+        r.stdout()
+            .contains(&format!("of artifact `wayline-e2e/{app}:latest`")),
+        "a rollback names the image it deploys: {}",
+        r.all()
+    );
     assert_eq!(live_url(&env), first);
     assert!(page(&first).contains("first version"));
 
+    // A container that exits shows as down, whatever its last report said.
+    let releases: serde_json::Value =
+        serde_json::from_str(&env.ok(&["release", "list", "-json"]).stdout()).unwrap();
+    let live = releases
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["live"] == true)
+        .unwrap();
+    let by_deployment = format!(
+        "label=wayline.deployment-id={}",
+        live["deployment_id"].as_str().unwrap()
+    );
+    let containers = docker_lines(&["ps", "-q", "--filter", &by_deployment]);
+    assert_eq!(containers.len(), 1, "one container for the live deployment");
+    docker_lines(&["stop", "-t", "1", &containers[0]]);
+    let health = || {
+        let v: serde_json::Value =
+            serde_json::from_str(&env.ok(&["status", "-json"]).stdout()).unwrap();
+        v[0]["health"].as_str().unwrap_or_default().to_owned()
+    };
+    assert!(
+        crate::common::eventually(std::time::Duration::from_secs(20), || health() == "down"),
+        "status after the container stopped: {}",
+        env.ok(&["status"]).stdout()
+    );
+
     env.ok(&["destroy", "-auto-approve"]);
+    assert_eq!(health(), "destroyed");
+    // The local-only image went with it: a rollback says so instead of pulling from a registry.
+    let r = env.run(&["rollback", "-to", "v1"]);
+    assert!(!r.success());
+    assert!(
+        r.all().contains("there is nothing to deploy again"),
+        "{}",
+        r.all()
+    );
     let label = format!("label=wayline.app={app}");
     assert!(
         docker_lines(&["ps", "-aq", "--filter", &label]).is_empty(),

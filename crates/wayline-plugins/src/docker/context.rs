@@ -32,6 +32,15 @@ pub struct BadPattern {
 }
 
 impl DockerIgnore {
+    /// Parses a context's `.dockerignore` after the default rule: `.git` stays out (history
+    /// and the credentials of remotes have no place in an image, and it can be large). Later
+    /// lines win, so a `!.git` line in the file brings it back.
+    pub fn with_defaults(text: &str) -> Result<Self, BadPattern> {
+        let mut ignore = Self::parse(".git")?;
+        ignore.patterns.extend(Self::parse(text)?.patterns);
+        Ok(ignore)
+    }
+
     /// Parses the text of a `.dockerignore` file.
     pub fn parse(text: &str) -> Result<Self, BadPattern> {
         let mut patterns = Vec::new();
@@ -172,11 +181,12 @@ const OUTSIDE_DOCKERFILE: &str = ".wayline.Dockerfile";
 /// Tars `dir`, leaving out what its `.dockerignore` excludes, and adds `dockerfile` (always sent,
 /// like the Docker CLI does, even when ignored; copied in when it lies outside the context).
 pub fn tar_context(dir: &Path, dockerfile: &Path) -> Result<Context, ContextError> {
-    let ignore = match fs_err::read_to_string(dir.join(".dockerignore")) {
-        Ok(text) => DockerIgnore::parse(&text)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => DockerIgnore::default(),
+    let text = match fs_err::read_to_string(dir.join(".dockerignore")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e.into()),
     };
+    let ignore = DockerIgnore::with_defaults(&text)?;
     if !dockerfile.is_file() {
         return Err(ContextError::NoDockerfile(dockerfile.to_owned()));
     }
@@ -272,6 +282,21 @@ mod tests {
 
     fn ig(text: &str) -> DockerIgnore {
         DockerIgnore::parse(text).unwrap()
+    }
+
+    #[test]
+    fn git_is_left_out_unless_brought_back() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".git/objects")).unwrap();
+        std::fs::write(dir.path().join(".git/config"), "[remote]").unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch").unwrap();
+        std::fs::write(dir.path().join("app.txt"), "x").unwrap();
+        let dockerfile = dir.path().join("Dockerfile");
+        let names = tar_entries(&tar_context(dir.path(), &dockerfile).unwrap().tar).unwrap();
+        assert_eq!(names, ["Dockerfile", "app.txt"]);
+        std::fs::write(dir.path().join(".dockerignore"), "!.git\n").unwrap();
+        let names = tar_entries(&tar_context(dir.path(), &dockerfile).unwrap().tar).unwrap();
+        assert!(names.contains(&".git/config".to_owned()), "{names:?}");
     }
 
     #[test]

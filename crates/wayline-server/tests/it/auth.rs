@@ -238,6 +238,13 @@ async fn reflection_and_health_serve_third_party_clients() {
         list.service.iter().any(|s| s.name == "wayline.v1.Wayline"),
         "{list:?}"
     );
+    // Health is served, so it is listed too (`grpcurl list` missed it).
+    assert!(
+        list.service
+            .iter()
+            .any(|s| s.name == "grpc.health.v1.Health"),
+        "{list:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The README's "then try" commands, run in order after scripts/quickstart.sh on the deployment
+# it made (examples/busybox-docker), each checked for what a user should see. CI runs it so
+# the README's commands keep working; it ends with `destroy` and `server stop`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/target/release:$PATH"
+cd examples/busybox-docker
+
+step() { echo "==> wayline $*"; }
+expect() { # expect <what the output must contain> <command...>
+  local want="$1"; shift
+  step "$@"
+  local out
+  out="$(wayline "$@" 2>&1)" || { echo "$out"; echo "\`wayline $*\` failed" >&2; exit 1; }
+  echo "$out"
+  grep -qF -- "$want" <<<"$out" || { echo "\`wayline $*\` did not print \`$want\`" >&2; exit 1; }
+}
+
+expect "[entrypoint]" logs -follow=false
+expect "www" exec -- ls /
+expect "live" status
+expect "The deploy was successful" up
+expect "Rolling back to deployment v1" rollback
+expect "Destroyed" destroy -auto-approve
+expect "destroyed" status
+expect "Stopped your local server" server stop
+echo "README next steps: all passed"
