@@ -5,6 +5,7 @@ use wayline_proto::v1 as pb;
 use wayline_proto::v1::OperationKind;
 
 use super::{Shared, store_status};
+use crate::auth::{Claims, TokenKind};
 use crate::store::{OperationFilter, OperationTarget};
 
 const DEFAULT_WORKSPACE: &str = "default";
@@ -351,4 +352,97 @@ pub(super) async fn create_hostname(
         deployment_id: req.deployment_id,
     };
     shared.store.create_hostname(h).await.map_err(store_status)
+}
+
+pub(super) async fn list_projects(shared: &Shared) -> Result<pb::ListProjectsResponse, Status> {
+    let projects = shared.store.list_projects().await.map_err(store_status)?;
+    Ok(pb::ListProjectsResponse { projects })
+}
+
+pub(super) async fn upsert_application(
+    shared: &Shared,
+    req: &pb::UpsertApplicationRequest,
+) -> Result<pb::Application, Status> {
+    shared
+        .store
+        .upsert_application(&req.project, &req.name)
+        .await
+        .map_err(store_status)
+}
+
+/// A runner syncs the `config {}` of the file it deploys: project and app scopes only.
+pub(super) fn runner_may_set(claims: &Claims, req: &pb::SetConfigRequest) -> Result<(), Status> {
+    use pb::config_var::Scope;
+    if claims.kind != TokenKind::Runner {
+        return Ok(());
+    }
+    let other = req
+        .variables
+        .iter()
+        .find(|v| !matches!(Scope::try_from(v.scope), Ok(Scope::Project | Scope::App)));
+    match other {
+        None => Ok(()),
+        Some(v) => Err(Status::permission_denied(format!(
+            "a runner token may set project and app config only, not `{}` at {:?} scope",
+            v.name,
+            Scope::try_from(v.scope).unwrap_or(Scope::Global)
+        ))),
+    }
+}
+
+pub(super) async fn get_config_source(
+    shared: &Shared,
+    want: &str,
+) -> Result<pb::GetConfigSourceResponse, Status> {
+    let mut sources = shared
+        .store
+        .list_config_sources()
+        .await
+        .map_err(store_status)?;
+    sources.retain(|s| want.is_empty() || s.r#type == want);
+    Ok(pb::GetConfigSourceResponse { sources })
+}
+
+pub(super) async fn delete_hostname(shared: &Shared, name: &str) -> Result<(), Status> {
+    if shared
+        .store
+        .delete_hostname(name)
+        .await
+        .map_err(store_status)?
+    {
+        Ok(())
+    } else {
+        Err(Status::not_found(format!(
+            "hostname {name} is not registered"
+        )))
+    }
+}
+
+pub(super) async fn list_hostnames(
+    shared: &Shared,
+    app: Option<&pb::r#ref::Application>,
+) -> Result<pb::ListHostnamesResponse, Status> {
+    let mut hostnames = shared.store.list_hostnames().await.map_err(store_status)?;
+    if let Some(app) = app {
+        hostnames.retain(|h| h.application.as_ref() == Some(app));
+    }
+    Ok(pb::ListHostnamesResponse { hostnames })
+}
+
+pub(super) async fn upsert_trigger(
+    shared: &Shared,
+    req: pb::UpsertTriggerRequest,
+) -> Result<pb::Trigger, Status> {
+    let t = req
+        .trigger
+        .ok_or_else(|| Status::invalid_argument("trigger is required"))?;
+    if t.name.is_empty() {
+        return Err(Status::invalid_argument("trigger.name is required"));
+    }
+    shared.store.upsert_trigger(t).await.map_err(store_status)
+}
+
+pub(super) async fn list_triggers(shared: &Shared) -> Result<pb::ListTriggersResponse, Status> {
+    let triggers = shared.store.list_triggers().await.map_err(store_status)?;
+    Ok(pb::ListTriggersResponse { triggers })
 }

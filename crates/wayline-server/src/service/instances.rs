@@ -7,6 +7,7 @@ use tonic::{Status, Streaming};
 use wayline_proto::v1 as pb;
 
 use super::{Shared, store_status};
+use crate::auth::Claims;
 use crate::entrypoint::{AppRef, ConfigResolver};
 use crate::store::OperationTarget;
 
@@ -224,4 +225,16 @@ pub(super) async fn start_exec(
         )));
     }
     shared.hub.start_exec(vec![id], start, inbound).await
+}
+
+/// An entrypoint token reaches only its own deployment.
+pub(super) fn check_deployment(claims: &Claims, deployment_id: &str) -> Result<(), Status> {
+    if claims.deployment_id == deployment_id {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "this entrypoint token belongs to deployment {}, not {deployment_id}",
+            claims.deployment_id
+        )))
+    }
 }

@@ -24,7 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use wayline_proto::v1 as pb;
 
-use crate::auth::{Claims, TokenKind};
+use crate::auth::TokenKind;
 use crate::store::StoreError;
 
 /// Maps a store error to the status a client sees.
@@ -50,6 +50,36 @@ pub(crate) struct Service {
 type Rs<T> = Result<Response<T>, Status>;
 type Out<T> = ReceiverStream<Result<T, Status>>;
 type Boxed<T> = BoxStream<'static, Result<T, Status>>;
+
+type Ops = pb::ListOperationsResponse;
+
+impl Service {
+    /// `Upsert<Kind>`: the five operation kinds share one implementation.
+    async fn upsert_operation(
+        &self,
+        req: Request<pb::UpsertOperationRequest>,
+        method: &'static str,
+        kind: pb::OperationKind,
+    ) -> Rs<pb::Operation> {
+        self.shared.admit(&req, method)?;
+        catalog::upsert(&self.shared, kind, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    /// `List<Kind>s`.
+    async fn list_operations(
+        &self,
+        req: Request<pb::ListOperationsRequest>,
+        method: &'static str,
+        kind: pb::OperationKind,
+    ) -> Rs<Ops> {
+        self.shared.admit(&req, method)?;
+        catalog::list(&self.shared, kind, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+}
 
 fn unimplemented(what: &str) -> Status {
     Status::unimplemented(format!("{what} is not available in this version"))
@@ -177,13 +207,9 @@ impl pb::wayline_server::Wayline for Service {
 
     async fn list_projects(&self, req: Request<()>) -> Rs<pb::ListProjectsResponse> {
         self.shared.admit(&req, "ListProjects")?;
-        let projects = self
-            .shared
-            .store
-            .list_projects()
+        catalog::list_projects(&self.shared)
             .await
-            .map_err(store_status)?;
-        Ok(Response::new(pb::ListProjectsResponse { projects }))
+            .map(Response::new)
     }
 
     async fn destroy_project(&self, req: Request<pb::DestroyProjectRequest>) -> Rs<()> {
@@ -198,132 +224,76 @@ impl pb::wayline_server::Wayline for Service {
         req: Request<pb::UpsertApplicationRequest>,
     ) -> Rs<pb::Application> {
         self.shared.admit(&req, "UpsertApplication")?;
-        let r = req.get_ref();
-        let app = self
-            .shared
-            .store
-            .upsert_application(&r.project, &r.name)
+        catalog::upsert_application(&self.shared, req.get_ref())
             .await
-            .map_err(store_status)?;
-        Ok(Response::new(app))
+            .map(Response::new)
     }
 
     async fn upsert_build(&self, req: Request<pb::UpsertOperationRequest>) -> Rs<pb::Operation> {
-        self.shared.admit(&req, "UpsertBuild")?;
-        catalog::upsert(&self.shared, pb::OperationKind::Build, req.into_inner())
+        self.upsert_operation(req, "UpsertBuild", pb::OperationKind::Build)
             .await
-            .map(Response::new)
     }
 
-    async fn list_builds(
-        &self,
-        req: Request<pb::ListOperationsRequest>,
-    ) -> Rs<pb::ListOperationsResponse> {
-        self.shared.admit(&req, "ListBuilds")?;
-        catalog::list(&self.shared, pb::OperationKind::Build, req.into_inner())
+    async fn list_builds(&self, req: Request<pb::ListOperationsRequest>) -> Rs<Ops> {
+        self.list_operations(req, "ListBuilds", pb::OperationKind::Build)
             .await
-            .map(Response::new)
     }
 
     async fn upsert_pushed_artifact(
         &self,
         req: Request<pb::UpsertOperationRequest>,
     ) -> Rs<pb::Operation> {
-        self.shared.admit(&req, "UpsertPushedArtifact")?;
-        catalog::upsert(
-            &self.shared,
+        self.upsert_operation(
+            req,
+            "UpsertPushedArtifact",
             pb::OperationKind::PushedArtifact,
-            req.into_inner(),
         )
         .await
-        .map(Response::new)
     }
 
-    async fn list_pushed_artifacts(
-        &self,
-        req: Request<pb::ListOperationsRequest>,
-    ) -> Rs<pb::ListOperationsResponse> {
-        self.shared.admit(&req, "ListPushedArtifacts")?;
-        catalog::list(
-            &self.shared,
+    async fn list_pushed_artifacts(&self, req: Request<pb::ListOperationsRequest>) -> Rs<Ops> {
+        self.list_operations(
+            req,
+            "ListPushedArtifacts",
             pb::OperationKind::PushedArtifact,
-            req.into_inner(),
         )
         .await
-        .map(Response::new)
     }
 
     async fn upsert_deployment(
         &self,
         req: Request<pb::UpsertOperationRequest>,
     ) -> Rs<pb::Operation> {
-        self.shared.admit(&req, "UpsertDeployment")?;
-        catalog::upsert(
-            &self.shared,
-            pb::OperationKind::Deployment,
-            req.into_inner(),
-        )
-        .await
-        .map(Response::new)
+        self.upsert_operation(req, "UpsertDeployment", pb::OperationKind::Deployment)
+            .await
     }
 
-    async fn list_deployments(
-        &self,
-        req: Request<pb::ListOperationsRequest>,
-    ) -> Rs<pb::ListOperationsResponse> {
-        self.shared.admit(&req, "ListDeployments")?;
-        catalog::list(
-            &self.shared,
-            pb::OperationKind::Deployment,
-            req.into_inner(),
-        )
-        .await
-        .map(Response::new)
+    async fn list_deployments(&self, req: Request<pb::ListOperationsRequest>) -> Rs<Ops> {
+        self.list_operations(req, "ListDeployments", pb::OperationKind::Deployment)
+            .await
     }
 
     async fn upsert_release(&self, req: Request<pb::UpsertOperationRequest>) -> Rs<pb::Operation> {
-        self.shared.admit(&req, "UpsertRelease")?;
-        catalog::upsert(&self.shared, pb::OperationKind::Release, req.into_inner())
+        self.upsert_operation(req, "UpsertRelease", pb::OperationKind::Release)
             .await
-            .map(Response::new)
     }
 
-    async fn list_releases(
-        &self,
-        req: Request<pb::ListOperationsRequest>,
-    ) -> Rs<pb::ListOperationsResponse> {
-        self.shared.admit(&req, "ListReleases")?;
-        catalog::list(&self.shared, pb::OperationKind::Release, req.into_inner())
+    async fn list_releases(&self, req: Request<pb::ListOperationsRequest>) -> Rs<Ops> {
+        self.list_operations(req, "ListReleases", pb::OperationKind::Release)
             .await
-            .map(Response::new)
     }
 
     async fn upsert_status_report(
         &self,
         req: Request<pb::UpsertOperationRequest>,
     ) -> Rs<pb::Operation> {
-        self.shared.admit(&req, "UpsertStatusReport")?;
-        catalog::upsert(
-            &self.shared,
-            pb::OperationKind::StatusReport,
-            req.into_inner(),
-        )
-        .await
-        .map(Response::new)
+        self.upsert_operation(req, "UpsertStatusReport", pb::OperationKind::StatusReport)
+            .await
     }
 
-    async fn list_status_reports(
-        &self,
-        req: Request<pb::ListOperationsRequest>,
-    ) -> Rs<pb::ListOperationsResponse> {
-        self.shared.admit(&req, "ListStatusReports")?;
-        catalog::list(
-            &self.shared,
-            pb::OperationKind::StatusReport,
-            req.into_inner(),
-        )
-        .await
-        .map(Response::new)
+    async fn list_status_reports(&self, req: Request<pb::ListOperationsRequest>) -> Rs<Ops> {
+        self.list_operations(req, "ListStatusReports", pb::OperationKind::StatusReport)
+            .await
     }
 
     async fn get_operation(&self, req: Request<pb::GetOperationRequest>) -> Rs<pb::Operation> {
@@ -367,21 +337,7 @@ impl pb::wayline_server::Wayline for Service {
 
     async fn set_config(&self, req: Request<pb::SetConfigRequest>) -> Rs<()> {
         let claims = self.shared.admit_token(&req, "SetConfig")?;
-        // A runner syncs the `config {}` of the file it deploys: project and app scopes only.
-        if claims.kind == TokenKind::Runner
-            && let Some(v) = req.get_ref().variables.iter().find(|v| {
-                !matches!(
-                    pb::config_var::Scope::try_from(v.scope),
-                    Ok(pb::config_var::Scope::Project | pb::config_var::Scope::App)
-                )
-            })
-        {
-            return Err(Status::permission_denied(format!(
-                "a runner token may set project and app config only, not `{}` at {:?} scope",
-                v.name,
-                pb::config_var::Scope::try_from(v.scope).unwrap_or(pb::config_var::Scope::Global)
-            )));
-        }
+        catalog::runner_may_set(&claims, req.get_ref())?;
         catalog::set_config(&self.shared, req.into_inner())
             .await
             .map(Response::new)
@@ -406,15 +362,9 @@ impl pb::wayline_server::Wayline for Service {
         req: Request<pb::GetConfigSourceRequest>,
     ) -> Rs<pb::GetConfigSourceResponse> {
         self.shared.admit(&req, "GetConfigSource")?;
-        let want = &req.get_ref().r#type;
-        let mut sources = self
-            .shared
-            .store
-            .list_config_sources()
+        catalog::get_config_source(&self.shared, &req.get_ref().r#type)
             .await
-            .map_err(store_status)?;
-        sources.retain(|s| want.is_empty() || s.r#type == *want);
-        Ok(Response::new(pb::GetConfigSourceResponse { sources }))
+            .map(Response::new)
     }
 
     async fn create_hostname(&self, req: Request<pb::CreateHostnameRequest>) -> Rs<pb::Hostname> {
@@ -426,20 +376,9 @@ impl pb::wayline_server::Wayline for Service {
 
     async fn delete_hostname(&self, req: Request<pb::DeleteHostnameRequest>) -> Rs<()> {
         self.shared.admit(&req, "DeleteHostname")?;
-        let name = &req.get_ref().hostname;
-        if self
-            .shared
-            .store
-            .delete_hostname(name)
+        catalog::delete_hostname(&self.shared, &req.get_ref().hostname)
             .await
-            .map_err(store_status)?
-        {
-            Ok(Response::new(()))
-        } else {
-            Err(Status::not_found(format!(
-                "hostname {name} is not registered"
-            )))
-        }
+            .map(Response::new)
     }
 
     async fn list_hostnames(
@@ -447,16 +386,9 @@ impl pb::wayline_server::Wayline for Service {
         req: Request<pb::ListHostnamesRequest>,
     ) -> Rs<pb::ListHostnamesResponse> {
         self.shared.admit(&req, "ListHostnames")?;
-        let mut hostnames = self
-            .shared
-            .store
-            .list_hostnames()
+        catalog::list_hostnames(&self.shared, req.get_ref().application.as_ref())
             .await
-            .map_err(store_status)?;
-        if let Some(app) = &req.get_ref().application {
-            hostnames.retain(|h| h.application.as_ref() == Some(app));
-        }
-        Ok(Response::new(pb::ListHostnamesResponse { hostnames }))
+            .map(Response::new)
     }
 
     async fn queue_job(&self, req: Request<pb::QueueJobRequest>) -> Rs<pb::QueueJobResponse> {
@@ -543,11 +475,10 @@ impl pb::wayline_server::Wayline for Service {
         req: Request<pb::ListRunnersRequest>,
     ) -> Rs<pb::ListRunnersResponse> {
         self.shared.admit(&req, "ListRunners")?;
-        let mut runners = self.shared.runners.list();
-        if req.get_ref().pending {
-            runners.retain(|r| r.adoption_state == pb::runner::AdoptionState::Pending as i32);
-        }
-        Ok(Response::new(pb::ListRunnersResponse { runners }))
+        Ok(Response::new(runner::list(
+            &self.shared,
+            req.get_ref().pending,
+        )))
     }
 
     async fn get_runner(&self, req: Request<pb::GetRunnerRequest>) -> Rs<pb::Runner> {
@@ -581,7 +512,7 @@ impl pb::wayline_server::Wayline for Service {
         let claims = self.shared.admit_token(&req, "EntrypointConfig")?;
         let req = req.into_inner();
         if !req.deployment_id.is_empty() {
-            check_deployment(&claims, &req.deployment_id)?;
+            instances::check_deployment(&claims, &req.deployment_id)?;
         }
         instances::entrypoint_config(&self.shared, claims.deployment_id, req)
             .await
@@ -640,30 +571,16 @@ impl pb::wayline_server::Wayline for Service {
 
     async fn upsert_trigger(&self, req: Request<pb::UpsertTriggerRequest>) -> Rs<pb::Trigger> {
         self.shared.admit(&req, "UpsertTrigger")?;
-        let t = req
-            .into_inner()
-            .trigger
-            .ok_or_else(|| Status::invalid_argument("trigger is required"))?;
-        if t.name.is_empty() {
-            return Err(Status::invalid_argument("trigger.name is required"));
-        }
-        self.shared
-            .store
-            .upsert_trigger(t)
+        catalog::upsert_trigger(&self.shared, req.into_inner())
             .await
             .map(Response::new)
-            .map_err(store_status)
     }
 
     async fn list_triggers(&self, req: Request<()>) -> Rs<pb::ListTriggersResponse> {
         self.shared.admit(&req, "ListTriggers")?;
-        let triggers = self
-            .shared
-            .store
-            .list_triggers()
+        catalog::list_triggers(&self.shared)
             .await
-            .map_err(store_status)?;
-        Ok(Response::new(pb::ListTriggersResponse { triggers }))
+            .map(Response::new)
     }
 
     async fn run_pipeline(
@@ -672,17 +589,5 @@ impl pb::wayline_server::Wayline for Service {
     ) -> Rs<pb::RunPipelineResponse> {
         self.shared.admit(&req, "RunPipeline")?;
         Err(unimplemented("RunPipeline (pipelines)"))
-    }
-}
-
-/// An entrypoint token reaches only its own deployment.
-fn check_deployment(claims: &Claims, deployment_id: &str) -> Result<(), Status> {
-    if claims.deployment_id == deployment_id {
-        Ok(())
-    } else {
-        Err(Status::permission_denied(format!(
-            "this entrypoint token belongs to deployment {}, not {deployment_id}",
-            claims.deployment_id
-        )))
     }
 }

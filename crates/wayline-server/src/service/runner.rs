@@ -174,6 +174,15 @@ pub(super) async fn runner_config(
     Ok(ReceiverStream::new(rx))
 }
 
+/// `ListRunners`: every known runner, or only those waiting for adoption.
+pub(super) fn list(shared: &Shared, pending_only: bool) -> pb::ListRunnersResponse {
+    let mut runners = shared.runners.list();
+    if pending_only {
+        runners.retain(|r| r.adoption_state == AdoptionState::Pending as i32);
+    }
+    pb::ListRunnersResponse { runners }
+}
+
 pub(super) async fn adopt(shared: &Shared, req: pb::AdoptRunnerRequest) -> Result<(), Status> {
     let id = req.runner_id;
     let Some(mut runner) = shared.runners.get(&id) else {
