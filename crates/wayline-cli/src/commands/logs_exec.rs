@@ -48,7 +48,7 @@ pub(crate) async fn logs(env: &Env, opts: LogsOptions) -> Result<ExitCode> {
         }),
         workspace: t.workspace.clone(),
         deployment_id,
-        instance_id: opts.instance.clone().unwrap_or_default(),
+        instance_id: resolve_instance(&mut s, &t, opts.instance.as_deref()).await?,
         since,
         follow: opts.follow,
     };
@@ -186,6 +186,49 @@ fn print_log_line(env: &Env, batch: &pb::LogBatch, l: &pb::LogLine, timestamps: 
     }
 }
 
+/// Turns a unique prefix of a connected instance's id (as `status` prints it) into the id; an
+/// ambiguous one lists the candidates; anything else goes to the server as given (the log
+/// window of an instance that has gone is still kept under its full id).
+async fn resolve_instance(
+    s: &mut session::Session,
+    t: &ops::Target,
+    given: Option<&str>,
+) -> Result<String> {
+    let Some(given) = given.filter(|g| !g.is_empty()) else {
+        return Ok(String::new());
+    };
+    let instances = s
+        .client
+        .list_instances(pb::ListInstancesRequest {
+            application: Some(pb::r#ref::Application {
+                project: t.project.clone(),
+                application: t.app.clone(),
+            }),
+            workspace: t.workspace.clone(),
+            deployment_id: String::new(),
+        })
+        .await
+        .map_err(err)?
+        .into_inner()
+        .instances;
+    if instances.iter().any(|i| i.id == given) {
+        return Ok(given.to_owned());
+    }
+    let matching: Vec<&str> = instances
+        .iter()
+        .map(|i| i.id.as_str())
+        .filter(|id| id.starts_with(given))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Ok(given.to_owned()),
+        many => bail!(
+            "`{given}` is the start of several instance ids ({}); type more of it",
+            many.join(", ")
+        ),
+    }
+}
+
 /// Parses `30s`, `10m`, `2h`, `1d`, `1h30m` (humantime's grammar, like every duration flag).
 fn parse_duration(s: &str) -> Result<Duration> {
     humantime::parse_duration(s)
@@ -208,10 +251,11 @@ pub(crate) async fn exec(
     let use_tty =
         tty.unwrap_or_else(|| std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
     let size = if use_tty { terminal_size() } else { None };
+    let instance_id = resolve_instance(&mut s, &t, instance.as_deref()).await?;
     let (tx, rx) = mpsc::channel::<pb::ExecStreamRequest>(64);
     let start = exec_stream_request::Start {
         deployment_id,
-        instance_id: instance.unwrap_or_default(),
+        instance_id,
         application: Some(pb::r#ref::Application {
             project: t.project,
             application: t.app,

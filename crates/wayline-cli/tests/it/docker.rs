@@ -104,6 +104,12 @@ app "{app}" {{
     // The README's suggestion works on its own example: the image has busybox's applets.
     let r = env.ok(&["exec", "--", "ls", "/"]);
     assert!(r.stdout().contains("www"), "{}", r.all());
+    // An instance id prefix (as short as lists print) picks the instance.
+    let status: serde_json::Value =
+        serde_json::from_str(&env.ok(&["status", "-json"]).stdout()).unwrap();
+    let instance = status[0]["instances"][0]["id"].as_str().unwrap().to_owned();
+    let r = env.ok(&["exec", "-instance", &instance[..12], "--", "ls", "/www"]);
+    assert_eq!(r.stdout(), "index.html\n", "{}", r.all());
     // The remote command's flags are its own (this printed `--version`).
     let r = env.ok(&["exec", "/bin/busybox", "echo", "-version"]);
     assert_eq!(r.stdout(), "-version\n", "{}", r.all());
