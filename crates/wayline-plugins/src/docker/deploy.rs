@@ -11,6 +11,7 @@ use wayline_proto::v1::{DeclaredResource, Health};
 
 use super::config::{PlatformConfig, ReleaseConfig};
 use super::engine;
+use super::owner;
 use super::platform::{self, Created, NetworkState, Owner, ResourceHealth, Target};
 use super::values::{Deployment, Image, Release};
 use super::{auth_fields, errors, fail, out_fn};
@@ -431,10 +432,12 @@ impl ReleaseManager for DockerRelease {
                     .await
                     .map_err(fail)?
                 {
-                    for old in
-                        platform::free_host_port(&docker, &Owner::of_job(&ctx.core), port, Some(id))
-                            .await
-                            .map_err(fail)?
+                    let owner = owner::of_release(&docker, id, &ctx.core)
+                        .await
+                        .map_err(fail)?;
+                    for old in platform::free_host_port(&docker, &owner, port, Some(id))
+                        .await
+                        .map_err(fail)?
                     {
                         ctx.ui.output(
                             format!("Stopped {old} to free host port {port}"),

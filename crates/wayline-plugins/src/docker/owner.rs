@@ -72,6 +72,41 @@ impl Owner {
     }
 }
 
+/// The owner a release acts for: the job's, with the server id taken from the released
+/// container when the job does not carry one (the runner passes it to deploys only). Fails
+/// when the container belongs to another project, app or workspace.
+pub async fn of_release(
+    docker: &Docker,
+    container_id: &str,
+    core: &CoreValues,
+) -> Result<Owner, DockerError> {
+    let mut owner = Owner::of_job(core);
+    let labels = docker
+        .inspect_container(
+            container_id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .map_err(api(format!("inspecting container `{container_id}`")))?
+        .config
+        .and_then(|c| c.labels)
+        .unwrap_or_default();
+    if owner.server_id.is_empty() {
+        owner.server_id = labels.get(LABEL_SERVER).cloned().unwrap_or_default();
+    }
+    // Containers made before owners were labelled carry the app only: the record is the proof.
+    if labels.contains_key(LABEL_PROJECT) && !owner.owns(&labels) {
+        return Err(DockerError::Other(format!(
+            "container `{container_id}` belongs to {}, not to app `{}` of project `{}` in workspace `{}`",
+            describe(&labels),
+            owner.app,
+            owner.project,
+            owner.workspace
+        )));
+    }
+    Ok(owner)
+}
+
 /// Who a resource with `labels` belongs to, for messages.
 pub fn describe<S: BuildHasher>(labels: &HashMap<String, String, S>) -> String {
     let get = |k: &str| labels.get(k).map_or("", String::as_str);

@@ -87,6 +87,60 @@ async fn a_host_port_held_by_another_project_is_not_taken() {
     }
     assert!(http_get(&dep_a.url).contains("Hello from busybox"));
 
+    // A second deployment of a takes the port; a rollback release of the first (whose job,
+    // like the runner's, carries no server id) takes it back from its own sibling.
+    let (a2, _) = deploy("a", "S1", "depa2").await;
+    let a2: CallResult = a2.unwrap();
+    let dep_a2: Deployment = value(&a2);
+    let running = |id: &str| docker(&["inspect", "--format", "{{.State.Running}}", id]);
+    assert_eq!(running(&dep_a.container_id), "false");
+    let releaser = h
+        .handle(ComponentKind::ReleaseManager, "docker", json!({}))
+        .await;
+    let mut rollback = core(&app, dir.path(), 1, "depa", BTreeMap::new());
+    rollback.job.project = "a".to_owned();
+    let (rel, ui) = Harness::call(
+        &releaser,
+        Function::Release,
+        rollback.clone(),
+        vec![dep_a.to_any()],
+        vec![],
+    )
+    .await;
+    rel.unwrap();
+    assert!(
+        ui.lines()
+            .contains(&format!("Stopped {} to free host port {port}", dep_a2.name)),
+        "{:?}",
+        ui.lines()
+    );
+    assert_eq!(running(&dep_a.container_id), "true");
+    // Project b cannot release a's container.
+    rollback.job.project = "b".to_owned();
+    docker(&["stop", "-t", "1", &dep_a.container_id]);
+    let (rel, _) = Harness::call(
+        &releaser,
+        Function::Release,
+        rollback,
+        vec![dep_a.to_any()],
+        vec![],
+    )
+    .await;
+    assert!(
+        rel.unwrap_err().to_string().contains(&format!("belongs to app `{app}` of project `a`, workspace `default`, server S1, not to app `{app}` of project `b`")),
+    );
+    let mut destroy2 = core(&app, dir.path(), 1, "depa2", env("S1"));
+    destroy2.job.project = "a".to_owned();
+    let (gone, _) = Harness::call(
+        &platform,
+        Function::Destroy,
+        destroy2,
+        vec![dep_a2.to_any()],
+        a2.resources,
+    )
+    .await;
+    gone.unwrap();
+
     let mut destroy = core(&app, dir.path(), 1, "depa", env("S1"));
     destroy.job.project = "a".to_owned();
     let (gone, _) = Harness::call(
