@@ -50,6 +50,7 @@ mod queue;
 mod runners;
 mod service;
 mod socket;
+mod startup;
 pub mod store;
 mod tls;
 mod ui;
@@ -65,7 +66,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use wayline_proto::v1::wayline_server::WaylineServer;
 
-use crate::store::{SqliteStore, Store};
+use crate::store::Store;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -380,132 +381,6 @@ async fn stop_signal(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-/// Moves a verified snapshot staged by `RestoreSnapshot` into place.
-fn apply_staged_restore(db: &Path) -> Result<(), Error> {
-    let staged = service::staged_restore_path(db);
-    if !staged.exists() {
-        return Ok(());
-    }
-    for p in datadir::sqlite_sidecars(db) {
-        if p.exists() {
-            std::fs::remove_file(&p).map_err(|source| Error::Io {
-                path: p.clone(),
-                source,
-            })?;
-        }
-    }
-    std::fs::rename(&staged, db).map_err(|source| Error::Io {
-        path: db.to_owned(),
-        source,
-    })?;
-    tracing::warn!(db = %db.display(), "restored the database from a snapshot");
-    Ok(())
-}
-
-/// Takes the data dir's and the database's locks (see [`lock`]).
-fn take_locks(opts: &ServerOptions) -> Result<lock::ServerLock, Error> {
-    let db_dir = opts
-        .db_path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    datadir::create_private_dir(db_dir)?;
-    // Two spellings of one database path must meet at one lock file.
-    let db = std::fs::canonicalize(db_dir).map_or_else(
-        |_| opts.db_path.clone(),
-        |d| d.join(opts.db_path.file_name().unwrap_or_default()),
-    );
-    lock::ServerLock::acquire(&[
-        (
-            lock::data_dir_lock_path(&opts.data_dir),
-            format!("the data dir `{}`", opts.data_dir.display()),
-        ),
-        (
-            lock::database_lock_path(&db),
-            format!("the database `{}`", opts.db_path.display()),
-        ),
-    ])
-}
-
-fn is_corruption(e: &store::StoreError) -> Option<String> {
-    match e {
-        store::StoreError::Damaged(detail) => Some(detail.clone()),
-        store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, msg))
-            if matches!(
-                f.code,
-                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
-            ) =>
-        {
-            Some(msg.clone().unwrap_or_else(|| f.to_string()))
-        }
-        _ => None,
-    }
-}
-
-/// Opens the database after the checks that must come first (the locks are held).
-fn open_store(opts: &ServerOptions) -> Result<SqliteStore, Error> {
-    let db = &opts.db_path;
-    apply_staged_restore(db)?;
-    datadir::refuse_lost_database(&opts.data_dir, db, opts.reinitialize)?;
-    if opts.reinitialize {
-        if datadir::database_is_empty(db)? {
-            keys::discard(&opts.data_dir)?;
-        } else {
-            tracing::warn!(db = %db.display(), "-reinitialize ignored: the database is not empty");
-        }
-    }
-    datadir::touch_private(db)?;
-    datadir::tighten(db)?;
-    for p in datadir::sqlite_sidecars(db) {
-        datadir::tighten(&p)?;
-    }
-    SqliteStore::open(db).map_err(|source| match is_corruption(&source) {
-        Some(detail) => Error::Damaged {
-            path: db.clone(),
-            detail,
-        },
-        None => Error::Store {
-            path: db.clone(),
-            source,
-        },
-    })
-}
-
-async fn bind_tcp(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), Error> {
-    let err = |source| Error::Listen {
-        addr: addr.to_string(),
-        source,
-    };
-    let l = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
-    let bound = l.local_addr().map_err(err)?;
-    Ok((l, bound))
-}
-
-fn load_tls(opts: &ServerOptions) -> Result<Option<tls::Pem>, Error> {
-    if opts.disable_tls {
-        return Ok(None);
-    }
-    let mut names = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
-    if let Some(host) = opts
-        .advertise_addr
-        .as_deref()
-        .map(|a| a.rsplit_once(':').map_or(a, |(h, _)| h))
-    {
-        names.push(host.trim_matches(['[', ']']).to_owned());
-    }
-    tls::load_or_generate(
-        opts.tls_cert_file.as_deref(),
-        opts.tls_key_file.as_deref(),
-        &opts.data_dir,
-        names,
-    )
-    .map(Some)
-}
-
 /// The gRPC services (the API, reflection v1 and v1alpha, health), shared by both listeners.
 async fn grpc_routes(shared: &Arc<service::Shared>) -> Result<tonic::service::Routes, Error> {
     let svc = WaylineServer::new(service::Service {
@@ -533,75 +408,69 @@ async fn grpc_routes(shared: &Arc<service::Shared>) -> Result<tonic::service::Ro
         .add_service(health_svc))
 }
 
-/// Writes `server.pid` and `http.addr` (only the lock holder does) and the addresses into the
-/// lock files.
-fn record_holder(
-    opts: &ServerOptions,
-    lock: &lock::ServerLock,
-    grpc: SocketAddr,
-    http: SocketAddr,
-) -> Result<(), Error> {
-    lock.record(&lock::Holder {
-        pid: std::process::id(),
-        grpc: grpc.to_string(),
-        http: http.to_string(),
-        socket: opts
-            .unix_socket
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-    })?;
-    datadir::write_private(
-        &opts.data_dir.join("server.pid"),
-        std::process::id().to_string().as_bytes(),
-    )?;
-    datadir::write_private(
-        &opts.data_dir.join("http.addr"),
-        http.to_string().as_bytes(),
-    )
+/// Serves gRPC on the TCP listener (with TLS unless disabled).
+fn serve_tcp(
+    grpc: tokio::net::TcpListener,
+    tls: Option<&tls::Pem>,
+    routes: tonic::service::Routes,
+    stop_rx: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, Error> {
+    let mut builder = grpc_server();
+    if let Some(pem) = tls {
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(&pem.cert, &pem.key)))
+            .map_err(|e| Error::Tls(e.to_string()))?;
+    }
+    let router = builder.add_routes(routes);
+    let signal = stop_signal(stop_rx);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), signal)
+            .await
+        {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    }))
 }
 
-/// The unix socket's directory: the default one (`socket/` in the data dir, which the Docker
-/// platform mounts into containers) is made 0700, or 0711 when `socket_mode` lets others in.
-fn prepare_socket_dir(opts: &ServerOptions, path: &Path) -> Result<(), Error> {
-    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
-        return Ok(());
-    };
-    datadir::create_private_dir(dir)?;
-    if dir == opts.data_dir.join("socket") {
-        let mode = if opts.socket_mode & 0o077 > 0 {
-            0o711
-        } else {
-            0o700
-        };
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(
-            |source| Error::Io {
-                path: dir.to_owned(),
-                source,
-            },
-        )?;
-    }
-    Ok(())
+/// Serves plaintext gRPC on the unix socket at `path`.
+fn serve_unix(
+    opts: &ServerOptions,
+    path: &Path,
+    routes: tonic::service::Routes,
+    stop_rx: watch::Receiver<bool>,
+) -> Result<(socket::UnixSocket, JoinHandle<()>), Error> {
+    startup::prepare_socket_dir(opts, path)?;
+    let (handle, incoming) =
+        socket::UnixSocket::serve(path.to_owned(), opts.socket_mode, stop_rx.clone())?;
+    let router = grpc_server().add_routes(routes);
+    let signal = stop_signal(stop_rx);
+    let task = tokio::spawn(async move {
+        if let Err(e) = router.serve_with_incoming_shutdown(incoming, signal).await {
+            tracing::error!(error = %e, "gRPC unix-socket server failed");
+        }
+    });
+    Ok((handle, task))
 }
 
 /// Opens the store, binds every listener and starts serving.
 pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
     let started = std::time::Instant::now();
     datadir::prepare(&opts.data_dir)?;
-    let lock = take_locks(&opts)?;
+    let lock = startup::take_locks(&opts)?;
     let store_err = |source| Error::Store {
         path: opts.db_path.clone(),
         source,
     };
-    let store: Arc<dyn Store> = Arc::new(open_store(&opts)?);
+    let store: Arc<dyn Store> = Arc::new(startup::open_store(&opts)?);
     let key = keys::load_or_create(&opts.data_dir, store.as_ref(), &opts.db_path).await?;
     let revoked = store.revoked_tokens().await.map_err(store_err)?;
     let tokens = auth::Tokens::new(key, revoked);
     let runners = Arc::new(runners::Runners::default());
     runners.load(store.list_runners().await.map_err(store_err)?);
 
-    let (grpc, grpc_addr) = bind_tcp(opts.listen_grpc).await?;
-    let (http, http_addr) = bind_tcp(opts.listen_http).await?;
+    let (grpc, grpc_addr) = startup::bind_tcp(opts.listen_grpc).await?;
+    let (http, http_addr) = startup::bind_tcp(opts.listen_http).await?;
 
     let settings = service::Settings {
         data_dir: opts.data_dir.clone(),
@@ -624,41 +493,22 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
     let shared = service::Shared::new(Arc::clone(&store), tokens, runners, settings, timeouts, hub);
     shared.queue.load().await.map_err(store_err)?;
 
-    let tls = load_tls(&opts)?;
+    let tls = startup::load_tls(&opts)?;
     let (stop, stop_rx) = watch::channel(false);
     let routes = grpc_routes(&shared).await?;
 
     let mut tasks = Vec::new();
-    let mut builder = grpc_server();
-    if let Some(pem) = &tls {
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(Identity::from_pem(&pem.cert, &pem.key)))
-            .map_err(|e| Error::Tls(e.to_string()))?;
-    }
-    let router = builder.add_routes(routes.clone());
-    let signal = stop_signal(stop_rx.clone());
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), signal)
-            .await
-        {
-            tracing::error!(error = %e, "gRPC server failed");
-        }
-    }));
-
+    tasks.push(serve_tcp(
+        grpc,
+        tls.as_ref(),
+        routes.clone(),
+        stop_rx.clone(),
+    )?);
     let mut unix_listener = None;
     if let Some(path) = &opts.unix_socket {
-        prepare_socket_dir(&opts, path)?;
-        let (handle, incoming) =
-            socket::UnixSocket::serve(path.clone(), opts.socket_mode, stop_rx.clone())?;
+        let (handle, task) = serve_unix(&opts, path, routes, stop_rx.clone())?;
         unix_listener = Some(handle);
-        let router = grpc_server().add_routes(routes);
-        let signal = stop_signal(stop_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = router.serve_with_incoming_shutdown(incoming, signal).await {
-                tracing::error!(error = %e, "gRPC unix-socket server failed");
-            }
-        }));
+        tasks.push(task);
     }
 
     let mut app = http::router(Arc::clone(&shared));
@@ -671,7 +521,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     }));
-    record_holder(&opts, &lock, grpc_addr, http_addr)?;
+    startup::record_holder(&opts, &lock, grpc_addr, http_addr)?;
 
     tracing::info!(
         grpc = %grpc_addr,

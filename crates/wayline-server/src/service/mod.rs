@@ -34,6 +34,10 @@ pub(crate) fn store_status(e: StoreError) -> Status {
         StoreError::NotFound(m) => Status::not_found(m),
         StoreError::Exists(m) => Status::already_exists(m),
         StoreError::Closed => Status::unavailable(e.to_string()),
+        StoreError::Damaged(m) => {
+            tracing::error!(error = %m, "the database is damaged");
+            Status::data_loss(m)
+        }
         other => {
             tracing::error!(error = %other, "store error");
             Status::internal(other.to_string())

@@ -58,8 +58,8 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
-    /// SQLite's `quick_check` found the file damaged.
-    #[error("SQLite's quick_check reports: {0}")]
+    /// The file is damaged: SQLite's `quick_check` failed, or a record failed its checksum.
+    #[error("{0}")]
     Damaged(String),
     /// The store was closed (server shutting down).
     #[error("the store is closed because the server is shutting down")]

@@ -49,6 +49,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE hostnames (hostname TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
     CREATE TABLE triggers (id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
     ",
+    // v2: every record blob carries a checksum (see `sqlite/blob.rs`); seal the existing rows.
+    r"
+    UPDATE projects SET data = wayline_seal(data);
+    UPDATE operations SET data = wayline_seal(data);
+    UPDATE jobs SET data = wayline_seal(data);
+    UPDATE job_events SET data = wayline_seal(data);
+    UPDATE runners SET data = wayline_seal(data);
+    UPDATE config_vars SET data = wayline_seal(data);
+    UPDATE config_sources SET data = wayline_seal(data);
+    UPDATE hostnames SET data = wayline_seal(data);
+    UPDATE triggers SET data = wayline_seal(data);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -3,11 +3,11 @@
 
 use std::fmt::Write as _;
 
-use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
 use wayline_proto::v1 as pb;
 
-use super::{DEFAULT_WORKSPACE, decode, ensure_app, touch_workspace};
+use super::blob;
+use super::catalog::{DEFAULT_WORKSPACE, ensure_app, touch_workspace};
 use crate::store::{OperationFilter, OperationTarget, StoreError};
 
 fn read_ops(
@@ -19,7 +19,7 @@ fn read_ops(
     })?;
     rows.map(|row| {
         let (data, live) = row?;
-        let mut op: pb::Operation = decode(&data)?;
+        let mut op: pb::Operation = blob::decode("operations", &data)?;
         op.live = live;
         Ok(op)
     })
@@ -69,7 +69,7 @@ pub(super) fn upsert_operation(
                     kind_name(kind as i32)
                 )));
             }
-            let old: pb::Operation = decode(&data)?;
+            let old: pb::Operation = blob::decode("operations", &data)?;
             if old.application != op.application {
                 return Err(StoreError::Invalid(format!(
                     "operation {} belongs to another application; its application cannot change",
@@ -155,7 +155,7 @@ pub(super) fn upsert_operation(
         op.physical_state,
         commit,
         live,
-        op.encode_to_vec()
+        blob::seal(&op)
     ])?;
     Ok(op)
 }
@@ -184,7 +184,7 @@ fn unlive_releases_of(
         )
         .optional()?;
     if let Some((id, data)) = live {
-        let release: pb::Operation = decode(&data)?;
+        let release: pb::Operation = blob::decode("operations", &data)?;
         if release.deployment_id == deployment_id {
             conn.prepare_cached("UPDATE operations SET live = 0 WHERE id = ?1")?
                 .execute([id])?;
