@@ -498,6 +498,8 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
     let routes = grpc_routes(&shared).await?;
 
     let mut tasks = Vec::new();
+    // Before the socket answers: whoever connects can already read where the server is.
+    startup::record_holder(&opts, &lock, grpc_addr, http_addr)?;
     tasks.push(serve_tcp(
         grpc,
         tls.as_ref(),
@@ -521,7 +523,6 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     }));
-    startup::record_holder(&opts, &lock, grpc_addr, http_addr)?;
 
     tracing::info!(
         grpc = %grpc_addr,
