@@ -631,7 +631,9 @@ pub(crate) enum ServerCmd {
         #[arg(long = "context-create")]
         context_create: Option<String>,
     },
-    /// Write a consistent snapshot of the server's data to a file.
+    /// Write a consistent snapshot of the server's data to a file (0600; it holds every config
+    /// secret). Back up this way, not by copying `wayline.db`: a lost `wayline.db-wal` silently
+    /// drops the latest commits (see docs/server-security.md).
     Snapshot {
         /// Where to write the snapshot.
         file: PathBuf,
@@ -641,7 +643,8 @@ pub(crate) enum ServerCmd {
         /// The snapshot to restore.
         file: PathBuf,
     },
-    /// Stop the embedded default server.
+    /// Stop the embedded default server (found through its data dir's lock, so this works even
+    /// when its socket was deleted).
     Stop,
     /// Set the address deployments and runners use to reach the server.
     ConfigSet {
