@@ -147,10 +147,23 @@ impl Contexts {
 
     pub(crate) fn set(&self, name: &str, ctx: &ServerContext) -> Result<()> {
         Self::validate_name(name)?;
-        fs::create_dir_all(&self.dir)?;
+        create_private_dir(&self.dir)?;
         let path = self.path(name);
         let tmp = path.with_extension("json.tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(ctx)?)?;
+        // Owner-only from the first byte (the file holds a token), then renamed into place.
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let _ = std::fs::remove_file(&tmp);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+            f.write_all(&serde_json::to_vec_pretty(ctx)?)
+                .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+        }
         restrict_permissions(&tmp);
         fs::rename(&tmp, &path)?;
         Ok(())
@@ -250,6 +263,16 @@ impl Contexts {
         }
         Ok(found)
     }
+}
+
+/// Creates the contexts directory (and missing parents) for this user only.
+fn create_private_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create `{}`", dir.display()))
 }
 
 #[cfg(unix)]

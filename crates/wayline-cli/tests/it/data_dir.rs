@@ -124,6 +124,11 @@ fn a_deleted_socket_brings_back_the_running_server_not_a_second_one() {
     let env = TestEnv::new();
     env.ok(&["project", "list"]);
     let dir = embedded_dir(&env);
+    // The context holding the embedded server's token is the user's alone.
+    let contexts = env.home.path().join("config/wayline/contexts");
+    assert_eq!(mode(&contexts), 0o700);
+    assert_eq!(mode(&contexts.join("local.json")), 0o600);
+    assert_eq!(mode(&dir), 0o700);
     let first = servers_on(&dir);
     assert_eq!(first.len(), 1, "one server after the first command");
     std::fs::remove_file(dir.join("socket/server.sock")).unwrap();
