@@ -42,6 +42,10 @@ impl EmbeddedPaths {
     pub(crate) fn socket_in(dir: &Path) -> PathBuf {
         dir.join("socket").join("server.sock")
     }
+    /// Where servers before the data dir lock put their socket.
+    pub(crate) fn legacy_socket(&self) -> PathBuf {
+        self.dir.join("server.sock")
+    }
     /// The running server holding the data dir's lock, if any.
     pub(crate) fn running(&self) -> Option<wayline_server::lock::Holder> {
         wayline_server::lock::probe(&wayline_server::lock::data_dir_lock_path(&self.dir))
@@ -235,6 +239,15 @@ async fn revive_socket(paths: &EmbeddedPaths) -> Result<bool> {
 
 /// Starts `wayline server run -embedded` detached from this process and waits for its socket.
 async fn start_embedded(paths: &EmbeddedPaths) -> Result<()> {
+    if is_listening(&paths.legacy_socket()).await {
+        // A server from before the lock (and the socket's own directory) is still running; a
+        // new one would share its database.
+        bail!(
+            "an older local Wayline server is still running (socket `{}`); stop it with \
+             `wayline server stop`, then run this command again",
+            paths.legacy_socket().display()
+        );
+    }
     let socket = paths.socket();
     let log = fs::OpenOptions::new()
         .mode(0o600)

@@ -232,6 +232,9 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
 async fn stop() -> Result<ExitCode> {
     let paths = EmbeddedPaths::new();
     let Some(holder) = paths.running() else {
+        if session::is_listening(&paths.legacy_socket()).await {
+            return stop_legacy(&paths).await;
+        }
         say!("Your local server is not running.");
         return Ok(ExitCode::SUCCESS);
     };
@@ -251,6 +254,31 @@ async fn stop() -> Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     bail!("the local server (pid {pid}) did not stop within 20s")
+}
+
+/// Stops a local server started by a version before the data dir lock: it answers on the old
+/// socket path and wrote its pid to `server.pid`.
+async fn stop_legacy(paths: &EmbeddedPaths) -> Result<ExitCode> {
+    let pid_file = paths.dir.join("server.pid");
+    let text = fs_err::read_to_string(&pid_file)?;
+    let pid: i32 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("`{}` does not hold a pid", pid_file.display()))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .with_context(|| format!("cannot stop the older local server (pid {pid})"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if !session::is_listening(&paths.legacy_socket()).await {
+            say!("Stopped your local server.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("the older local server (pid {pid}) did not stop within 20s")
 }
 
 /// `wayline ui`: mints a one-hour login token and opens the UI with it (the server turns it

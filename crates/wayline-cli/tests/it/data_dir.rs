@@ -362,3 +362,46 @@ fn a_lost_database_is_refused_unless_reinitialize() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_older_server_without_the_lock_is_not_joined_by_a_second_one() {
+    let env = TestEnv::new();
+    let dir = embedded_dir(&env);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let sock = dir.join("server.sock");
+    // Stands in for a server of a version before the lock: it listens on the old socket path
+    // and wrote its pid to `server.pid`.
+    let old = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import socket,sys,time\ns=socket.socket(socket.AF_UNIX)\ns.bind(sys.argv[1])\ns.listen()\nwhile True: s.accept()",
+        ])
+        .arg(&sock)
+        .spawn();
+    let Ok(old) = old else {
+        eprintln!("skipping: /usr/bin/python3 is needed to stand in for an older server");
+        return;
+    };
+    let old = Bg(old);
+    assert!(eventually(Duration::from_secs(10), || socket_answers(
+        &sock
+    )));
+    std::fs::write(dir.join("server.pid"), old.0.id().to_string()).unwrap();
+
+    let r = env.run(&["project", "list"]);
+    assert!(!r.success());
+    assert!(
+        r.stderr().contains(&format!(
+            "an older local Wayline server is still running (socket `{}`); stop it with `wayline server stop`",
+            sock.display()
+        )),
+        "{}",
+        r.all()
+    );
+    assert!(servers_on(&dir).is_empty(), "no second server was started");
+    let r = env.ok(&["server", "stop"]);
+    assert_eq!(r.stdout().trim(), "Stopped your local server.");
+    env.ok(&["project", "list"]);
+    assert_eq!(servers_on(&dir).len(), 1);
+}
