@@ -10,6 +10,7 @@ pub mod client;
 pub mod evaluate;
 pub mod events;
 pub mod executor;
+mod operate;
 mod pipeline;
 pub mod retry;
 pub mod source;

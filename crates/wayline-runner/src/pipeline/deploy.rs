@@ -156,19 +156,28 @@ impl Run<'_> {
             wayline_core::id::format_sequence(record.sequence),
             used.plugin
         ));
-        let handle = match self.component(ComponentKind::Platform, &used).await {
-            Ok(h) => h,
+        // Until the platform is called nothing exists: a failure finishes the record as
+        // destroyed, not left running.
+        let prepared = async {
+            let handle = self.component(ComponentKind::Platform, &used).await?;
+            self.run_hooks(&used, HookWhen::Before).await?;
+            let input = artifact
+                .value
+                .clone()
+                .ok_or_else(|| StepError("the artifact has no value to deploy".into()))?;
+            let input = self.adapt(handle.as_ref(), input).await?;
+            Ok::<_, StepError>((handle, input))
+        }
+        .await;
+        let (handle, input) = match prepared {
+            Ok(p) => p,
             Err(e) => {
-                self.upsert(Self::finish(record, &Err(e.0.clone()))).await?;
+                let mut failed = Self::finish(record, &Err(e.0.clone()));
+                failed.physical_state = PhysicalState::Destroyed as i32;
+                self.upsert(failed).await?;
                 return Err(e);
             }
         };
-        self.run_hooks(&used, HookWhen::Before).await?;
-        let input = artifact
-            .value
-            .clone()
-            .ok_or_else(|| StepError("the artifact has no value to deploy".into()))?;
-        let input = self.adapt(handle.as_ref(), input).await?;
         let call = Call::new(
             Function::Deploy,
             self.core(&used.plugin, record.sequence, &record.id, env),

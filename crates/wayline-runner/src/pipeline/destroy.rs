@@ -248,3 +248,48 @@ impl Run<'_> {
         Ok(older)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(seq: u64, physical: PhysicalState) -> Operation {
+        Operation {
+            id: format!("d{seq}"),
+            sequence: seq,
+            physical_state: physical as i32,
+            ..Operation::default()
+        }
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_older_ones_and_never_the_released() {
+        let live: Vec<Operation> = (1..=5)
+            .rev()
+            .map(|s| deployment(s, PhysicalState::Created))
+            .collect();
+        let released = deployment(4, PhysicalState::Created);
+        let seqs = |v: Vec<Operation>| v.iter().map(|d| d.sequence).collect::<Vec<_>>();
+        // v5 is newer than the released v4 (a deploy without release): never pruned.
+        assert_eq!(
+            seqs(prune_candidates(live.clone(), &released, 1)),
+            vec![2, 1]
+        );
+        assert_eq!(
+            seqs(prune_candidates(live.clone(), &released, 0)),
+            vec![3, 2, 1]
+        );
+        assert_eq!(
+            seqs(prune_candidates(live.clone(), &released, -4)),
+            vec![3, 2, 1]
+        );
+        assert!(prune_candidates(live, &released, 10).is_empty());
+    }
+
+    #[test]
+    fn pending_deployments_still_exist() {
+        assert!(exists(&deployment(1, PhysicalState::Created)));
+        assert!(exists(&deployment(1, PhysicalState::Pending)));
+        assert!(!exists(&deployment(1, PhysicalState::Destroyed)));
+    }
+}

@@ -145,3 +145,50 @@ impl Run<'_> {
         Ok(Produced { record })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(seq: u64, deployment: &str, live: bool) -> Operation {
+        Operation {
+            sequence: seq,
+            deployment_id: deployment.into(),
+            live,
+            ..Operation::default()
+        }
+    }
+
+    #[test]
+    fn rollback_goes_to_the_newest_release_of_another_deployment() {
+        let releases = vec![
+            release(1, "a", false),
+            release(2, "b", false),
+            // b released again: rolling back from c skips nothing, goes to b.
+            release(3, "b", false),
+            release(4, "c", true),
+        ];
+        assert_eq!(rollback_release(&releases).unwrap().sequence, 3);
+        // A re-release of the live deployment is not a target.
+        let releases = vec![
+            release(1, "a", false),
+            release(2, "b", false),
+            release(3, "b", true),
+        ];
+        assert_eq!(rollback_release(&releases).unwrap().deployment_id, "a");
+    }
+
+    #[test]
+    fn rollback_without_a_target_says_why() {
+        let err = rollback_release(&[]).unwrap_err().0;
+        assert_eq!(
+            err,
+            "nothing is live (never released, or destroyed since), so there is nothing to roll back from; `wayline release -deployment vN` releases a chosen deployment"
+        );
+        let err = rollback_release(&[release(1, "a", true)]).unwrap_err().0;
+        assert_eq!(
+            err,
+            "there is no release before the live one to roll back to"
+        );
+    }
+}
