@@ -57,6 +57,9 @@ pub(super) async fn operation(
     what: &str,
     given: &str,
 ) -> Result<String, Status> {
+    if given.is_empty() {
+        return Ok(String::new());
+    }
     let limit = u32::try_from(CANDIDATES + 1).unwrap_or(u32::MAX);
     let ids = shared
         .store

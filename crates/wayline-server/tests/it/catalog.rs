@@ -454,3 +454,95 @@ async fn projects_hostnames_and_triggers() {
         "RunPipeline (pipelines) is not available in this version"
     );
 }
+
+/// A destroyed deployment is released nowhere: its live release stops being live; the
+/// release of another deployment stays live.
+#[tokio::test]
+async fn destroying_the_released_deployment_ends_its_live_release() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let ok = pb::status::State::Success;
+    let d1 = upsert_dep(&mut c, op("web", "", "a1", ok)).await;
+    let d2 = upsert_dep(&mut c, op("web", "", "a2", ok)).await;
+    let mut rel = op("web", "", "a2", ok);
+    rel.deployment_id.clone_from(&d2.id);
+    assert!(upsert_rel(&mut c, rel).await.live);
+
+    let mut gone = d1.clone();
+    gone.physical_state = pb::PhysicalState::Destroyed as i32;
+    upsert_dep(&mut c, gone).await;
+    let live = |c: &mut Client| {
+        let mut c = c.clone();
+        async move {
+            c.list_releases(pb::ListOperationsRequest {
+                application: app("p", "web"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .operations
+            .iter()
+            .filter(|r| r.live)
+            .count()
+        }
+    };
+    assert_eq!(
+        live(&mut c).await,
+        1,
+        "pruning another deployment keeps the release"
+    );
+
+    let mut gone = d2.clone();
+    gone.physical_state = pb::PhysicalState::Destroyed as i32;
+    upsert_dep(&mut c, gone).await;
+    assert_eq!(
+        live(&mut c).await,
+        0,
+        "the released deployment was destroyed"
+    );
+}
+
+/// Ids are taken by any unique prefix; an ambiguous one names its candidates.
+#[tokio::test]
+async fn operations_are_found_by_a_unique_id_prefix() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let ok = pb::status::State::Success;
+    let d1 = upsert_dep(&mut c, op("web", "", "a1", ok)).await;
+    let d2 = upsert_dep(&mut c, op("web", "", "a2", ok)).await;
+    let by_id = |id: &str| pb::GetOperationRequest {
+        kind: pb::OperationKind::Deployment as i32,
+        target: Some(pb::get_operation_request::Target::Id(id.to_owned())),
+    };
+    let common = d1
+        .id
+        .chars()
+        .zip(d2.id.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let found = c
+        .get_operation(by_id(&d2.id[..=common]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.id, d2.id);
+    let err = c.get_operation(by_id(&d2.id[..common])).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message()
+            .contains("is the start of several deployment ids")
+            && err.message().contains(&d1.id),
+        "{}",
+        err.message()
+    );
+    // Not a prefix of a release id: kinds do not mix.
+    let err = c
+        .get_operation(pb::GetOperationRequest {
+            kind: pb::OperationKind::Release as i32,
+            ..by_id(&d2.id)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+}
