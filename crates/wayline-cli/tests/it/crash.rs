@@ -311,3 +311,75 @@ fn logs_and_exec_come_back_within_seconds_of_a_server_restart() {
     let _ = follow.wait();
     env.ok(&["destroy", "-auto-approve"]);
 }
+
+#[test]
+fn a_runner_killed_mid_deploy_fails_its_job_and_destroy_still_finds_the_container() {
+    if !docker_ready(
+        "a_runner_killed_mid_deploy_fails_its_job_and_destroy_still_finds_the_container",
+    ) {
+        return;
+    }
+    let env = TestEnv::new();
+    let app = format!("halfway{}", std::process::id());
+    std::fs::copy("/usr/bin/busybox", env.project.join("busybox"))
+        .expect("busybox-static at /usr/bin/busybox");
+    // The app never listens, so deploy waits for its port: the window in which the container
+    // exists and the deployment record does not know it yet.
+    env.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"sleep\", \"600\"]\n",
+    );
+    env.write(
+        "wayline.hcl",
+        &format!(
+            "project = \"halfway\"\n\napp \"{app}\" {{\n  build {{\n    use \"docker\" {{\n      disable_entrypoint = true\n    }}\n  }}\n  deploy {{\n    use \"docker\" {{}}\n  }}\n}}\n"
+        ),
+    );
+    env.ok(&["project", "list"]);
+    let mut up = env
+        .cmd(&["up"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let label = format!("label=wayline.app={app}");
+    assert!(
+        eventually(Duration::from_mins(2), || !docker_ids(&label).is_empty()),
+        "no container was created"
+    );
+    // The CLI is the runner: killing it kills the job halfway through the deploy.
+    up.kill().unwrap();
+    up.wait().unwrap();
+
+    // Destroy waits for the dead job (deploys and destroys of an app run one at a time), which
+    // the server fails with a reason, and then removes the container the record never named.
+    env.ok(&["destroy", "-auto-approve"]);
+    assert!(
+        docker_ids(&label).is_empty(),
+        "containers left after destroy"
+    );
+    let r = env.ok(&["job", "list", "-json"]);
+    let jobs: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    let job = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["operation"] == "up")
+        .expect("the up job")
+        .clone();
+    assert_eq!(job["state"], "error", "{job}");
+    assert!(
+        job["error"].as_str().unwrap_or_default().contains("runner"),
+        "the reason names the runner: {job}"
+    );
+    let r = env.ok(&["deployment", "list", "-json"]);
+    let deployments: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert!(
+        deployments
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] != "running"),
+        "{deployments}"
+    );
+}
