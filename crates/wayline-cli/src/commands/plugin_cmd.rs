@@ -51,8 +51,18 @@ pub(crate) fn catalog(project_dir: &std::path::Path) -> wayline_config::PluginCa
             catalog.add_external(&name);
         }
     }
+    // `dynamic("file" | "etcd", …)` values are resolved by wayline-entrypoint inside each
+    // deployment, not by a plugin of this host.
+    for name in ENTRYPOINT_SOURCERS {
+        if host.builtins().get(name).is_none() {
+            catalog.add(name, PluginKind::ConfigSourcer, None);
+        }
+    }
     catalog
 }
+
+/// The config sourcers built into `wayline-entrypoint` (`dynamic.rs` there).
+const ENTRYPOINT_SOURCERS: [&str; 2] = ["file", "etcd"];
 
 /// Every component of the named plugins, in name then kind order.
 async fn components(
