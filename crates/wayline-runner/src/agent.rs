@@ -264,16 +264,27 @@ impl Runner {
             return Err(tonic::Status::internal("assignment without a job"));
         };
         send(&tx, Outbound::Ack(Ack {})).await?;
+        let stream = JobStream {
+            tx,
+            inbound,
+            pending: Vec::new(),
+        };
+        self.run_job(job, assignment.config_vars, stream).await;
+        Ok(())
+    }
+
+    /// Runs an acked job to completion, streaming its events and heartbeats, and reports its
+    /// end (reattaching to the job whenever the stream breaks).
+    async fn run_job(&self, job: Job, config_vars: Vec<ConfigVar>, mut stream: JobStream) {
         let job_id = job.id.clone();
         info!(job = %job_id, op = wayline_core::jobs::operation_name(job.operation.as_ref()), "running job");
-
         let cancel = CancellationToken::new();
         let (events, mut events_rx) = EventSink::channel();
         let ctx = JobContext {
             client: self.client.clone(),
             events,
             cancel: cancel.clone(),
-            config_vars: assignment.config_vars,
+            config_vars,
             runner_id: self.opts.id.clone(),
             server_wait: self.opts.server_wait,
         };
@@ -283,11 +294,6 @@ impl Runner {
             let _ = done_tx.send(work.await);
         });
 
-        let mut stream = JobStream {
-            tx,
-            inbound,
-            pending: Vec::new(),
-        };
         let mut beat = tokio::time::interval(HEARTBEAT_INTERVAL);
         let outcome = loop {
             tokio::select! {
@@ -337,7 +343,6 @@ impl Runner {
             while let Ok(Some(_)) = stream.inbound.message().await {}
         })
         .await;
-        Ok(())
     }
 }
 
