@@ -332,6 +332,35 @@ async fn the_pages_show_deployments_releases_and_jobs() {
     );
 }
 
+/// After `destroy`, the page no longer calls the release live.
+#[tokio::test]
+async fn a_destroyed_deployment_is_not_shown_live() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let (_, deployment_id) = seed(&mut c).await;
+    let cookie = cookie_for(&ui_token(&mut c).await);
+    let addr = http(&h);
+    let page = get(addr, "/projects/p/apps/web", Some(&cookie)).await;
+    assert!(page.body.contains("● live"), "{}", page.body);
+
+    let mut d = c
+        .get_operation(pb::GetOperationRequest {
+            kind: pb::OperationKind::Deployment as i32,
+            target: Some(pb::get_operation_request::Target::Id(deployment_id)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    d.physical_state = pb::PhysicalState::Destroyed as i32;
+    c.upsert_deployment(pb::UpsertOperationRequest { operation: Some(d) })
+        .await
+        .unwrap();
+    let page = get(addr, "/projects/p/apps/web", Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("● live"), "{}", page.body);
+    assert!(page.body.contains("<td>destroyed</td>"), "{}", page.body);
+}
+
 fn step(id: i32, msg: &str, status: &str, close: bool) -> pb::TerminalEvent {
     pb::TerminalEvent {
         timestamp: None,
