@@ -18,39 +18,49 @@ use crate::client::Client;
 /// How long a job waits for a server that went away before it fails (`wayline runner agent`).
 pub const DEFAULT_SERVER_WAIT: Duration = Duration::from_mins(10);
 
-/// 250 ms doubling to 4 s, each delay plus up to 100% jitter, so a fleet that lost the server
-/// together does not come back in step.
-fn policy() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(250))
-        .with_max_delay(Duration::from_secs(4))
-        .with_factor(2.0)
-        .with_jitter()
-        .without_max_times()
-}
+/// The runner's longest reconnect delay (plus up to 100% jitter).
+const RUNNER_MAX: Duration = Duration::from_secs(4);
 
-/// The delays of one reconnect loop.
-pub(crate) struct Backoff(ExponentialBackoff);
+/// The delays of one reconnect loop: backon's exponential backoff from 250 ms doubling to a
+/// ceiling, each delay plus up to 100% jitter so a fleet that lost the server together does not
+/// come back in step. The runner's loops and the CLI's reconnects all use it.
+#[derive(Debug)]
+pub struct Backoff {
+    max: Duration,
+    delays: ExponentialBackoff,
+}
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self(policy().build())
+        Self::up_to(RUNNER_MAX)
     }
 }
 
 impl Backoff {
+    /// Delays doubling from 250 ms to `max` (plus jitter), without end.
+    pub fn up_to(max: Duration) -> Self {
+        let delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(max)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        Self { max, delays }
+    }
+
     /// Starts over after a success.
-    pub(crate) fn reset(&mut self) {
-        *self = Self::default();
+    pub fn reset(&mut self) {
+        *self = Self::up_to(self.max);
     }
 
     /// The next delay.
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        self.0.next().unwrap_or(Duration::from_secs(4))
+    pub fn next_delay(&mut self) -> Duration {
+        self.delays.next().unwrap_or(self.max)
     }
 
     /// Sleeps the next delay, or less when `stop` fires.
-    pub(crate) async fn sleep(&mut self, stop: &CancellationToken) {
+    pub async fn sleep(&mut self, stop: &CancellationToken) {
         let wait = self.next_delay();
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

@@ -135,9 +135,9 @@ async fn reopen_log_stream(
     request: &pb::GetLogStreamRequest,
 ) -> Result<tonic::Streaming<pb::LogBatch>> {
     let deadline = std::time::Instant::now() + ops::DEFAULT_SERVER_WAIT;
-    let mut wait = Duration::from_millis(200);
+    let mut backoff = wayline_runner::retry::Backoff::up_to(Duration::from_secs(2));
     loop {
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep(backoff.next_delay()).await;
         match s.client.get_log_stream(request.clone()).await {
             Ok(r) => return Ok(r.into_inner()),
             Err(e) if std::time::Instant::now() >= deadline => {
@@ -147,7 +147,7 @@ async fn reopen_log_stream(
                     describe_status(&e)
                 );
             }
-            Err(_) => wait = (wait * 2).min(Duration::from_secs(2)),
+            Err(_) => {}
         }
     }
 }

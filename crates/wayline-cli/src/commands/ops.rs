@@ -659,10 +659,10 @@ async fn reconnect_job_stream(
     server_wait: Duration,
 ) -> Result<tonic::Streaming<pb::GetJobStreamResponse>> {
     let deadline = std::time::Instant::now() + server_wait;
-    let mut wait = Duration::from_millis(200);
+    let mut backoff = wayline_runner::retry::Backoff::up_to(Duration::from_secs(2));
     loop {
-        tokio::time::sleep(wait.min(deadline.saturating_duration_since(std::time::Instant::now())))
-            .await;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        tokio::time::sleep(backoff.next_delay().min(left)).await;
         match open_job_stream(session, job_id).await {
             Ok(s) => return Ok(s),
             Err(e) if std::time::Instant::now() >= deadline => {
@@ -671,7 +671,7 @@ async fn reconnect_job_stream(
                     server_wait.as_secs()
                 )));
             }
-            Err(_) => wait = (wait * 2).min(Duration::from_secs(3)),
+            Err(_) => {}
         }
     }
 }
