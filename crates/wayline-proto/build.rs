@@ -20,6 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // No `connect(url)` helpers: every caller builds its own channel (and TLS), and without
+        // them the stubs need only tonic's `codegen` feature.
+        .build_transport(false)
+        .client_mod_attribute(".", "#[cfg(feature = \"grpc\")]")
+        .server_mod_attribute(".", "#[cfg(feature = \"grpc\")]")
         .compile_fds(fds)?;
     Ok(())
 }
