@@ -8,9 +8,12 @@
 //! shortest chain. Components talk to the user through [`Ui`] and record what they create with
 //! the [`ResourceManager`].
 //!
-//! The runner drives every component, built-in or external, through the same handle:
-//! [`PluginHost::component`] → [`ComponentHandle::configure`] → [`ComponentHandle::call`].
-//! An external plugin's `main` is `wayline_plugin::serve(PluginBuilder::new("name").platform(P))`.
+//! Cargo features keep the SDK thin for plugin authors: without any, it is traits and value
+//! types. `serve` adds what an external plugin's `main` needs,
+//! `wayline_plugin::serve(PluginBuilder::new("name").platform(P))` (a gRPC server on a unix
+//! socket). `host` adds the host the runner drives every component through, built-in or
+//! external: `PluginHost::component` → `ComponentHandle::configure` → `ComponentHandle::call`
+//! (process management, the gRPC client, the executable search).
 
 pub mod component;
 pub mod config;
@@ -18,6 +21,7 @@ pub mod core;
 pub mod docs;
 pub mod error;
 pub mod external;
+#[cfg(feature = "host")]
 pub mod host;
 pub mod mapper;
 pub mod registry;
@@ -34,7 +38,9 @@ pub use component::{
 pub use core::{CoreValues, Ctx, JobInfo};
 pub use docs::{Docs, FieldDoc};
 pub use error::{ConfigError, ConfigErrors, PluginError};
+#[cfg(feature = "serve")]
 pub use external::{PluginBuilder, serve, serve_async};
+#[cfg(feature = "host")]
 pub use host::{Call, ComponentHandle, HostError, PluginHost, UnknownPlugin};
 pub use mapper::{Chain, Mapper, MapperRegistry, NoChain};
 pub use registry::{

@@ -118,6 +118,7 @@ impl ComponentInfo {
         format!("{} \"{}\"", self.kind, self.name)
     }
 
+    #[cfg(feature = "serve")]
     pub(crate) fn to_proto(&self) -> pp::ComponentInfo {
         pp::ComponentInfo {
             r#type: self.kind.to_proto() as i32,
@@ -147,6 +148,7 @@ impl ComponentInfo {
         }
     }
 
+    #[cfg(feature = "host")]
     pub(crate) fn from_proto(name: &str, c: &pp::ComponentInfo) -> Option<Self> {
         let kind = ComponentKind::from_proto(c.r#type())?;
         Some(ComponentInfo {
@@ -170,6 +172,10 @@ impl ComponentInfo {
 #[derive(Clone)]
 pub struct ComponentSpec {
     pub(crate) info: ComponentInfo,
+    #[cfg_attr(
+        not(any(feature = "host", feature = "serve")),
+        allow(dead_code, reason = "the host and serve features call this")
+    )]
     decode: DecodeFn,
     functions: BTreeMap<Function, Dispatch>,
 }
@@ -211,11 +217,19 @@ impl ComponentSpec {
     }
 
     /// Decodes and validates a config.
+    #[cfg_attr(
+        not(any(feature = "host", feature = "serve")),
+        allow(dead_code, reason = "the host and serve features call this")
+    )]
     pub(crate) fn decode(&self, json: &serde_json::Value) -> Result<ConfigBox, ConfigErrors> {
         (self.decode)(json)
     }
 
     /// Runs one function.
+    #[cfg_attr(
+        not(any(feature = "host", feature = "serve")),
+        allow(dead_code, reason = "the host and serve features call this")
+    )]
     pub(crate) async fn call(
         &self,
         config: ConfigBox,
@@ -617,7 +631,7 @@ impl BuiltinRegistry {
         self
     }
 
-    /// Adds a whole plugin (e.g. one built with [`PluginBuilder`](crate::PluginBuilder)).
+    /// Adds a whole plugin (e.g. one built with `PluginBuilder`, feature `serve`).
     pub fn add_plugin(&mut self, p: PluginSpec) -> &mut Self {
         self.plugins.insert(p.name.clone(), p);
         self

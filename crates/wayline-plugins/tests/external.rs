@@ -276,7 +276,7 @@ async fn checksums_are_verified_and_waypoint_names_are_found() {
     let path = proj.path().join(".wayline/plugins/waypoint-plugin-hello");
     let h = host(proj.path());
     let err = h.load_plugin("hello", Some("00ff")).await.unwrap_err();
-    let actual = wayline_plugin::external::sha256_file(&path).unwrap();
+    let actual = wayline_plugin::host::sha256_file(&path).unwrap();
     assert_eq!(
         err.to_string(),
         format!(

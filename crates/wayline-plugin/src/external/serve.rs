@@ -13,8 +13,7 @@ use tonic::{Request, Response, Status};
 use wayline_proto::plugin::v1 as pp;
 use wayline_proto::plugin::v1::plugin_server::{Plugin, PluginServer};
 
-use super::client::to_proto_result;
-use super::{HANDSHAKE_MAGIC, PROTOCOL_VERSION, SOCKET_DIR_ENV};
+use super::{HANDSHAKE_MAGIC, PROTOCOL_VERSION, SOCKET_DIR_ENV, to_proto_result};
 use crate::component::{Builder, ComponentKind, ConfigSourcer, Function, Platform, ReleaseManager};
 use crate::mapper::Mapper;
 use crate::registry::{CallArgs, ComponentSpec, PluginSpec};

@@ -6,12 +6,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::host::PluginHost;
-
 const PREFIXES: [&str; 2] = ["wayline-plugin-", "waypoint-plugin-"];
 
-fn all_dirs(host: &PluginHost) -> Vec<PathBuf> {
-    let mut dirs = host.search_dirs().to_vec();
+fn all_dirs(search_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs = search_dirs.to_vec();
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
     }
@@ -25,11 +23,11 @@ fn is_executable(p: &Path) -> bool {
 
 /// The executable for plugin `name`: in each search dir then each PATH dir,
 /// `wayline-plugin-<name>` before `waypoint-plugin-<name>`.
-pub(crate) fn find(host: &PluginHost, name: &str) -> Option<PathBuf> {
+pub(super) fn find(search_dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
     if name.is_empty() || name.contains('/') {
         return None;
     }
-    all_dirs(host).into_iter().find_map(|d| {
+    all_dirs(search_dirs).into_iter().find_map(|d| {
         PREFIXES
             .iter()
             .map(|p| d.join(format!("{p}{name}")))
@@ -38,9 +36,9 @@ pub(crate) fn find(host: &PluginHost, name: &str) -> Option<PathBuf> {
 }
 
 /// Names of every plugin executable in the search dirs and PATH.
-pub(crate) fn discover_names(host: &PluginHost) -> BTreeSet<String> {
+pub(super) fn discover_names(search_dirs: &[PathBuf]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for d in all_dirs(host) {
+    for d in all_dirs(search_dirs) {
         let Ok(rd) = std::fs::read_dir(&d) else {
             continue;
         };
@@ -89,7 +87,7 @@ pub struct PluginChecksumError {
     pub actual: String,
 }
 
-pub(crate) fn verify(name: &str, path: &Path, expected: &str) -> Result<(), String> {
+pub(super) fn verify(name: &str, path: &Path, expected: &str) -> Result<(), String> {
     let actual = sha256_file(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let expected_norm = expected.trim().to_ascii_lowercase();
     if actual == expected_norm {

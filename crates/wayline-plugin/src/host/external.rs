@@ -18,9 +18,12 @@ use wayline_proto::plugin::v1 as pp;
 use wayline_proto::plugin::v1::plugin_client::PluginClient;
 use wayline_proto::v1::terminal_event as te;
 
-use super::{HANDSHAKE_MAGIC, PROTOCOL_VERSION, SOCKET_DIR_ENV, discover};
+use super::discover;
+use super::handle::{Call, ComponentHandle, HostError};
 use crate::component::{ComponentKind, Function};
-use crate::host::{Call, ComponentHandle, HostError, PluginHost};
+use crate::external::{
+    CALL_DONE_MARKER, HANDSHAKE_MAGIC, PROTOCOL_VERSION, SOCKET_DIR_ENV, from_proto_result,
+};
 use crate::mapper::{MapFn, Mapper};
 use crate::registry::{CallResult, ComponentInfo};
 use crate::{ConfigError, ConfigErrors, PluginError, Style, Ui};
@@ -32,13 +35,13 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The external plugins a host has started, by name.
 #[derive(Default)]
-pub(crate) struct Externals {
+pub(super) struct Externals {
     started: Mutex<BTreeMap<String, Arc<ExternalPlugin>>>,
     starting: tokio::sync::Mutex<()>,
 }
 
 impl Externals {
-    pub(crate) fn get(&self, name: &str) -> Option<Arc<ExternalPlugin>> {
+    pub(super) fn get(&self, name: &str) -> Option<Arc<ExternalPlugin>> {
         self.started
             .lock()
             .expect("plugins lock")
@@ -46,7 +49,7 @@ impl Externals {
             .cloned()
     }
 
-    pub(crate) fn all(&self) -> Vec<Arc<ExternalPlugin>> {
+    pub(super) fn all(&self) -> Vec<Arc<ExternalPlugin>> {
         self.started
             .lock()
             .expect("plugins lock")
@@ -54,51 +57,43 @@ impl Externals {
             .cloned()
             .collect()
     }
-}
 
-/// Starts plugin `name` once (later calls return the running one).
-pub(crate) async fn load(
-    host: &PluginHost,
-    name: &str,
-    checksum: Option<&str>,
-) -> Result<Arc<ExternalPlugin>, HostError> {
-    let _guard = host.external.starting.lock().await;
-    if let Some(p) = host.external.get(name) {
-        if p.exited() {
-            // It crashed (the call that saw it said so); the next user gets a fresh process.
-            host.external
-                .started
-                .lock()
-                .expect("plugins lock")
-                .remove(name);
-        } else {
-            if let Some(sum) = checksum {
-                discover::verify(name, &p.path, sum).map_err(HostError::Start)?;
+    /// Starts plugin `name` once (later calls return the running one), looking for its
+    /// executable in `search_dirs` then PATH; `not_found` makes the error when there is none.
+    pub(super) async fn load(
+        &self,
+        name: &str,
+        checksum: Option<&str>,
+        search_dirs: &[PathBuf],
+        not_found: impl FnOnce() -> HostError,
+    ) -> Result<Arc<ExternalPlugin>, HostError> {
+        let _guard = self.starting.lock().await;
+        if let Some(p) = self.get(name) {
+            if p.exited() {
+                // It crashed (the call that saw it said so); the next user gets a fresh process.
+                self.started.lock().expect("plugins lock").remove(name);
+            } else {
+                if let Some(sum) = checksum {
+                    discover::verify(name, &p.path, sum).map_err(HostError::Start)?;
+                }
+                return Ok(p);
             }
-            return Ok(p);
         }
+        let Some(path) = discover::find(search_dirs, name) else {
+            return Err(not_found());
+        };
+        if let Some(sum) = checksum {
+            discover::verify(name, &path, sum).map_err(HostError::Start)?;
+        }
+        let p = ExternalPlugin::start(name, &path)
+            .await
+            .map_err(HostError::Start)?;
+        self.started
+            .lock()
+            .expect("plugins lock")
+            .insert(name.to_owned(), p.clone());
+        Ok(p)
     }
-    let Some(path) = discover::find(host, name) else {
-        let hint = crate::host::suggest(name, &host.known_plugins())
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-        return Err(HostError::Start(format!(
-            "plugin `{name}` not found: no `wayline-plugin-{name}` or `waypoint-plugin-{name}` executable in {}{hint}",
-            host.search_description()
-        )));
-    };
-    if let Some(sum) = checksum {
-        discover::verify(name, &path, sum).map_err(HostError::Start)?;
-    }
-    let p = ExternalPlugin::start(name, &path)
-        .await
-        .map_err(HostError::Start)?;
-    host.external
-        .started
-        .lock()
-        .expect("plugins lock")
-        .insert(name.to_owned(), p.clone());
-    Ok(p)
 }
 
 /// The last stderr lines and where new ones go.
@@ -115,7 +110,7 @@ struct Stderr {
 
 impl Stderr {
     fn line(&self, plugin: &str, line: String) {
-        if let Some(id) = line.strip_prefix(super::CALL_DONE_MARKER) {
+        if let Some(id) = line.strip_prefix(CALL_DONE_MARKER) {
             if let Ok(id) = id.trim().parse() {
                 self.calls_done.lock().expect("stderr lock").insert(id);
                 self.call_done.notify_waiters();
@@ -588,35 +583,6 @@ impl ExternalHandle {
                 Err(s) => return Err(self.plugin.failure(&what, &s).await),
             }
         }
-    }
-}
-
-fn from_proto_result(function: Function, r: pp::CallResult) -> CallResult {
-    let health = (function == Function::Status)
-        .then(|| wayline_proto::v1::Health::try_from(r.health).unwrap_or_default());
-    CallResult {
-        value: r.value,
-        template_data: serde_json::from_str(&r.template_data_json)
-            .unwrap_or(serde_json::Value::Null),
-        resources: r.resources,
-        url: Some(r.url).filter(|u| !u.is_empty()),
-        health,
-        health_message: r.health_message,
-    }
-}
-
-pub(crate) fn to_proto_result(r: CallResult) -> pp::CallResult {
-    pp::CallResult {
-        value: r.value,
-        template_data_json: if r.template_data.is_null() {
-            String::new()
-        } else {
-            r.template_data.to_string()
-        },
-        resources: r.resources,
-        url: r.url.unwrap_or_default(),
-        health: r.health.map_or(0, |h| h as i32),
-        health_message: r.health_message,
     }
 }
 

@@ -1,216 +1,35 @@
-//! The uniform handle the runner drives, for built-in and external plugins alike.
+//! The plugin host the runner drives (cargo feature `host`): finds plugins, built-in first then
+//! external executables, starts the external ones and hands out [`ComponentHandle`]s.
+//!
+//! Module layering, one way only: [`PluginHost`] (here) uses `external` (the process manager
+//! and gRPC client of one external plugin) and `discover` (search path and checksums); both of
+//! those use only `handle` (the handle trait, the call and the errors).
+
+mod discover;
+mod external;
+mod handle;
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use async_trait::async_trait;
 use prost_types::Any;
-use tokio_util::sync::CancellationToken;
-use wayline_proto::v1::DeclaredResource;
 
-use crate::component::{Capability, ComponentKind, Function};
+pub use discover::{PluginChecksumError, sha256_file};
+pub use handle::{Call, ComponentHandle, HostError, UnknownPlugin};
+pub(crate) use handle::{LocalHandle, suggest};
+
+use crate::PluginError;
+use crate::component::ComponentKind;
 use crate::mapper::{Chain, Mapper, MapperRegistry, NoChain};
-use crate::registry::{
-    BuiltinRegistry, CallArgs, CallResult, ComponentInfo, ComponentSpec, ConfigBox,
-};
-use crate::{ConfigErrors, CoreValues, Ctx, PluginError, Ui};
-
-/// One call of a component function.
-#[derive(Debug, Clone)]
-pub struct Call {
-    /// Which function.
-    pub function: Function,
-    /// Job info, source, labels, deployment env, data dir.
-    pub core: CoreValues,
-    /// Input values (already mapped to a type the component accepts).
-    pub inputs: Vec<Any>,
-    /// Resources stored with the value (for destroy and status).
-    pub resources: Vec<DeclaredResource>,
-    /// Where output goes.
-    pub ui: Ui,
-    /// Cancels the call.
-    pub cancel: CancellationToken,
-    /// Template data of the input (`artifact.*` for deploy), used by templating components.
-    pub input_template_data: serde_json::Value,
-}
-
-impl Call {
-    /// A call with no inputs.
-    pub fn new(function: Function, core: CoreValues, ui: Ui, cancel: CancellationToken) -> Self {
-        Self {
-            function,
-            core,
-            inputs: Vec::new(),
-            resources: Vec::new(),
-            ui,
-            cancel,
-            input_template_data: serde_json::Value::Null,
-        }
-    }
-
-    /// Sets the input's template data.
-    pub fn input_template_data(mut self, data: serde_json::Value) -> Self {
-        self.input_template_data = data;
-        self
-    }
-
-    /// Adds an input value.
-    pub fn input(mut self, value: Any) -> Self {
-        self.inputs.push(value);
-        self
-    }
-
-    /// Sets the stored resources.
-    pub fn resources(mut self, resources: Vec<DeclaredResource>) -> Self {
-        self.resources = resources;
-        self
-    }
-}
-
-/// A component the runner can configure and call, whether built in or external.
-#[async_trait]
-pub trait ComponentHandle: Send + Sync {
-    /// Kind, name, accepted and returned types, capabilities, docs.
-    fn info(&self) -> &ComponentInfo;
-
-    /// Its kind.
-    fn kind(&self) -> ComponentKind {
-        self.info().kind
-    }
-
-    /// The plugin name.
-    fn name(&self) -> &str {
-        &self.info().name
-    }
-
-    /// Full type names the main function accepts.
-    fn accepts(&self) -> &[String] {
-        &self.info().accepts
-    }
-
-    /// Full type name it returns.
-    fn returns(&self) -> &str {
-        &self.info().returns
-    }
-
-    /// Optional capabilities.
-    fn capabilities(&self) -> &BTreeSet<Capability> {
-        &self.info().capabilities
-    }
-
-    /// Decodes and validates the `use` body (JSON); errors carry field paths. Later calls use
-    /// this config; a handle never configured uses `{}`.
-    async fn configure(&self, config: serde_json::Value) -> Result<(), ConfigErrors>;
-
-    /// Runs one function.
-    async fn call(&self, call: Call) -> Result<CallResult, PluginError>;
-}
-
-/// A handle on an in-process component.
-pub(crate) struct LocalHandle {
-    spec: Arc<ComponentSpec>,
-    config: RwLock<Option<ConfigBox>>,
-}
-
-impl LocalHandle {
-    pub(crate) fn new(spec: Arc<ComponentSpec>) -> Self {
-        Self {
-            spec,
-            config: RwLock::new(None),
-        }
-    }
-}
-
-#[async_trait]
-impl ComponentHandle for LocalHandle {
-    fn info(&self) -> &ComponentInfo {
-        self.spec.info()
-    }
-
-    async fn configure(&self, config: serde_json::Value) -> Result<(), ConfigErrors> {
-        let cfg = self.spec.decode(&config)?;
-        *self.config.write().expect("config lock") = Some(cfg);
-        Ok(())
-    }
-
-    async fn call(&self, call: Call) -> Result<CallResult, PluginError> {
-        let cfg = self.config.read().expect("config lock").clone();
-        let cfg = match cfg {
-            Some(c) => c,
-            None => self.spec.decode(&serde_json::Value::Null)?,
-        };
-        let mut ctx = Ctx::new(call.core, call.ui, call.cancel.clone());
-        ctx.input_template_data = call.input_template_data;
-        let args = CallArgs {
-            inputs: call.inputs,
-            resources: call.resources,
-        };
-        tokio::select! {
-            r = self.spec.call(cfg, call.function, ctx, args) => r,
-            () = call.cancel.cancelled() => Err(PluginError::Cancelled),
-        }
-    }
-}
-
-/// No plugin provides the requested component.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct UnknownPlugin {
-    /// The kind asked for.
-    pub kind: ComponentKind,
-    /// The name asked for.
-    pub name: String,
-    /// The closest known plugin name, if any is close.
-    pub suggestion: Option<String>,
-    message: String,
-}
-
-impl UnknownPlugin {
-    pub(crate) fn new(kind: ComponentKind, name: &str, known: &[String], why: &str) -> Self {
-        let suggestion = suggest(name, known);
-        let mut message = format!("unknown {kind} plugin `{name}`: {why}");
-        if let Some(s) = &suggestion {
-            let _ = write!(message, "; did you mean `{s}`?");
-        }
-        Self {
-            kind,
-            name: name.to_owned(),
-            suggestion,
-            message,
-        }
-    }
-}
-
-/// The known name closest to `name`, if one is close enough to be a likely typo.
-pub(crate) fn suggest(name: &str, known: &[String]) -> Option<String> {
-    known
-        .iter()
-        .filter(|k| *k != name)
-        .map(|k| (strsim::jaro_winkler(name, k), k))
-        .filter(|(s, _)| *s >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k.clone())
-}
-
-/// Errors from the host itself (finding and starting plugins).
-#[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    /// No such plugin, or it lacks the component kind.
-    #[error(transparent)]
-    Unknown(#[from] UnknownPlugin),
-    /// An external plugin could not be verified or started.
-    #[error("{0}")]
-    Start(String),
-}
+use crate::registry::{BuiltinRegistry, ComponentInfo};
 
 /// Finds plugins (built-in first, then external executables) and hands out component handles.
 pub struct PluginHost {
     builtins: BuiltinRegistry,
     search_dirs: Vec<PathBuf>,
     mappers: RwLock<MapperRegistry>,
-    pub(crate) external: crate::external::Externals,
+    external: external::Externals,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -234,7 +53,7 @@ impl PluginHost {
             builtins,
             search_dirs,
             mappers: RwLock::new(mappers),
-            external: crate::external::Externals::default(),
+            external: external::Externals::default(),
         }
     }
 
@@ -267,7 +86,10 @@ impl PluginHost {
     /// mappers join the registry. Called for each HCL `plugin` block; a plugin already started is
     /// not started again.
     pub async fn load_plugin(&self, name: &str, checksum: Option<&str>) -> Result<(), HostError> {
-        let p = crate::external::load(self, name, checksum).await?;
+        let p = self
+            .external
+            .load(name, checksum, &self.search_dirs, || self.not_found(name))
+            .await?;
         let mut reg = self.mappers.write().expect("mapper lock");
         for m in p.mappers() {
             reg.add(m);
@@ -297,7 +119,7 @@ impl PluginHost {
                 .into()),
             };
         }
-        match crate::external::find(self, name) {
+        match discover::find(&self.search_dirs, name) {
             Some(_) => {
                 self.load_plugin(name, None).await?;
                 let p = self.external.get(name).expect("loaded above");
@@ -330,8 +152,19 @@ impl PluginHost {
         }
     }
 
+    /// The error for an external plugin with no executable, with the closest known name.
+    fn not_found(&self, name: &str) -> HostError {
+        let hint = suggest(name, &self.known_plugins())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        HostError::Start(format!(
+            "plugin `{name}` not found: no `wayline-plugin-{name}` or `waypoint-plugin-{name}` executable in {}{hint}",
+            self.search_description()
+        ))
+    }
+
     /// "`dir1`, `dir2`, PATH", for messages.
-    pub(crate) fn search_description(&self) -> String {
+    fn search_description(&self) -> String {
         self.search_dirs
             .iter()
             .map(|d| format!("`{}`", d.display()))
@@ -343,7 +176,7 @@ impl PluginHost {
     /// Every plugin name known: built-ins, and executables in the search dirs and PATH.
     pub fn known_plugins(&self) -> Vec<String> {
         let mut v: BTreeSet<String> = self.builtins.plugins().map(|p| p.name.clone()).collect();
-        v.extend(crate::external::discover_names(self));
+        v.extend(discover::discover_names(&self.search_dirs));
         v.into_iter().collect()
     }
 
