@@ -293,6 +293,33 @@ async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
         r#"["/bin/busybox","httpd","-f","-p","3000","-h","/www"]"#
     );
 
+    // The same build again: the user's build and the injection are both cache hits, so it is
+    // the same image, and the entrypoint is not sent to the engine again.
+    let (rebuilt, ui) = Harness::call(
+        &builder,
+        Function::Build,
+        core(&app, ctx_dir.path(), 1, "", no_env()),
+        vec![],
+        vec![],
+    )
+    .await;
+    let rebuilt: Image = value(&rebuilt.unwrap());
+    assert_eq!(rebuilt.id, image.id);
+    assert!(
+        ui.lines()
+            .iter()
+            .any(|l| l == "Injecting wayline-entrypoint… (cached)"),
+        "{:?}",
+        ui.lines()
+    );
+    assert_eq!(
+        inspect(
+            &image.reference(),
+            "{{index .Config.Labels \"wayline.app\"}}"
+        ),
+        app
+    );
+
     // Registry, local only: a tag, no push.
     let registry = h
         .handle(

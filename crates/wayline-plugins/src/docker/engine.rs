@@ -9,7 +9,8 @@ use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
-    BuildImageOptions, CreateImageOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
+    BuildImageOptions, CreateImageOptions, ListImagesOptions, PushImageOptions, RemoveImageOptions,
+    TagImageOptions,
 };
 use futures::StreamExt;
 
@@ -28,6 +29,9 @@ pub const ENTRYPOINT_IN_IMAGE: &str = "/bin/wayline-entrypoint";
 
 /// Label put on every image, container and network Wayline creates: the app's name.
 pub const LABEL_APP: &str = "wayline.app";
+/// Label on an injected image: the digest of its injection (parent image id, the Dockerfile and
+/// the entrypoint binary), so the same injection again is found instead of rebuilt.
+pub const LABEL_INJECTION: &str = "wayline.entrypoint-injection";
 /// Label on containers (and networks) naming the deployment that created them.
 pub const LABEL_DEPLOYMENT: &str = "wayline.deployment-id";
 
@@ -371,6 +375,15 @@ pub async fn inject_entrypoint(
     let binary_bytes = tokio::fs::read(binary)
         .await
         .map_err(|e| DockerError::Other(format!("reading `{}`: {e}", binary.display())))?;
+    let base_id = inspect.id.unwrap_or_default();
+    let key = injection_key(&base_id, &dockerfile, &binary_bytes);
+    let mut labels = labels.clone();
+    labels.insert(LABEL_INJECTION.to_owned(), key);
+    if let Some(id) = injected_image(docker, &labels).await? {
+        out("Injecting wayline-entrypoint… (cached)");
+        tag_image(docker, &id, tag).await?;
+        return Ok(id);
+    }
     if let Some(loader) = elf_interpreter(&binary_bytes) {
         out(&format!(
             "warning: `{}` is dynamically linked (it needs {loader}); images without that loader, such as FROM scratch or Alpine, cannot start it. Build it static: scripts/build-entrypoint.sh",
@@ -383,11 +396,40 @@ pub async fn inject_entrypoint(
     let spec = BuildSpec {
         dockerfile: "Dockerfile".to_owned(),
         tag: Some(tag.to_owned()),
-        labels: labels.clone().into_iter().collect(),
+        labels: labels.into_iter().collect(),
         ..BuildSpec::default()
     };
     let quiet = |line: &str| tracing::debug!(line, "entrypoint injection");
     build(docker, tar, spec, &quiet).await
+}
+
+/// What makes two injections the same: the parent image (by id, so a rebuilt parent is a new
+/// key even under the same name), the injection Dockerfile and the entrypoint binary.
+pub fn injection_key(base_id: &str, dockerfile: &str, binary: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in [base_id.as_bytes(), dockerfile.as_bytes(), binary] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    hex::encode(hash.finalize())
+}
+
+/// An image the engine still has that carries all of `labels` (the injection key among them).
+async fn injected_image(
+    docker: &Docker,
+    labels: &BTreeMap<String, String>,
+) -> Result<Option<String>, DockerError> {
+    let filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let images = docker
+        .list_images(Some(ListImagesOptions {
+            all: false,
+            filters: Some(HashMap::from([("label".to_owned(), filter)])),
+            ..ListImagesOptions::default()
+        }))
+        .await
+        .map_err(api("looking for an earlier entrypoint injection"))?;
+    Ok(images.into_iter().next().map(|i| i.id))
 }
 
 /// The two-file context of the injection build.
@@ -655,6 +697,17 @@ mod tests {
             "--".into()
         ]));
         assert!(!has_entrypoint(&["/app".into()]));
+    }
+
+    #[test]
+    fn an_injection_is_the_same_only_for_the_same_parent_dockerfile_and_binary() {
+        let key = injection_key("sha256:a", "FROM x", b"bin");
+        assert_eq!(key, injection_key("sha256:a", "FROM x", b"bin"));
+        assert_ne!(key, injection_key("sha256:b", "FROM x", b"bin"));
+        assert_ne!(key, injection_key("sha256:a", "FROM y", b"bin"));
+        assert_ne!(key, injection_key("sha256:a", "FROM x", b"bin2"));
+        // Lengths are hashed too: moving a byte from one part to the next is another key.
+        assert_ne!(key, injection_key("sha256:aF", "ROM x", b"bin"));
     }
 
     #[test]
