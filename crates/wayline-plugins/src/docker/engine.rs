@@ -13,6 +13,7 @@ use bollard::query_parameters::{
     TagImageOptions,
 };
 use futures::StreamExt;
+use sha2::{Digest, Sha256};
 
 use super::config::{Auth, ClientConfig, Invalid};
 use super::context::ContextError;
@@ -372,18 +373,21 @@ pub async fn inject_entrypoint(
         return Ok(inspect.id.unwrap_or_default());
     }
     let dockerfile = entrypoint_dockerfile(base, &entrypoint, cmd.as_deref());
-    let binary_bytes = tokio::fs::read(binary)
-        .await
-        .map_err(|e| DockerError::Other(format!("reading `{}`: {e}", binary.display())))?;
+    let read_error =
+        |e: std::io::Error| DockerError::Other(format!("reading `{}`: {e}", binary.display()));
     let base_id = inspect.id.unwrap_or_default();
-    let key = injection_key(&base_id, &dockerfile, &binary_bytes);
+    let digest = binary_digest(binary).await.map_err(read_error)?;
     let mut labels = labels.clone();
-    labels.insert(LABEL_INJECTION.to_owned(), key);
+    labels.insert(
+        LABEL_INJECTION.to_owned(),
+        injection_key(&base_id, &dockerfile, &digest),
+    );
     if let Some(id) = injected_image(docker, &labels).await? {
         out("Injecting wayline-entrypoint… (cached)");
         tag_image(docker, &id, tag).await?;
         return Ok(id);
     }
+    let binary_bytes = tokio::fs::read(binary).await.map_err(read_error)?;
     if let Some(loader) = elf_interpreter(&binary_bytes) {
         out(&format!(
             "warning: `{}` is dynamically linked (it needs {loader}); images without that loader, such as FROM scratch or Alpine, cannot start it. Build it static: scripts/build-entrypoint.sh",
@@ -404,15 +408,43 @@ pub async fn inject_entrypoint(
 }
 
 /// What makes two injections the same: the parent image (by id, so a rebuilt parent is a new
-/// key even under the same name), the injection Dockerfile and the entrypoint binary.
-pub fn injection_key(base_id: &str, dockerfile: &str, binary: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
+/// key even under the same name), the injection Dockerfile and the entrypoint binary's digest.
+pub fn injection_key(base_id: &str, dockerfile: &str, binary_digest: &str) -> String {
     let mut hash = Sha256::new();
-    for part in [base_id.as_bytes(), dockerfile.as_bytes(), binary] {
+    for part in [base_id, dockerfile, binary_digest] {
         hash.update((part.len() as u64).to_le_bytes());
-        hash.update(part);
+        hash.update(part.as_bytes());
     }
     hex::encode(hash.finalize())
+}
+
+/// The SHA-256 of the entrypoint binary, hashed once per file version (path, size, mtime) in
+/// this process: hashing 3.4 MiB on every build would cost more than the cached injection.
+async fn binary_digest(path: &Path) -> std::io::Result<String> {
+    type Seen = HashMap<PathBuf, (u64, std::time::SystemTime, String)>;
+    static SEEN: std::sync::Mutex<Option<Seen>> = std::sync::Mutex::new(None);
+    let meta = tokio::fs::metadata(path).await?;
+    let (len, modified) = (meta.len(), meta.modified()?);
+    let known = |seen: &Option<Seen>| {
+        let (l, m, digest) = seen.as_ref()?.get(path)?;
+        (*l == len && *m == modified).then(|| digest.clone())
+    };
+    if let Some(digest) = known(
+        &SEEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    ) {
+        return Ok(digest);
+    }
+    let bytes = tokio::fs::read(path).await?;
+    let digest = tokio::task::spawn_blocking(move || hex::encode(Sha256::digest(&bytes)))
+        .await
+        .map_err(std::io::Error::other)?;
+    SEEN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert_default()
+        .insert(path.to_owned(), (len, modified, digest.clone()));
+    Ok(digest)
 }
 
 /// An image the engine still has that carries all of `labels` (the injection key among them).
@@ -701,13 +733,28 @@ mod tests {
 
     #[test]
     fn an_injection_is_the_same_only_for_the_same_parent_dockerfile_and_binary() {
-        let key = injection_key("sha256:a", "FROM x", b"bin");
-        assert_eq!(key, injection_key("sha256:a", "FROM x", b"bin"));
-        assert_ne!(key, injection_key("sha256:b", "FROM x", b"bin"));
-        assert_ne!(key, injection_key("sha256:a", "FROM y", b"bin"));
-        assert_ne!(key, injection_key("sha256:a", "FROM x", b"bin2"));
+        let key = injection_key("sha256:a", "FROM x", "d1");
+        assert_eq!(key, injection_key("sha256:a", "FROM x", "d1"));
+        assert_ne!(key, injection_key("sha256:b", "FROM x", "d1"));
+        assert_ne!(key, injection_key("sha256:a", "FROM y", "d1"));
+        assert_ne!(key, injection_key("sha256:a", "FROM x", "d2"));
         // Lengths are hashed too: moving a byte from one part to the next is another key.
-        assert_ne!(key, injection_key("sha256:aF", "ROM x", b"bin"));
+        assert_ne!(key, injection_key("sha256:aF", "ROM x", "d1"));
+    }
+
+    #[tokio::test]
+    async fn the_binary_digest_follows_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wayline-entrypoint");
+        std::fs::write(&path, b"one").unwrap();
+        let first = binary_digest(&path).await.unwrap();
+        assert_eq!(first, hex::encode(Sha256::digest(b"one")));
+        assert_eq!(binary_digest(&path).await.unwrap(), first);
+        std::fs::write(&path, b"a new build").unwrap();
+        assert_eq!(
+            binary_digest(&path).await.unwrap(),
+            hex::encode(Sha256::digest(b"a new build"))
+        );
     }
 
     #[test]
