@@ -289,7 +289,12 @@ impl<'c> EvalContext<'c> {
     /// The same variables and values, for one app: adds `app.name`, `path.app` and the app's
     /// labels. Cheaper than [`EvalContext::new`] per app (variables are resolved once).
     pub fn for_app(&self, name: &str) -> Result<EvalContext<'c>, Diagnostics> {
-        let app = find_app(self.config, name)?;
+        self.for_app_block(find_app(self.config, name)?)
+    }
+
+    /// [`EvalContext::for_app`] for an app of this config (no lookup by name: validating a file
+    /// with thousands of apps stays linear).
+    fn for_app_block(&self, app: &'c App) -> Result<EvalContext<'c>, Diagnostics> {
         let mut diags = Diagnostics::new();
         let mut ctx = self.clone();
         ctx.app = Some(app);
@@ -572,7 +577,7 @@ impl<'c> EvalContext<'c> {
             base.check_pipeline_exprs(p, &mut diags);
         }
         for app in &config.apps {
-            let ctx = match base.for_app(&app.name) {
+            let ctx = match base.for_app_block(app) {
                 Ok(c) => c,
                 Err(d) => {
                     diags.extend(d);

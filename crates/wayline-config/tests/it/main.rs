@@ -6,6 +6,7 @@
 mod bad;
 mod eval;
 mod fixtures;
+mod large;
 mod props;
 
 use std::path::PathBuf;
