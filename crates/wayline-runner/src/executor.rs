@@ -144,7 +144,7 @@ impl Executor {
                     .map_err(|e| fail(3, e.to_string()))?;
             }
         }
-        let run = Run {
+        let mut run = Run {
             job: job.clone(),
             ctx: ctx.clone(),
             config: &config,
@@ -154,6 +154,9 @@ impl Executor {
             provenance,
             data_root: self.data_root.join("data"),
         };
+        run.resolve_dynamic_defaults()
+            .await
+            .map_err(|e| fail(3, e.0))?;
         let outcome = crate::operate::operate(&run, &job, &mut result).await;
         outcome.map_err(JobError::from)?;
         urls(&mut result);

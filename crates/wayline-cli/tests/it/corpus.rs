@@ -250,3 +250,34 @@ fn every_real_waypoint_file_gets_the_expected_result() {
     eprintln!("waypoint corpus: {summary}");
     insta::assert_yaml_snapshot!("waypoint_corpus", (summary, table));
 }
+
+/// `up` checks plugin names and `use` bodies before it queues anything: a typo fails at once,
+/// with the position, and no build (no job, no embedded server) starts.
+#[test]
+fn up_with_a_plugin_typo_fails_before_any_build() {
+    let env = crate::common::TestEnv::new();
+    env.write(
+        "wayline.hcl",
+        "project = \"p\"\napp \"web\" {\n  build {\n    use \"dockr\" {}\n  }\n  deploy {\n    use \"exec\" {\n      comand = [\"true\"]\n    }\n  }\n}\n",
+    );
+    let r = env.run(&["up"]);
+    assert!(!r.success(), "{}", r.all());
+    let err = r.stderr();
+    assert!(err.contains("unknown builder plugin `dockr`"), "{err}");
+    assert!(err.contains("wayline.hcl:4:9"), "{err}");
+    assert!(err.contains("did you mean `docker`?"), "{err}");
+    assert!(
+        err.contains("unknown attribute `comand` in `use \"exec\"`"),
+        "{err}"
+    );
+    assert!(!r.stdout().contains("Deploying"), "{}", r.all());
+    // No server was started for it.
+    let status = env.run(&["server", "stop"]);
+    assert!(
+        status
+            .stdout()
+            .contains("Your local server is not running."),
+        "{}",
+        status.all()
+    );
+}

@@ -26,10 +26,25 @@ fn yaml_round_trips_through_encode_and_decode() {
         v,
         serde_json::json!({"kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}}, "spec": {"replicas": 3, "script": "echo a\necho b\n", "args": ["--port", "8080"]}})
     );
-    assert_eq!(
-        yaml_decode("a: 1\n  b: 2\n").unwrap_err(),
-        "unexpected indentation at \"b: 2\""
-    );
+    let err = yaml_decode("a: 1\n  b: 2\n").unwrap_err();
+    assert!(err.starts_with("invalid YAML: "), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn gzip_compresses_and_urlencode_is_query_escape() {
+    use std::io::Read as _;
+    let text = "wayline ".repeat(1000);
+    let zipped = gzip(text.as_bytes()).unwrap();
+    assert!(zipped.len() < text.len() / 20, "{} bytes", zipped.len());
+    let mut back = String::new();
+    flate2::read::GzDecoder::new(&zipped[..])
+        .read_to_string(&mut back)
+        .unwrap();
+    assert_eq!(back, text);
+    assert_eq!(urlencode("a b&c=d/é~"), "a+b%26c%3Dd%2F%C3%A9~");
+    let v = ok(r#"csvdecode("name,port\nweb,\"8,0\"\n")"#);
+    assert_eq!(v, serde_json::json!([{"name": "web", "port": "8,0"}]));
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod eval;
 mod fixtures;
 mod large;
 mod props;
+mod waypoint;
 
 use std::path::PathBuf;
 

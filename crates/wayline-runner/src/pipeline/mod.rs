@@ -10,6 +10,7 @@ mod adapt;
 mod build;
 mod deploy;
 mod destroy;
+mod dynamic;
 mod hooks;
 mod release;
 mod status_report;
