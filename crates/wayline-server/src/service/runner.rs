@@ -31,6 +31,22 @@ fn bound_runner(claims: Option<&Claims>, runner_id: &str) -> Result<(), Status> 
     }
 }
 
+/// A runner adopted with `AdoptRunner` holds a token bound to its id; only that token may
+/// register the id again, so a general runner token (or a login token) cannot take it over.
+fn token_may_register(
+    claims: &Claims,
+    id: &str,
+    stored: Option<&pb::Runner>,
+) -> Result<(), Status> {
+    let adopted = stored.is_some_and(|s| s.adoption_state == AdoptionState::Adopted as i32);
+    if adopted && claims.runner_id != id {
+        return Err(Status::permission_denied(format!(
+            "runner {id} is adopted: it connects only with its own runner token, not with a general one"
+        )));
+    }
+    Ok(())
+}
+
 /// A runner without a token may register a new id, or reconnect one that still waits for
 /// adoption; an adopted id belongs to the holder of its token, and the waiting room is bounded.
 fn anonymous_may_register(
@@ -120,16 +136,18 @@ pub(super) async fn runner_config(
         .get_runner(&runner.id)
         .await
         .map_err(store_status)?;
-    if claims.is_none() {
-        anonymous_may_register(shared, &runner.id, stored.as_ref())?;
+    match &claims {
+        None => anonymous_may_register(shared, &runner.id, stored.as_ref())?,
+        Some(c) => token_may_register(c, &runner.id, stored.as_ref())?,
     }
     let now = wayline_core::time::now();
     runner.first_seen = stored.as_ref().and_then(|s| s.first_seen).or(Some(now));
     runner.last_seen = Some(now);
-    runner.adoption_state = if claims.is_some() {
-        AdoptionState::Adopted
-    } else {
-        AdoptionState::Pending
+    // Adopted: holds a token bound to its id. Preadopted: came with a general token.
+    runner.adoption_state = match &claims {
+        Some(c) if c.runner_id == runner.id => AdoptionState::Adopted,
+        Some(_) => AdoptionState::Preadopted,
+        None => AdoptionState::Pending,
     } as i32;
     shared
         .store

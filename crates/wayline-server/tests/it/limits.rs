@@ -220,8 +220,80 @@ async fn an_adopted_runner_id_needs_that_runners_token() {
         .unwrap()
         .into_inner();
     assert_eq!(r.labels["pool"], "good");
-    assert_eq!(r.adoption_state, pb::runner::AdoptionState::Adopted as i32);
+    assert_eq!(
+        r.adoption_state,
+        pb::runner::AdoptionState::Preadopted as i32
+    );
     assert!(r.online);
+}
+
+/// A general runner token (not bound to a runner id) could register with the id of a runner
+/// adopted through `runner adopt` and take over its record.
+#[tokio::test]
+async fn an_adopted_runner_id_refuses_a_general_runner_token() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let mut pending = register(&mut h.anon().await, "r1", &[("pool", "good")], false).await;
+    let mut adopted = false;
+    for _ in 0..200 {
+        let r = c
+            .adopt_runner(pb::AdoptRunnerRequest {
+                runner_id: "r1".into(),
+                reject: false,
+            })
+            .await;
+        if r.is_ok() {
+            adopted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(adopted, "the pending runner was not adopted within 2 s");
+    let own = pending
+        .config
+        .message()
+        .await
+        .unwrap()
+        .unwrap()
+        .runner_token;
+    let general = c
+        .generate_runner_token(pb::GenerateRunnerTokenRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let mut keep = Vec::new();
+    for token in [general.as_str(), h.token.as_str()] {
+        let err = runner_config(
+            &mut h.client_with(token).await,
+            open("r1", &[("pool", "evil".into())]),
+            &mut keep,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (err.code(), err.message()),
+            (
+                Code::PermissionDenied,
+                "runner r1 is adopted: it connects only with its own runner token, not with a general one"
+            )
+        );
+    }
+    let r = c
+        .get_runner(pb::GetRunnerRequest {
+            runner_id: "r1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.labels["pool"], "good");
+    runner_config(
+        &mut h.client_with(&own).await,
+        open("r1", &[("pool", "good".into())]),
+        &mut keep,
+    )
+    .await
+    .expect("the runner's own token registers it again");
 }
 
 #[tokio::test]
