@@ -89,6 +89,16 @@ pub(crate) fn touch_private(path: &Path) -> Result<(), Error> {
 
 /// Writes `data` to `path` owner-only and durably: a temporary file, fsync, rename.
 pub(crate) fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
+    write_private_file(path, data, true)
+}
+
+/// Like [`write_private`] without the fsyncs, for files rewritten on every start (`server.pid`,
+/// `http.addr`) that need no durability: a crash only leaves the previous or the new content.
+pub(crate) fn write_private_fast(path: &Path, data: &[u8]) -> Result<(), Error> {
+    write_private_file(path, data, false)
+}
+
+fn write_private_file(path: &Path, data: &[u8], durable: bool) -> Result<(), Error> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -100,9 +110,12 @@ pub(crate) fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
         .open(&tmp)
         .map_err(io(&tmp))?;
     f.write_all(data).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
+    if durable {
+        f.sync_all().map_err(io(&tmp))?;
+    }
     std::fs::rename(&tmp, path).map_err(io(path))?;
-    if let Some(dir) = path.parent()
+    if durable
+        && let Some(dir) = path.parent()
         && let Ok(d) = std::fs::File::open(dir)
     {
         // The rename is durable once the directory is synced.

@@ -153,11 +153,11 @@ pub(crate) fn record_holder(
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
     })?;
-    datadir::write_private(
+    datadir::write_private_fast(
         &opts.data_dir.join("server.pid"),
         std::process::id().to_string().as_bytes(),
     )?;
-    datadir::write_private(
+    datadir::write_private_fast(
         &opts.data_dir.join("http.addr"),
         http.to_string().as_bytes(),
     )
