@@ -47,6 +47,32 @@ impl LogWindow {
 }
 
 /// Cuts a line longer than `max` bytes at a character boundary and says how long it was.
+/// What became of a log batch.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Appended {
+    Yes,
+    /// The instance's window belongs to another deployment.
+    OtherDeployment,
+    /// The deployment has this many instances' windows, none of them of a gone instance.
+    TooManyInstances(usize),
+}
+
+/// Removes the window written longest ago of an instance that is no longer connected (of
+/// `deployment` only, when given; never `keep`); false when there is none.
+fn evict_oldest_gone(state: &mut super::State, keep: &str, deployment: Option<&str>) -> bool {
+    let victim = state
+        .windows
+        .iter()
+        .filter(|(id, w)| {
+            id.as_str() != keep
+                && !state.instances.contains_key(*id)
+                && deployment.is_none_or(|d| w.deployment_id == d)
+        })
+        .min_by_key(|(_, w)| w.last_write)
+        .map(|(id, _)| id.clone());
+    victim.is_some_and(|id| state.windows.remove(&id).is_some())
+}
+
 fn cut_long_line(line: &mut LogLine, max: usize) {
     if line.line.len() <= max {
         return;
@@ -137,10 +163,16 @@ impl EntrypointHub {
                 );
             }
             let instance = batch.instance_id.clone();
-            if !self.append_logs(&deployment_id, batch) {
-                return Err(Status::permission_denied(format!(
-                    "instance {instance} belongs to another deployment, not {deployment_id}"
-                )));
+            match self.append_logs(&deployment_id, batch) {
+                Appended::Yes => {}
+                Appended::OtherDeployment => {
+                    return Err(Status::permission_denied(format!(
+                        "instance {instance} belongs to another deployment, not {deployment_id}"
+                    )));
+                }
+                Appended::TooManyInstances(max) => {
+                    return Err(super::too_many_instances(&deployment_id, max));
+                }
             }
         }
         Ok(())
@@ -171,7 +203,7 @@ impl EntrypointHub {
     /// Appends to the instance's window; false (and nothing written) when that instance's
     /// window belongs to another deployment, so one deployment's token can't write into
     /// another's logs.
-    pub(super) fn append_logs(&self, deployment_id: &str, batch: EntrypointLogBatch) -> bool {
+    pub(super) fn append_logs(&self, deployment_id: &str, batch: EntrypointLogBatch) -> Appended {
         let mut lines = batch.lines;
         if batch.dropped > 0 {
             let at = lines.first().and_then(|l| l.timestamp).unwrap_or_else(now);
@@ -186,7 +218,7 @@ impl EntrypointHub {
             );
         }
         if lines.is_empty() {
-            return true;
+            return Appended::Yes;
         }
         let max_line = self.inner.opts.max_log_line_bytes.max(1);
         for l in &mut lines {
@@ -202,7 +234,16 @@ impl EntrypointHub {
             .is_some_and(|w| w.deployment_id != deployment_id)
         {
             tracing::warn!(instance = %batch.instance_id, deployment = %deployment_id, "log batch for another deployment's instance refused");
-            return false;
+            return Appended::OtherDeployment;
+        }
+        if !state.windows.contains_key(&batch.instance_id) {
+            let max = self.inner.opts.max_instances_per_deployment.max(1);
+            let mine = |w: &LogWindow| w.deployment_id == deployment_id;
+            if state.windows.values().filter(|w| mine(w)).count() >= max
+                && !evict_oldest_gone(&mut state, "", Some(deployment_id))
+            {
+                return Appended::TooManyInstances(max);
+            }
         }
         if !state.windows.contains_key(&batch.instance_id) && state.windows.len() >= max_windows {
             // Make room: the window of a gone instance that was written longest ago.
@@ -227,6 +268,15 @@ impl EntrypointHub {
             });
         window.last_write = Instant::now();
         window.push(&lines, cap, max_bytes);
+        // The server-wide budget: the oldest windows of gone instances make room.
+        let budget = self.inner.opts.max_log_bytes_total.max(1);
+        for _ in 0..state.windows.len() {
+            if state.windows.values().map(|w| w.bytes).sum::<usize>() <= budget
+                || !evict_oldest_gone(&mut state, &batch.instance_id, None)
+            {
+                break;
+            }
+        }
         // Sent under the lock so a follower's snapshot and its live feed neither overlap nor gap.
         let _ = self.inner.live.send(Arc::new(LogBatch {
             deployment_id: deployment_id.to_owned(),
@@ -234,7 +284,7 @@ impl EntrypointHub {
             lines,
             dropped: batch.dropped,
         }));
-        true
+        Appended::Yes
     }
 
     /// `GetLogStream` for `deployment_ids` (every deployment when empty): the windows' lines at

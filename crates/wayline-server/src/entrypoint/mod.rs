@@ -45,6 +45,12 @@ pub struct HubOptions {
     pub max_log_line_bytes: usize,
     /// Windows kept in all; beyond it the windows of disconnected instances go, oldest first.
     pub max_log_windows: usize,
+    /// Instances (connected, or with a kept log window) one deployment may have: one token
+    /// inventing instance ids cannot fill the server's windows.
+    pub max_instances_per_deployment: usize,
+    /// Log-window bytes kept in all; beyond it the windows of disconnected instances go,
+    /// oldest first.
+    pub max_log_bytes_total: usize,
     /// How long an exec waits for an instance to exist and then to open its session.
     pub exec_timeout: Duration,
     /// Live batches buffered for slow followers before they skip ahead.
@@ -58,6 +64,8 @@ impl Default for HubOptions {
             log_window_bytes: 2 * 1024 * 1024,
             max_log_line_bytes: 16 * 1024,
             max_log_windows: 1024,
+            max_instances_per_deployment: 64,
+            max_log_bytes_total: 256 * 1024 * 1024,
             exec_timeout: Duration::from_secs(10),
             follow_buffer: 4096,
         }
@@ -248,6 +256,17 @@ impl EntrypointHub {
                     req.instance_id
                 )));
             }
+            if !state.instances.contains_key(&req.instance_id) {
+                let max = self.inner.opts.max_instances_per_deployment.max(1);
+                let n = state
+                    .instances
+                    .values()
+                    .filter(|i| i.info.deployment_id == deployment_id)
+                    .count();
+                if n >= max {
+                    return Err(too_many_instances(&deployment_id, max));
+                }
+            }
             state.next_conn += 1;
             let conn = state.next_conn;
             let info = Instance {
@@ -372,6 +391,12 @@ impl Drop for Registration {
             tracing::info!(instance = %self.instance_id, "entrypoint disconnected");
         }
     }
+}
+
+fn too_many_instances(deployment_id: &str, max: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "deployment {deployment_id} already has {max} instances; the limit is {max} instances per deployment"
+    ))
 }
 
 fn now() -> Timestamp {

@@ -122,7 +122,7 @@ async fn long_lines_are_cut_and_the_window_is_bounded_in_bytes() {
     let hub = EntrypointHub::new(HubOptions::default());
     for i in 0..400 {
         let b = super::tests::batch("I", vec![big_line(i, 3_000_000)], 0);
-        assert!(hub.append_logs("D", b));
+        assert_eq!(hub.append_logs("D", b), super::logs::Appended::Yes);
     }
     let state = hub.state();
     let w = &state.windows["I"];
@@ -133,4 +133,55 @@ async fn long_lines_are_cut_and_the_window_is_bounded_in_bytes() {
     );
     let kept: usize = w.lines.iter().map(|l| l.line.len()).sum();
     assert_eq!(kept, w.bytes);
+}
+
+/// One entrypoint token inventing instance ids could keep 1,024 windows of 2 MiB each: a
+/// deployment has a bounded number of instances, and the windows' total is bounded too.
+#[tokio::test]
+async fn instances_per_deployment_and_log_bytes_in_all_are_bounded() {
+    let hub = EntrypointHub::new(HubOptions {
+        max_instances_per_deployment: 2,
+        max_log_bytes_total: 2500,
+        max_log_line_bytes: 1000,
+        ..HubOptions::default()
+    });
+    let _a = connect(&hub, "D", "a").await;
+    let _b = connect(&hub, "D", "b").await;
+    let Err(err) = hub
+        .entrypoint_config(
+            "D".into(),
+            request("D", "c"),
+            AppRef::default(),
+            super::tests::resolver(vec![]),
+        )
+        .await
+    else {
+        panic!("a third instance of D was accepted");
+    };
+    let want = "deployment D already has 2 instances; the limit is 2 instances per deployment";
+    assert_eq!((err.code(), err.message()), (Code::ResourceExhausted, want));
+    // Log windows of connected instances are not evicted for a new one.
+    for id in ["a", "b"] {
+        let b = super::tests::batch(id, vec![big_line(1, 10)], 0);
+        assert_eq!(hub.append_logs("D", b), super::logs::Appended::Yes);
+    }
+    let batches = vec![Ok(super::tests::batch("c", vec![big_line(2, 10)], 0))];
+    let err = hub
+        .entrypoint_logs_from("D".into(), stream::iter(batches))
+        .await
+        .unwrap_err();
+    assert_eq!((err.code(), err.message()), (Code::ResourceExhausted, want));
+    // Other deployments' windows of gone instances go oldest first to keep the total.
+    for (i, id) in ["x1", "x2", "x3"].into_iter().enumerate() {
+        let b = super::tests::batch(id, vec![big_line(i64::try_from(i).unwrap(), 1000)], 0);
+        assert_eq!(
+            hub.append_logs(&format!("E{i}"), b),
+            super::logs::Appended::Yes
+        );
+    }
+    let state = hub.state();
+    let mut kept: Vec<&str> = state.windows.keys().map(String::as_str).collect();
+    kept.sort_unstable();
+    assert_eq!(kept, ["a", "b", "x2", "x3"]);
+    assert!(state.windows.values().map(|w| w.bytes).sum::<usize>() <= 2500);
 }
