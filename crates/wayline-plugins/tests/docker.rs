@@ -1354,3 +1354,75 @@ async fn config_errors_name_the_attribute() {
 /// Ownership labels and a host port held by someone else.
 #[path = "docker/owner.rs"]
 mod owner;
+
+/// The files of `reference` as `tar tv` lists them (an exported, never started container).
+fn image_files(reference: &str) -> String {
+    let container = docker(&["create", reference]);
+    let export = std::process::Command::new("sh")
+        .args(["-c", &format!("docker export {container} | tar tv")])
+        .output()
+        .unwrap();
+    docker(&["rm", &container]);
+    String::from_utf8_lossy(&export.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_entrypoint_lands_in_bin_with_or_without_one_and_through_a_symlink() {
+    if !docker_ready("the_entrypoint_lands_in_bin_with_or_without_one_and_through_a_symlink") {
+        return;
+    }
+    let app = app_name("injectbin");
+    let _cleanup = CleanupOnPanic(app.clone());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("root/usr/bin")).unwrap();
+    std::fs::write(dir.path().join("root/usr/bin/tool"), "tool").unwrap();
+    std::os::unix::fs::symlink("usr/bin", dir.path().join("root/bin")).unwrap();
+    std::fs::write(dir.path().join("page.txt"), "page").unwrap();
+    let h = Harness::new();
+    let cases = [
+        (
+            "FROM scratch\nCOPY page.txt /page.txt\nCMD [\"/x\"]\n",
+            "bin/wayline-entrypoint",
+        ),
+        (
+            "FROM scratch\nCOPY root/ /\nCMD [\"/x\"]\n",
+            "usr/bin/wayline-entrypoint",
+        ),
+    ];
+    for (seq, (dockerfile, expected)) in (1..).zip(cases) {
+        std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+        let builder = h.handle(ComponentKind::Builder, "docker", json!({})).await;
+        let (built, _) = Harness::call(
+            &builder,
+            Function::Build,
+            core(&app, dir.path(), seq, "", BTreeMap::new()),
+            vec![],
+            vec![],
+        )
+        .await;
+        let built = built.unwrap();
+        let image: Image = value(&built);
+        let files = image_files(&image.reference());
+        assert!(files.contains(expected), "{files}");
+        if seq == 2 {
+            assert!(files.contains("bin -> usr/bin"), "{files}");
+        }
+        assert_eq!(
+            inspect(
+                &image.reference(),
+                "{{json .Config.Entrypoint}} {{json .Config.Cmd}}"
+            ),
+            r#"["/bin/wayline-entrypoint","--"] ["/x"]"#
+        );
+        let (gone, _) = Harness::call(
+            &builder,
+            Function::Destroy,
+            core(&app, dir.path(), seq, "", BTreeMap::new()),
+            vec![image.to_any()],
+            built.resources,
+        )
+        .await;
+        gone.unwrap();
+    }
+    assert_eq!(leftovers(&app), Vec::<String>::new());
+}

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerConfig, ContainerCreateBody};
 use bollard::query_parameters::{
-    BuildImageOptions, CreateImageOptions, ListImagesOptions, PushImageOptions, RemoveImageOptions,
-    TagImageOptions,
+    BuildImageOptions, CommitContainerOptions, CreateContainerOptions, CreateImageOptions,
+    ListImagesOptions, PushImageOptions, RemoveContainerOptions, RemoveImageOptions,
+    TagImageOptions, UploadToContainerOptions,
 };
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -350,7 +352,7 @@ pub fn has_entrypoint(entrypoint: &[String]) -> bool {
     entrypoint.first().is_some_and(|e| e == ENTRYPOINT_IN_IMAGE)
 }
 
-/// Builds `FROM base` + the entrypoint binary, tagged `tag`; returns the new image id. When the
+/// Makes `base` + the entrypoint binary, tagged `tag`; returns the new image id. When the
 /// base already carries the entrypoint it is only tagged.
 pub async fn inject_entrypoint(
     docker: &Docker,
@@ -394,17 +396,129 @@ pub async fn inject_entrypoint(
             binary.display()
         ));
     }
-    let tar = entrypoint_context(&dockerfile, &binary_bytes)
-        .map_err(|e| DockerError::Other(e.to_string()))?;
     out("Injecting wayline-entrypoint…");
-    let spec = BuildSpec {
-        dockerfile: "Dockerfile".to_owned(),
-        tag: Some(tag.to_owned()),
-        labels: labels.into_iter().collect(),
-        ..BuildSpec::default()
+    let mut new_entrypoint = vec![ENTRYPOINT_IN_IMAGE.to_owned(), "--".to_owned()];
+    new_entrypoint.extend(entrypoint);
+    commit_injection(
+        docker,
+        &base_id,
+        tag,
+        &binary_bytes,
+        new_entrypoint,
+        cmd,
+        labels,
+    )
+    .await
+}
+
+/// The injection without a build (a classic build commits a container per step and re-sends
+/// its context): a container is created from the parent with the new ENTRYPOINT and the kept
+/// CMD, never started, gets the binary copied in, and is committed as the tagged image.
+async fn commit_injection(
+    docker: &Docker,
+    base_id: &str,
+    tag: &str,
+    binary: &[u8],
+    entrypoint: Vec<String>,
+    cmd: Option<Vec<String>>,
+    labels: BTreeMap<String, String>,
+) -> Result<String, DockerError> {
+    let body = ContainerCreateBody {
+        image: Some(base_id.to_owned()),
+        entrypoint: Some(entrypoint),
+        cmd,
+        labels: Some(labels.into_iter().collect()),
+        network_disabled: Some(true),
+        ..ContainerCreateBody::default()
     };
-    let quiet = |line: &str| tracing::debug!(line, "entrypoint injection");
-    build(docker, tar, spec, &quiet).await
+    let container = docker
+        .create_container(None::<CreateContainerOptions>, body)
+        .await
+        .map_err(api("creating the entrypoint injection container"))?
+        .id;
+    let committed = copy_and_commit(docker, &container, tag, binary).await;
+    let removed = docker
+        .remove_container(
+            &container,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..RemoveContainerOptions::default()
+            }),
+        )
+        .await
+        .map_err(api("removing the entrypoint injection container"));
+    let id = committed?;
+    removed?;
+    Ok(id)
+}
+
+/// Copies the binary to /bin (through a /bin symlink, as `docker cp` does; an image without /bin
+/// gets one) and commits the container as `tag`.
+async fn copy_and_commit(
+    docker: &Docker,
+    container: &str,
+    tag: &str,
+    binary: &[u8],
+) -> Result<String, DockerError> {
+    let file_name = ENTRYPOINT_IN_IMAGE.trim_start_matches("/bin/");
+    let upload = |path: &str, tar: Vec<u8>| {
+        docker.upload_to_container(
+            container,
+            Some(UploadToContainerOptions {
+                path: path.to_owned(),
+                no_overwrite_dir_non_dir: Some("true".to_owned()),
+                ..UploadToContainerOptions::default()
+            }),
+            bollard::body_full(tar.into()),
+        )
+    };
+    let into_bin =
+        binary_tar(&[], file_name, binary).map_err(|e| DockerError::Other(e.to_string()))?;
+    match upload("/bin", into_bin).await {
+        Ok(()) => {}
+        Err(e) if is_not_found(&e) => {
+            let with_bin = binary_tar(&["bin"], &format!("bin/{file_name}"), binary)
+                .map_err(|e| DockerError::Other(e.to_string()))?;
+            upload("/", with_bin)
+                .await
+                .map_err(api("copying wayline-entrypoint into the image"))?;
+        }
+        Err(e) => return Err(api("copying wayline-entrypoint into the image")(e)),
+    }
+    let (repo, tag) = split_reference(tag);
+    let image = docker
+        .commit_container(
+            CommitContainerOptions {
+                container: Some(container.to_owned()),
+                repo: Some(repo),
+                tag: Some(tag),
+                pause: false,
+                ..CommitContainerOptions::default()
+            },
+            ContainerConfig::default(),
+        )
+        .await
+        .map_err(api("committing the entrypoint injection"))?;
+    Ok(image.id)
+}
+
+/// A tar of `dirs` (mode 0755) and the binary at `name` (0755).
+fn binary_tar(dirs: &[&str], name: &str, binary: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for dir in dirs {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        header.set_mode(0o755);
+        header.set_cksum();
+        builder.append_data(&mut header, dir, std::io::empty())?;
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_size(binary.len() as u64);
+    header.set_mode(0o755);
+    header.set_cksum();
+    builder.append_data(&mut header, name, binary)?;
+    builder.into_inner()
 }
 
 /// What makes two injections the same: the parent image (by id, so a rebuilt parent is a new
@@ -462,21 +576,6 @@ async fn injected_image(
         .await
         .map_err(api("looking for an earlier entrypoint injection"))?;
     Ok(images.into_iter().next().map(|i| i.id))
-}
-
-/// The two-file context of the injection build.
-fn entrypoint_context(dockerfile: &str, binary: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut add = |name: &str, data: &[u8], mode: u32| {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(mode);
-        header.set_cksum();
-        builder.append_data(&mut header, name, data)
-    };
-    add("Dockerfile", dockerfile.as_bytes(), 0o644)?;
-    add(ENTRYPOINT_FILE, binary, 0o755)?;
-    builder.into_inner()
 }
 
 /// Splits `image[:tag]` (a registry port is not a tag).
