@@ -22,10 +22,12 @@ use crate::runners::{self, Runners};
 
 mod log;
 mod orphans;
+mod transition;
 mod wait;
 
 use crate::store::{Pending, Store};
 pub(crate) use log::JobLog;
+use transition::{enter_queue, state_of, transition};
 pub(crate) use wait::describe_job;
 
 /// Sender half of a runner's RunnerJobStream responses.
@@ -60,7 +62,7 @@ struct Waiter {
 }
 
 #[derive(Default)]
-struct State_ {
+struct QueueState {
     jobs: HashMap<String, Active>,
     queued: BTreeMap<u64, String>,
     waiters: Vec<Waiter>,
@@ -83,7 +85,7 @@ pub(crate) struct Timeouts {
 
 /// The job queue.
 pub(crate) struct Queue {
-    state: Mutex<State_>,
+    state: Mutex<QueueState>,
     store: Arc<dyn Store>,
     runners: Arc<Runners>,
     timeouts: Timeouts,
@@ -102,10 +104,6 @@ fn serial_key(job: &pb::Job) -> Option<SerialKey> {
     }
     let app = job.application.clone().unwrap_or_default();
     Some((app.project, app.application, job.workspace.clone()))
-}
-
-fn state_of(job: &pb::Job) -> State {
-    State::try_from(job.state).unwrap_or(State::Unknown)
 }
 
 fn runner_matches(job: &pb::Job, r: &RunnerInfo) -> bool {
@@ -142,7 +140,7 @@ impl Queue {
         timeouts: Timeouts,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
-            state: Mutex::new(State_::default()),
+            state: Mutex::new(QueueState::default()),
             store,
             runners,
             timeouts,
@@ -150,7 +148,7 @@ impl Queue {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().expect("queue lock")
     }
 
@@ -183,7 +181,7 @@ impl Queue {
                 st.next_order += 1;
                 let state = state_of(&job);
                 if state == State::Waiting {
-                    job.state = State::Queued as i32;
+                    transition(&mut job, State::Queued);
                     job.assigned_runner_id.clear();
                     job.assign_time = None;
                     drop(self.store.save_job(&job));
@@ -271,7 +269,7 @@ impl Queue {
             }
         }
         job.id = wayline_core::id::new_id();
-        job.state = State::Queued as i32;
+        enter_queue(&mut job);
         job.queue_time = Some(wayline_core::time::now());
         let id = job.id.clone();
         let ticket;
@@ -336,7 +334,7 @@ impl Queue {
         Ok(id)
     }
 
-    fn index_dependencies(st: &mut State_, job: &pb::Job) {
+    fn index_dependencies(st: &mut QueueState, job: &pb::Job) {
         for dep in &job.depends_on {
             if st.jobs.contains_key(dep) {
                 st.dependents
@@ -391,7 +389,7 @@ impl Queue {
         self.lock().waiters.retain(|w| w.id != waiter_id);
     }
 
-    fn blocker(st: &State_, job: &pb::Job) -> Option<Blocker> {
+    fn blocker(st: &QueueState, job: &pb::Job) -> Option<Blocker> {
         if let Some(dep) = job.depends_on.iter().find(|d| st.jobs.contains_key(*d)) {
             return Some(Blocker::Dependency(dep.clone()));
         }
@@ -408,7 +406,7 @@ impl Queue {
         None
     }
 
-    fn try_assign_job(&self, st: &mut State_, id: &str) {
+    fn try_assign_job(&self, st: &mut QueueState, id: &str) {
         let Some(a) = st.jobs.get(id) else { return };
         if state_of(&a.job) != State::Queued || Self::blocker(st, &a.job).is_some() {
             return;
@@ -430,7 +428,7 @@ impl Queue {
     }
 
     /// Assigns every queued job that can be, in queue order.
-    fn assign_all(&self, st: &mut State_) {
+    fn assign_all(&self, st: &mut QueueState) {
         if st.waiters.is_empty() {
             return;
         }
@@ -451,13 +449,13 @@ impl Queue {
 
     /// Hands job `id` to `waiter`. False when the waiter's stream is gone: the stale waiter is
     /// dropped and the job stays queued for the next one.
-    fn assign(&self, st: &mut State_, id: &str, waiter: Waiter) -> bool {
+    fn assign(&self, st: &mut QueueState, id: &str, waiter: Waiter) -> bool {
         if waiter.tx.is_closed() {
             return false;
         }
         let a = st.jobs.get_mut(id).expect("assigning a known job");
         let mut job = a.job.clone();
-        job.state = State::Waiting as i32;
+        transition(&mut job, State::Waiting);
         job.assigned_runner_id.clone_from(&waiter.runner.id);
         job.assign_time = Some(wayline_core::time::now());
         job.wait_reason.clear();
@@ -492,7 +490,7 @@ impl Queue {
             s => return Err(Self::not_active(id, s)),
         }
         let mut job = a.job.clone();
-        job.state = State::Running as i32;
+        transition(&mut job, State::Running);
         job.ack_time = Some(wayline_core::time::now());
         a.log.push(state_event(State::Waiting, &job), false);
         a.job = job;
@@ -500,7 +498,7 @@ impl Queue {
         Ok(a.job.clone())
     }
 
-    fn attached<'a>(st: &'a mut State_, id: &str, conn: u64) -> Result<&'a mut Active, Status> {
+    fn attached<'a>(st: &'a mut QueueState, id: &str, conn: u64) -> Result<&'a mut Active, Status> {
         match st.jobs.get_mut(id) {
             Some(a) if a.stream.as_ref().is_some_and(|(c, _)| *c == conn) => Ok(a),
             Some(_) => Err(Status::failed_precondition(format!(
@@ -531,7 +529,7 @@ impl Queue {
         );
         let runner = std::mem::take(&mut a.job.assigned_runner_id);
         let mut job = a.job.clone();
-        job.state = State::Queued as i32;
+        transition(&mut job, State::Queued);
         job.assign_time = None;
         a.log.push(state_event(State::Waiting, &job), false);
         a.job = job;
@@ -604,15 +602,14 @@ impl Queue {
     /// Ends an unfinished job now. Returns the commit ticket.
     fn finish_locked(
         &self,
-        st: &mut State_,
+        st: &mut QueueState,
         id: &str,
         state: State,
         result: Option<pb::JobResult>,
         error: Option<pb::JobError>,
     ) -> Option<Pending<()>> {
         let mut a = st.jobs.remove(id)?;
-        let previous = state_of(&a.job);
-        a.job.state = state as i32;
+        let previous = transition(&mut a.job, state);
         a.job.complete_time = Some(wayline_core::time::now());
         a.job.result = result;
         a.job.error.clone_from(&error);

@@ -4,7 +4,7 @@ use wayline_core::jobs as rules;
 use wayline_proto::v1 as pb;
 use wayline_proto::v1::job::State;
 
-use super::{Active, Blocker, Queue, State_, runner_matches, state_of};
+use super::{Active, Blocker, Queue, QueueState, runner_matches, state_of};
 use crate::runners;
 
 /// "deploy of app web in workspace default"
@@ -22,7 +22,7 @@ pub(crate) fn describe_job(job: &pb::Job) -> String {
 }
 
 impl Queue {
-    pub(super) fn wait_reason(&self, st: &State_, a: &Active) -> String {
+    pub(super) fn wait_reason(&self, st: &QueueState, a: &Active) -> String {
         match state_of(&a.job) {
             State::Queued => self.queued_reason(st, &a.job),
             State::Waiting => format!(
@@ -43,7 +43,7 @@ impl Queue {
         }
     }
 
-    fn queued_reason(&self, st: &State_, job: &pb::Job) -> String {
+    fn queued_reason(&self, st: &QueueState, job: &pb::Job) -> String {
         match Self::blocker(st, job) {
             Some(Blocker::Dependency(dep)) => {
                 let what = st
