@@ -48,6 +48,9 @@ impl ResourceKind for Kind {
         state: &serde_json::Value,
     ) -> Result<(), PluginError> {
         let created = parse_state(state)?;
+        owner::check_removable(&self.docker, &created, &ctx.core)
+            .await
+            .map_err(fail)?;
         if platform::remove(&self.docker, &created)
             .await
             .map_err(fail)?

@@ -107,6 +107,58 @@ pub async fn of_release(
     Ok(owner)
 }
 
+/// Refuses to remove a container or network that is not the job's owner's: the stored id or
+/// name of a resource could name anything on the engine. Gone is fine (nothing to remove).
+pub async fn check_removable(
+    docker: &Docker,
+    created: &super::platform::Created,
+    core: &CoreValues,
+) -> Result<(), DockerError> {
+    use super::platform::Created;
+    let (kind, id, name) = match created {
+        Created::Container { id, name } => ("container", id, name),
+        Created::Network { name } => ("network", name, name),
+    };
+    let labels = match created {
+        Created::Container { .. } => docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map(|c| c.config.and_then(|c| c.labels)),
+        Created::Network { .. } => docker
+            .inspect_network(id, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .await
+            .map(|n| n.labels),
+    };
+    let labels = match labels {
+        Ok(l) => l.unwrap_or_default(),
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(api(format!("inspecting {kind} `{name}`"))(e)),
+    };
+    let mut owner = Owner::of_job(core);
+    if owner.server_id.is_empty() {
+        owner.server_id = labels.get(LABEL_SERVER).cloned().unwrap_or_default();
+    }
+    // Resources made before owners were labelled carry the app only.
+    let ours = if labels.contains_key(LABEL_PROJECT) {
+        owner.owns(&labels)
+    } else {
+        labels.get(LABEL_APP) == Some(&owner.app)
+    };
+    if ours {
+        return Ok(());
+    }
+    Err(DockerError::Other(format!(
+        "{kind} `{name}` belongs to {}, not to app `{}` of project `{}` in workspace `{}`: Wayline removes only its own resources",
+        describe(&labels),
+        owner.app,
+        owner.project,
+        owner.workspace
+    )))
+}
+
 /// Who a resource with `labels` belongs to, for messages.
 pub fn describe<S: BuildHasher>(labels: &HashMap<String, String, S>) -> String {
     let get = |k: &str| labels.get(k).map_or("", String::as_str);

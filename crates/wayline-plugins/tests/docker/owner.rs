@@ -141,6 +141,27 @@ async fn a_host_port_held_by_another_project_is_not_taken() {
     .await;
     gone.unwrap();
 
+    // Project b cannot destroy a's container, even given its stored id.
+    let mut foreign = core(&app, dir.path(), 1, "depa", env("S1"));
+    foreign.job.project = "b".to_owned();
+    let (gone, _) = Harness::call(
+        &platform,
+        Function::Destroy,
+        foreign,
+        vec![dep_a.to_any()],
+        a.resources.clone(),
+    )
+    .await;
+    assert_eq!(
+        gone.unwrap_err().to_string(),
+        format!(
+            "could not destroy container `{0}`: container `{0}` belongs to app `{app}` of project `a`, workspace `default`, server S1, not to app `{app}` of project `b` in workspace `default`: Wayline removes only its own resources",
+            dep_a.name
+        )
+    );
+    assert_eq!(running(&dep_a.container_id), "false");
+    assert!(!docker(&["inspect", "--format", "{{.Id}}", &dep_a.container_id]).is_empty());
+
     let mut destroy = core(&app, dir.path(), 1, "depa", env("S1"));
     destroy.job.project = "a".to_owned();
     let (gone, _) = Harness::call(
