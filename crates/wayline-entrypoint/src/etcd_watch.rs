@@ -241,6 +241,19 @@ enum Stage {
     Ended,
 }
 
+/// Longest HTTP head a watch response may have.
+pub const MAX_WATCH_HEAD: usize = 64 * 1024;
+/// Most body bytes buffered for one watch message (etcd's own default request limit is 1.5 MiB).
+pub const MAX_WATCH_MESSAGE: usize = 4 * 1024 * 1024;
+
+fn head_too_long() -> String {
+    format!("the etcd watch response's HTTP head is over {MAX_WATCH_HEAD} bytes")
+}
+
+fn message_too_long() -> String {
+    format!("an etcd watch message is over {MAX_WATCH_MESSAGE} bytes")
+}
+
 /// Where `needle` starts in `hay`.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
@@ -254,8 +267,14 @@ impl WatchDecoder {
             match self.stage {
                 Stage::Head => {
                     let Some(end) = find(&self.raw, b"\r\n\r\n") else {
+                        if self.raw.len() > MAX_WATCH_HEAD {
+                            return Err(head_too_long());
+                        }
                         return Ok(());
                     };
+                    if end > MAX_WATCH_HEAD {
+                        return Err(head_too_long());
+                    }
                     let head = String::from_utf8_lossy(&self.raw[..end]).into_owned();
                     self.raw.drain(..end + 4);
                     let status: u16 = head
@@ -278,6 +297,9 @@ impl WatchDecoder {
                 }
                 Stage::Chunked => {
                     let Some(eol) = find(&self.raw, b"\r\n") else {
+                        if self.raw.len() > 1024 {
+                            return Err("malformed chunk".into());
+                        }
                         return Ok(());
                     };
                     let size = std::str::from_utf8(&self.raw[..eol])
@@ -288,6 +310,9 @@ impl WatchDecoder {
                     if size == 0 {
                         self.stage = Stage::Ended;
                         return Ok(());
+                    }
+                    if size > MAX_WATCH_MESSAGE.saturating_sub(self.body.len()) {
+                        return Err(message_too_long());
                     }
                     let end = eol + 2 + size;
                     if self.raw.len() < end + 2 {
@@ -300,6 +325,9 @@ impl WatchDecoder {
                     self.raw.drain(..end + 2);
                 }
                 Stage::Identity => {
+                    if self.body.len() + self.raw.len() > MAX_WATCH_MESSAGE {
+                        return Err(message_too_long());
+                    }
                     self.body.append(&mut self.raw);
                     return Ok(());
                 }

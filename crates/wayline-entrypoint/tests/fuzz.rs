@@ -136,6 +136,44 @@ proptest! {
     }
 }
 
+/// The decoder buffered an unbounded HTTP head and body: both are bounded, with a clear error.
+#[test]
+fn watch_heads_and_messages_are_bounded() {
+    let mut d = WatchDecoder::default();
+    let mut err = None;
+    for _ in 0..100 {
+        if let Err(e) = d.feed(&[b'x'; 1024]) {
+            err = Some(e);
+            break;
+        }
+    }
+    assert_eq!(
+        err.as_deref(),
+        Some("the etcd watch response's HTTP head is over 65536 bytes")
+    );
+    let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut d = WatchDecoder::default();
+    d.feed(head).unwrap();
+    assert_eq!(
+        d.feed(b"400001\r\n").unwrap_err(),
+        "an etcd watch message is over 4194304 bytes"
+    );
+    let mut d = WatchDecoder::default();
+    d.feed(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
+    let mb = vec![b' '; 1024 * 1024];
+    let mut err = None;
+    for _ in 0..5 {
+        if let Err(e) = d.feed(&mb) {
+            err = Some(e);
+            break;
+        }
+    }
+    assert_eq!(
+        err.as_deref(),
+        Some("an etcd watch message is over 4194304 bytes")
+    );
+}
+
 /// Inputs that once crashed a parser, one file each under `tests/corpus/<parser>/`.
 fn corpus(parser: &str) -> Vec<Vec<u8>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
