@@ -78,7 +78,7 @@ pub(crate) struct PruneFlags {
     #[arg(long = "prune", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub(crate) prune: bool,
     /// How many previous deployments to keep when pruning.
-    #[arg(long = "prune-retain", default_value_t = 1)]
+    #[arg(long = "prune-retain", default_value_t = 1, value_parser = clap::value_parser!(i32).range(0..))]
     pub(crate) prune_retain: i32,
 }
 
@@ -853,6 +853,19 @@ mod tests {
             .into_iter()
             .map(|s| s.into_string().unwrap())
             .collect()
+    }
+
+    /// The server refused a negative `-prune-retain`; the CLI sent it.
+    #[test]
+    fn a_negative_prune_retain_is_refused() {
+        use clap::Parser;
+        let err = Cli::try_parse_from(["wayline", "up", "--prune-retain=-1"]).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(
+            msg.lines().next().unwrap(),
+            "error: invalid value '-1' for '--prune-retain <PRUNE_RETAIN>': -1 is not in 0..=2147483647"
+        );
+        assert!(Cli::try_parse_from(["wayline", "up", "--prune-retain=0"]).is_ok());
     }
 
     #[test]
