@@ -248,7 +248,7 @@ fn scoped(env: &Env, s: &ConfigScope) -> Result<Scoped> {
     if let Some(sel) = &s.label_scope
         && let Err(e) = wayline_core::selector::parse(sel)
     {
-        bail!("-label-scope `{sel}`: {e}");
+        bail!("-label-scope `{}`: {e}", around_column(sel, e.column));
     }
     Ok(Scoped {
         scope,
@@ -257,6 +257,29 @@ fn scoped(env: &Env, s: &ConfigScope) -> Result<Scoped> {
         workspace: env.global.workspace.clone().unwrap_or_default(),
         label_selector: s.label_scope.clone().unwrap_or_default(),
     })
+}
+
+/// At most 80 characters of `text` around the 1-based `column`, cut sides marked with `…`
+/// (a 3,000-deep selector's error used to repeat all 6 KB of it).
+fn around_column(text: &str, column: usize) -> String {
+    const WIDTH: usize = 80;
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= WIDTH {
+        return text.to_owned();
+    }
+    let start = column
+        .saturating_sub(1 + WIDTH / 2)
+        .min(chars.len() - WIDTH);
+    let end = start + WIDTH;
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push('…');
+    }
+    out
 }
 
 fn var(s: &Scoped, name: String, value: config_var::Value, internal: bool) -> ConfigVar {

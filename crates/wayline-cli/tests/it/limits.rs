@@ -18,10 +18,12 @@ fn a_deeply_nested_label_scope_is_an_error_at_its_column() {
     ]);
     assert_eq!(r.code(), Some(1), "{}", r.all());
     assert!(
-        r.stderr().contains(
-            "column 65: the selector nests deeper than 64 levels of parentheses and `not`"
-        ),
+        r.stderr().contains(&format!(
+            "-label-scope `…{}…`: column 65: the selector nests deeper than 64 levels of parentheses and `not`",
+            "(".repeat(80)
+        )),
         "{}",
         r.all()
     );
+    assert!(r.stderr().len() < 400, "{}", r.all());
 }
