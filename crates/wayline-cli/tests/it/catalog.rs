@@ -23,12 +23,6 @@ app "web" {
 }
 "#;
 
-fn json(env: &TestEnv, args: &[&str]) -> serde_json::Value {
-    let r = env.ok(args);
-    serde_json::from_str(&r.stdout())
-        .unwrap_or_else(|e| panic!("`{}` gave no JSON ({e}):\n{}", args.join(" "), r.all()))
-}
-
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
@@ -76,7 +70,7 @@ fn short_ids_from_lists_work_as_input() {
         .unwrap()
         .to_owned();
     env.ok(&["release", "-deployment", &v1_short]);
-    let releases = json(&env, &["release", "list", "-json"]);
+    let releases = env.json(&["release", "list", "-json"]);
     let live = releases
         .as_array()
         .unwrap()
@@ -120,7 +114,7 @@ fn lists_and_status_filter_by_project_and_work_outside_the_folder() {
     let r = env.cmd(&["up"]).current_dir(&other).output().unwrap();
     assert!(r.status.success());
 
-    let jobs = json(&env, &["job", "list", "-json", "-p", "dog", "-a", "web"]);
+    let jobs = env.json(&["job", "list", "-json", "-p", "dog", "-a", "web"]);
     let projects: Vec<&str> = jobs
         .as_array()
         .unwrap()
@@ -131,7 +125,7 @@ fn lists_and_status_filter_by_project_and_work_outside_the_folder() {
         !projects.is_empty() && projects.iter().all(|p| *p == "dog"),
         "{jobs}"
     );
-    let jobs = json(&env, &["job", "list", "-json", "-p", "cat"]);
+    let jobs = env.json(&["job", "list", "-json", "-p", "cat"]);
     assert!(
         jobs.as_array()
             .unwrap()
@@ -178,14 +172,14 @@ fn status_follows_the_release_and_destroy_means_destroyed() {
     );
 
     env.ok(&["destroy", "-auto-approve"]);
-    let status = json(&env, &["status", "-json"]);
+    let status = env.json(&["status", "-json"]);
     assert_eq!(status[0]["health"], "destroyed", "{status}");
     let out = env.ok(&["status"]).stdout();
     assert!(
         out.contains("v2 destroyed") && !out.contains("live"),
         "{out}"
     );
-    let releases = json(&env, &["release", "list", "-json"]);
+    let releases = env.json(&["release", "list", "-json"]);
     assert!(
         releases
             .as_array()
@@ -218,7 +212,7 @@ fn a_rollback_records_the_commit_of_its_artifact() {
     let r = env.ok(&["rollback", "-to", "v1", "-json"]);
     let done: serde_json::Value = serde_json::from_str(r.stdout().lines().last().unwrap()).unwrap();
     assert_eq!(done["commit"], first[..12], "{}", r.all());
-    let releases = json(&env, &["release", "list", "-json"]);
+    let releases = env.json(&["release", "list", "-json"]);
     let live = releases
         .as_array()
         .unwrap()

@@ -84,6 +84,13 @@ impl TestEnv {
         );
         r
     }
+
+    /// Runs, asserts success and parses stdout as one JSON value (`-json` output).
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let r = self.ok(args);
+        serde_json::from_str(&r.stdout())
+            .unwrap_or_else(|e| panic!("`{}` gave no JSON ({e}):\n{}", args.join(" "), r.all()))
+    }
 }
 
 impl Drop for TestEnv {

@@ -20,14 +20,8 @@ app "api" {
 }
 "#;
 
-fn json(env: &TestEnv, args: &[&str]) -> serde_json::Value {
-    let r = env.ok(args);
-    serde_json::from_str(&r.stdout())
-        .unwrap_or_else(|e| panic!("`{}` gave no JSON ({e}):\n{}", args.join(" "), r.all()))
-}
-
 fn live_deployment(env: &TestEnv) -> String {
-    let v = json(env, &["release", "list", "-json"]);
+    let v = env.json(&["release", "list", "-json"]);
     let live: Vec<_> = v
         .as_array()
         .unwrap()
@@ -61,9 +55,9 @@ fn up_starts_the_embedded_server_and_records_everything() {
         r.all()
     );
 
-    let builds = json(&env, &["artifact", "list-builds", "-json"]);
+    let builds = env.json(&["artifact", "list-builds", "-json"]);
     assert_eq!(builds.as_array().unwrap().len(), 2);
-    let deps = json(&env, &["deployment", "list", "-json"]);
+    let deps = env.json(&["deployment", "list", "-json"]);
     let seqs: Vec<u64> = deps
         .as_array()
         .unwrap()
@@ -72,7 +66,7 @@ fn up_starts_the_embedded_server_and_records_everything() {
         .collect();
     assert_eq!(seqs, vec![2, 1]);
     assert!(deps[0]["job_id"].as_str().is_some_and(|j| !j.is_empty()));
-    let jobs = json(&env, &["job", "list", "-json"]);
+    let jobs = env.json(&["job", "list", "-json"]);
     assert!(
         jobs.as_array()
             .unwrap()
@@ -88,7 +82,7 @@ fn rollback_and_release_of_a_chosen_deployment() {
     env.write("wayline.hcl", APP);
     env.ok(&["up"]);
     env.ok(&["up", "-prune=false"]);
-    let deps = json(&env, &["deployment", "list", "-json"]);
+    let deps = env.json(&["deployment", "list", "-json"]);
     let v1 = deps
         .as_array()
         .unwrap()
@@ -127,7 +121,7 @@ fn up_without_release_and_pruning() {
     env.ok(&["up"]);
     env.ok(&["up"]);
     // Default retain 1: after v3 is released, v1 is pruned and v2 kept.
-    let deps = json(&env, &["deployment", "list", "-json"]);
+    let deps = env.json(&["deployment", "list", "-json"]);
     let state = |seq: u64| {
         deps.as_array()
             .unwrap()
@@ -142,7 +136,7 @@ fn up_without_release_and_pruning() {
 
     let r = env.ok(&["up", "-release=false"]);
     assert!(!r.stdout().contains("Release URL"), "{}", r.all());
-    let deps = json(&env, &["deployment", "list", "-json"]);
+    let deps = env.json(&["deployment", "list", "-json"]);
     assert_eq!(deps[0]["sequence"], 4);
     assert_ne!(live_deployment(&env), deps[0]["id"].as_str().unwrap());
 }
@@ -154,7 +148,7 @@ fn destroy_removes_every_deployment() {
     env.ok(&["up"]);
     env.ok(&["up"]);
     env.ok(&["destroy", "-auto-approve"]);
-    let deps = json(&env, &["deployment", "list", "-json"]);
+    let deps = env.json(&["deployment", "list", "-json"]);
     assert!(
         deps.as_array()
             .unwrap()
@@ -183,7 +177,7 @@ fn a_failing_plugin_fails_the_job_with_its_message() {
         "{}",
         r.all()
     );
-    let builds = json(&env, &["artifact", "list-builds", "-json"]);
+    let builds = env.json(&["artifact", "list-builds", "-json"]);
     assert_eq!(builds[0]["state"], "error");
     assert_eq!(builds[0]["error"], "no space left on the build host");
 }
@@ -246,6 +240,6 @@ fn up_without_app_runs_every_app_of_a_monorepo() {
         "{}",
         r.all()
     );
-    let v = json(&env, &["release", "list", "-json", "-app", "worker"]);
+    let v = env.json(&["release", "list", "-json", "-app", "worker"]);
     assert_eq!(v.as_array().unwrap().len(), 1);
 }
