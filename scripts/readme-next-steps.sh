@@ -8,10 +8,10 @@ export PATH="$PWD/target/release:$PATH"
 cd examples/busybox-docker
 
 step() { echo "==> wayline $*"; }
+out="" # the last command's output, for steps that read it
 expect() { # expect <what the output must contain> <command...>
   local want="$1"; shift
   step "$@"
-  local out
   out="$(wayline "$@" 2>&1)" || { echo "$out"; echo "\`wayline $*\` failed" >&2; exit 1; }
   echo "$out"
   grep -qF -- "$want" <<<"$out" || { echo "\`wayline $*\` did not print \`$want\`" >&2; exit 1; }
@@ -21,7 +21,11 @@ expect "[entrypoint]" logs -follow=false
 expect "www" exec -- ls /
 expect "live" status
 expect "The deploy was successful" up
-expect "Rolling back to deployment v1" rollback
+# The data dir may hold history from earlier runs on this machine (destroy keeps history), so
+# the deployment to roll back to is the one before the deployment this `up` made.
+deployed="$(grep -oE 'Deploying web v[0-9]+ with' <<<"$out" | grep -oE '[0-9]+' | head -1)"
+[[ -n "$deployed" ]] || { echo "\`wayline up\` did not name the deployment it made" >&2; exit 1; }
+expect "Rolling back to deployment v$((deployed - 1))" rollback
 expect "Destroyed" destroy -auto-approve
 expect "destroyed" status
 expect "Stopped your local server" server stop
