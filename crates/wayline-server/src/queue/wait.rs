@@ -4,7 +4,9 @@ use wayline_core::jobs as rules;
 use wayline_proto::v1 as pb;
 use wayline_proto::v1::job::State;
 
-use super::{Active, Blocker, Queue, QueueState, runner_matches, state_of};
+use super::assign::runner_matches;
+use super::transition::state_of;
+use super::{Active, Blocker, Queue, QueueState};
 use crate::runners;
 
 /// "deploy of app web in workspace default"

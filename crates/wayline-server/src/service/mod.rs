@@ -25,6 +25,7 @@ use tonic::{Request, Response, Status, Streaming};
 use wayline_proto::v1 as pb;
 
 use crate::auth::TokenKind;
+use crate::queue::QueueError;
 use crate::store::StoreError;
 
 /// Maps a store error to the status a client sees.
@@ -41,6 +42,26 @@ pub(crate) fn store_status(e: StoreError) -> Status {
         other => {
             tracing::error!(error = %other, "store error");
             Status::internal(other.to_string())
+        }
+    }
+}
+
+/// Maps a queue error to the status a client sees.
+impl From<QueueError> for Status {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Store(e) => store_status(e),
+            QueueError::UnknownDependency(_) | QueueError::AllowFailureNotADependency(_) => {
+                Status::invalid_argument(e.to_string())
+            }
+            QueueError::NotFound(_) => Status::not_found(e.to_string()),
+            QueueError::AssignedElsewhere { .. } => Status::permission_denied(e.to_string()),
+            QueueError::AlreadyEnded { .. }
+            | QueueError::EndedWhileCancelling(_)
+            | QueueError::NotThisStream(_)
+            | QueueError::Ended(_)
+            | QueueError::WrongState { .. }
+            | QueueError::NotReattachable(_) => Status::failed_precondition(e.to_string()),
         }
     }
 }
@@ -411,6 +432,7 @@ impl pb::wayline_server::Wayline for Service {
             .cancel(&job_id, r.force)
             .await
             .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Rs<pb::Job> {

@@ -395,7 +395,7 @@ async fn drive(
                 event: Some(In::Ack(_)),
             }))) => {
                 if let Err(e) = queue.ack(&id, conn) {
-                    let _ = tx.send(Err(e)).await;
+                    let _ = tx.send(Err(e.into())).await;
                     return;
                 }
             }
@@ -468,7 +468,7 @@ async fn drive(
                 };
                 if let Err(e) = r {
                     // The job ended under us (forced cancel): tell the runner and stop.
-                    let _ = tx.send(Err(e)).await;
+                    let _ = tx.send(Err(e.into())).await;
                     return;
                 }
             }
