@@ -24,6 +24,7 @@ pub mod engine;
 pub mod owner;
 pub mod platform;
 pub mod registry;
+pub mod release;
 pub mod runtime;
 pub mod values;
 
@@ -33,9 +34,10 @@ use wayline_plugin::{
 use wayline_proto::v1::DeclaredResource;
 
 pub use builder::{DockerBuilder, DockerPull, DockerRef};
-pub use deploy::{DockerPlatform, DockerRelease};
+pub use deploy::DockerPlatform;
 pub use engine::DockerError;
 pub use registry::DockerRegistry;
+pub use release::DockerRelease;
 pub use values::{Deployment, Image, Release};
 
 /// Registers `docker` (builder, registry, platform, release manager), `docker-ref` and

@@ -1,0 +1,200 @@
+//! Talking to the Docker engine: connection, build, entrypoint injection, tag, push, pull. Plain
+//! async functions over bollard, independent of the component traits, so each step is testable on
+//! its own. Output for the user goes through an [`Out`] callback, one line at a time.
+//!
+//! This module holds the connection and the error type; [`build`](mod@build) builds images,
+//! [`inject`] puts the entrypoint into them, [`images`] tags, removes, pushes and pulls them, and
+//! [`auth`] turns the Waypoint-style credential attributes into the engine's.
+
+mod auth;
+mod build;
+mod images;
+mod inject;
+
+use std::path::PathBuf;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+
+use super::config::{ClientConfig, Invalid};
+use super::context::ContextError;
+
+pub use auth::credentials;
+pub use build::{BuildSpec, build};
+pub use images::{local_image, pull, push, remove_tag, split_reference, tag_image};
+pub use inject::{
+    elf_interpreter, entrypoint_binary, entrypoint_dockerfile, has_entrypoint, inject_entrypoint,
+    injection_key,
+};
+
+/// Where user-facing output lines go (the terminal UI, in the components).
+pub type Out<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// Env var naming the static `wayline-entrypoint` binary to inject.
+pub const ENTRYPOINT_ENV: &str = "WAYLINE_ENTRYPOINT_BINARY";
+/// The binary's file name, looked for next to the running executable.
+pub const ENTRYPOINT_FILE: &str = "wayline-entrypoint";
+/// Where the entrypoint lives inside an injected image.
+pub const ENTRYPOINT_IN_IMAGE: &str = "/bin/wayline-entrypoint";
+
+/// Label put on every image, container and network Wayline creates: the app's name.
+pub const LABEL_APP: &str = "wayline.app";
+/// Label on an injected image: the digest of its injection (parent image id, the Dockerfile and
+/// the entrypoint binary), so the same injection again is found instead of rebuilt.
+pub const LABEL_INJECTION: &str = "wayline.entrypoint-injection";
+/// Label on containers (and networks) naming the deployment that created them.
+pub const LABEL_DEPLOYMENT: &str = "wayline.deployment-id";
+
+/// Everything that can go wrong in the docker plugins.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// The engine can't be reached.
+    #[error("cannot reach the Docker engine at `{addr}`: {message}")]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// The engine client's reason.
+        message: String,
+    },
+    /// The Dockerfile failed to build.
+    #[error("docker build failed{}: {message}", .step.as_ref().map(|s| format!(" at `{s}`")).unwrap_or_default())]
+    Build {
+        /// The last `Step n/m : …` line before the failure.
+        step: Option<String>,
+        /// The engine's error, e.g. `COPY failed: …`.
+        message: String,
+    },
+    /// No entrypoint binary to inject.
+    #[error(
+        "cannot inject the entrypoint: no `wayline-entrypoint` binary at {ENTRYPOINT_ENV} ({}) nor at `{}`; build it, set {ENTRYPOINT_ENV}, or set `disable_entrypoint = true`",
+        .env.as_ref().map_or_else(|| "not set".to_owned(), |p| format!("`{}` does not exist", p.display())),
+        .next_to_exe.display()
+    )]
+    EntrypointMissing {
+        /// The env var's value when it was set.
+        env: Option<PathBuf>,
+        /// The file looked for next to the executable.
+        next_to_exe: PathBuf,
+    },
+    /// The registry refused the push.
+    #[error("pushing `{reference}` failed: {message}")]
+    Push {
+        /// `image:tag`.
+        reference: String,
+        /// The registry's message.
+        message: String,
+    },
+    /// The image could not be pulled.
+    #[error("pulling `{reference}` failed: {message}")]
+    Pull {
+        /// `image:tag`.
+        reference: String,
+        /// The registry's or engine's message.
+        message: String,
+    },
+    /// The container stopped right after it started.
+    #[error("container `{name}` exited at once with code {code}; its last log lines:\n{logs}")]
+    ExitedAtOnce {
+        /// Container name.
+        name: String,
+        /// Exit code.
+        code: i64,
+        /// Its last log lines.
+        logs: String,
+    },
+    /// Config values that make no sense.
+    #[error("invalid config: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Invalid>),
+    /// The build context could not be read.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// Any other engine call that failed.
+    #[error("{action}: {}", message(.source))]
+    Api {
+        /// What we were doing, e.g. ``inspecting image `x` ``.
+        action: String,
+        /// The engine client's error.
+        source: BollardError,
+    },
+    /// Anything else, already phrased for the user.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The engine's own message without bollard's "Docker responded with status code" wrapper.
+pub fn message(err: &BollardError) -> String {
+    match err {
+        BollardError::DockerResponseServerError { message, .. } => message.trim().to_owned(),
+        BollardError::DockerStreamError { error } => error.trim().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether an engine error is a 404.
+pub fn is_not_found(err: &BollardError) -> bool {
+    matches!(
+        err,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// Wraps an engine error with what we were doing.
+pub fn api(action: impl Into<String>) -> impl FnOnce(BollardError) -> DockerError {
+    let action = action.into();
+    move |source| DockerError::Api { action, source }
+}
+
+/// Connects to the engine named by `client_config.host`, else `DOCKER_HOST`, else the local
+/// socket, and negotiates the API version (the engine here may be older than the client).
+pub async fn connect(client: Option<&ClientConfig>) -> Result<Docker, DockerError> {
+    let host = client
+        .and_then(|c| c.host.clone())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()));
+    let addr = host
+        .clone()
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
+    let connect_err = |e: BollardError| DockerError::Connect {
+        addr: addr.clone(),
+        message: message(&e),
+    };
+    let docker = match host.as_deref() {
+        Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
+            Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION)
+        }
+        Some(h) => Docker::connect_with_unix(h, 120, bollard::API_DEFAULT_VERSION),
+        None => Docker::connect_with_local_defaults(),
+    }
+    .map_err(connect_err)?;
+    let docker = docker.negotiate_version().await.map_err(connect_err)?;
+    tracing::debug!(addr = %addr, version = ?docker.client_version(), "connected to docker engine");
+    Ok(docker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_entrypoint_names_both_places() {
+        let err = DockerError::EntrypointMissing {
+            env: Some(PathBuf::from("/nope/ep")),
+            next_to_exe: PathBuf::from("/opt/wayline/wayline-entrypoint"),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cannot inject the entrypoint: no `wayline-entrypoint` binary at WAYLINE_ENTRYPOINT_BINARY (`/nope/ep` does not exist) nor at `/opt/wayline/wayline-entrypoint`; build it, set WAYLINE_ENTRYPOINT_BINARY, or set `disable_entrypoint = true`"
+        );
+        let build = DockerError::Build {
+            step: Some("Step 2/3 : COPY x /x".into()),
+            message: "COPY failed".into(),
+        };
+        assert_eq!(
+            build.to_string(),
+            "docker build failed at `Step 2/3 : COPY x /x`: COPY failed"
+        );
+    }
+}
