@@ -1,11 +1,10 @@
-//! Instance ids (ULIDs), from std's per-process random keys: no RNG crate needed.
+//! Instance ids (ULIDs) with the `ulid` crate, random bits from std's per-process random keys:
+//! no RNG crate needed in the static binary.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// 64 unpredictable bits (SipHash keyed by OS randomness over a counter and the clock).
 pub fn random_u64() -> u64 {
@@ -21,22 +20,16 @@ pub fn random_u64() -> u64 {
     h.finish()
 }
 
-/// A new ULID: 48 bits of milliseconds then 80 random bits, 26 Crockford base32 characters.
+/// A new ULID: 48 bits of milliseconds then 80 random bits, in the `ulid` crate's encoding
+/// (the same as the server's ids). The crate's `std` feature, which would bring an RNG crate, is
+/// off: the random part comes from [`random_u64`].
 pub fn new_ulid() -> String {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_millis()
-        & ((1 << 48) - 1);
-    let rand =
-        (u128::from(random_u64()) << 16 | u128::from(random_u64() & 0xffff)) & ((1 << 80) - 1);
-    let mut v = ms << 80 | rand;
-    let mut out = [0u8; 26];
-    for c in out.iter_mut().rev() {
-        *c = CROCKFORD[(v & 31) as usize];
-        v >>= 5;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        .as_millis() as u64;
+    let random = u128::from(random_u64()) << 64 | u128::from(random_u64());
+    ulid::Ulid::from_parts(ms, random).to_string()
 }
 
 #[cfg(test)]
@@ -49,7 +42,11 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let b = new_ulid();
         assert_eq!(a.len(), 26);
-        assert!(a.bytes().all(|c| CROCKFORD.contains(&c)));
+        assert!(
+            a.bytes()
+                .all(|c| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&c))
+        );
+        assert!(ulid::Ulid::from_string(&b).is_ok(), "{b}");
         assert_ne!(a, b);
         assert!(a[..10] < b[..10], "{a} {b}");
     }
