@@ -249,8 +249,8 @@ pub(crate) enum Command {
         /// context's host).
         #[arg(long = "http-addr")]
         http_addr: Option<String>,
-        /// Only print the address; do not start a browser.
-        #[arg(long = "no-browser")]
+        /// Print the one-time sign-in link instead of opening a browser.
+        #[arg(long = "print-url", visible_alias = "no-browser")]
         no_browser: bool,
     },
     /// Show the version.

@@ -282,7 +282,7 @@ async fn stop_legacy(paths: &EmbeddedPaths) -> Result<ExitCode> {
 }
 
 /// `wayline ui`: mints a one-hour login token and opens the UI with it (the server turns it
-/// into a cookie and drops it from the address).
+/// into the session cookie and drops it from the address; the link works once).
 pub(crate) async fn ui(http_addr: Option<String>, no_browser: bool) -> Result<ExitCode> {
     let mut s = session::connect().await?;
     let http = match http_addr {
@@ -306,7 +306,7 @@ pub(crate) async fn ui(http_addr: Option<String>, no_browser: bool) -> Result<Ex
         .into_inner()
         .token;
     let url = format!("http://{http}/?token={token}");
-    say!("The web UI is at http://{http}/ (this link signs you in for an hour):\n{url}");
+    say!("The web UI is at http://{http}/ (this link signs you in once, for an hour):\n{url}");
     if !no_browser {
         // Best effort: without a desktop there is simply no browser to start.
         let _ = std::process::Command::new("xdg-open")

@@ -1,0 +1,139 @@
+//! Actions from the browser: `up`, `deploy`, `release` (of any deployment: an older one is a
+//! rollback) and `destroy` of a deployment. Each is queued as a job for any runner with the
+//! project's own data source (what `wayline <op> -local=false` does), and the browser is sent
+//! to the job's page, which follows it live.
+
+use axum::Form;
+use axum::extract::Path;
+use axum::response::{IntoResponse, Redirect};
+use maud::{Markup, html};
+use serde::Deserialize;
+use wayline_proto::v1 as pb;
+use wayline_proto::v1::job::Operation;
+
+use super::Viewer;
+use super::api::{Page, UiError};
+use super::layout::{Ctx, app_path, seg};
+
+/// The action form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ActionForm {
+    action: String,
+    #[serde(default)]
+    deployment: String,
+}
+
+/// The job an action queues (target: any runner; data source: the project's).
+fn job(project: &str, app: &str, workspace: &str, op: Operation) -> pb::Job {
+    pb::Job {
+        application: Some(pb::r#ref::Application {
+            project: project.to_owned(),
+            application: app.to_owned(),
+        }),
+        workspace: workspace.to_owned(),
+        target_runner: Some(pb::TargetRunner {
+            target: Some(pb::target_runner::Target::Any(())),
+        }),
+        operation: Some(op),
+        ..Default::default()
+    }
+}
+
+fn operation(f: &ActionForm, rollback: bool) -> Result<Operation, UiError> {
+    let needs_deployment = || {
+        if f.deployment.is_empty() {
+            Err(UiError::invalid(format!(
+                "`{}` needs a deployment.",
+                f.action
+            )))
+        } else {
+            Ok(f.deployment.clone())
+        }
+    };
+    Ok(match f.action.as_str() {
+        "up" => Operation::Up(pb::UpOp {
+            release: true,
+            ..Default::default()
+        }),
+        "deploy" => Operation::Deploy(pb::DeployOp::default()),
+        "release" => Operation::Release(pb::ReleaseOp {
+            deployment_id: needs_deployment()?,
+            rollback,
+            ..Default::default()
+        }),
+        "destroy" => Operation::Destroy(pb::DestroyOp {
+            target: Some(pb::destroy_op::Target::Deployments(
+                pb::destroy_op::Deployments {
+                    ids: vec![needs_deployment()?],
+                },
+            )),
+        }),
+        other => {
+            return Err(UiError::invalid(format!(
+                "The actions are up, deploy, release and destroy, not `{other}`."
+            )));
+        }
+    })
+}
+
+/// `POST /projects/{p}/apps/{a}/actions`.
+pub(crate) async fn act(
+    v: Viewer,
+    Path((project, app)): Path<(String, String)>,
+    Form(f): Form<ActionForm>,
+) -> Page {
+    let Viewer { api, ctx } = v;
+    // Releasing a deployment older than the live release's is a rollback.
+    let rollback = if f.action == "release" {
+        let live = api
+            .ops(
+                pb::OperationKind::Release,
+                &project,
+                &app,
+                &ctx.workspace,
+                1,
+            )
+            .await?;
+        let target = api
+            .op_by_id(pb::OperationKind::Deployment, &f.deployment)
+            .await?;
+        match (live.first(), target) {
+            (Some(r), Some(t)) => api
+                .op_by_id(pb::OperationKind::Deployment, &r.deployment_id)
+                .await?
+                .is_some_and(|cur| t.sequence < cur.sequence),
+            _ => false,
+        }
+    } else {
+        false
+    };
+    let id = api
+        .queue(job(
+            &project,
+            &app,
+            &ctx.workspace,
+            operation(&f, rollback)?,
+        ))
+        .await?;
+    Ok(Redirect::to(&format!("/jobs/{}", seg(&id))).into_response())
+}
+
+/// One action button (a form with the CSRF token).
+pub(crate) fn button(
+    ctx: &Ctx,
+    project: &str,
+    app: &str,
+    action: &str,
+    deployment: &str,
+    label: &str,
+) -> Markup {
+    html! {
+        form.inline method="post" action={ (app_path(project, app)) "/actions" (ctx.ws_query()) } {
+            (ctx.csrf_field())
+            input type="hidden" name="action" value=(action);
+            @if !deployment.is_empty() { input type="hidden" name="deployment" value=(deployment); }
+            button.danger[action == "destroy"] type="submit" { (label) }
+            " "
+        }
+    }
+}
