@@ -41,7 +41,7 @@ pub use error::{ConfigError, ConfigErrors, PluginError};
 #[cfg(feature = "serve")]
 pub use external::{PluginBuilder, serve, serve_async};
 #[cfg(feature = "host")]
-pub use host::{Call, ComponentHandle, HostError, PluginHost, UnknownPlugin};
+pub use host::{Call, ComponentHandle, HostError, PluginHost, PluginProvider, UnknownPlugin};
 pub use mapper::{Chain, Mapper, MapperRegistry, NoChain};
 pub use registry::{
     BuiltinRegistry, CallResult, Capabilities, ComponentInfo, PluginSpec, decode_config,

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-const PREFIXES: [&str; 2] = ["wayline-plugin-", "waypoint-plugin-"];
+/// `waypoint-plugin-<name>` executables speak Waypoint's protocol: the Waypoint provider
+/// (`wayline-waypoint`) finds those.
+const PREFIXES: [&str; 1] = ["wayline-plugin-"];
 
 fn all_dirs(search_dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs = search_dirs.to_vec();
@@ -21,8 +23,7 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The executable for plugin `name`: in each search dir then each PATH dir,
-/// `wayline-plugin-<name>` before `waypoint-plugin-<name>`.
+/// The executable `wayline-plugin-<name>`: in each search dir, then each PATH dir.
 pub(super) fn find(search_dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
     if name.is_empty() || name.contains('/') {
         return None;

@@ -24,12 +24,44 @@ use crate::component::ComponentKind;
 use crate::mapper::{Chain, Mapper, MapperRegistry, NoChain};
 use crate::registry::{BuiltinRegistry, ComponentInfo};
 
-/// Finds plugins (built-in first, then external executables) and hands out component handles.
+/// Plugins another protocol provides (Waypoint's, in `wayline-waypoint`), consulted for names
+/// no built-in and no `wayline-plugin-<name>` executable has. The SDK holds only this seam: a
+/// provider's protocol, processes and discovery live in its own crate.
+#[async_trait::async_trait]
+pub trait PluginProvider: Send + Sync {
+    /// Every plugin name it provides, with where it comes from (for `wayline plugin list`).
+    fn known(&self) -> Vec<(String, String)>;
+
+    /// Where `name` comes from, when this provider has it.
+    fn source(&self, name: &str) -> Option<String>;
+
+    /// A fresh handle on component `kind` of `name` (`Ok(None)`: the plugin has no such
+    /// component); `mappers` are every mapper the host knows, for the plugin's argument
+    /// matching. Starts the plugin if needed.
+    async fn component(
+        &self,
+        kind: ComponentKind,
+        name: &str,
+        mappers: Vec<Mapper>,
+    ) -> Result<Option<Arc<dyn ComponentHandle>>, HostError>;
+
+    /// The component kinds `name` has (starting it if needed).
+    async fn kinds(&self, name: &str) -> Result<Vec<ComponentKind>, HostError>;
+
+    /// The mappers plugin `name` brings (starting it if needed).
+    async fn mappers(&self, name: &str) -> Result<Vec<Mapper>, HostError>;
+}
+
+/// Finds plugins (built-in first, then external executables, then providers) and hands out
+/// component handles.
 pub struct PluginHost {
     builtins: BuiltinRegistry,
     search_dirs: Vec<PathBuf>,
     mappers: RwLock<MapperRegistry>,
     external: external::Externals,
+    providers: Vec<Arc<dyn PluginProvider>>,
+    /// Provider plugins whose mappers joined the registry.
+    provider_loaded: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -54,7 +86,61 @@ impl PluginHost {
             search_dirs,
             mappers: RwLock::new(mappers),
             external: external::Externals::default(),
+            providers: Vec::new(),
+            provider_loaded: std::sync::Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Adds a provider of plugins of another protocol, asked after built-ins and
+    /// `wayline-plugin-*` executables.
+    pub fn add_provider(&mut self, p: Arc<dyn PluginProvider>) {
+        self.providers.push(p);
+    }
+
+    /// The provider that has `name`, when no built-in or Wayline executable does.
+    fn provider_of(&self, name: &str) -> Option<&Arc<dyn PluginProvider>> {
+        if self.builtins.get(name).is_some() || discover::find(&self.search_dirs, name).is_some() {
+            return None;
+        }
+        self.providers.iter().find(|p| p.source(name).is_some())
+    }
+
+    /// Where plugin `name` comes from: `built-in`, `external` (a `wayline-plugin-*`
+    /// executable), or what its provider says (e.g. "Waypoint plugin `path`").
+    pub fn source_of(&self, name: &str) -> Option<String> {
+        if self.builtins.get(name).is_some() {
+            return Some("built-in".to_owned());
+        }
+        if discover::find(&self.search_dirs, name).is_some() {
+            return Some("external".to_owned());
+        }
+        self.providers.iter().find_map(|p| p.source(name))
+    }
+
+    /// Registers the mappers of provider plugin `name` once.
+    async fn load_provided(
+        &self,
+        p: &Arc<dyn PluginProvider>,
+        name: &str,
+    ) -> Result<(), HostError> {
+        if self
+            .provider_loaded
+            .lock()
+            .expect("provider lock")
+            .contains(name)
+        {
+            return Ok(());
+        }
+        let ms = p.mappers(name).await?;
+        self.provider_loaded
+            .lock()
+            .expect("provider lock")
+            .insert(name.to_owned());
+        let mut reg = self.mappers.write().expect("mapper lock");
+        for m in ms {
+            reg.add(m);
+        }
+        Ok(())
     }
 
     /// The standard search dirs for a project: `<project>/.wayline/plugins`, then
@@ -86,6 +172,10 @@ impl PluginHost {
     /// mappers join the registry. Called for each HCL `plugin` block; a plugin already started is
     /// not started again.
     pub async fn load_plugin(&self, name: &str, checksum: Option<&str>) -> Result<(), HostError> {
+        if let Some(p) = self.provider_of(name) {
+            let p = p.clone();
+            return self.load_provided(&p, name).await;
+        }
         let p = self
             .external
             .load(name, checksum, &self.search_dirs, || self.not_found(name))
@@ -117,6 +207,26 @@ impl PluginHost {
                     ),
                 )
                 .into()),
+            };
+        }
+        if let Some(p) = self.provider_of(name) {
+            let p = p.clone();
+            self.load_provided(&p, name).await?;
+            return match p.component(kind, name, self.mappers()).await? {
+                Some(h) => Ok(h),
+                None => {
+                    let kinds = p.kinds(name).await?;
+                    Err(UnknownPlugin::new(
+                        kind,
+                        name,
+                        &[],
+                        &format!(
+                            "plugin `{name}` has no {kind} (it has: {})",
+                            kinds_list(&kinds)
+                        ),
+                    )
+                    .into())
+                }
             };
         }
         match discover::find(&self.search_dirs, name) {
@@ -177,6 +287,9 @@ impl PluginHost {
     pub fn known_plugins(&self) -> Vec<String> {
         let mut v: BTreeSet<String> = self.builtins.plugins().map(|p| p.name.clone()).collect();
         v.extend(discover::discover_names(&self.search_dirs));
+        for p in &self.providers {
+            v.extend(p.known().into_iter().map(|(n, _)| n));
+        }
         v.into_iter().collect()
     }
 
@@ -191,6 +304,14 @@ impl PluginHost {
                 .into_iter()
                 .filter_map(|k| p.component(k).map(|c| c.info().clone()))
                 .collect()
+        } else if let Some(p) = self.provider_of(name) {
+            let mut v = Vec::new();
+            for k in p.kinds(name).await? {
+                if let Some(h) = p.component(k, name, self.mappers()).await? {
+                    v.push(h.info().clone());
+                }
+            }
+            v
         } else {
             self.load_plugin(name, None).await?;
             let p = self.external.get(name).expect("loaded above");
