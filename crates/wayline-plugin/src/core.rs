@@ -2,9 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use wayline_proto::plugin::v1 as pp;
+use wayline_proto::v1::DeclaredResource;
 
 use crate::ui::Ui;
 
@@ -76,6 +79,35 @@ impl From<pp::CoreValues> for CoreValues {
     }
 }
 
+/// Records a component's resources on the server (all of them so far, each with the state
+/// needed to destroy it) and resolves once they are stored. The runner passes one to deploys:
+/// a resource is declared *before* it is created, so a job that dies halfway leaves a record
+/// `destroy` finds it by.
+#[derive(Clone)]
+pub struct Declare(Arc<DeclareFn>);
+
+/// The function behind a [`Declare`].
+type DeclareFn =
+    dyn Fn(Vec<DeclaredResource>) -> BoxFuture<'static, Result<(), String>> + Send + Sync;
+
+impl Declare {
+    /// A declarer calling `f` with every resource declared so far.
+    pub fn new(
+        f: impl Fn(Vec<DeclaredResource>) -> BoxFuture<'static, Result<(), String>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Declare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Declare")
+    }
+}
+
 /// What every component function receives: the core values, the UI and the cancellation token.
 #[derive(Clone)]
 pub struct Ctx {
@@ -87,6 +119,9 @@ pub struct Ctx {
     pub cancel: CancellationToken,
     /// Template data of the input value (what HCL sees as `artifact.*` for a platform), or null.
     pub input_template_data: serde_json::Value,
+    /// Where resources are declared before they are created; `None` where nothing records
+    /// them (tests, calls outside a deploy).
+    pub declare: Option<Declare>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -105,6 +140,25 @@ impl Ctx {
             ui,
             cancel,
             input_template_data: serde_json::Value::Null,
+            declare: None,
+        }
+    }
+
+    /// Records `resources` on the server through [`Ctx::declare`] (a no-op without one).
+    ///
+    /// # Errors
+    /// When they could not be stored: the caller must not create the resource then.
+    pub async fn declare_resources(
+        &self,
+        resources: &[DeclaredResource],
+    ) -> Result<(), crate::PluginError> {
+        match &self.declare {
+            None => Ok(()),
+            Some(declare) => (declare.0)(resources.to_vec()).await.map_err(|e| {
+                crate::PluginError::msg(format!(
+                    "could not record the resources on the server: {e}"
+                ))
+            }),
         }
     }
 

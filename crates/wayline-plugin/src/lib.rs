@@ -35,7 +35,7 @@ pub use component::{
     Function, Generation, LogPlatform, Outcome, Platform, Registry, ReleaseManager, Status,
     StatusReport, WorkspaceDestroyer,
 };
-pub use core::{CoreValues, Ctx, JobInfo};
+pub use core::{CoreValues, Ctx, Declare, JobInfo};
 pub use docs::{Docs, FieldDoc};
 pub use error::{ConfigError, ConfigErrors, PluginError};
 #[cfg(feature = "serve")]

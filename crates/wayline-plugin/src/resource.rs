@@ -78,9 +78,11 @@ impl ResourceManager {
         self
     }
 
-    /// Runs `create` for resource `name` of type `kind`. On success records its state (JSON)
-    /// and returns it; on failure destroys everything created so far, in reverse order, and
-    /// returns the error (with any rollback failures appended).
+    /// Runs `create` for resource `name` of type `kind`. On success records its state (JSON),
+    /// declares it (see [`Ctx::declare`]) and returns it; on failure destroys everything created
+    /// so far, in reverse order, and returns the error (with any rollback failures appended).
+    /// Where the state needed to destroy the resource is known before it exists, prefer
+    /// [`Self::declare_then_create`].
     pub async fn create<F>(
         &mut self,
         ctx: &Ctx,
@@ -91,36 +93,99 @@ impl ResourceManager {
     where
         F: Future<Output = Result<serde_json::Value, PluginError>>,
     {
-        if !self.kinds.contains_key(kind) {
-            return Err(PluginError::msg(format!(
-                "resource `{name}`: no resource kind `{kind}` is registered"
-            )));
-        }
+        self.check_kind(name, kind)?;
         match create.await {
             Ok(state) => {
-                self.created.push(DeclaredResource {
-                    name: name.to_owned(),
-                    r#type: kind.to_owned(),
-                    platform: self.platform.clone(),
-                    state_json: state.to_string(),
-                    health: Health::Unknown as i32,
-                    health_message: String::new(),
-                    destroyed: false,
-                });
+                self.created.push(self.resource(name, kind, &state));
+                if let Err(e) = ctx.declare_resources(&self.created).await {
+                    return Err(self.rollback(ctx, e).await);
+                }
                 Ok(state)
             }
             Err(e) => Err(self.rollback(ctx, e).await),
         }
     }
 
+    /// Like [`Self::create`], but the resource is first declared with `planned`, a state that
+    /// destroys it (a name the engine knows it by), and created only once the declaration is
+    /// stored: a job that dies while `create` runs leaves a record `destroy` finds it by. The
+    /// state `create` returns then replaces `planned`. A failed `create` rolls back the planned
+    /// resource too (destroying one that does not exist must succeed).
+    pub async fn declare_then_create<F>(
+        &mut self,
+        ctx: &Ctx,
+        name: &str,
+        kind: &str,
+        planned: serde_json::Value,
+        create: F,
+    ) -> Result<serde_json::Value, PluginError>
+    where
+        F: Future<Output = Result<serde_json::Value, PluginError>>,
+    {
+        self.check_kind(name, kind)?;
+        self.created.push(self.resource(name, kind, &planned));
+        if let Err(e) = ctx.declare_resources(&self.created).await {
+            // Not stored, so not created: nothing of this one to roll back.
+            self.created.pop();
+            return Err(self.rollback(ctx, e).await);
+        }
+        match create.await {
+            Ok(state) => {
+                let last = self.created.last_mut().expect("pushed above");
+                if state != planned {
+                    last.state_json = state.to_string();
+                    if let Err(e) = ctx.declare_resources(&self.created).await {
+                        return Err(self.rollback(ctx, e).await);
+                    }
+                }
+                Ok(state)
+            }
+            Err(e) => Err(self.rollback(ctx, e).await),
+        }
+    }
+
+    fn check_kind(&self, name: &str, kind: &str) -> Result<(), PluginError> {
+        if self.kinds.contains_key(kind) {
+            Ok(())
+        } else {
+            Err(PluginError::msg(format!(
+                "resource `{name}`: no resource kind `{kind}` is registered"
+            )))
+        }
+    }
+
+    fn resource(&self, name: &str, kind: &str, state: &serde_json::Value) -> DeclaredResource {
+        DeclaredResource {
+            name: name.to_owned(),
+            r#type: kind.to_owned(),
+            platform: self.platform.clone(),
+            state_json: state.to_string(),
+            health: Health::Unknown as i32,
+            health_message: String::new(),
+            destroyed: false,
+        }
+    }
+
     /// Destroys every resource created so far, newest first, and returns `err` (extended with
-    /// any rollback failure, so nothing is silently left behind).
+    /// any rollback failure, so nothing is silently left behind). The outcome is declared, so
+    /// the server's record marks what is gone and keeps what could not be removed.
     pub async fn rollback(&mut self, ctx: &Ctx, err: PluginError) -> PluginError {
-        let created = std::mem::take(&mut self.created);
-        let left = self.destroy_all(ctx, created).await;
-        match left {
-            Ok(_) => err,
-            Err(e) => PluginError::msg(format!("{err}; rolling back also failed: {e}")),
+        let mut created = std::mem::take(&mut self.created);
+        if created.is_empty() {
+            return err;
+        }
+        let failures = self.destroy_each(ctx, &mut created).await;
+        let err = if failures.is_empty() {
+            err
+        } else {
+            PluginError::msg(format!(
+                "{err}; rolling back also failed: could not destroy {}",
+                failures.join("; ")
+            ))
+        };
+        match ctx.declare_resources(&created).await {
+            Ok(()) => err,
+            Err(e) => PluginError::msg(format!("{err}; {e}")),
         }
     }
 
@@ -142,6 +207,19 @@ impl ResourceManager {
         ctx: &Ctx,
         mut resources: Vec<DeclaredResource>,
     ) -> Result<Vec<DeclaredResource>, PluginError> {
+        let failures = self.destroy_each(ctx, &mut resources).await;
+        if failures.is_empty() {
+            Ok(resources)
+        } else {
+            Err(PluginError::msg(format!(
+                "could not destroy {}",
+                failures.join("; ")
+            )))
+        }
+    }
+
+    /// Destroys `resources` newest first, marking each destroyed; returns the failures.
+    async fn destroy_each(&self, ctx: &Ctx, resources: &mut [DeclaredResource]) -> Vec<String> {
         let mut failures = Vec::new();
         for r in resources.iter_mut().rev() {
             if r.destroyed {
@@ -157,14 +235,7 @@ impl ResourceManager {
                 Err(e) => failures.push(format!("{} `{}`: {e}", r.r#type, r.name)),
             }
         }
-        if failures.is_empty() {
-            Ok(resources)
-        } else {
-            Err(PluginError::msg(format!(
-                "could not destroy {}",
-                failures.join("; ")
-            )))
-        }
+        failures
     }
 
     /// Checks each stored resource and rolls the health up.

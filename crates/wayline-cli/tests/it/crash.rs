@@ -73,6 +73,39 @@ fn docker_ids(filter: &str) -> Vec<String> {
         .collect()
 }
 
+/// Removes the containers and networks labelled with an app, also when a test fails.
+struct DockerLeftovers(String);
+
+impl Drop for DockerLeftovers {
+    fn drop(&mut self) {
+        let filter = format!("label=wayline.app={}", self.0);
+        let ids = docker_ids(&filter);
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
+        }
+        for net in docker_networks(&filter) {
+            let _ = Command::new("docker")
+                .args(["network", "rm", &net])
+                .output();
+        }
+    }
+}
+
+fn docker_networks(filter: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["network", "ls", "-q", "--filter", filter])
+        .output()
+        .expect("docker");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn busybox_app(env: &TestEnv, app: &str) {
     let example =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/busybox-docker");
@@ -313,18 +346,20 @@ fn logs_and_exec_come_back_within_seconds_of_a_server_restart() {
 }
 
 #[test]
-fn a_runner_killed_mid_deploy_fails_its_job_and_destroy_still_finds_the_container() {
+fn a_runner_killed_mid_deploy_fails_its_job_and_destroy_still_finds_its_container_and_network() {
     if !docker_ready(
-        "a_runner_killed_mid_deploy_fails_its_job_and_destroy_still_finds_the_container",
+        "a_runner_killed_mid_deploy_fails_its_job_and_destroy_still_finds_its_container_and_network",
     ) {
         return;
     }
     let env = TestEnv::new();
     let app = format!("halfway{}", std::process::id());
+    let _leftovers = DockerLeftovers(app.clone());
     std::fs::copy("/usr/bin/busybox", env.project.join("busybox"))
         .expect("busybox-static at /usr/bin/busybox");
-    // The app never listens, so deploy waits for its port: the window in which the container
-    // exists and the deployment record does not know it yet.
+    // The app never listens, so deploy waits for its port: the window in which the network and
+    // the container exist and deploy has not returned. Each was declared to the server before
+    // it was created, so destroy finds both.
     env.write(
         "Dockerfile",
         "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"sleep\", \"600\"]\n",
@@ -332,7 +367,7 @@ fn a_runner_killed_mid_deploy_fails_its_job_and_destroy_still_finds_the_containe
     env.write(
         "wayline.hcl",
         &format!(
-            "project = \"halfway\"\n\napp \"{app}\" {{\n  build {{\n    use \"docker\" {{\n      disable_entrypoint = true\n    }}\n  }}\n  deploy {{\n    use \"docker\" {{}}\n  }}\n}}\n"
+            "project = \"halfway\"\n\napp \"{app}\" {{\n  build {{\n    use \"docker\" {{\n      disable_entrypoint = true\n    }}\n  }}\n  deploy {{\n    use \"docker\" {{\n      networks = [\"{app}-net\"]\n    }}\n  }}\n}}\n"
         ),
     );
     env.ok(&["project", "list"]);
@@ -343,8 +378,23 @@ fn a_runner_killed_mid_deploy_fails_its_job_and_destroy_still_finds_the_containe
         .spawn()
         .unwrap();
     let label = format!("label=wayline.app={app}");
+    // The deployment's container (the build's intermediate ones carry the app label too): the
+    // network was created before it.
+    let deployed = || {
+        Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &label,
+                "--filter",
+                "label=wayline.deployment-id",
+            ])
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty())
+    };
     assert!(
-        eventually(Duration::from_mins(2), || !docker_ids(&label).is_empty()),
+        eventually(Duration::from_mins(2), deployed),
         "no container was created"
     );
     // The CLI is the runner: killing it kills the job halfway through the deploy.
@@ -353,10 +403,19 @@ fn a_runner_killed_mid_deploy_fails_its_job_and_destroy_still_finds_the_containe
 
     // Destroy waits for the dead job (deploys and destroys of an app run one at a time), which
     // the server fails with a reason, and then removes the container the record never named.
+    assert_eq!(
+        docker_networks(&label).len(),
+        1,
+        "the network exists before destroy"
+    );
     env.ok(&["destroy", "-auto-approve"]);
     assert!(
         docker_ids(&label).is_empty(),
         "containers left after destroy"
+    );
+    assert!(
+        docker_networks(&label).is_empty(),
+        "the network the dead deploy created is left after destroy"
     );
     let r = env.ok(&["job", "list", "-json"]);
     let jobs: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();

@@ -12,7 +12,7 @@ use wayline_proto::v1::DeclaredResource;
 
 use crate::component::{Capability, ComponentKind, Function};
 use crate::registry::{CallArgs, CallResult, ComponentInfo, ComponentSpec, ConfigBox};
-use crate::{ConfigErrors, CoreValues, Ctx, PluginError, Ui};
+use crate::{ConfigErrors, CoreValues, Ctx, Declare, PluginError, Ui};
 
 /// One call of a component function.
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ pub struct Call {
     pub cancel: CancellationToken,
     /// Template data of the input (`artifact.*` for deploy), used by templating components.
     pub input_template_data: serde_json::Value,
+    /// Where the component declares resources before it creates them (deploys).
+    pub declare: Option<Declare>,
 }
 
 impl Call {
@@ -44,7 +46,14 @@ impl Call {
             ui,
             cancel,
             input_template_data: serde_json::Value::Null,
+            declare: None,
         }
+    }
+
+    /// Sets where resources are declared before they are created.
+    pub fn declare(mut self, declare: Declare) -> Self {
+        self.declare = Some(declare);
+        self
     }
 
     /// Sets the input's template data.
@@ -140,6 +149,7 @@ impl ComponentHandle for LocalHandle {
         };
         let mut ctx = Ctx::new(call.core, call.ui, call.cancel.clone());
         ctx.input_template_data = call.input_template_data;
+        ctx.declare = call.declare;
         let args = CallArgs {
             inputs: call.inputs,
             resources: call.resources,

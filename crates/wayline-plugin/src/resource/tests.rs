@@ -143,3 +143,83 @@ async fn status_all_sets_each_health() {
     assert_eq!(r.resources[0].health(), Health::Ready);
     assert_eq!(r.resources[1].health_message, "down");
 }
+
+/// A context whose declarations are recorded (names and states, as stored), failing when
+/// `refuse` is set.
+fn declaring_ctx(seen: &Arc<Mutex<Vec<Vec<String>>>>, refuse: bool) -> Ctx {
+    let mut ctx = ctx();
+    let seen = seen.clone();
+    ctx.declare = Some(crate::Declare::new(move |resources| {
+        let names = resources
+            .iter()
+            .map(|r| format!("{}={}", r.name, r.state_json))
+            .collect();
+        seen.lock().unwrap().push(names);
+        Box::pin(async move {
+            if refuse {
+                Err("server gone".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+    }));
+    ctx
+}
+
+#[tokio::test]
+async fn a_resource_is_declared_before_it_is_created_and_again_with_its_real_state() {
+    let log = Log::default();
+    let mut m = rm(&log, None);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ctx = declaring_ctx(&seen, false);
+    let seen_inside = seen.clone();
+    m.declare_then_create(&ctx, "net", "thing", json!("planned"), async move {
+        // While it is being created the server already knows it.
+        assert_eq!(
+            seen_inside.lock().unwrap().last().unwrap(),
+            &vec!["net=\"planned\"".to_owned()]
+        );
+        Ok(json!("real"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap(),
+        &vec!["net=\"real\"".to_owned()]
+    );
+    // A failed creation rolls the planned resource back with the others.
+    let err = m
+        .declare_then_create(&ctx, "box", "thing", json!("b"), async {
+            Err(PluginError::msg("boom"))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "boom");
+    assert_eq!(
+        *log.0.lock().unwrap(),
+        vec!["destroy box \"b\"", "destroy net \"real\""]
+    );
+}
+
+#[tokio::test]
+async fn nothing_is_created_when_the_declaration_is_not_stored() {
+    let log = Log::default();
+    let mut m = rm(&log, None);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let ctx = declaring_ctx(&seen, true);
+    let created = Arc::new(Mutex::new(false));
+    let flag = created.clone();
+    let err = m
+        .declare_then_create(&ctx, "net", "thing", json!(1), async move {
+            *flag.lock().unwrap() = true;
+            Ok(json!(1))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "could not record the resources on the server: server gone"
+    );
+    assert!(!*created.lock().unwrap(), "created without a record");
+    assert!(m.declared().is_empty());
+}

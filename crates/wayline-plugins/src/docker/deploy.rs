@@ -172,81 +172,13 @@ impl Platform for DockerPlatform {
             deployment_id: deployment_id.clone(),
             deployment_env: ctx.core.deployment_env.clone(),
         };
-        let credentials =
-            engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
         let image = artifact.reference();
         ctx.ui.output(format!("Deploying {image}"), Style::Header);
-        let out = out_fn(&ctx.ui);
-        // Run the exact image this artifact names: by id when the engine has it, so a tag that
-        // moved on since (`latest`) can't swap the image under a redeploy or rollback.
-        let by_id = !config.force_pull
-            && !artifact.id.is_empty()
-            && engine::local_image(&docker, &artifact.id)
-                .await
-                .map_err(fail)?
-                .is_some();
-        let run_image = if by_id {
-            artifact.id.clone()
-        } else {
-            platform::ensure_image(&docker, &image, config.force_pull, credentials, &out)
-                .await
-                .map_err(fail)?;
-            image.clone()
-        };
+        let run_image = image_to_run(ctx, &docker, config, &artifact).await?;
 
         let mut rm = manager(&docker);
-        let mut networks = Vec::new();
-        for name in &config.networks {
-            let created = Created::Network { name: name.clone() };
-            match platform::network_state(&docker, name, &target.owner).await {
-                Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
-                Ok(NetworkState::Foreign) => {}
-                Ok(NetworkState::Ours) => {
-                    rm.create(ctx, name, NETWORK, async { Ok(state(&created)) })
-                        .await?;
-                    networks.push(name.clone());
-                }
-                Ok(NetworkState::Missing) => {
-                    out(&format!("Creating network {name}"));
-                    rm.create(ctx, name, NETWORK, async {
-                        platform::create_network(&docker, name, &target)
-                            .await
-                            .map_err(fail)?;
-                        Ok(state(&created))
-                    })
-                    .await?;
-                    networks.push(name.clone());
-                }
-            }
-        }
-        if let Some(port) = config.host_port {
-            match platform::free_host_port(&docker, &target.owner, port, None).await {
-                Ok(stopped) => {
-                    for old in stopped {
-                        out(&format!("Stopped {old} to free host port {port}"));
-                    }
-                }
-                Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
-            }
-        }
-        let name = platform::container_name(&target.owner.app, &target.deployment_id);
-        out(&format!("Creating container {name}"));
-        let container = rm
-            .create(ctx, &name, CONTAINER, async {
-                platform::create_container(&docker, config, &run_image, &target)
-                    .await
-                    .map(|c| state(&c))
-                    .map_err(fail)
-            })
-            .await?;
-        let container: Created = parse_state(&container)?;
-        let Created::Container { id, .. } = &container else {
-            unreachable!("container state")
-        };
-        let running = match platform::start(&docker, id, &name, config.service_port).await {
-            Ok(r) => r,
-            Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
-        };
+        let networks = attach_networks(ctx, &docker, &mut rm, config, &target).await?;
+        let running = run_container(ctx, &docker, &mut rm, config, &run_image, &target).await?;
         let url = format!("http://127.0.0.1:{}", running.host_port);
         if running.listening {
             ctx.ui.output(
@@ -281,6 +213,121 @@ impl Platform for DockerPlatform {
 
     fn default_release_manager(&self) -> Option<&'static str> {
         Some("docker")
+    }
+}
+
+/// The image the container runs: the artifact's image by id when the engine has it (so a tag
+/// that moved on since, `latest`, can't swap the image under a redeploy or rollback), else its
+/// reference, pulled when missing or when `force_pull` says so.
+async fn image_to_run(
+    ctx: &Ctx,
+    docker: &Docker,
+    config: &PlatformConfig,
+    artifact: &Image,
+) -> Result<String, PluginError> {
+    let by_id = !config.force_pull
+        && !artifact.id.is_empty()
+        && engine::local_image(docker, &artifact.id)
+            .await
+            .map_err(fail)?
+            .is_some();
+    if by_id {
+        return Ok(artifact.id.clone());
+    }
+    let image = artifact.reference();
+    let credentials = engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
+    platform::ensure_image(
+        docker,
+        &image,
+        config.force_pull,
+        credentials,
+        &out_fn(&ctx.ui),
+    )
+    .await
+    .map_err(fail)?;
+    Ok(image)
+}
+
+/// Creates the missing networks and adopts the app's own, each declared on the server before it
+/// is created; someone else's are used, never recorded. Returns the recorded ones.
+async fn attach_networks(
+    ctx: &Ctx,
+    docker: &Docker,
+    rm: &mut ResourceManager,
+    config: &PlatformConfig,
+    target: &Target,
+) -> Result<Vec<String>, PluginError> {
+    let mut networks = Vec::new();
+    for name in &config.networks {
+        let planned = state(&Created::Network { name: name.clone() });
+        match platform::network_state(docker, name, &target.owner).await {
+            Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
+            Ok(NetworkState::Foreign) => continue,
+            Ok(NetworkState::Ours) => {
+                rm.declare_then_create(ctx, name, NETWORK, planned.clone(), async { Ok(planned) })
+                    .await?;
+            }
+            Ok(NetworkState::Missing) => {
+                ctx.ui
+                    .output(format!("Creating network {name}"), Style::Plain);
+                rm.declare_then_create(ctx, name, NETWORK, planned.clone(), async {
+                    platform::create_network(docker, name, target)
+                        .await
+                        .map_err(fail)?;
+                    Ok(planned)
+                })
+                .await?;
+            }
+        }
+        networks.push(name.clone());
+    }
+    Ok(networks)
+}
+
+/// Frees a fixed host port, then creates (declared first, by its name) and starts the container.
+async fn run_container(
+    ctx: &Ctx,
+    docker: &Docker,
+    rm: &mut ResourceManager,
+    config: &PlatformConfig,
+    image: &str,
+    target: &Target,
+) -> Result<platform::Running, PluginError> {
+    if let Some(port) = config.host_port {
+        match platform::free_host_port(docker, &target.owner, port, None).await {
+            Ok(stopped) => {
+                for old in stopped {
+                    ctx.ui.output(
+                        format!("Stopped {old} to free host port {port}"),
+                        Style::Plain,
+                    );
+                }
+            }
+            Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
+        }
+    }
+    let name = platform::container_name(&target.owner.app, &target.deployment_id);
+    ctx.ui
+        .output(format!("Creating container {name}"), Style::Plain);
+    // Until the engine gives it an id, the container is known by its name.
+    let planned = state(&Created::Container {
+        id: name.clone(),
+        name: name.clone(),
+    });
+    let container = rm
+        .declare_then_create(ctx, &name, CONTAINER, planned, async {
+            platform::create_container(docker, config, image, target)
+                .await
+                .map(|c| state(&c))
+                .map_err(fail)
+        })
+        .await?;
+    let Created::Container { id, .. } = parse_state(&container)? else {
+        unreachable!("container state")
+    };
+    match platform::start(docker, &id, &name, config.service_port).await {
+        Ok(r) => Ok(r),
+        Err(e) => Err(rm.rollback(ctx, fail(e)).await),
     }
 }
 

@@ -2,13 +2,19 @@
 //! creates anything, so `destroy` finds it even when the job dies halfway.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use wayline_config::HookWhen;
-use wayline_plugin::{Call, ComponentKind, Function};
-use wayline_proto::v1::{self as pb, Operation, OperationKind, PhysicalState, component};
+use wayline_plugin::{Call, ComponentKind, Declare, Function};
+use wayline_proto::v1::{
+    self as pb, DeclaredResource, Operation, OperationKind, PhysicalState, component,
+};
 
 use super::{Produced, Run, StepError, StepResult, merge};
-use crate::retry::CallError;
+use crate::retry::{CallError, with_server};
+
+/// The resources the platform declared last, as stored on the pending record.
+type Declared = Arc<Mutex<Vec<DeclaredResource>>>;
 
 impl Run<'_> {
     /// Sends the file's `config {}` stanzas to the server, so the deployment's entrypoint gets
@@ -178,6 +184,7 @@ impl Run<'_> {
                 return Err(e);
             }
         };
+        let declared = Declared::default();
         let call = Call::new(
             Function::Deploy,
             self.core(&used.plugin, record.sequence, &record.id, env),
@@ -185,13 +192,19 @@ impl Run<'_> {
             self.ctx.cancel.clone(),
         )
         .input(input)
-        .input_template_data(artifact_template.clone());
+        .input_template_data(artifact_template.clone())
+        .declare(self.declarer(&record, &declared));
         let outcome = handle.call(call).await.map_err(|e| e.to_string());
+        let declared = std::mem::take(&mut *declared.lock().expect("declared lock"));
         let mut finished = Self::finish(record, &outcome);
         finished.physical_state = if outcome.is_ok() {
             PhysicalState::Created
-        } else {
+        } else if declared.iter().all(|r| r.destroyed) {
             PhysicalState::Destroyed
+        } else {
+            // The rollback left something: the record keeps it for `destroy`.
+            finished.resources = declared;
+            PhysicalState::Pending
         } as i32;
         let record = self.upsert(finished).await?;
         outcome.map_err(|e| StepError(format!("deploy failed: {e}")))?;
@@ -204,5 +217,33 @@ impl Run<'_> {
             ),
         );
         Ok(Produced { record })
+    }
+
+    /// Where the platform declares its resources: each declaration is stored on the pending
+    /// `record` (waiting out a server that went away) before the platform creates the resource,
+    /// and remembered in `declared` for the record's last write.
+    fn declarer(&self, record: &Operation, declared: &Declared) -> Declare {
+        let ctx = self.ctx.clone();
+        let record = record.clone();
+        let declared = declared.clone();
+        Declare::new(move |resources| {
+            let ctx = ctx.clone();
+            let declared = declared.clone();
+            let mut op = record.clone();
+            op.resources.clone_from(&resources);
+            Box::pin(async move {
+                let req = pb::UpsertOperationRequest {
+                    operation: Some(op),
+                };
+                with_server(&ctx, |mut c| {
+                    let req = req.clone();
+                    async move { c.upsert_deployment(req).await }
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                *declared.lock().expect("declared lock") = resources;
+                Ok(())
+            })
+        })
     }
 }
