@@ -1,0 +1,107 @@
+//! What users type to run and administer a server.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ServerCmd {
+    /// Run the server in the foreground.
+    Run(ServerRunArgs),
+    /// Get the first token of a new server (works once).
+    Bootstrap {
+        /// Server address.
+        #[arg(long = "server-addr")]
+        server_addr: String,
+        /// Skip verification of the server's TLS certificate.
+        #[arg(long = "server-tls-skip-verify")]
+        tls_skip_verify: bool,
+        /// Use TLS (set false for a plaintext TCP server).
+        #[arg(long = "server-tls", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls: bool,
+        /// Also create a context with this name and make it the default.
+        #[arg(long = "context-create")]
+        context_create: Option<String>,
+    },
+    /// Write a consistent snapshot of the server's data to a file (0600; it holds every config
+    /// secret). Back up this way, not by copying `wayline.db`: a lost `wayline.db-wal` silently
+    /// drops the latest commits (see docs/server-security.md).
+    Snapshot {
+        /// Where to write the snapshot.
+        file: PathBuf,
+    },
+    /// Restore the server's data from a snapshot.
+    Restore {
+        /// The snapshot to restore.
+        file: PathBuf,
+    },
+    /// Stop the embedded default server (found through its data dir's lock, so this works even
+    /// when its socket was deleted).
+    Stop,
+    /// Set the address deployments and runners use to reach the server.
+    ConfigSet {
+        /// The address, `host:port` or `unix:///path`.
+        #[arg(long = "advertise-addr")]
+        advertise_addr: Option<String>,
+        /// Whether deployments and runners use TLS to reach it.
+        #[arg(long = "advertise-tls", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        advertise_tls: Option<bool>,
+        /// Whether they skip verification of its TLS certificate.
+        #[arg(long = "advertise-tls-skip-verify", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        advertise_tls_skip_verify: Option<bool>,
+    },
+}
+
+/// An octal permission mode such as `600` or `0660`.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    match u32::from_str_radix(s, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("`{s}` is not an octal mode such as 600 or 660")),
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ServerRunArgs {
+    /// The database file (default: in the data dir).
+    #[arg(long = "db")]
+    pub(crate) db: Option<PathBuf>,
+    /// Where the server keeps its files.
+    #[arg(long = "data-dir")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// gRPC listen address.
+    #[arg(long = "listen-grpc", default_value = "127.0.0.1:9701")]
+    pub(crate) listen_grpc: String,
+    /// HTTP listen address (health, metrics, UI).
+    #[arg(long = "listen-http", default_value = "127.0.0.1:9702")]
+    pub(crate) listen_http: String,
+    /// Unix socket for local clients and deployments (default: `socket/server.sock` in the data
+    /// dir). Local Docker deployments bind-mount its directory: give it one of its own.
+    #[arg(long = "listen-unix")]
+    pub(crate) listen_unix: Option<PathBuf>,
+    /// The unix socket's permissions, in octal (default 600: only this user; 666 lets
+    /// containers running as other users connect, each call still needs a token).
+    #[arg(long = "socket-mode", default_value = "600", value_parser = parse_mode)]
+    pub(crate) socket_mode: u32,
+    /// Start a new, empty server although the data dir was used before and its database is
+    /// missing or empty (makes a new signing key: earlier tokens stop working).
+    #[arg(long = "reinitialize")]
+    pub(crate) reinitialize: bool,
+    /// TLS certificate (PEM) for the gRPC listener (default: a self-signed one).
+    #[arg(long = "tls-cert-file")]
+    pub(crate) tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `-tls-cert-file`.
+    #[arg(long = "tls-key-file")]
+    pub(crate) tls_key_file: Option<PathBuf>,
+    /// Address runners and deployments use to reach this server.
+    #[arg(long = "advertise-addr")]
+    pub(crate) advertise_addr: Option<String>,
+    /// Seconds a runner has to ack an assigned job.
+    #[arg(long = "ack-timeout", default_value_t = 60)]
+    pub(crate) ack_timeout: u64,
+    /// Seconds without a heartbeat after which a running job fails.
+    #[arg(long = "heartbeat-timeout", default_value_t = 30)]
+    pub(crate) heartbeat_timeout: u64,
+    /// Run as the embedded default server of this user (set by the CLI).
+    #[arg(long = "embedded", hide = true)]
+    pub(crate) embedded: bool,
+}
