@@ -388,7 +388,7 @@ impl Documented for DockerPlatform {
     fn docs() -> Docs {
         Docs {
             description: "Runs the image as one container per deployment, named `<app>-<deployment id>` and \
-                labelled with the server id, project, app, workspace and deployment id (`wayline.server-id`, `wayline.project`, `wayline.app`, `wayline.workspace`, `wayline.deployment-id`); it stops or adopts only containers and networks with its own labels, with the deployment's env and `PORT`. \
+                labelled with the server id, project, app, workspace and deployment id (`wayline.server-id`, `wayline.project`, `wayline.app`, `wayline.workspace`, `wayline.deployment-id`); it stops, adopts or removes only containers and networks with its own labels (destroy and prune remove a container only when it also carries the deployment's id, and refuse others with a message naming their owner), with the deployment's env and `PORT`. \
                 `service_port` is published on 127.0.0.1: on `host_port` when set (Waypoint always picked a \
                 random port, its issue #687), else on a free port. With a fixed `host_port`, deploy stops the \
                 app's older container holding that port (its deployment keeps it until destroyed or pruned). \
@@ -396,7 +396,7 @@ impl Documented for DockerPlatform {
                 accepts connections on `service_port` (at most 30 s, then it warns and goes on); a container that exits at once fails the deploy with \
                 its last log lines and is removed. When `WAYLINE_SERVER_ADDR` is a `unix://` socket, the socket's \
                 directory is bind-mounted at the same path (so a restarted server's new socket shows up inside; keep \
-                the socket in a directory of its own). Destroy removes the container and the networks it created."
+                the socket in a directory of its own). Each network and the container are recorded on the server before they are created, so destroy removes them even after a deploy that died halfway; destroy removes the container and the networks it created."
                 .into(),
             example: "deploy {\n  use \"docker\" {\n    service_port = 3000\n    host_port    = 8080\n  }\n}".into(),
             fields: vec![

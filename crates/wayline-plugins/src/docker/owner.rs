@@ -108,32 +108,22 @@ pub async fn of_release(
 }
 
 /// Refuses to remove a container or network that is not the job's owner's: the stored id or
-/// name of a resource could name anything on the engine. Gone is fine (nothing to remove).
+/// name of a resource could name anything on the engine. A container must also carry the
+/// deployment id of the deployment being destroyed (a network is shared by the app's
+/// deployments: the last one to go removes it, so its owner is enough). Gone is fine (nothing
+/// to remove).
 pub async fn check_removable(
     docker: &Docker,
     created: &super::platform::Created,
     core: &CoreValues,
 ) -> Result<(), DockerError> {
     use super::platform::Created;
-    let (kind, id, name) = match created {
-        Created::Container { id, name } => ("container", id, name),
-        Created::Network { name } => ("network", name, name),
+    let (kind, name) = match created {
+        Created::Container { name, .. } => ("container", name),
+        Created::Network { name } => ("network", name),
     };
-    let labels = match created {
-        Created::Container { .. } => docker
-            .inspect_container(
-                id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .map(|c| c.config.and_then(|c| c.labels)),
-        Created::Network { .. } => docker
-            .inspect_network(id, None::<bollard::query_parameters::InspectNetworkOptions>)
-            .await
-            .map(|n| n.labels),
-    };
-    let labels = match labels {
-        Ok(l) => l.unwrap_or_default(),
+    let labels = match resource_labels(docker, created).await {
+        Ok(l) => l,
         Err(e) if is_not_found(&e) => return Ok(()),
         Err(e) => return Err(api(format!("inspecting {kind} `{name}`"))(e)),
     };
@@ -147,16 +137,55 @@ pub async fn check_removable(
     } else {
         labels.get(LABEL_APP) == Some(&owner.app)
     };
-    if ours {
-        return Ok(());
+    if !ours {
+        return Err(DockerError::Other(format!(
+            "{kind} `{name}` belongs to {}, not to app `{}` of project `{}` in workspace `{}`: Wayline removes only its own resources",
+            describe(&labels),
+            owner.app,
+            owner.project,
+            owner.workspace
+        )));
     }
-    Err(DockerError::Other(format!(
-        "{kind} `{name}` belongs to {}, not to app `{}` of project `{}` in workspace `{}`: Wayline removes only its own resources",
-        describe(&labels),
-        owner.app,
-        owner.project,
-        owner.workspace
-    )))
+    let deployment = &core.job.deployment_id;
+    match labels.get(LABEL_DEPLOYMENT) {
+        Some(labelled)
+            if kind == "container" && !deployment.is_empty() && labelled != deployment =>
+        {
+            Err(DockerError::Other(format!(
+                "container `{name}` belongs to deployment {labelled} of app `{}`, not to deployment {deployment} being destroyed: Wayline removes only the deployment's own resources",
+                owner.app
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The labels of a container or network.
+async fn resource_labels(
+    docker: &Docker,
+    created: &super::platform::Created,
+) -> Result<HashMap<String, String>, bollard::errors::Error> {
+    use super::platform::Created;
+    let labels = match created {
+        Created::Container { id, .. } => docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await?
+            .config
+            .and_then(|c| c.labels),
+        Created::Network { name } => {
+            docker
+                .inspect_network(
+                    name,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                )
+                .await?
+                .labels
+        }
+    };
+    Ok(labels.unwrap_or_default())
 }
 
 /// Who a resource with `labels` belongs to, for messages.

@@ -131,6 +131,24 @@ async fn a_host_port_held_by_another_project_is_not_taken() {
     );
     let mut destroy2 = core(&app, dir.path(), 1, "depa2", env("S1"));
     destroy2.job.project = "a".to_owned();
+    // Destroying depa2 with a record naming depa's container (same owner, other deployment)
+    // leaves it: a container is removed only by its own deployment.
+    let (gone, _) = Harness::call(
+        &platform,
+        Function::Destroy,
+        destroy2.clone(),
+        vec![dep_a2.to_any()],
+        a.resources.clone(),
+    )
+    .await;
+    assert_eq!(
+        gone.unwrap_err().to_string(),
+        format!(
+            "could not destroy container `{0}`: container `{0}` belongs to deployment depa of app `{app}`, not to deployment depa2 being destroyed: Wayline removes only the deployment's own resources",
+            dep_a.name
+        )
+    );
+    assert!(!docker(&["inspect", "--format", "{{.Id}}", &dep_a.container_id]).is_empty());
     let (gone, _) = Harness::call(
         &platform,
         Function::Destroy,
