@@ -15,8 +15,12 @@ fetch() { # name version tarball-name integrity
 }
 fetch htmx.org 2.0.11 htmx.org sha512-Thx/WtpeOQqSrqBCw/A1cwGJGg4UrVa3+sW0GmrM3p4gJgO89ecH4qtbnyzDDWFvBTqjnIMCgELTNt636dtamA==
 fetch htmx-ext-sse 2.2.4 htmx-ext-sse sha512-LJmxVhykyflBWgh5PvbRidcyuqMHlgfajmmzumvKctv9puvsufeH6OaejSMZTNTnEI8O2wXXn4ZZtBdpEMqmEQ==
+fetch @xterm/xterm 6.0.0 xterm sha512-TQwDdQGtwwDt+2cgKDLn0IRaSxYu1tSUjgKarSDkUM0ZNiSRXFpjxEsvc/Zgc5kq5omJ+V0a8/kIM2WD3sMOYg==
 cp "$work/htmx.org/package/dist/htmx.min.js" "$dest/htmx-2.0.11.min.js"
 cp "$work/htmx.org/package/LICENSE" "$dest/htmx.LICENSE"
 cp "$work/htmx-ext-sse/package/dist/sse.min.js" "$dest/htmx-ext-sse-2.2.4.min.js"
 cp "$work/htmx-ext-sse/package/LICENSE" "$dest/htmx-ext-sse.LICENSE"
+cp "$work/xterm/package/lib/xterm.js" "$dest/xterm-6.0.0.js"
+cp "$work/xterm/package/css/xterm.css" "$dest/xterm-6.0.0.css"
+cp "$work/xterm/package/LICENSE" "$dest/xterm.LICENSE"
 echo "vendored into $dest"

@@ -12,13 +12,15 @@
 //! `…/apps/{a}/{builds,artifacts,deployments,releases}` lists and `…/{kind}/{id}` details;
 //! `/jobs`, `/jobs/{id}` (output live over SSE at `/jobs/{id}/events`), `POST /jobs/{id}/cancel`;
 //! `/runners` (adopt, reject, forget); `…/apps/{a}/logs` (live over SSE at `…/logs/events`);
-//! `POST …/apps/{a}/actions` (up, deploy, release, destroy: queued as jobs);
+//! `POST …/apps/{a}/actions` (up, deploy, release, destroy: queued as jobs); `…/apps/{a}/exec`
+//! (a terminal over the WebSocket `…/exec/ws`);
 //! `/signin`, `POST /signout`; `/ui/assets/*` the stylesheet and the vendored scripts.
 
 mod actions;
 mod api;
 mod app;
 mod assets;
+mod exec;
 mod home;
 mod jobs;
 mod layout;
@@ -70,6 +72,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/projects/{project}/apps/{app}/logs/events",
             get(logs::events),
         )
+        .route("/projects/{project}/apps/{app}/exec", get(exec::page_route))
+        .route("/projects/{project}/apps/{app}/exec/ws", get(exec::socket))
         .route("/projects/{project}/apps/{app}/{kind}", get(ops::list))
         .route(
             "/projects/{project}/apps/{app}/{kind}/{id}",

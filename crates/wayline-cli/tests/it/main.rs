@@ -21,3 +21,5 @@ mod pipeline;
 mod server;
 mod snapshots;
 mod ui;
+mod ui_browser;
+mod webdriver;

@@ -12,12 +12,7 @@ use serde_json::{Value, json};
 /// Chromium and its driver, or why the test is skipped (a failure with
 /// `WAYLINE_REQUIRE_CHROMIUM=1`).
 pub fn chromium(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let find = |names: &[&str]| {
-        names
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-    };
+    let find = |names: &[&str]| names.iter().map(PathBuf::from).find(|p| p.exists());
     let browser = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
     let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     match (browser, driver) {
@@ -56,7 +51,9 @@ impl Browser {
             session: String::new(),
         };
         assert!(
-            crate::common::eventually(Duration::from_secs(20), || b.call("GET", "/status", None).is_ok()),
+            crate::common::eventually(Duration::from_secs(20), || b
+                .call("GET", "/status", None)
+                .is_ok()),
             "chromedriver did not answer on port {port}"
         );
         let caps = json!({"capabilities": {"alwaysMatch": {
@@ -69,15 +66,22 @@ impl Browser {
                          format!("--user-data-dir={}", profile.display())],
             }
         }}});
-        let v = b.call("POST", "/session", Some(&caps)).expect("a browser session");
-        b.session = v["sessionId"].as_str().expect("a session id").to_owned();
+        let v = b
+            .call("POST", "/session", Some(&caps))
+            .expect("a browser session");
+        v["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .clone_into(&mut b.session);
         b
     }
 
     /// One WebDriver command; returns `value`, or the driver's error.
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
-        s.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_mins(1)))
+            .map_err(|e| e.to_string())?;
         let body = body.map(Value::to_string).unwrap_or_default();
         write!(
             s,
@@ -86,16 +90,7 @@ impl Browser {
             body.len()
         )
         .map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).map_err(|e| e.to_string())?;
-        let out = String::from_utf8_lossy(&out);
-        let (head, rest) = out.split_once("\r\n\r\n").ok_or("no response")?;
-        // chromedriver answers with Content-Length, or chunked.
-        let json_text = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(rest)
-        } else {
-            rest.to_owned()
-        };
+        let json_text = read_response(&mut s)?;
         let v: Value = serde_json::from_str(&json_text).map_err(|e| format!("{e}: {json_text}"))?;
         if v["value"]["error"].is_string() {
             return Err(v["value"]["message"].as_str().unwrap_or("").to_owned());
@@ -116,7 +111,11 @@ impl Browser {
 
     /// Runs a script and returns its value.
     pub fn js(&self, script: &str) -> Value {
-        self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
     }
 
     /// The page's visible text.
@@ -129,12 +128,19 @@ impl Browser {
 
     /// The current URL.
     pub fn url(&self) -> String {
-        self.cmd("GET", "/url", None).as_str().unwrap_or("").to_owned()
+        self.cmd("GET", "/url", None)
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 
     /// Clicks the first element matching a CSS selector.
     pub fn click(&self, css: &str) {
-        let el = self.cmd("POST", "/element", Some(json!({"using": "css selector", "value": css})));
+        let el = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
         let id = el
             .as_object()
             .and_then(|o| o.values().next())
@@ -142,6 +148,27 @@ impl Browser {
             .expect("an element id")
             .to_owned();
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// Types into the first element matching a CSS selector (`\n` is the Enter key).
+    pub fn type_into(&self, css: &str, text: &str) {
+        let el = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = el
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .expect("an element id")
+            .to_owned();
+        let keys = text.replace('\n', "\u{E007}");
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": keys })),
+        );
     }
 
     /// Waits (bounded) until the page's text contains `needle`; panics with the last text.
@@ -160,7 +187,11 @@ impl Browser {
 
     /// Sets the window size (CSS pixels).
     pub fn size(&self, width: u32, height: u32) {
-        self.cmd("POST", "/window/rect", Some(json!({"width": width, "height": height})));
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
     }
 
     /// Saves a PNG screenshot under `target/ui-screenshots/`.
@@ -179,17 +210,34 @@ impl Browser {
     }
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
+/// Reads one response body: chromedriver keeps the connection open, so read exactly
+/// `Content-Length` bytes after the head.
+fn read_response(s: &mut std::net::TcpStream) -> Result<String, String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| format!("no content-length in {head}"))?;
+            while buf.len() < end + 4 + len {
+                let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("the driver closed the connection early".into());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned());
         }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
+        let n = s.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("no response".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
-    out
 }
 
 impl Drop for Browser {

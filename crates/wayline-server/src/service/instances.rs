@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
-use tonic::{Status, Streaming};
+use tonic::Status;
 use wayline_proto::v1 as pb;
 
 use super::{Shared, store_status};
@@ -190,13 +190,20 @@ pub(super) async fn log_stream(
     Ok(shared.hub.log_stream(vec![id], req))
 }
 
+/// `StartExecStream` over any stream of client messages (the gRPC stream, or the web UI's
+/// WebSocket): the first must be `start`.
 pub(super) async fn start_exec(
     shared: &Shared,
-    mut inbound: Streaming<pb::ExecStreamRequest>,
+    mut inbound: impl futures::Stream<Item = Result<pb::ExecStreamRequest, Status>>
+    + Send
+    + Unpin
+    + 'static,
 ) -> Result<BoxStream<'static, Result<pb::ExecStreamResponse, Status>>, Status> {
+    use futures::StreamExt as _;
     let first = inbound
-        .message()
-        .await?
+        .next()
+        .await
+        .transpose()?
         .ok_or_else(|| Status::invalid_argument("the exec stream closed before `start`"))?;
     let Some(pb::exec_stream_request::Event::Start(start)) = first.event else {
         return Err(Status::invalid_argument(
@@ -224,7 +231,7 @@ pub(super) async fn start_exec(
             d.sequence
         )));
     }
-    shared.hub.start_exec(vec![id], start, inbound).await
+    shared.hub.start_exec_from(vec![id], start, inbound).await
 }
 
 /// An entrypoint token reaches only its own deployment.

@@ -106,6 +106,22 @@ impl Service {
     }
 }
 
+impl Service {
+    /// `StartExecStream` for the web UI: admitted like the RPC (`auth` carries the token), with
+    /// the client's messages from a WebSocket instead of a gRPC stream.
+    pub(crate) async fn start_exec_from(
+        &self,
+        auth: &Request<()>,
+        inbound: impl futures::Stream<Item = Result<pb::ExecStreamRequest, Status>>
+        + Send
+        + Unpin
+        + 'static,
+    ) -> Result<Boxed<pb::ExecStreamResponse>, Status> {
+        self.shared.admit(auth, "StartExecStream")?;
+        instances::start_exec(&self.shared, inbound).await
+    }
+}
+
 fn unimplemented(what: &str) -> Status {
     Status::unimplemented(format!("{what} is not available in this version"))
 }

@@ -106,6 +106,7 @@ fn render(ctx: &Ctx, d: &AppData) -> Markup {
             a href=(ctx.href(&format!("{base}/deployments"))) { "Deployments" } " · "
             a href=(ctx.href(&format!("{base}/releases"))) { "Releases" } " · "
             a href=(ctx.href(&format!("{base}/logs"))) { "Logs" } " · "
+            a href=(ctx.href(&format!("{base}/exec"))) { "Exec" } " · "
             a href={ (ctx.href("/jobs")) (if ctx.ws_query().is_empty() { "?" } else { "&" }) "app=" (seg(&d.project)) "/" (seg(&d.app)) } { "Jobs" }
         }
         p {

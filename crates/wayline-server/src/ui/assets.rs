@@ -1,5 +1,6 @@
 //! Static files embedded in the binary: the stylesheet, the small UI script, and the vendored
-//! npm packages (htmx 2.0.11, htmx-ext-sse 2.2.4) with their licences. `scripts/vendor-ui.sh` fetches them again and checks them
+//! npm packages (htmx 2.0.11, htmx-ext-sse 2.2.4; @xterm/xterm 6.0.0 for the exec page only)
+//! with their licences. `scripts/vendor-ui.sh` fetches them again and checks them
 //! against the registry's sha512 integrity; `assets/README.md` lists versions and licences.
 
 use axum::extract::Path;
@@ -19,6 +20,26 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "htmx-ext-sse-2.2.4.min.js",
         "text/javascript",
         include_bytes!("assets/htmx-ext-sse-2.2.4.min.js"),
+    ),
+    (
+        "exec.js",
+        "text/javascript",
+        include_bytes!("assets/exec.js"),
+    ),
+    (
+        "xterm-6.0.0.js",
+        "text/javascript",
+        include_bytes!("assets/xterm-6.0.0.js"),
+    ),
+    (
+        "xterm-6.0.0.css",
+        "text/css",
+        include_bytes!("assets/xterm-6.0.0.css"),
+    ),
+    (
+        "xterm.LICENSE",
+        "text/plain",
+        include_bytes!("assets/xterm.LICENSE"),
     ),
     (
         "htmx.LICENSE",
@@ -79,7 +100,7 @@ mod tests {
     /// Every vendored package ships its licence.
     #[test]
     fn vendored_packages_carry_their_licences() {
-        for name in ["htmx", "htmx-ext-sse"] {
+        for name in ["htmx", "htmx-ext-sse", "xterm"] {
             assert!(size(&format!("{name}.LICENSE")) > 100, "{name}");
         }
     }

@@ -143,6 +143,20 @@ pub(crate) async fn page_route(v: Viewer, Path(id): Path<String>) -> Page {
     .into_response())
 }
 
+/// The job's commit, else (the runner records it on the operations) its result's.
+fn job_provenance(j: &pb::Job) -> Option<&pb::Provenance> {
+    j.provenance
+        .as_ref()
+        .filter(|p| !p.commit.is_empty())
+        .or_else(|| {
+            let r = j.result.as_ref()?;
+            [&r.build, &r.push, &r.deploy, &r.release]
+                .into_iter()
+                .flatten()
+                .find_map(|o| o.provenance.as_ref().filter(|p| !p.commit.is_empty()))
+        })
+}
+
 fn job_body(ctx: &Ctx, j: &pb::Job, lines: &[Line]) -> Markup {
     let app = j.application.clone().unwrap_or_default();
     let finished = is_terminal(j);
@@ -159,10 +173,10 @@ fn job_body(ctx: &Ctx, j: &pb::Job, lines: &[Line]) -> Markup {
                 tr { th { "State" } td #job-state sse-swap=[(!finished).then_some("state")] { (job_state(j)) } }
                 tr { th { "Wait reason or error" } td { (job_note(j)) } }
                 tr { th { "Runner" } td { code { (j.assigned_runner_id) } } }
-                tr { th { "Commit" } td { (commit(j.provenance.as_ref())) } }
+                tr { th { "Commit" } td { (commit(job_provenance(j))) } }
                 @if !j.labels.is_empty() { tr { th { "Labels" } td { (labels(&j.labels)) } } }
                 tr { th { "Queued" } td { (when(j.queue_time.as_ref())) } }
-                tr { th { "Completed" } td #job-completed { (when(j.complete_time.as_ref())) } }
+                tr { th { "Completed" } td #job-completed sse-swap=[(!finished).then_some("completed")] { (when(j.complete_time.as_ref())) } }
                 @if !j.variables.is_empty() {
                     tr { th { "Variables" } td { @for var in &j.variables {
                         code { (var.name) } " = " @if var.sensitive { span.muted { "(sensitive)" } } @else { code { (var.value) } } br;
@@ -170,10 +184,10 @@ fn job_body(ctx: &Ctx, j: &pb::Job, lines: &[Line]) -> Markup {
                 }
             } }
             @if !finished {
-                form method="post" action={ "/jobs/" (seg(&j.id)) "/cancel" } {
+                div sse-swap="actions" { form method="post" action={ "/jobs/" (seg(&j.id)) "/cancel" } {
                     (ctx.csrf_field())
                     button.danger type="submit" { "Cancel job" }
-                }
+                } }
             }
             h2 { "Output" }
             pre #output data-stream aria-live="polite" sse-swap=[(!finished).then_some("output")] { (output_markup(lines)) }
@@ -213,12 +227,22 @@ fn job_sse(
                         None => vec![],
                     },
                     Some(Gjs::Complete(c)) => {
-                        let text = c.error.map_or_else(
-                            || "finished".to_owned(),
-                            |e| format!("failed: {}", e.message),
-                        );
+                        // The final state, in case its State event did not come first.
+                        let state = if c.error.is_some() {
+                            pb::job::State::Error
+                        } else {
+                            pb::job::State::Success
+                        };
+                        let job = pb::Job {
+                            state: state as i32,
+                            ..Default::default()
+                        };
+                        let now = wayline_core::time::now();
                         vec![
-                            html_event("state", &html! { (text) }),
+                            html_event("state", &job_state(&job)),
+                            html_event("completed", &when(Some(&now))),
+                            // Nothing left to cancel.
+                            html_event("actions", &html! { span {} }),
                             Event::default().event("done").data("done"),
                         ]
                     }

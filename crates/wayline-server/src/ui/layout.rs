@@ -65,8 +65,24 @@ pub(crate) fn app_path(project: &str, app: &str) -> String {
     format!("/projects/{}/apps/{}", seg(project), seg(app))
 }
 
-/// A whole page. `scripts` adds htmx (and its SSE extension) for pages that update live.
+/// A whole page; `live` adds htmx and its SSE extension for pages that update live.
 pub(crate) fn page(ctx: &Ctx, title: &str, live: bool, body: Markup) -> Markup {
+    let scripts: &[&str] = if live {
+        &["htmx-2.0.11.min.js", "htmx-ext-sse-2.2.4.min.js", "ui.js"]
+    } else {
+        &[]
+    };
+    page_with(ctx, title, scripts, &[], body)
+}
+
+/// A whole page with these assets (`/ui/assets/…`) in its head.
+pub(crate) fn page_with(
+    ctx: &Ctx,
+    title: &str,
+    scripts: &[&str],
+    styles: &[&str],
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -77,12 +93,9 @@ pub(crate) fn page(ctx: &Ctx, title: &str, live: bool, body: Markup) -> Markup {
                 // htmx would otherwise add an inline <style>, which the CSP forbids.
                 meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
                 title { (title) " · Wayline" }
+                @for s in styles { link rel="stylesheet" href={ "/ui/assets/" (s) }; }
                 link rel="stylesheet" href="/ui/assets/app.css";
-                @if live {
-                    script src="/ui/assets/htmx-2.0.11.min.js" defer {}
-                    script src="/ui/assets/htmx-ext-sse-2.2.4.min.js" defer {}
-                    script src="/ui/assets/ui.js" defer {}
-                }
+                @for s in scripts { script src={ "/ui/assets/" (s) } defer {} }
             }
             body {
                 a.skip href="#main" { "Skip to content" }
