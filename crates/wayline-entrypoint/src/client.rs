@@ -40,7 +40,10 @@ pub enum ConnectError {
     Timeout,
     /// TLS could not be set up.
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] wayline_tls::TlsError),
+    /// The token cannot be sent as a header.
+    #[error("the token is not a valid header value")]
+    BadToken,
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -59,35 +62,45 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// Dials the server.
 pub async fn connect(addr: &ServerAddr, token: &str) -> Result<Client, ConnectError> {
-    let endpoint = match addr {
-        ServerAddr::Unix(path) => Endpoint::from_shared(format!("unix://{}", path.display()))?,
+    let (uri, tls) = match addr {
+        ServerAddr::Unix(path) => (format!("unix://{}", path.display()), None),
         ServerAddr::Tcp {
             authority,
             tls,
             skip_verify,
         } => {
-            let scheme = if *tls { "https" } else { "http" };
-            let ep = Endpoint::from_shared(format!("{scheme}://{authority}"))?;
-            if *tls {
-                crate::tls::configure(ep, authority, *skip_verify)?
-            } else {
-                ep
-            }
+            // TLS is `wayline-tls`'s (the CLI's and runner's too), so tonic gets `http://`.
+            let tls = tls.then(|| {
+                let mut opts = wayline_tls::TlsOptions::verified_from_env();
+                opts.skip_verify = *skip_verify;
+                (authority.as_str(), opts)
+            });
+            (format!("http://{authority}"), tls)
         }
-    }
-    .connect_timeout(CONNECT_TIMEOUT)
-    // A server that vanished without closing (host down, NAT dropped) is noticed within ~30s.
-    .http2_keep_alive_interval(Duration::from_secs(15))
-    .keep_alive_timeout(Duration::from_secs(15))
-    .keep_alive_while_idle(true)
-    .tcp_nodelay(true);
-    let channel = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect())
+    };
+    let endpoint = Endpoint::from_shared(uri)?
+        .connect_timeout(CONNECT_TIMEOUT)
+        // A server that vanished without closing (host down, NAT dropped) is noticed within ~30s.
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(15))
+        .keep_alive_while_idle(true)
+        .tcp_nodelay(true);
+    let dial = async {
+        match tls {
+            Some((authority, opts)) => {
+                let config = wayline_tls::client_config(&opts)?;
+                Ok(wayline_tls::channel(endpoint, authority, config).await?)
+            }
+            None => Ok::<_, ConnectError>(endpoint.connect().await?),
+        }
+    };
+    let channel = tokio::time::timeout(CONNECT_TIMEOUT, dial)
         .await
         .map_err(|_| ConnectError::Timeout)??;
     let auth = (!token.is_empty())
         .then(|| format!("Bearer {token}").parse())
         .transpose()
-        .map_err(|_| ConnectError::Tls("token is not a valid header value".into()))?;
+        .map_err(|_| ConnectError::BadToken)?;
     Ok(WaylineClient::with_interceptor(channel, Auth(auth))
         .max_decoding_message_size(64 * 1024 * 1024))
 }

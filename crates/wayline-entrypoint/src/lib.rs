@@ -19,7 +19,6 @@ pub mod logger;
 pub mod logs;
 pub mod session;
 pub mod settings;
-pub mod tls;
 pub mod ulid;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,7 +3,7 @@
 //! Addresses are `unix:///path/to/socket` (plaintext gRPC over a unix socket, what the embedded
 //! default and local deployments use) or `host:port` (gRPC over TLS unless TLS is turned off).
 //! Servers generate a self-signed certificate by default, so `tls_skip_verify` is a supported
-//! setting rather than a debugging aid.
+//! setting rather than a debugging aid. TLS itself is `wayline-tls`, shared with the entrypoint.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::UnixStream;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -70,17 +70,21 @@ pub struct ConnectOptions {
     /// TLS for TCP addresses (ignored for unix sockets).
     pub tls: bool,
     pub tls_skip_verify: bool,
+    /// Verify against the CA certificates in this PEM file instead of the system roots.
+    pub tls_ca: Option<PathBuf>,
     pub connect_timeout: Duration,
 }
 
 impl ConnectOptions {
-    /// Options for `addr` with TLS on and verification on.
+    /// Options for `addr` with TLS on and verification on, against the CA file in
+    /// `WAYLINE_SERVER_TLS_CA` when set, else the system roots.
     pub fn new(addr: ServerAddr) -> Self {
         Self {
             addr,
             token: None,
             tls: true,
             tls_skip_verify: false,
+            tls_ca: wayline_tls::TlsOptions::verified_from_env().ca_file,
             connect_timeout: Duration::from_secs(5),
         }
     }
@@ -95,6 +99,8 @@ pub enum ConnectError {
     Unreachable { addr: String, reason: String },
     #[error("the token is not valid metadata (it must be printable ASCII)")]
     BadToken,
+    #[error(transparent)]
+    Tls(#[from] wayline_tls::TlsError),
 }
 
 /// Sends `authorization: Bearer <token>` with every request. The token can be replaced while
@@ -188,31 +194,11 @@ pub async fn channel(opts: &ConnectOptions) -> Result<Channel, ConnectError> {
             endpoint(&format!("http://{hostport}"))?.connect().await
         }
         ServerAddr::Tcp(hostport) => {
-            let tls = tls::connector(opts.tls_skip_verify);
-            let hostport = hostport.clone();
-            endpoint(&format!("http://{hostport}"))?
-                .connect_with_connector(tower::service_fn(move |_: Uri| {
-                    let tls = tls.clone();
-                    let hostport = hostport.clone();
-                    async move {
-                        let tcp = TcpStream::connect(&hostport).await?;
-                        tcp.set_nodelay(true)?;
-                        let host = hostport
-                            .rsplit_once(':')
-                            .map_or(hostport.as_str(), |(h, _)| h);
-                        let host = host
-                            .trim_start_matches('[')
-                            .trim_end_matches(']')
-                            .to_owned();
-                        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host)
-                            .map_err(|e| {
-                                std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
-                            })?;
-                        let stream = tls.connect(name, tcp).await?;
-                        Ok::<_, std::io::Error>(TokioIo::new(stream))
-                    }
-                }))
-                .await
+            let config = wayline_tls::client_config(&wayline_tls::TlsOptions {
+                skip_verify: opts.tls_skip_verify,
+                ca_file: opts.tls_ca.clone(),
+            })?;
+            wayline_tls::channel(endpoint(&format!("http://{hostport}"))?, hostport, config).await
         }
     };
     result.map_err(|e| unreachable(&error_chain(&e)))
@@ -230,89 +216,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     parts.join(": ")
-}
-
-mod tls {
-    use std::sync::Arc;
-
-    use tokio_rustls::TlsConnector;
-    use tokio_rustls::rustls::client::danger::{
-        HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
-    };
-    use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
-    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-    use tokio_rustls::rustls::{
-        ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
-    };
-
-    /// A TLS connector speaking h2. With `skip_verify`, any certificate is accepted: servers
-    /// generate self-signed certificates by default and users opt in per context.
-    pub(super) fn connector(skip_verify: bool) -> TlsConnector {
-        let provider = Arc::new(ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions");
-        let mut config = if skip_verify {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-                .with_no_client_auth()
-        } else {
-            builder
-                .with_root_certificates(RootCertStore::empty())
-                .with_no_client_auth()
-        };
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        TlsConnector::from(Arc::new(config))
-    }
-
-    #[derive(Debug)]
-    struct AcceptAny(Arc<CryptoProvider>);
-
-    impl ServerCertVerifier for AcceptAny {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, Error> {
-            tokio_rustls::rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, Error> {
-            tokio_rustls::rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
 }
 
 #[cfg(test)]
