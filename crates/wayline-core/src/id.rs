@@ -2,7 +2,7 @@
 
 /// A new unique id, e.g. `01HZX3N8Q5V2E6J9K7M4T1R0AB`.
 pub fn new_id() -> String {
-    ulid::Ulid::generate().to_string()
+    ulid::Ulid::new().to_string()
 }
 
 /// Renders a per-app sequence the way users type it: `v3`.

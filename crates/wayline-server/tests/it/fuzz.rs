@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use futures::stream;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use proptest::prelude::*;
 use sha2::Sha256;
 use wayline_proto::v1 as pb;
