@@ -10,6 +10,7 @@ pub mod client;
 pub mod evaluate;
 pub mod events;
 pub mod executor;
+pub mod health;
 mod operate;
 mod pipeline;
 pub mod retry;

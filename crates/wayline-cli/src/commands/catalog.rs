@@ -340,6 +340,9 @@ struct AppStatus {
     /// The serving deployment had an entrypoint once (it left log lines) but none is
     /// connected now: its process or container is gone, whatever the last report said.
     gone: bool,
+    /// The serving deployment's health asked of its platform now (a container that exited is
+    /// down, with or without an entrypoint); `None` when the platform could not say.
+    live: Option<pb::Health>,
 }
 
 impl AppStatus {
@@ -414,14 +417,22 @@ impl AppStatus {
             report,
             instances,
             gone: false,
+            live: None,
         };
-        if let Some(d) = st
+        let Some(d) = st
             .serving()
             .filter(|d| d.physical_state() == pb::PhysicalState::Created)
-            .filter(|d| !st.instances.iter().any(|i| i.deployment_id == d.id))
-        {
-            st.gone = had_an_entrypoint(session, app, workspace, &d.id.clone()).await;
+            .cloned()
+        else {
+            return st;
+        };
+        if !st.instances.iter().any(|i| i.deployment_id == d.id) {
+            st.gone = had_an_entrypoint(session, app, workspace, &d.id).await;
         }
+        st.live = wayline_runner::health::platform_health(&d, app, workspace)
+            .await
+            .map(|(h, _)| h)
+            .filter(|h| *h != pb::Health::Unknown);
         st
     }
 
@@ -436,12 +447,17 @@ impl AppStatus {
         if self.serving().is_some_and(destroyed) {
             return "destroyed".to_owned();
         }
-        if self.gone {
-            return "down".to_owned();
+        // The platform's word now wins over the last report, which may predate an exit; a
+        // down signal from either the platform or the entrypoint's absence wins over both.
+        match self.live {
+            Some(h @ (pb::Health::Down | pb::Health::Missing)) => health_word(h).to_owned(),
+            _ if self.gone => "down".to_owned(),
+            Some(h) => health_word(h).to_owned(),
+            None => self
+                .report
+                .as_ref()
+                .map_or("unknown".to_owned(), |r| health_word(r.health()).to_owned()),
         }
-        self.report
-            .as_ref()
-            .map_or("unknown".to_owned(), |r| health_word(r.health()).to_owned())
     }
 
     fn release_cell(&self) -> String {

@@ -212,3 +212,54 @@ fn unique_suffix() -> String {
         .as_nanos();
     format!("{:08x}", (nanos & 0xffff_ffff) as u32)
 }
+
+/// Removes an app's containers, also when a test fails.
+struct RemoveContainers(String);
+
+impl Drop for RemoveContainers {
+    fn drop(&mut self) {
+        let label = format!("label=wayline.app={}", self.0);
+        let ids = docker_lines(&["ps", "-aq", "--filter", &label]);
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
+        }
+    }
+}
+
+#[test]
+fn an_exited_container_without_the_entrypoint_shows_as_down() {
+    if !docker_ready("an_exited_container_without_the_entrypoint_shows_as_down") {
+        return;
+    }
+    let env = TestEnv::new();
+    let app = format!("noep{}", unique_suffix());
+    let _cleanup = RemoveContainers(app.clone());
+    std::fs::copy("/usr/bin/busybox", env.project.join("busybox")).unwrap();
+    env.write(
+        "Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"3000\"]\n",
+    );
+    env.write(
+        "wayline.hcl",
+        &format!("project = \"noep\"\n\napp \"{app}\" {{\n  build {{\n    use \"docker\" {{\n      disable_entrypoint = true\n    }}\n  }}\n  deploy {{\n    use \"docker\" {{}}\n  }}\n}}\n"),
+    );
+    env.ok(&["up"]);
+    let health = || {
+        let v: serde_json::Value =
+            serde_json::from_str(&env.ok(&["status", "-json"]).stdout()).unwrap();
+        v[0]["health"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(health(), "ready");
+    let label = format!("label=wayline.app={app}");
+    let running = docker_lines(&["ps", "-q", "--filter", &label]);
+    assert_eq!(running.len(), 1, "one running container");
+    docker_lines(&["stop", "-t", "1", &running[0]]);
+    // No entrypoint ever connected, and the last report (made at deploy) said ready: the
+    // platform's own check says the container exited.
+    assert_eq!(health(), "down", "{}", env.ok(&["status"]).stdout());
+    env.ok(&["destroy", "-auto-approve"]);
+    assert!(docker_lines(&["ps", "-aq", "--filter", &label]).is_empty());
+}
