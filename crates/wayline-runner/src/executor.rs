@@ -305,7 +305,7 @@ async fn project_source(ctx: &JobContext, job: &Job) -> Result<Option<pb::DataSo
     }
 }
 
-/// The plugin host for a project: built-ins, then external plugins next to it.
+/// The plugin host for a project: built-ins, then external plugins next to it, then Waypoint's.
 pub fn plugin_host(project_dir: &std::path::Path) -> PluginHost {
     host_with(wayline_plugins::register_builtins, project_dir)
 }
@@ -313,5 +313,11 @@ pub fn plugin_host(project_dir: &std::path::Path) -> PluginHost {
 fn host_with(register: fn(&mut BuiltinRegistry), project_dir: &std::path::Path) -> PluginHost {
     let mut builtins = BuiltinRegistry::new();
     register(&mut builtins);
-    PluginHost::new(builtins, PluginHost::default_search_dirs(project_dir))
+    let dirs = PluginHost::default_search_dirs(project_dir);
+    // Names no built-in or `wayline-plugin-*` has come from Waypoint: `waypoint-plugin-<name>`
+    // executables, or the built-ins of a `waypoint` binary.
+    let waypoint = wayline_waypoint::WaypointPlugins::for_project(project_dir, &dirs);
+    let mut host = PluginHost::new(builtins, dirs);
+    host.add_provider(std::sync::Arc::new(waypoint));
+    host
 }

@@ -126,7 +126,11 @@ pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result
                         || std::path::PathBuf::from("."),
                         std::path::Path::to_path_buf,
                     );
-                inputs.plugins = Some(std::sync::Arc::new(super::plugin_cmd::catalog(&dir)));
+                let text = std::fs::read_to_string(&path).ok();
+                inputs.plugins = Some(std::sync::Arc::new(super::plugin_cmd::catalog(
+                    &dir,
+                    text.as_deref(),
+                )));
                 let diags = wayline_config::validate_file(&path, &inputs);
                 if diags.has_errors() {
                     return Err(diags);

@@ -24,21 +24,18 @@ fn host() -> PluginHost {
 }
 
 /// What `validate` and `up` check `use` blocks against: every built-in component with its
-/// config schema, and the names of the external plugins found (not started: checking a file
-/// starts no process).
-pub(crate) fn catalog(project_dir: &std::path::Path) -> wayline_config::PluginCatalog {
-    use wayline_config::PluginKind;
+/// config schema, the names of the external plugins found (not started), and for the Waypoint
+/// plugins that `config_text` uses, their config schemas (these are started: a Waypoint
+/// plugin's config shape is only known from its `ConfigStruct`).
+pub(crate) fn catalog(
+    project_dir: &std::path::Path,
+    config_text: Option<&str>,
+) -> wayline_config::PluginCatalog {
     let host = wayline_runner::executor::plugin_host(project_dir);
     let mut catalog = wayline_config::PluginCatalog::new();
     for p in host.builtins().plugins() {
         for k in p.kinds() {
-            let kind = match k {
-                ComponentKind::Builder => PluginKind::Builder,
-                ComponentKind::Registry => PluginKind::Registry,
-                ComponentKind::Platform => PluginKind::Platform,
-                ComponentKind::ReleaseManager => PluginKind::ReleaseManager,
-                ComponentKind::ConfigSourcer => PluginKind::ConfigSourcer,
-            };
+            let kind = plugin_kind(k);
             let schema = p
                 .component(k)
                 .and_then(|c| c.info().docs.as_ref())
@@ -51,14 +48,97 @@ pub(crate) fn catalog(project_dir: &std::path::Path) -> wayline_config::PluginCa
             catalog.add_external(&name);
         }
     }
+    if let Some(text) = config_text {
+        waypoint_schemas(&host, project_dir, text, &mut catalog);
+    }
     // `dynamic("file" | "etcd", …)` values are resolved by wayline-entrypoint inside each
     // deployment, not by a plugin of this host.
     for name in ENTRYPOINT_SOURCERS {
         if host.builtins().get(name).is_none() {
-            catalog.add(name, PluginKind::ConfigSourcer, None);
+            catalog.add(name, wayline_config::PluginKind::ConfigSourcer, None);
         }
     }
     catalog
+}
+
+/// Plugin names in `use "<name>"` blocks (HCL) or `"use": {"<name>"` (JSON).
+fn used_plugins(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for (i, _) in text.match_indices("use") {
+        let word_start = text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_');
+        let rest = text[i + 3..].trim_start_matches([' ', '\t', '"', ':', '{']);
+        let skipped = &text[i + 3..text.len() - rest.len()];
+        if !word_start || !skipped.contains('"') {
+            continue;
+        }
+        if let Some(end) = rest.find('"') {
+            let name = &rest[..end];
+            if !name.is_empty() && name.len() <= 64 && !name.contains(char::is_whitespace) {
+                out.insert(name.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Starts the Waypoint plugins the file uses and adds each component's config schema, so
+/// `validate` checks their `use` bodies like a native plugin's. A plugin that fails to start is
+/// left to the job (which reports why).
+fn waypoint_schemas(
+    host: &PluginHost,
+    project_dir: &std::path::Path,
+    text: &str,
+    catalog: &mut wayline_config::PluginCatalog,
+) {
+    let names: Vec<String> = used_plugins(text)
+        .into_iter()
+        .filter(|n| host.source_of(n).is_some_and(|s| s.starts_with("Waypoint")))
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let plugins = wayline_waypoint::WaypointPlugins::for_project(project_dir, host.search_dirs());
+    // Our own runtime on a thread of its own: this runs inside the CLI's runtime or outside any.
+    let found = std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            Some(rt.block_on(async {
+                let mut out = Vec::new();
+                for n in &names {
+                    if let Ok(schemas) = plugins.schemas(n).await {
+                        out.push((n.clone(), schemas));
+                    }
+                }
+                plugins.shutdown().await;
+                out
+            }))
+        })
+        .join()
+        .ok()
+        .flatten()
+    });
+    for (name, schemas) in found.unwrap_or_default() {
+        for (k, schema) in schemas {
+            catalog.add(&name, plugin_kind(k), Some(schema));
+        }
+    }
+}
+
+fn plugin_kind(k: ComponentKind) -> wayline_config::PluginKind {
+    use wayline_config::PluginKind;
+    match k {
+        ComponentKind::Builder => PluginKind::Builder,
+        ComponentKind::Registry => PluginKind::Registry,
+        ComponentKind::Platform => PluginKind::Platform,
+        ComponentKind::ReleaseManager => PluginKind::ReleaseManager,
+        ComponentKind::ConfigSourcer => PluginKind::ConfigSourcer,
+    }
 }
 
 /// The config sourcers built into `wayline-entrypoint` (`dynamic.rs` there).
@@ -114,7 +194,7 @@ pub(crate) async fn list(env: &Env) -> Result<ExitCode> {
         let v: Vec<_> = infos
             .iter()
             .map(|i| serde_json::json!({"plugin": i.name, "kind": i.kind.as_str(), "accepts": i.accepts, "returns": i.returns,
-                "builtin": host.builtins().get(&i.name).is_some()}))
+                "builtin": host.builtins().get(&i.name).is_some(), "source": host.source_of(&i.name)}))
             .collect();
         render::json(&serde_json::Value::Array(v));
         return Ok(ExitCode::SUCCESS);
@@ -125,11 +205,7 @@ pub(crate) async fn list(env: &Env) -> Result<ExitCode> {
             vec![
                 i.name.clone(),
                 i.kind.as_str().to_owned(),
-                if host.builtins().get(&i.name).is_some() {
-                    "built-in".into()
-                } else {
-                    "external".into()
-                },
+                host.source_of(&i.name).unwrap_or_default(),
                 if i.accepts.is_empty() {
                     "-".into()
                 } else {

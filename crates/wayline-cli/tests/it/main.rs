@@ -22,4 +22,5 @@ mod server;
 mod snapshots;
 mod ui;
 mod ui_browser;
+mod waypoint_plugin;
 mod webdriver;

@@ -103,7 +103,8 @@ pub(crate) fn check_plugins(target: &Target) -> Result<()> {
         &target.workspace,
     )
     .map_err(|d| anyhow::anyhow!("{d}"))?;
-    let catalog = crate::commands::plugin_cmd::catalog(&target.project_dir);
+    let catalog =
+        crate::commands::plugin_cmd::catalog(&target.project_dir, Some(&target.config_text));
     let diags = catalog.check_app(&config, &target.app);
     if diags.has_errors() {
         bail!("{diags}");
