@@ -174,21 +174,32 @@ pub fn free_port() -> u16 {
 /// Whether Docker tests can run: with `WAYLINE_REQUIRE_DOCKER=1` a missing engine (or static
 /// entrypoint) fails the test; otherwise the test is skipped with the reason printed.
 pub fn docker_ready(test: &str) -> bool {
-    let required = std::env::var("WAYLINE_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
+    if !docker_engine(test) {
+        return false;
+    }
+    if std::env::var_os("WAYLINE_ENTRYPOINT_BINARY").is_some() {
+        return true;
+    }
+    skip(
+        test,
+        "WAYLINE_ENTRYPOINT_BINARY is not set (scripts/build-entrypoint.sh builds it)",
+    )
+}
+
+/// Whether a Docker engine answers (for tests that need no entrypoint), with
+/// `docker_ready`'s rule for `WAYLINE_REQUIRE_DOCKER=1`.
+pub fn docker_engine(test: &str) -> bool {
     let engine = Command::new("docker")
         .arg("info")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    let entrypoint = std::env::var_os("WAYLINE_ENTRYPOINT_BINARY").is_some();
-    let missing = match (engine, entrypoint) {
-        (true, true) => return true,
-        (false, _) => "no Docker engine answers `docker info`",
-        (true, false) => {
-            "WAYLINE_ENTRYPOINT_BINARY is not set (scripts/build-entrypoint.sh builds it)"
-        }
-    };
+    engine || skip(test, "no Docker engine answers `docker info`")
+}
+
+fn skip(test: &str, missing: &str) -> bool {
+    let required = std::env::var("WAYLINE_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
     assert!(!required, "{test}: WAYLINE_REQUIRE_DOCKER=1 but {missing}");
     eprintln!("skipping {test}: {missing}");
     false

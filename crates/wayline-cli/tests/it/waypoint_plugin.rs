@@ -149,3 +149,30 @@ fn validate_checks_a_waypoint_plugins_config_and_a_plugin_with_no_provider_is_na
         r.all()
     );
 }
+
+#[test]
+fn a_native_docker_image_reaches_a_waypoint_platform_through_both_sides_mappers() {
+    if !crate::common::docker_engine("a_native_docker_image_reaches_a_waypoint_platform") {
+        return;
+    }
+    let env = TestEnv::new();
+    install(&env);
+    // docker-ref (native) → wayline.docker.Image → (Wayline's docker mapper)
+    // hashicorp.waypoint.builtin.docker.Image → (the plugin's own mapper) wltest.Artifact.
+    env.write(
+        "waypoint.hcl",
+        &config("").replace(
+            "use \"wltest\" {\n      message = \"hello\"\n    }",
+            "use \"docker-ref\" {\n      image = \"wayline-e2e/none\"\n      tag = \"7\"\n    }",
+        ),
+    );
+    env.ok(&["validate"]);
+    let r = env.ok(&["up"]);
+    let body = std::fs::read_to_string(env.project.join("wltest-v1.txt")).unwrap();
+    assert!(
+        body.starts_with("deployed\nimage wayline-e2e/none:7\n"),
+        "{body}\n{}",
+        r.all()
+    );
+    env.ok(&["destroy", "-auto-approve"]);
+}

@@ -9,7 +9,9 @@
 //! | `docker-ref` | builder | → `wayline.docker.Image` | docs |
 //! | `docker-pull` | builder | → `wayline.docker.Image` | destroy, docs |
 //!
-//! Every value is the same `Image` from build to push, so no mapper is needed between them. The
+//! Every value is the same `Image` from build to push, so no mapper is needed between them; two
+//! mappers turn it into Waypoint's `hashicorp.waypoint.builtin.docker.Image` and back
+//! (`waypoint`), for Waypoint-protocol plugins before or after a docker stage. The
 //! engine is reached through `DOCKER_HOST` (or the platform's `client_config.host`), else the
 //! local socket, and the API version is negotiated, so older engines work. Images are labelled
 //! `wayline.app=<app>`; containers and networks carry their owner's server id, project, app,
@@ -27,6 +29,7 @@ pub mod registry;
 pub mod release;
 pub mod runtime;
 pub mod values;
+pub mod waypoint;
 
 use wayline_plugin::{
     BuiltinRegistry, ConfigError, ConfigErrors, FieldDoc, PluginError, Style, Ui,
@@ -40,9 +43,12 @@ pub use registry::DockerRegistry;
 pub use release::DockerRelease;
 pub use values::{Deployment, Image, Release};
 
-/// Registers `docker` (builder, registry, platform, release manager), `docker-ref` and
-/// `docker-pull` (builders).
+/// Registers `docker` (builder, registry, platform, release manager, and the mappers to and from
+/// Waypoint's docker image), `docker-ref` and `docker-pull` (builders).
 pub fn register(registry: &mut BuiltinRegistry) {
+    for m in waypoint::mappers() {
+        registry.mapper("docker", m);
+    }
     registry
         .builder("docker", DockerBuilder)
         .registry("docker", DockerRegistry)
