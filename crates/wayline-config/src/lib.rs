@@ -28,6 +28,7 @@ pub mod git;
 mod json;
 pub mod limits;
 mod plugins;
+mod recover;
 mod schema;
 mod value;
 
@@ -152,7 +153,7 @@ fn decode(
     let file = std::sync::Arc::new(file);
     let body = match parse_body(&file) {
         Ok(b) => b,
-        Err(d) => return (None, d.into()),
+        Err(d) => return (None, d),
     };
     let mut diags = Diagnostics::new();
     let config = decode::Decoder {
@@ -175,6 +176,18 @@ pub fn validate_str(
     project_dir: &Path,
     inputs: &EvalInputs,
 ) -> Diagnostics {
+    validate_str_config(src, file_name, format, project_dir, inputs).1
+}
+
+/// [`validate_str`] that also hands back the configuration when the file decoded, so a caller
+/// that shows it (`wayline validate`: project and apps) need not parse the file again.
+pub fn validate_str_config(
+    src: &str,
+    file_name: &str,
+    format: Format,
+    project_dir: &Path,
+    inputs: &EvalInputs,
+) -> (Option<Config>, Diagnostics) {
     let (config, mut diags) = decode(
         src,
         file_name,
@@ -182,21 +195,29 @@ pub fn validate_str(
         project_dir.to_path_buf(),
         &inputs.workspace,
     );
-    if let Some(config) = config {
-        diags.extend(EvalContext::validate(&config, inputs));
+    if let Some(config) = &config {
+        diags.extend(EvalContext::validate(config, inputs));
     }
     diags.sort();
-    diags
+    (config, diags)
 }
 
 /// [`validate_str`] for a file (the project directory is the file's directory).
 pub fn validate_file(path: impl AsRef<Path>, inputs: &EvalInputs) -> Diagnostics {
+    validate_file_config(path, inputs).1
+}
+
+/// [`validate_str_config`] for a file.
+pub fn validate_file_config(
+    path: impl AsRef<Path>,
+    inputs: &EvalInputs,
+) -> (Option<Config>, Diagnostics) {
     let path = path.as_ref();
     let src = match fs_err::read_to_string(path) {
         Ok(s) => s,
-        Err(e) => return Diagnostic::error(e.to_string()).into(),
+        Err(e) => return (None, Diagnostic::error(e.to_string()).into()),
     };
-    validate_str(
+    validate_str_config(
         &src,
         &path.display().to_string(),
         Format::from_path(path),
@@ -206,12 +227,23 @@ pub fn validate_file(path: impl AsRef<Path>, inputs: &EvalInputs) -> Diagnostics
 }
 
 /// Parses a file's body, refusing nesting past [`limits::MAX_DEPTH`] before the (recursive)
-/// parser sees it.
-pub(crate) fn parse_body(file: &SourceFile) -> Result<hcl::edit::structure::Body, Diagnostic> {
+/// parser sees it. A file with syntax errors yields every one of them (see [`recover`]).
+pub(crate) fn parse_body(file: &SourceFile) -> Result<hcl::edit::structure::Body, Diagnostics> {
     if let Some(at) = limits::too_deep(&file.text, false) {
-        return Err(Diagnostic::at(file, at..at + 1, limits::too_deep_message()));
+        return Err(Diagnostic::at(file, at..at + 1, limits::too_deep_message()).into());
     }
-    hcl::edit::parser::parse_body(&file.text).map_err(|e| parse_error(file, &e))
+    match hcl::edit::parser::parse_body(&file.text) {
+        Ok(body) => Ok(body),
+        Err(first) => {
+            let errors = recover::each_error(
+                &file.text,
+                first,
+                |text| hcl::edit::parser::parse_body(text).map(drop),
+                |e| e.location().offset(),
+            );
+            Err(errors.iter().map(|e| parse_error(file, e)).collect())
+        }
+    }
 }
 
 /// Converts an hcl-edit syntax error to a diagnostic at its position.

@@ -322,7 +322,7 @@ pub(super) fn read_var_file(path: &Path, diags: &mut Diagnostics, set: &mut SetF
     let body = match crate::parse_body(&file) {
         Ok(b) => b,
         Err(d) => {
-            diags.push(d);
+            diags.extend(d);
             return;
         }
     };
