@@ -3,6 +3,19 @@
 //! hcl-rs functions are plain `fn` pointers, so functions that need the evaluation environment
 //! (the project directory for `file()`, the variables for `templatefile()`) read it from a
 //! thread-local that [`with_env`] sets for the duration of one evaluation.
+//!
+//! Checked against Waypoint's set (`pkg/config/funcs`, cty's stdlib): every name exists with
+//! cty's arity and argument rules (tests: `every_waypoint_function_exists`,
+//! `functions_follow_cty_arities_and_edge_cases`). Differences kept on purpose:
+//! - more functions: Terraform's `tostring` `tonumber` `tobool` `tolist` `toset` `tomap`
+//!   `length` `coalesce` `index` `lookup` `alltrue` `anytrue` `sum` `startswith` `endswith`
+//!   `strcontains` (a file that uses them would not load in Waypoint, nothing else changes);
+//! - the vars of `templatefile`/`templatestring`/`templatedir` and the options of
+//!   `jsonnetfile`/`jsonnetdir` are optional (Waypoint's own docs and files call them so);
+//! - `strrev` reverses characters, not grapheme clusters;
+//! - results are bounded ([`crate::limits`]): 16 MiB strings, 100,000 elements;
+//! - in `validate`, `templatedir`, `jsonnetfile` and `jsonnetdir` render in memory and return
+//!   the source path, and the git functions read `.git` instead of running git.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -153,7 +166,7 @@ funcs! {
     "endswith" => [P::String, P::String] => |a| Ok(Value::Bool(st(&a[0]).ends_with(&st(&a[1]))));
     "strcontains" => [P::String, P::String] => |a| Ok(Value::Bool(st(&a[0]).contains(&st(&a[1]))));
     "indent" => [P::Number, P::String] => |a| indent(&a);
-    "join" => [P::String, P::array_of(P::Any)] => |a| join(&a);
+    "join" => [P::String] + P::array_of(P::Any) => join;
     "split" => [P::String, P::String] => |a| Ok(Value::Array(st(&a[1]).split(st(&a[0]).as_str()).map(|s| Value::String(s.to_owned())).collect()));
     "replace" => [P::String, P::String, P::String] => replace;
     "substr" => [P::String, P::Number, P::Number] => substr;
@@ -186,9 +199,9 @@ funcs! {
     "compact" => [P::array_of(P::Any)] => |a| Ok(Value::Array(arr(&a[0])?.into_iter().filter(|v| !v.is_null() && v.as_str() != Some("")).collect()));
     "coalesce" => [] + P::Any => |a| a.into_values().into_iter().find(|v| !v.is_null() && v.as_str() != Some("")).ok_or_else(|| "no non-null, non-empty argument".to_owned());
     "coalescelist" => [] + P::array_of(P::Any) => |a| a.into_values().into_iter().find(|v| matches!(v, Value::Array(x) if !x.is_empty())).ok_or_else(|| "no non-empty list argument".to_owned());
-    "element" => [P::array_of(P::Any), P::Number] => |a| { let v = arr(&a[0])?; if v.is_empty() { return Err("cannot use element on an empty list".into()); } Ok(v[(num(&a[1])? as usize) % v.len()].clone()) };
+    "element" => [P::array_of(P::Any), P::Number] => element;
     "index" => [P::array_of(P::Any), P::Any] => |a| arr(&a[0])?.iter().position(|v| v == &a[1]).map(|i| Value::Number((i as u64).into())).ok_or_else(|| "item not found".to_owned());
-    "chunklist" => [P::array_of(P::Any), P::Number] => |a| { let n = (num(&a[1])? as usize).max(1); Ok(Value::Array(arr(&a[0])?.chunks(n).map(|c| Value::Array(c.to_vec())).collect())) };
+    "chunklist" => [P::array_of(P::Any), P::Number] => chunklist;
     "flatten" => [P::array_of(P::Any)] => |a| { let mut out = Vec::new(); flatten(&a[0], &mut out); Ok(Value::Array(out)) };
     // Like HCL, keys and values come in lexical key order.
     "keys" => [P::object_of(P::Any)] => |a| Ok(Value::Array(sorted(obj(&a[0])?).into_iter().map(|(k, _)| Value::String(k)).collect()));
@@ -200,10 +213,10 @@ funcs! {
     "slice" => [P::array_of(P::Any), P::Number, P::Number] => |a| { let v = arr(&a[0])?; let (s, e) = (num(&a[1])? as usize, num(&a[2])? as usize); if s > e || e > v.len() { return Err(format!("slice {s}..{e} is out of range for a list of {}", v.len())); } Ok(Value::Array(v[s..e].to_vec())) };
     "sort" => [P::array_of(P::Any)] => |a| { let mut v: Vec<String> = arr(&a[0])?.iter().map(crate::value::to_text).collect(); v.sort(); Ok(Value::Array(v.into_iter().map(Value::String).collect())) };
     "zipmap" => [P::array_of(P::String), P::array_of(P::Any)] => |a| { let k = arr(&a[0])?; let v = arr(&a[1])?; if k.len() != v.len() { return Err("key and value lists differ in length".into()); } Ok(Value::Object(k.iter().map(st).zip(v).collect())) };
-    "setunion" => [] + P::array_of(P::Any) => |a| Ok(Value::Array(distinct(a.into_values().into_iter().flat_map(|v| arr(&v).unwrap_or_default()).collect())));
+    "setunion" => [P::array_of(P::Any)] + P::array_of(P::Any) => |a| Ok(Value::Array(distinct(a.into_values().into_iter().flat_map(|v| arr(&v).unwrap_or_default()).collect())));
     "setintersection" => [P::array_of(P::Any)] + P::array_of(P::Any) => |a| { let v = a.into_values(); let rest: Vec<Vec<Value>> = v[1..].iter().map(|x| arr(x).unwrap_or_default()).collect(); Ok(Value::Array(distinct(arr(&v[0])?.into_iter().filter(|x| rest.iter().all(|r| r.contains(x))).collect()))) };
     "setsubtract" => [P::array_of(P::Any), P::array_of(P::Any)] => |a| { let b = arr(&a[1])?; Ok(Value::Array(distinct(arr(&a[0])?.into_iter().filter(|x| !b.contains(x)).collect()))) };
-    "setproduct" => [] + P::array_of(P::Any) => |a| { let mut out: Vec<Vec<Value>> = vec![vec![]]; for s in a.into_values() { let s = arr(&s)?; if out.len().saturating_mul(s.len()) > MAX_RESULT_ITEMS { return Err(format!("the product has more than {MAX_RESULT_ITEMS} elements (the limit)")); } out = out.into_iter().flat_map(|p| s.iter().map(move |x| { let mut q = p.clone(); q.push(x.clone()); q })).collect(); } Ok(Value::Array(out.into_iter().map(Value::Array).collect())) };
+    "setproduct" => [] + P::array_of(P::Any) => |a| { if a.len() < 2 { return Err("at least two arguments are required".to_owned()); } let mut out: Vec<Vec<Value>> = vec![vec![]]; for s in a.into_values() { let s = arr(&s)?; if out.len().saturating_mul(s.len()) > MAX_RESULT_ITEMS { return Err(format!("the product has more than {MAX_RESULT_ITEMS} elements (the limit)")); } out = out.into_iter().flat_map(|p| s.iter().map(move |x| { let mut q = p.clone(); q.push(x.clone()); q })).collect(); } Ok(Value::Array(out.into_iter().map(Value::Array).collect())) };
     "alltrue" => [P::array_of(P::Any)] => |a| Ok(Value::Bool(arr(&a[0])?.iter().all(|v| matches!(v, Value::Bool(true)) || v.as_str() == Some("true"))));
     "anytrue" => [P::array_of(P::Any)] => |a| Ok(Value::Bool(arr(&a[0])?.iter().any(|v| matches!(v, Value::Bool(true)) || v.as_str() == Some("true"))));
     // encoding
@@ -234,6 +247,9 @@ funcs! {
     "templatefile" => [P::String] + P::object_of(P::Any) => |a| { let vars = one_vars(&a)?; let p = resolve(&st(&a[0])); let src = fs_err::read_to_string(&p).map_err(|e| e.to_string())?; template(&src, vars) };
     "templatestring" => [P::String] + P::object_of(P::Any) => |a| { let vars = one_vars(&a)?; template(&st(&a[0]), vars) };
     "templatedir" => [P::String] + P::object_of(P::Any) => templatedir;
+    // Waypoint declares `options` as a second parameter but documents one-argument calls.
+    "jsonnetfile" => [P::String] + P::Any => jsonnetfile;
+    "jsonnetdir" => [P::String] + P::Any => jsonnetdir;
     // selectors
     "selectormatch" => [P::object_of(P::Any), P::String] => |a| { let sel = selector(&st(&a[1]))?; Ok(Value::Bool(matches_map(&sel, obj(&a[0])?))) };
     "selectorlookup" => [P::object_of(P::Any), P::object_of(P::Any), P::Any] => |a| { let labels = obj(&a[0])?; for (s, v) in obj(&a[1])? { if matches_map(&selector(&s)?, labels.clone()) { return Ok(v); } } Ok(a[2].clone()) };
@@ -349,6 +365,40 @@ fn bounded(name: &str, r: Result<Value, String>) -> Result<Value, String> {
     }
 }
 
+/// cty's `element`: the index wraps around; a negative one is an error.
+fn element(a: FuncArgs) -> Result<Value, String> {
+    let v = arr(&a[0])?;
+    let i = num(&a[1])?;
+    if v.is_empty() {
+        return Err("cannot use element function with an empty list".into());
+    }
+    if i < 0.0 {
+        return Err("cannot use element function with a negative index".into());
+    }
+    Ok(v[(i as usize) % v.len()].clone())
+}
+
+/// cty's `chunklist`: size 0 is one chunk of everything; a negative size is an error.
+fn chunklist(a: FuncArgs) -> Result<Value, String> {
+    let v = arr(&a[0])?;
+    let n = num(&a[1])?;
+    if n < 0.0 || n.fract() != 0.0 {
+        return Err("the size argument must be a whole number >= 0".into());
+    }
+    if n == 0.0 || v.is_empty() {
+        return Ok(Value::Array(if v.is_empty() {
+            v
+        } else {
+            vec![Value::Array(v)]
+        }));
+    }
+    Ok(Value::Array(
+        v.chunks(n as usize)
+            .map(|c| Value::Array(c.to_vec()))
+            .collect(),
+    ))
+}
+
 fn range(a: FuncArgs) -> Result<Value, String> {
     let v: Vec<f64> = a.iter().map(num).collect::<Result<_, _>>()?;
     let (start, end, step) = match v.as_slice() {
@@ -393,10 +443,12 @@ fn dynamic(a: FuncArgs) -> Result<Value, String> {
 
 mod encoding;
 mod files;
+mod jsonnet;
 mod strings;
 
 use encoding::*;
 use files::*;
+use jsonnet::*;
 use strings::*;
 
 #[cfg(test)]

@@ -16,9 +16,15 @@ pub(super) fn title(s: &str) -> String {
     out
 }
 
-pub(super) fn join(a: &FuncArgs) -> Result<Value, String> {
-    let items: Vec<String> = arr(&a[1])?.iter().map(st).collect();
-    Ok(Value::String(items.join(&st(&a[0]))))
+/// cty's `join(separator, lists...)`: the elements of every list, in order.
+pub(super) fn join(a: FuncArgs) -> Result<Value, String> {
+    let v = a.into_values();
+    let sep = st(&v[0]);
+    let mut items = Vec::new();
+    for list in &v[1..] {
+        items.extend(arr(list)?.iter().map(st));
+    }
+    Ok(Value::String(items.join(&sep)))
 }
 
 pub(super) fn replace(a: FuncArgs) -> Result<Value, String> {
@@ -45,16 +51,43 @@ pub(super) fn replace(a: FuncArgs) -> Result<Value, String> {
     Ok(Value::String(s.replace(&from, &to)))
 }
 
+/// cty's `parseint(string, base)`: bases 2 to 62 (Go's `big.Int` digits: 0-9, a-z, then A-Z
+/// above base 36; letters are case-insensitive up to 36), an optional sign.
 pub(super) fn parseint(a: &FuncArgs) -> Result<Value, String> {
     let (text, base) = (st(&a[0]), num(&a[1])?);
-    if !(2.0..=36.0).contains(&base) || base.fract() != 0.0 {
+    if !(2.0..=62.0).contains(&base) || base.fract() != 0.0 {
         return Err(format!(
-            "the base must be a whole number between 2 and 36, found {base}"
+            "base must be a whole number between 2 and 62 inclusive, found {base}"
         ));
     }
-    i64::from_str_radix(&text, base as u32)
-        .map(|i| Value::Number(i.into()))
-        .map_err(|_| format!("cannot parse {text:?} as a base-{base} integer"))
+    let base = base as u32;
+    let bad = || format!("cannot parse {text:?} as a base {base} integer");
+    let (neg, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text.as_str()),
+    };
+    if digits.is_empty() {
+        return Err(bad());
+    }
+    let mut n: i64 = 0;
+    for c in digits.chars() {
+        let d = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'a'..='z' => c as u32 - 'a' as u32 + 10,
+            'A'..='Z' if base <= 36 => c as u32 - 'A' as u32 + 10,
+            'A'..='Z' => c as u32 - 'A' as u32 + 36,
+            _ => return Err(bad()),
+        };
+        if d >= base {
+            return Err(bad());
+        }
+        n = n
+            .checked_mul(i64::from(base))
+            .and_then(|n| n.checked_add(i64::from(d)))
+            .ok_or_else(|| format!("{text:?} does not fit in a 64-bit integer"))?;
+    }
+    Ok(Value::Number((if neg { -n } else { n }).into()))
 }
 
 pub(super) fn substr(a: FuncArgs) -> Result<Value, String> {

@@ -187,7 +187,7 @@ fn arguments_and_results_are_bounded() {
     );
     assert_eq!(
         call(r#"parseint("10", 99)"#).unwrap_err(),
-        "error calling function `parseint`: the base must be a whole number between 2 and 36, found 99"
+        "error calling function `parseint`: base must be a whole number between 2 and 62 inclusive, found 99"
     );
     let err = call(r#"timeadd("2024-01-01T00:00:00Z", "99999999999h")"#).unwrap_err();
     assert!(err.contains("goes past the years"), "{err}");
@@ -267,4 +267,141 @@ fn pure_evaluation_writes_nothing_and_runs_no_git() {
     })
     .unwrap_err();
     assert!(err.contains("is not inside a git repository"), "{err}");
+}
+
+/// Every function of Waypoint's standard set (`pkg/config/funcs`: stdlib, filesystem,
+/// encoding, datetime, jsonnet, selectors, templates, dynamic, git) exists here.
+#[test]
+fn every_waypoint_function_exists() {
+    const WAYPOINT: &[&str] = &[
+        "abs",
+        "ceil",
+        "chomp",
+        "coalescelist",
+        "compact",
+        "concat",
+        "contains",
+        "csvdecode",
+        "distinct",
+        "element",
+        "chunklist",
+        "flatten",
+        "floor",
+        "format",
+        "formatdate",
+        "formatlist",
+        "indent",
+        "join",
+        "jsondecode",
+        "jsonencode",
+        "keys",
+        "log",
+        "lower",
+        "max",
+        "merge",
+        "min",
+        "parseint",
+        "pow",
+        "range",
+        "regex",
+        "regexall",
+        "replace",
+        "reverse",
+        "setintersection",
+        "setproduct",
+        "setsubtract",
+        "setunion",
+        "signum",
+        "slice",
+        "sort",
+        "split",
+        "strrev",
+        "substr",
+        "timeadd",
+        "title",
+        "trim",
+        "trimprefix",
+        "trimspace",
+        "trimsuffix",
+        "upper",
+        "values",
+        "yamldecode",
+        "yamlencode",
+        "zipmap",
+        "file",
+        "filebase64",
+        "fileexists",
+        "fileset",
+        "basename",
+        "dirname",
+        "abspath",
+        "pathexpand",
+        "base64decode",
+        "base64encode",
+        "base64gzip",
+        "urlencode",
+        "timestamp",
+        "jsonnetfile",
+        "jsonnetdir",
+        "selectormatch",
+        "selectorlookup",
+        "templatefile",
+        "templatestring",
+        "templatedir",
+        "dynamic",
+        "configdynamic",
+        "gitrefpretty",
+        "gitrefhash",
+        "gitreftag",
+        "gitremoteurl",
+    ];
+    let missing: Vec<&&str> = WAYPOINT.iter().filter(|n| def(n).is_none()).collect();
+    assert!(missing.is_empty(), "missing: {missing:?}");
+}
+
+/// Where Wayline's functions differed from cty's (arity, argument rules, results).
+#[test]
+fn functions_follow_cty_arities_and_edge_cases() {
+    // join takes any number of lists after the separator.
+    assert_eq!(ok(r#"join("-", ["a", "b"], ["c"], [])"#), "a-b-c");
+    assert_eq!(ok(r#"join(",")"#), "");
+    // element wraps around, refuses negative indexes.
+    assert_eq!(ok("element([1, 2, 3], 4)"), 2);
+    assert_eq!(
+        call("element([1, 2], -1)").unwrap_err(),
+        "error calling function `element`: cannot use element function with a negative index"
+    );
+    // chunklist: size 0 is one chunk.
+    assert_eq!(
+        ok("chunklist([1, 2, 3], 0)"),
+        serde_json::json!([[1, 2, 3]])
+    );
+    assert_eq!(
+        ok("chunklist([1, 2, 3], 2)"),
+        serde_json::json!([[1, 2], [3]])
+    );
+    assert_eq!(
+        call("chunklist([1], -1)").unwrap_err(),
+        "error calling function `chunklist`: the size argument must be a whole number >= 0"
+    );
+    // setproduct needs two sets; setunion one.
+    assert_eq!(
+        call(r#"setproduct(["a"])"#).unwrap_err(),
+        "error calling function `setproduct`: at least two arguments are required"
+    );
+    assert!(call("setunion()").is_err());
+    // parseint: bases up to 62, signs.
+    assert_eq!(ok(r#"parseint("-ff", 16)"#), -255);
+    assert_eq!(ok(r#"parseint("FF", 16)"#), 255);
+    assert_eq!(ok(r#"parseint("Z", 62)"#), 61);
+    assert_eq!(ok(r#"parseint("z", 62)"#), 35);
+    assert_eq!(
+        call(r#"parseint("12", 2)"#).unwrap_err(),
+        "error calling function `parseint`: cannot parse \"12\" as a base 2 integer"
+    );
+    // Arity is checked like cty: too few or too many arguments.
+    let err = call(r#"upper("a", "b")"#).unwrap_err();
+    assert!(err.contains("upper"), "{err}");
+    assert!(call(r#"templatefile("a", {}, {})"#).is_err());
+    assert!(call(r#"jsonnetfile("a", {}, {})"#).is_err());
 }
