@@ -100,6 +100,20 @@ struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct PluginCatalog {
     plugins: BTreeMap<String, Entry>,
+    /// Finds external plugins (a scan of PATH and the plugin dirs), run only when a file
+    /// names a plugin that is not built in: most files never pay for it.
+    discover: Option<Discover>,
+    discovered: std::sync::OnceLock<std::collections::BTreeSet<String>>,
+}
+
+/// The closure behind [`PluginCatalog::discover_externals_with`].
+#[derive(Clone)]
+struct Discover(std::sync::Arc<dyn Fn() -> Vec<String> + Send + Sync>);
+
+impl std::fmt::Debug for Discover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Discover")
+    }
 }
 
 impl PluginCatalog {
@@ -122,6 +136,24 @@ impl PluginCatalog {
         self.plugins.entry(name.to_owned()).or_default().external = true;
     }
 
+    /// External plugins are found by `discover` (their names), called at most once and only
+    /// when a name is not in the catalog already.
+    pub fn discover_externals_with(
+        &mut self,
+        discover: impl Fn() -> Vec<String> + Send + Sync + 'static,
+    ) {
+        self.discover = Some(Discover(std::sync::Arc::new(discover)));
+    }
+
+    fn externals(&self) -> &std::collections::BTreeSet<String> {
+        self.discovered.get_or_init(|| {
+            self.discover
+                .as_ref()
+                .map(|d| (d.0)().into_iter().collect())
+                .unwrap_or_default()
+        })
+    }
+
     /// The schema of component `kind` of `name`, when known.
     fn schema(&self, name: &str, kind: PluginKind) -> Option<&serde_json::Value> {
         self.plugins.get(name)?.kinds.get(&kind)?.as_ref()
@@ -142,6 +174,7 @@ impl PluginCatalog {
                     None,
                 ))
             }
+            None if self.externals().contains(name) => Ok(()),
             None if WAYPOINT_PLUGINS.contains(&name) => Err((
                 format!(
                     "`{name}` is a Waypoint plugin; Wayline does not provide it natively — see `wayline plugin list`"
@@ -151,11 +184,16 @@ impl PluginCatalog {
                 )),
             )),
             None => {
-                let names = self
+                let mut names: Vec<&str> = self
                     .plugins
                     .iter()
                     .filter(|(_, e)| e.external || e.kinds.contains_key(&kind))
-                    .map(|(n, _)| n.as_str());
+                    .map(|(n, _)| n.as_str())
+                    .chain(self.externals().iter().map(String::as_str))
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                let names = names.into_iter();
                 let list = names.clone().collect::<Vec<_>>().join(", ");
                 match did_you_mean(name, names) {
                     // Close to a plugin that is here: a typo.
@@ -394,6 +432,61 @@ fn check_body(
 /// Whether `v` converts to the schema's type under HCL's (cty's) conversion rules: numbers and
 /// bools convert to strings, numeric strings to numbers, `"true"`/`"false"` to bools. The error
 /// says what was found.
+/// Whether any value of a declared variable type converts to `schema`'s type (HCL's rules:
+/// strings, numbers and bools convert to strings; a string may hold a number or a bool; a
+/// list is never a string). The error says what the field expects.
+pub(crate) fn type_fits(ty: &VarType, schema: &serde_json::Value) -> Result<(), String> {
+    let want = schema.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    let items = |t: &VarType, key: &str| {
+        schema
+            .get(key)
+            .filter(|s| s.is_object())
+            .is_none_or(|s| type_fits(t, s).is_ok())
+    };
+    let ok = match (want, ty) {
+        ("", _) | (_, VarType::Any) => true,
+        ("string", VarType::String | VarType::Number | VarType::Bool)
+        | ("number", VarType::String | VarType::Number)
+        | ("boolean", VarType::String | VarType::Bool)
+        | ("object", VarType::Object(_)) => true,
+        ("array", VarType::List(t) | VarType::Set(t)) => items(t, "items"),
+        ("array", VarType::Tuple(ts)) => ts.iter().all(|t| items(t, "items")),
+        ("object", VarType::Map(t)) => items(t, "additionalProperties"),
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(format!("expected {}", describe(schema)))
+}
+
+/// "a list of strings", "a map of numbers", "a block", …
+fn describe(schema: &serde_json::Value) -> String {
+    let inner = |key: &str| schema.get(key).filter(|s| s.get("type").is_some());
+    match schema.get("type").and_then(|t| t.as_str()).unwrap_or("") {
+        "array" => match inner("items") {
+            Some(i) => format!("a list of {}", plural(&describe(i))),
+            None => "a list".to_owned(),
+        },
+        "object" if is_block(schema) => "a block".to_owned(),
+        "object" => match inner("additionalProperties") {
+            Some(i) => format!("a map of {}", plural(&describe(i))),
+            None => "a map".to_owned(),
+        },
+        "boolean" => "a bool".to_owned(),
+        "number" => "a number".to_owned(),
+        _ => "a string".to_owned(),
+    }
+}
+
+fn plural(one: &str) -> String {
+    let bare = one.strip_prefix("a ").unwrap_or(one);
+    match bare.split_once(' ') {
+        Some((head, rest)) => format!("{head}s {rest}"),
+        None => format!("{bare}s"),
+    }
+}
+
 pub(crate) fn conforms(v: &Value, schema: &serde_json::Value) -> Result<(), String> {
     let want = schema.get("type").and_then(|t| t.as_str()).unwrap_or("");
     let found = crate::value::type_name(v);

@@ -86,14 +86,24 @@ pub(crate) async fn init(env: &Env, no_server: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The apps of a file, the first [`APPS_NAMED`] by name (a file with 50,000 apps is one line,
+/// not a megabyte).
 fn app_names(config: &wayline_config::Config) -> String {
-    config
+    let names = config
         .apps
         .iter()
+        .take(APPS_NAMED)
         .map(|a| format!("`{}`", a.name))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    match config.apps.len().checked_sub(APPS_NAMED) {
+        Some(more) if more > 0 => format!("{names} and {more} more"),
+        _ => names,
+    }
 }
+
+/// How many app names `validate` prints.
+const APPS_NAMED: usize = 20;
 
 fn config_path(file: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(f) = file {
@@ -131,12 +141,11 @@ pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result
                     &dir,
                     text.as_deref(),
                 )));
-                let diags = wayline_config::validate_file(&path, &inputs);
-                if diags.has_errors() {
-                    return Err(diags);
+                // One parse: the configuration that was validated is the one described.
+                match wayline_config::validate_file_config(&path, &inputs) {
+                    (Some(config), diags) if !diags.has_errors() => Ok((config, diags)),
+                    (_, diags) => Err(diags),
                 }
-                let config = wayline_config::load_file_for(&path, &inputs.workspace)?;
-                Ok((config, diags))
             });
     match result {
         Ok((config, warnings)) => {

@@ -43,11 +43,16 @@ pub(crate) fn catalog(
             catalog.add(&p.name, kind, schema);
         }
     }
-    for name in host.known_plugins() {
-        if host.builtins().get(&name).is_none() {
-            catalog.add_external(&name);
-        }
-    }
+    // Only a name that is not built in needs the scan of the plugin dirs, PATH and the Waypoint
+    // provider: most files never pay for it.
+    let dir = project_dir.to_path_buf();
+    catalog.discover_externals_with(move || {
+        let host = wayline_runner::executor::plugin_host(&dir);
+        host.known_plugins()
+            .into_iter()
+            .filter(|n| host.builtins().get(n).is_none())
+            .collect()
+    });
     if let Some(text) = config_text {
         waypoint_schemas(&host, project_dir, text, &mut catalog);
     }
@@ -95,7 +100,10 @@ fn waypoint_schemas(
 ) {
     let names: Vec<String> = used_plugins(text)
         .into_iter()
-        .filter(|n| host.source_of(n).is_some_and(|s| s.starts_with("Waypoint")))
+        .filter(|n| {
+            host.builtins().get(n).is_none()
+                && host.source_of(n).is_some_and(|s| s.starts_with("Waypoint"))
+        })
         .collect();
     if names.is_empty() {
         return;

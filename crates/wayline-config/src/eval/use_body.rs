@@ -209,6 +209,24 @@ impl EvalContext<'_> {
                     path.push(a.key.as_str().to_owned());
                     if let Some(schema) = catalog.field_schema(&u.plugin, kind, path) {
                         let e = Expr::new(&a.value, &u.file);
+                        if let Some(decl) = self.unknown_var_of(&a.value) {
+                            // Only the job knows the value (`dynamic()`, or the server's): its
+                            // declared type still has to fit.
+                            if let Err(m) = crate::plugins::type_fits(&decl.ty, schema) {
+                                diags.push(self.error_at(
+                                    &e,
+                                    format!(
+                                        "`{}` of `use \"{}\"`: {m}, but `var.{}` is declared `{}` (its value is known only when the job runs)",
+                                        path.join("."),
+                                        u.plugin,
+                                        decl.name,
+                                        decl.ty
+                                    ),
+                                ));
+                            }
+                            path.pop();
+                            continue;
+                        }
                         let value = match self.eval(&e, None) {
                             Ok(v) if !contains_dynamic(&v) => Some(v),
                             _ => literal_shape(&a.value),
@@ -231,6 +249,27 @@ impl EvalContext<'_> {
                 }
             }
         }
+    }
+
+    /// The declaration of `var.NAME` when the expression is exactly that and only a job knows
+    /// its value.
+    fn unknown_var_of(&self, e: &EditExpr) -> Option<&VariableDecl> {
+        let EditExpr::Traversal(t) = e else {
+            return None;
+        };
+        let EditExpr::Variable(root) = &t.expr else {
+            return None;
+        };
+        let [op] = t.operators.as_slice() else {
+            return None;
+        };
+        let hcl::edit::expr::TraversalOperator::GetAttr(name) = op.value() else {
+            return None;
+        };
+        let name = name.as_str();
+        (root.as_str() == "var" && self.unknown_vars.iter().any(|n| n == name))
+            .then(|| self.config.variable(name))
+            .flatten()
     }
 
     pub(super) fn command(&self, e: &Expr) -> Result<Vec<String>, Diagnostic> {

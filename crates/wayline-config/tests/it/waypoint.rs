@@ -295,3 +295,49 @@ app "api" {
         ]
     );
 }
+
+#[test]
+fn dynamic_and_unset_variables_are_type_checked_against_the_field() {
+    let src = r#"project = "p"
+variable "port" {
+  type    = string
+  default = dynamic("null", { static_value = "3000" })
+}
+variable "cmd" {
+  type    = list(number)
+  default = dynamic("null", {})
+}
+variable "env" {
+  type    = list(string)
+  default = dynamic("null", {})
+}
+variable "image" {
+  type = map(string)
+}
+app "web" {
+  build {
+    use "docker" {}
+  }
+  deploy {
+    use "docker" {
+      image              = var.image
+      service_port       = var.port
+      command            = var.cmd
+      static_environment = var.env
+    }
+  }
+}
+"#;
+    let inputs = EvalInputs {
+        plugins: Some(catalog()),
+        ..Default::default()
+    };
+    assert_eq!(
+        check(src, &inputs),
+        [
+            "14:10 Warning variable `image` has no value here; a job fails unless the server has one",
+            "23:28 Error `image` of `use \"docker\"`: expected a string, but `var.image` is declared `map(string)` (its value is known only when the job runs)",
+            "26:28 Error `static_environment` of `use \"docker\"`: expected a map of strings, but `var.env` is declared `list(string)` (its value is known only when the job runs)",
+        ]
+    );
+}
