@@ -3,7 +3,7 @@
 
 use wayline_proto::v1::{self as pb, Job, JobResult, OperationKind, job::Operation};
 
-use crate::pipeline::{Run, StepError};
+use crate::pipeline::{Pruned, Run, StepError};
 
 /// Runs the job's operation.
 pub(crate) async fn operate(
@@ -103,10 +103,17 @@ async fn up_op(run: &Run<'_>, u: &pb::UpOp, result: &mut JobResult) -> Result<()
     result.deploy = Some(deployment.record.clone());
     if u.release {
         let release = run.release(&deployment.record).await?;
-        if u.prune {
-            result.destroyed = run.prune(&deployment.record, u.prune_retain).await?;
-        }
         result.release = Some(release.record);
+        if u.prune {
+            prune(
+                run,
+                &deployment.record,
+                u.prune_retain,
+                &u.prune_runner_id,
+                result,
+            )
+            .await?;
+        }
     }
     result.status_report = run.status_report(&deployment.record).await?;
     Ok(())
@@ -118,6 +125,12 @@ async fn destroy_op(
     d: pb::DestroyOp,
     result: &mut JobResult,
 ) -> Result<(), StepError> {
+    if d.prune
+        && let Some(pb::destroy_op::Target::Deployments(ids)) = &d.target
+    {
+        result.destroyed = run.prune_deployments(&ids.ids).await?;
+        return Ok(());
+    }
     let whole_workspace = !matches!(d.target, Some(pb::destroy_op::Target::Deployments(_)));
     let targets = match d.target {
         Some(pb::destroy_op::Target::Deployments(ids)) => {
@@ -202,10 +215,25 @@ async fn release_op(
         deployment
     };
     let release = run.release(&deployment).await?;
-    if r.prune {
-        result.destroyed = run.prune(&deployment, r.prune_retain).await?;
-    }
     result.release = Some(release.record);
+    if r.prune {
+        prune(run, &deployment, r.prune_retain, &r.prune_runner_id, result).await?;
+    }
+    Ok(())
+}
+
+/// The prune after a release, in this job or queued as its own (see `Run::prune_after_release`).
+async fn prune(
+    run: &Run<'_>,
+    released: &pb::Operation,
+    retain: i32,
+    runner_id: &str,
+    result: &mut JobResult,
+) -> Result<(), StepError> {
+    match run.prune_after_release(released, retain, runner_id).await? {
+        Pruned::Here(destroyed) => result.destroyed = destroyed,
+        Pruned::Queued(job_id) => result.prune_job_id = job_id,
+    }
     Ok(())
 }
 

@@ -88,6 +88,9 @@ pub(crate) enum JobCmd {
     Inspect {
         /// The job's id or a unique prefix of it.
         id: String,
+        /// Also print a trace of its steps: when each started and how long it took.
+        #[arg(long = "timings")]
+        timings: bool,
     },
     /// Cancel a job.
     Cancel {
@@ -100,6 +103,13 @@ pub(crate) enum JobCmd {
     /// Follow the output of a job, live or finished.
     GetStream {
         /// The job's id or a unique prefix of it.
+        id: String,
+    },
+    /// Run one job queued for a runner id nobody runs yet, as that runner, then exit: what
+    /// `up` starts in the background for the prune after its release.
+    #[command(hide = true)]
+    RunBackground {
+        /// The job's id.
         id: String,
     },
 }

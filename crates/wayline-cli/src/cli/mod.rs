@@ -90,6 +90,9 @@ pub(crate) struct OpFlags {
     /// server writes are retried meanwhile).
     #[arg(long = "server-wait", default_value_t = 60, value_name = "SECONDS")]
     pub(crate) server_wait: u64,
+    /// After the job, print a trace of its steps: when each started and how long it took.
+    #[arg(long = "timings")]
+    pub(crate) timings: bool,
 }
 
 /// Pruning of old deployments after a release.

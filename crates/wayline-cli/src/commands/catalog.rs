@@ -570,8 +570,16 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
     let mut rows = Vec::new();
     let mut json = Vec::new();
     let mut problems = Vec::new();
+    let mut pruning = Vec::new();
     for app in apps {
         let st = AppStatus::fetch(&mut session, &app, &workspace).await;
+        let prunes = ops::pending_prunes(&mut session, &app, &workspace).await;
+        for (job, state) in &prunes {
+            pruning.push(format!(
+                "{}: pruning older deployments in job {job} ({state})",
+                app.application
+            ));
+        }
         // Instances are the entrypoints connected now; they also report config they can't resolve.
         for i in &st.instances {
             for e in &i.config_errors {
@@ -601,6 +609,9 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
             "instances": st.instances.iter().map(|i| serde_json::json!({
                 "id": i.id, "deployment_id": i.deployment_id, "config_errors": i.config_errors,
             })).collect::<Vec<_>>(),
+            "pruning": prunes.iter().map(|(job, state)| serde_json::json!({
+                "job_id": job, "state": state,
+            })).collect::<Vec<_>>(),
         }));
     }
     if env.global.json {
@@ -619,6 +630,9 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
             ],
             &rows,
         );
+        for p in &pruning {
+            say!("{}", env.style.dim(&render::safe(p)));
+        }
         if !problems.is_empty() {
             say!("\nConfig that deployments cannot resolve:");
             for p in &problems {

@@ -129,7 +129,7 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
                 );
             }
         }
-        JobCmd::Inspect { id } => {
+        JobCmd::Inspect { id, timings } => {
             let j = s
                 .client
                 .get_job(pb::GetJobRequest { job_id: id })
@@ -177,6 +177,9 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
                 }
                 render::fields(&rows);
             }
+            if timings {
+                return super::timings::print(&mut s, &j.id).await;
+            }
         }
         JobCmd::Cancel { id, force } => {
             s.client
@@ -191,6 +194,7 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
                 if force { " (forced)" } else { "" }
             );
         }
+        JobCmd::RunBackground { id } => return super::ops::run_background(s, &id).await,
         JobCmd::GetStream { id } => {
             return super::ops::follow_job(env, &mut s, &id, true, super::ops::DEFAULT_SERVER_WAIT)
                 .await;

@@ -11,6 +11,7 @@ mod plugin_cmd;
 mod project;
 mod runner_cmd;
 mod server_cmd;
+mod timings;
 
 use std::process::ExitCode;
 

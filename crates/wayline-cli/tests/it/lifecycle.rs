@@ -119,8 +119,29 @@ fn up_without_release_and_pruning() {
     env.write("wayline.hcl", APP);
     env.ok(&["up"]);
     env.ok(&["up"]);
-    env.ok(&["up"]);
-    // Default retain 1: after v3 is released, v1 is pruned and v2 kept.
+    // Default retain 1: after v3 is released, v1 is pruned and v2 kept, in a job of its own
+    // that `up` names and does not wait for.
+    let r = env.ok(&["up"]);
+    let prune_job = r
+        .stdout()
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Pruning deployment v1 continues in the background in job ")
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("up names its prune job:\n{}", r.all()))
+        .to_owned();
+    let status = env.json(&["status", "-json"]);
+    assert!(status[0]["pruning"].is_array(), "{status}");
+    let followed = env.ok(&["job", "get-stream", &prune_job]);
+    assert!(
+        followed.stdout().contains("Pruning deployment v1"),
+        "{}",
+        followed.all()
+    );
+    let status = env.json(&["status", "-json"]);
+    assert_eq!(status[0]["pruning"], serde_json::json!([]), "{status}");
     let deps = env.json(&["deployment", "list", "-json"]);
     let state = |seq: u64| {
         deps.as_array()

@@ -12,10 +12,12 @@ mod deploy;
 mod destroy;
 mod dynamic;
 mod hooks;
+mod prune;
 mod release;
 mod status_report;
 
 pub(crate) use build::Produced;
+pub(crate) use prune::Pruned;
 pub(crate) use release::rollback_release;
 
 use std::collections::BTreeMap;

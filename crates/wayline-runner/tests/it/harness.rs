@@ -288,5 +288,6 @@ pub fn up(retain: i32) -> pb::job::Operation {
         release: true,
         prune: true,
         prune_retain: retain,
+        prune_runner_id: String::new(),
     })
 }

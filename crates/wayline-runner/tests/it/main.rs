@@ -7,4 +7,5 @@ mod harness;
 
 mod pipeline;
 mod plan;
+mod prune;
 mod tls;

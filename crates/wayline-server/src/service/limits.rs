@@ -175,11 +175,14 @@ fn job(j: &pb::Job) -> Result<(), Status> {
         Some(Target::Labels(l)) => labels("job.target_runner.labels", &l.labels)?,
         Some(Target::Any(())) | None => {}
     }
-    let retain = match &j.operation {
-        Some(pb::job::Operation::Release(r)) => r.prune_retain,
-        Some(pb::job::Operation::Up(u)) => u.prune_retain,
-        _ => 0,
+    let (retain, prune_runner) = match &j.operation {
+        Some(pb::job::Operation::Release(r)) => (r.prune_retain, r.prune_runner_id.as_str()),
+        Some(pb::job::Operation::Up(u)) => (u.prune_retain, u.prune_runner_id.as_str()),
+        _ => (0, ""),
     };
+    if !prune_runner.is_empty() {
+        id("job.prune_runner_id", prune_runner)?;
+    }
     if retain < 0 {
         return Err(Status::invalid_argument(format!(
             "prune_retain is {retain}; it counts deployments to keep, so it must be 0 or more"

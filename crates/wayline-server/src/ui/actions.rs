@@ -67,6 +67,7 @@ fn operation(f: &ActionForm, rollback: bool) -> Result<Operation, UiError> {
                     ids: vec![needs_deployment()?],
                 },
             )),
+            prune: false,
         }),
         other => {
             return Err(UiError::invalid(format!(

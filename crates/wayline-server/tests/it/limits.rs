@@ -176,6 +176,7 @@ async fn lifetimes_and_prune_retain_are_bounded() {
                     release: true,
                     prune: true,
                     prune_retain: -3,
+                    ..Default::default()
                 }),
                 "r1",
             )),

@@ -212,6 +212,7 @@ fn complete_json(
         "commit": result_commit(&r),
         "release_url": r.release_url,
         "deploy_url": r.deploy_url,
+        "prune_job_id": (!r.prune_job_id.is_empty()).then_some(&r.prune_job_id),
         "app_url": r.app_url,
         "deployment_id": r.deploy.as_ref().map(|d| d.id.clone()),
         "deployment": r.deploy.as_ref().map(|d| wayline_core::id::format_sequence(d.sequence)),

@@ -5,6 +5,7 @@
 //! job, `run` places and queues the job (with the CLI's own local runner), `follow` renders its
 //! stream until it ends.
 
+mod background;
 mod follow;
 mod run;
 mod target;
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use wayline_core::pb::{self, job::Operation};
 
+pub(crate) use background::{pending_prunes, run_background};
 pub(crate) use follow::follow_job;
 pub(crate) use run::{DEFAULT_SERVER_WAIT, place, queue};
 use run::{run_job, run_job_with};
@@ -35,6 +37,7 @@ pub(crate) async fn up(
         release,
         prune: prune.prune,
         prune_retain: prune.prune_retain,
+        prune_runner_id: String::new(),
     });
     for_each_app(env, &op, &operation, "Deploying").await
 }
@@ -117,6 +120,7 @@ pub(crate) async fn release(
         prune: prune.prune,
         prune_retain: prune.prune_retain,
         rollback,
+        prune_runner_id: String::new(),
     });
     let job = job_for(&target, &op, operation)?;
     let what = if rollback {
@@ -170,6 +174,7 @@ pub(crate) async fn destroy(
         &op,
         Operation::Destroy(pb::DestroyOp {
             target: Some(destroy_target),
+            prune: false,
         }),
     )?;
     run_job_with(

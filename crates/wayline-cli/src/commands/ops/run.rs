@@ -35,6 +35,11 @@ pub(crate) async fn run_job_with(
     headline: &str,
 ) -> Result<ExitCode> {
     let runner = place(op, &session, &mut job)?;
+    // With the CLI's own runner, the prune after the release runs as a job of its own, in a
+    // process that outlives this command.
+    let deferred_prune = runner
+        .as_ref()
+        .and_then(|_| super::background::defer_prune(&mut job));
     if env.global.json {
         let app = job.application.clone().unwrap_or_default();
         crate::render::json_line(&serde_json::json!({
@@ -50,6 +55,19 @@ pub(crate) async fn run_job_with(
     }
     let wait = Duration::from_secs(op.server_wait);
     let code = follow_job(env, &mut session, &job_id, true, wait).await;
+    if deferred_prune.is_some()
+        && matches!(code, Ok(ExitCode::SUCCESS))
+        && let Some(prune_job) = super::background::prune_job_of(&mut session, &job_id).await
+        && let Err(e) = super::background::spawn_background(&prune_job)
+    {
+        crate::render::note!("{e:#}; `wayline job cancel {prune_job}` removes the prune job");
+    }
+    if op.timings
+        && code.is_ok()
+        && let Err(e) = crate::commands::timings::print(&mut session, &job_id).await
+    {
+        crate::render::note!("no timings: {e:#}");
+    }
     if let Some(r) = runner {
         if code.is_ok() {
             r.stop().await;
@@ -72,7 +90,11 @@ pub(crate) struct LocalRunner {
 impl LocalRunner {
     /// A runner whose jobs wait out an unreachable server for `server_wait`.
     pub(crate) fn start(session: &Session, server_wait: Duration) -> Self {
-        let id = wayline_core::id::new_id();
+        Self::start_as(session, wayline_core::id::new_id(), server_wait)
+    }
+
+    /// The same, with runner id `id`.
+    pub(crate) fn start_as(session: &Session, id: String, server_wait: Duration) -> Self {
         let shutdown = CancellationToken::new();
         let runner = Runner::new(
             session.client.clone(),
