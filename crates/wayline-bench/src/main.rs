@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! cargo build --release -p wayline-cli -p wayline-bench
-//! target/release/wayline-bench [all|cli|server|exec-up|docker-up] [--wayline target/release/wayline] [--runs N]
+//! target/release/wayline-bench [all|cli|server|exec-up|docker-up|compare] [--wayline target/release/wayline] [--runs N]
 //! ```
 //!
 //! Each benchmark runs in a fresh temporary home so nothing of the user's is touched, prints
 //! one line per figure (median and p90 over the runs, plus the goal) and stops every process
 //! it started. Docker figures need a running engine, busybox-static and
 //! `WAYLINE_ENTRYPOINT_BINARY` (scripts/build-entrypoint.sh).
+
+mod compare;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -58,6 +60,9 @@ fn main() {
     }
     if all || what == "docker-up" {
         bench_docker_up(&opts);
+    }
+    if all || what == "compare" {
+        compare::bench_compare(&opts);
     }
 }
 
