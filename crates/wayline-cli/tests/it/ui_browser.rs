@@ -1,6 +1,7 @@
 //! The web UI in headless Chromium, driven over WebDriver: sign in through `wayline ui`'s link,
 //! watch a job's output arrive live, see the deployed app with its commit, read a log line the
-//! app writes after the page loaded, pause and resume, `echo hi` in the exec terminal, sign out.
+//! app writes after the page loaded, pause and resume, `echo hi` in the exec terminal, roll back
+//! and destroy from the browser (jobs on a runner agent), sign out.
 //! Screenshots of each page go to `target/ui-screenshots/`. Skipped with a reason when Chromium
 //! or its driver is missing, unless `WAYLINE_REQUIRE_CHROMIUM=1`.
 
@@ -173,6 +174,7 @@ fn the_ui_in_headless_chromium() {
         "the app page scrolls sideways at 360 px"
     );
     b.size(1200, 900);
+    keyboard_to_deployments(&b, &app);
 
     // Logs: a line the app writes after the page loaded shows up; paused lines wait.
     b.go(&format!("{app}/logs"));
@@ -205,6 +207,42 @@ fn the_ui_in_headless_chromium() {
     b.screenshot("exec");
     assert!(hi, "the terminal never showed `hi`:\n{}", b.text());
 
+    // A second deployment (v1 kept), and a runner that takes the browser's jobs.
+    env.ok(&["up", "-prune=false"]);
+    let _runner = Bg(env
+        .cmd(&["runner", "agent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    b.go(&format!("{app}/deployments"));
+    b.wait_text("v2", WAIT);
+    // Roll back: release v1 (the last row) from the browser; the job page follows it.
+    b.click("main table tbody tr:last-child form button");
+    b.wait_text("release", WAIT);
+    b.wait_text("success", WAIT);
+    b.screenshot("rollback-job");
+    b.go(&app);
+    b.wait_text("Release v", WAIT);
+    let pointed = b.js("return document.querySelector('section[aria-label=\"Latest Release\"] a[href*=\"/deployments/\"]').textContent");
+    assert_eq!(
+        pointed,
+        serde_json::Value::String("v1".into()),
+        "{}",
+        b.text()
+    );
+    b.screenshot("app-rolled-back");
+    // Destroy v2 (now not released): its row looks destroyed.
+    b.go(&format!("{app}/deployments"));
+    b.click("main table tbody tr:first-child form:nth-of-type(2) button");
+    b.wait_text("destroy", WAIT);
+    b.wait_text("success", WAIT);
+    b.go(&format!("{app}/deployments"));
+    b.wait_text("destroyed", WAIT);
+    let row = b.js("return document.querySelector('main table tbody tr:first-child').className");
+    assert_eq!(row, serde_json::Value::String("destroyed".into()));
+    b.screenshot("deployments-destroyed");
+
     b.go(&format!("{base}runners"));
     b.wait_text("Runners", WAIT);
     b.screenshot("runners");
@@ -216,4 +254,52 @@ fn the_ui_in_headless_chromium() {
     b.go(&app);
     b.wait_text("Sign in", WAIT);
     b.screenshot("signin");
+    drop(b);
+
+    // Dark by `prefers-color-scheme`: a browser that prefers dark gets a dark page.
+    let dark = Browser::start_with(
+        &chromium,
+        &driver,
+        &env.home.path().join("chromium-dark"),
+        &["--force-dark-mode"],
+    );
+    dark.go(&sign_in_link(&env));
+    dark.wait_text("Projects", WAIT);
+    dark.go(&app);
+    dark.wait_text("Deployment v", WAIT);
+    let bg = dark.js("return getComputedStyle(document.body).backgroundColor");
+    dark.screenshot("app-dark");
+    assert_eq!(bg, serde_json::Value::String("rgb(20, 21, 24)".into()));
+}
+
+/// Keyboard only: the first Tab reaches the skip link, every focused control shows a focus
+/// ring, and Tab + Enter on the "Deployments" link opens that list.
+fn keyboard_to_deployments(b: &Browser, app: &str) {
+    b.go(app);
+    b.wait_text("Deployment v", WAIT);
+    b.keys("\t");
+    let first = b.js("return document.activeElement.textContent");
+    assert_eq!(first, serde_json::Value::String("Skip to content".into()));
+    let mut reached = false;
+    for _ in 0..40 {
+        let ring = b.js("return getComputedStyle(document.activeElement).outlineStyle");
+        assert_ne!(
+            ring,
+            serde_json::Value::String("none".into()),
+            "no focus ring on {}",
+            b.js("return document.activeElement.outerHTML")
+        );
+        if b.js("return document.activeElement.textContent")
+            == serde_json::Value::String("Deployments".into())
+        {
+            reached = true;
+            break;
+        }
+        b.keys("\t");
+    }
+    assert!(reached, "Tab never reached the Deployments link");
+    b.keys("\n");
+    b.wait_text("Deployments", WAIT);
+    assert!(b.url().ends_with("/deployments"), "{}", b.url());
+    b.screenshot("keyboard-deployments");
 }

@@ -38,6 +38,11 @@ pub struct Browser {
 impl Browser {
     /// Starts the driver and a headless browser with a fresh profile under `profile`.
     pub fn start(browser: &Path, driver: &Path, profile: &Path) -> Self {
+        Self::start_with(browser, driver, profile, &[])
+    }
+
+    /// [`Browser::start`] with more browser flags.
+    pub fn start_with(browser: &Path, driver: &Path, profile: &Path, extra: &[&str]) -> Self {
         let port = crate::common::free_port();
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
@@ -56,15 +61,24 @@ impl Browser {
                 .is_ok()),
             "chromedriver did not answer on port {port}"
         );
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1200,900",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| (*a).to_owned())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": browser.display().to_string(),
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--window-size=1200,900",
-                         format!("--user-data-dir={}", profile.display())],
-            }
+            "goog:chromeOptions": { "binary": browser.display().to_string(), "args": args }
         }}});
         let v = b
             .call("POST", "/session", Some(&caps))
@@ -168,6 +182,25 @@ impl Browser {
             "POST",
             &format!("/element/{id}/value"),
             Some(json!({ "text": keys })),
+        );
+    }
+
+    /// Presses keys on whatever has the focus (`\t` is Tab, `\n` Enter), as a keyboard does.
+    pub fn keys(&self, text: &str) {
+        let mut actions = Vec::new();
+        for c in text.chars() {
+            let key = match c {
+                '\t' => '\u{E004}',
+                '\n' => '\u{E007}',
+                c => c,
+            };
+            actions.push(json!({"type": "keyDown", "value": key.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": key.to_string()}));
+        }
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
         );
     }
 

@@ -1,7 +1,7 @@
 //! Actions from the browser: `up`, `deploy`, `release` (of any deployment: an older one is a
-//! rollback) and `destroy` of a deployment. Each is queued as a job for any runner with the
-//! project's own data source (what `wayline <op> -local=false` does), and the browser is sent
-//! to the job's page, which follows it live.
+//! rollback) and `destroy` of a deployment. Each is queued as a job for any runner (a job
+//! nobody can take says why it waits), and the browser is sent to the job's page, which follows
+//! it live.
 
 use axum::Form;
 use axum::extract::Path;
@@ -12,7 +12,7 @@ use wayline_proto::v1 as pb;
 use wayline_proto::v1::job::Operation;
 
 use super::Viewer;
-use super::api::{Page, UiError};
+use super::api::{Api, Page, Rs, UiError};
 use super::layout::{Ctx, app_path, seg};
 
 /// The action form.
@@ -23,9 +23,17 @@ pub(crate) struct ActionForm {
     deployment: String,
 }
 
-/// The job an action queues (target: any runner; data source: the project's).
-fn job(project: &str, app: &str, workspace: &str, op: Operation) -> pb::Job {
+/// The job an action queues: for any runner, with the project's data source, else the one the
+/// app's newest job used (a local folder, which a runner on that machine can read).
+fn job(
+    project: &str,
+    app: &str,
+    workspace: &str,
+    op: Operation,
+    data_source: Option<pb::DataSource>,
+) -> pb::Job {
     pb::Job {
+        data_source,
         application: Some(pb::r#ref::Application {
             project: project.to_owned(),
             application: app.to_owned(),
@@ -37,6 +45,34 @@ fn job(project: &str, app: &str, workspace: &str, op: Operation) -> pb::Job {
         operation: Some(op),
         ..Default::default()
     }
+}
+
+/// The data source an action's job carries: none when the project has its own (the runner
+/// reads the project's), else the one the app's newest job that had one used.
+async fn data_source(
+    api: &Api,
+    project: &str,
+    app: &str,
+    workspace: &str,
+) -> Rs<Option<pb::DataSource>> {
+    let p = api.project(project).await?;
+    if p.data_source.as_ref().is_some_and(|d| d.source.is_some()) {
+        return Ok(None);
+    }
+    let jobs = api
+        .jobs(pb::ListJobsRequest {
+            application: Some(pb::r#ref::Application {
+                project: project.to_owned(),
+                application: app.to_owned(),
+            }),
+            workspace: workspace.to_owned(),
+            limit: 20,
+            ..Default::default()
+        })
+        .await?;
+    Ok(jobs
+        .into_iter()
+        .find_map(|j| j.data_source.filter(|d| d.source.is_some())))
 }
 
 fn operation(f: &ActionForm, rollback: bool) -> Result<Operation, UiError> {
@@ -108,13 +144,10 @@ pub(crate) async fn act(
     } else {
         false
     };
+    let op = operation(&f, rollback)?;
+    let source = data_source(&api, &project, &app, &ctx.workspace).await?;
     let id = api
-        .queue(job(
-            &project,
-            &app,
-            &ctx.workspace,
-            operation(&f, rollback)?,
-        ))
+        .queue(job(&project, &app, &ctx.workspace, op, source))
         .await?;
     Ok(Redirect::to(&format!("/jobs/{}", seg(&id))).into_response())
 }
