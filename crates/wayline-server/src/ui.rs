@@ -8,7 +8,8 @@
 //! workspace on any page (default `default`); an unknown one is a 404 that says so.
 //!
 //! Routes: `/` projects; `/projects/{p}` a project (apps, data source, input and config
-//! variables); `/projects/{p}/apps/{a}` an app's latest build, deployment and release;
+//! variables; `POST …/source` sets the data source and polling); `/projects/{p}/apps/{a}` an
+//! app's latest build, deployment and release;
 //! `…/apps/{a}/{builds,artifacts,deployments,releases}` lists and `…/{kind}/{id}` details;
 //! `/jobs`, `/jobs/{id}` (output live over SSE at `/jobs/{id}/events`), `POST /jobs/{id}/cancel`;
 //! `/runners` (adopt, reject, forget); `…/apps/{a}/logs` (live over SSE at `…/logs/events`);
@@ -29,6 +30,7 @@ mod ops;
 mod output;
 mod runners;
 mod session;
+mod settings;
 
 use std::sync::Arc;
 
@@ -65,6 +67,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/projects/{project}", get(home::project))
         .route("/projects/{project}/variables", post(home::set_variable))
         .route("/projects/{project}/config", post(home::set_config))
+        .route("/projects/{project}/source", post(settings::save))
         .route("/projects/{project}/apps/{app}", get(app::page_route))
         .route("/projects/{project}/apps/{app}/actions", post(actions::act))
         .route("/projects/{project}/apps/{app}/logs", get(logs::page_route))

@@ -223,6 +223,42 @@ fn signing_in_csrf_and_the_pages_over_http() {
     assert_eq!(config.status, 303, "{}", config.body);
     assert!(env.ok(&["config", "get"]).stdout().contains("PORT_NAME"));
 
+    // The data source and polling: a git source with a poll interval, stored for the CLI too.
+    let source = format!("{base}projects/uidemo/source");
+    let bad = request(
+        &source,
+        Some(&cookie),
+        Some(&format!(
+            "csrf={token}&kind=git&git_url=https%3A%2F%2Fgit.example.test%2Fshop.git&poll=1&poll_interval=often"
+        )),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("`often`"), "{}", bad.body);
+    let saved = request(
+        &source,
+        Some(&cookie),
+        Some(&format!(
+            "csrf={token}&kind=git&git_url=https%3A%2F%2Fgit.example.test%2Fshop.git&git_ref=main&poll=1&poll_interval=5m"
+        )),
+    );
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let project = request(&format!("{base}projects/uidemo"), Some(&cookie), None);
+    assert!(
+        project
+            .body
+            .contains("<code>https://git.example.test/shop.git</code>")
+            && project.body.contains("every 5m"),
+        "{}",
+        project.body
+    );
+    let inspected = env.json(&["project", "inspect", "uidemo", "-json"]);
+    assert_eq!(
+        inspected["data_source"], "git https://git.example.test/shop.git (ref main)",
+        "{inspected}"
+    );
+    let back = request(&source, Some(&cookie), Some(&format!("csrf={token}&kind=")));
+    assert_eq!(back.status, 303, "{}", back.body);
+
     // Lists, details and jobs.
     for page in ["builds", "deployments", "releases", "artifacts"] {
         let r = request(
@@ -231,6 +267,15 @@ fn signing_in_csrf_and_the_pages_over_http() {
             None,
         );
         assert_eq!(r.status, 200, "{page}: {}", r.body);
+        if page == "releases" {
+            // Each release says which deployment it points at.
+            assert!(
+                r.body.contains("/projects/uidemo/apps/shop/deployments/")
+                    && r.body.contains(">v1</a>"),
+                "{}",
+                r.body
+            );
+        }
     }
     let jobs = request(&format!("{base}jobs"), Some(&cookie), None);
     assert!(

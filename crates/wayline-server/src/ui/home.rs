@@ -115,35 +115,14 @@ pub(crate) async fn project(v: Viewer, Path(name): Path<String>, Query(show): Qu
         h2 { "Applications" }
         @if p.applications.is_empty() { (none("No applications.")) }
         ul { @for a in &p.applications { li { a href=(ctx.href(&app_path(&p.name, &a.name))) { (a.name) } } } }
-        h2 { "Data source" }
-        (data_source(&p))
+        h2 #source { "Data source" }
+        (super::settings::section(&ctx, &p))
         h2 #variables { "Input variables" }
         (variables(&ctx, &p, show))
         h2 #config { "Config variables" }
         (config_vars(&ctx, &p, &config, show))
     };
     Ok(page(&ctx, &p.name, false, body).into_response())
-}
-
-fn data_source(p: &pb::Project) -> Markup {
-    use pb::data_source::Source;
-    html! {
-        dl {
-            @match p.data_source.as_ref().and_then(|d| d.source.as_ref()) {
-                Some(Source::Git(g)) => {
-                    dt { "Type" } dd { "git" }
-                    dt { "URL" } dd { code { (g.url) } }
-                    dt { "Ref" } dd { code { (if g.r#ref.is_empty() { "HEAD" } else { &g.r#ref }) } }
-                    @if !g.path.is_empty() { dt { "Path" } dd { code { (g.path) } } }
-                    dt { "Auth" } dd { (if g.auth.is_some() { "set (not shown)" } else { "none" }) }
-                }
-                Some(Source::Local(l)) => { dt { "Type" } dd { "local" } @if !l.path.is_empty() { dt { "Path" } dd { code { (l.path) } } } }
-                None => { dt { "Type" } dd { "local (the CLI's folder)" } }
-            }
-            dt { "Poll" }
-            dd { @if p.poll_enabled { "every " (if p.poll_interval.is_empty() { "default interval" } else { &p.poll_interval }) } @else { "off" } }
-        }
-    }
 }
 
 fn masked(value: &str, show: bool) -> Markup {

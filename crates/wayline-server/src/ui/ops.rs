@@ -53,12 +53,25 @@ pub(crate) async fn list(
         .ops(k, &project, &app, &ctx.workspace, LIST_LIMIT)
         .await?;
     let base = app_path(&project, &app);
+    // Releases say which deployment they point at (its version when it is among the newest).
+    let deployments = if k == pb::OperationKind::Release {
+        api.ops(
+            pb::OperationKind::Deployment,
+            &project,
+            &app,
+            &ctx.workspace,
+            LIST_LIMIT,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
     let body = html! {
         p.muted { a href=(ctx.href(&base)) { (project) " / " (app) } }
         h1 { (title) }
         @if ops.is_empty() { (none("None yet.")) } @else {
             div.scroll { table {
-                thead { tr { th { "Version" } th { "Status" } th { "State" } th { "Commit" } th.hide-narrow { "Job" } th.hide-narrow { "Labels" } th { "Time" } @if k == pb::OperationKind::Deployment || k == pb::OperationKind::Release { th { "URL" } } } }
+                thead { tr { th { "Version" } th { "Status" } th { "State" } th { "Commit" } th.hide-narrow { "Job" } th.hide-narrow { "Labels" } th { "Time" } @if k == pb::OperationKind::Release { th { "Deployment" } } @if k == pb::OperationKind::Deployment || k == pb::OperationKind::Release { th { "URL" } } } }
                 tbody { @for op in &ops { tr class=[destroyed(op).then_some("destroyed")] {
                     td { a href=(ctx.href(&format!("{base}/{word}/{}", seg(&op.id)))) { "v" (op.sequence) } }
                     td { (op_state(op)) @if op.live { " " span.live { "● live" } } }
@@ -67,6 +80,7 @@ pub(crate) async fn list(
                     td.hide-narrow { (job_link(&op.job_id)) }
                     td.hide-narrow { (labels(&op.labels)) }
                     td { (when(op.status.as_ref().and_then(|s| s.complete_time.as_ref()))) }
+                    @if k == pb::OperationKind::Release { td { (deployment_link(&ctx, &base, &op.deployment_id, &deployments)) } }
                     @if k == pb::OperationKind::Deployment || k == pb::OperationKind::Release { td { (url_link(&op.url)) } }
                     @if k == pb::OperationKind::Deployment && !destroyed(op) { td {
                         (actions::button(&ctx, &project, &app, "release", &op.id, "Release"))
@@ -125,6 +139,16 @@ pub(crate) async fn detail(
         pre { (output_markup(&output)) }
     };
     Ok(page(&ctx, &format!("{singular} v{}", op.sequence), false, body).into_response())
+}
+
+/// A link to the deployment `id`: `vN` when it is in `known`, else its short id.
+fn deployment_link(ctx: &Ctx, base: &str, id: &str, known: &[pb::Operation]) -> Markup {
+    let href = ctx.href(&format!("{base}/deployments/{}", seg(id)));
+    html! {
+        @if id.is_empty() { } @else if let Some(d) = known.iter().find(|d| d.id == id) {
+            a href=(href) { "v" (d.sequence) } @if destroyed(d) { " " span.badge { "destroyed" } }
+        } @else { a href=(href) { code { (super::layout::short_id(id)) } } }
+    }
 }
 
 fn fields(ctx: &Ctx, project: &str, app: &str, op: &pb::Operation) -> Markup {
