@@ -429,9 +429,6 @@ fn check_body(
     }
 }
 
-/// Whether `v` converts to the schema's type under HCL's (cty's) conversion rules: numbers and
-/// bools convert to strings, numeric strings to numbers, `"true"`/`"false"` to bools. The error
-/// says what was found.
 /// Whether any value of a declared variable type converts to `schema`'s type (HCL's rules:
 /// strings, numbers and bools convert to strings; a string may hold a number or a bool; a
 /// list is never a string). The error says what the field expects.
@@ -487,6 +484,9 @@ fn plural(one: &str) -> String {
     }
 }
 
+/// Whether `v` converts to the schema's type under HCL's (cty's) conversion rules: numbers and
+/// bools convert to strings, numeric strings to numbers, `"true"`/`"false"` to bools. The error
+/// says what was found.
 pub(crate) fn conforms(v: &Value, schema: &serde_json::Value) -> Result<(), String> {
     let want = schema.get("type").and_then(|t| t.as_str()).unwrap_or("");
     let found = crate::value::type_name(v);

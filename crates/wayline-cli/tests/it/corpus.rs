@@ -69,6 +69,56 @@ const KNOWN: &[(&str, &str)] = &[
     ),
 ];
 
+/// Why Waypoint rejects each invalid file (the manifest's notes), as words one of Wayline's
+/// errors for it must contain: rejected, and for the same reason.
+const INVALID_BECAUSE: &[(&str, &[&str])] = &[
+    (
+        "internal_cli_testdata_invalid.hcl",
+        &["`default` is set twice"],
+    ),
+    (
+        "config_reference_loop.hcl",
+        &["reference loop in `config`: config.env.v1 -> config.env.v2"],
+    ),
+    (
+        "pipeline_dupe_name.hcl",
+        &["pipeline \"foo\" is declared twice"],
+    ),
+    (
+        "pipeline_invalid_step.hcl",
+        &["unknown step kind `invalid`"],
+    ),
+    ("pipeline_no_step.hcl", &["pipeline \"foo\" has no steps"]),
+    (
+        "pipeline_step_double.hcl",
+        &["has both `use` and `pipeline`"],
+    ),
+    (
+        "pipeline_step_no_use.hcl",
+        &["step \"bad\" of pipeline \"foo\" has no `use` block"],
+    ),
+    (
+        "validate_app.hcl",
+        &[
+            "must be a child of the project directory",
+            "label key `waypoint/foo` is reserved",
+        ],
+    ),
+    (
+        "validate_duplicate_def.hcl",
+        &["variable \"dinosaur\" is declared twice"],
+    ),
+    (
+        "validate_invalid_def.hcl",
+        &["invalid default for variable `bees`"],
+    ),
+    ("validate_invalid_type.hcl", &["unknown type `notatype`"]),
+    (
+        "validate_no_build.hcl",
+        &["app \"foo\" has no `build` block"],
+    ),
+];
+
 /// An error about a plugin this machine lacks: one of Waypoint's, or a third-party one (in a
 /// file Waypoint accepts, an unknown plugin name is never a typo).
 fn lacks_plugin(msg: &str) -> bool {
@@ -209,13 +259,22 @@ fn every_real_waypoint_file_gets_the_expected_result() {
             // A valid file may fail only because it needs a plugin Wayline lacks, or for one
             // of the known reasons, never with a language error.
             let plugin_only = errors.iter().all(|m| lacks_plugin(m));
-            let known = errors.iter().all(|m| {
-                lacks_plugin(m)
-                    || KNOWN.iter().any(|(k, _)| m.contains(k))
-                    || (e.notes.contains("not valid HCL") && m.contains("syntax error"))
-                    || (e.notes.contains("docker plugin does not have either")
-                        && m.contains("in `use \"docker\"`"))
-            });
+            // Waypoint's load-only fixtures without stages are rejected for that (so is
+            // Waypoint's Config.Validate); the rest of such an app is still checked, and what
+            // Waypoint's test never evaluated may fail too (`lower(a, b)`, a registry `use
+            // "docker" {}` without `image`).
+            let stageless = e.notes.contains("load-only")
+                && errors
+                    .iter()
+                    .any(|m| m.contains("`build` and `deploy` are required"));
+            let known = stageless
+                || errors.iter().all(|m| {
+                    lacks_plugin(m)
+                        || KNOWN.iter().any(|(k, _)| m.contains(k))
+                        || (e.notes.contains("not valid HCL") && m.contains("syntax error"))
+                        || (e.notes.contains("docker plugin does not have either")
+                            && m.contains("in `use \"docker\"`"))
+                });
             if !ok && !plugin_only && !known {
                 wrong.push(format!(
                     "{}: valid, rejected: {}",
@@ -228,6 +287,20 @@ fn every_real_waypoint_file_gets_the_expected_result() {
             rejected += usize::from(!ok);
             if ok {
                 wrong.push(format!("{}: invalid, accepted", e.folder));
+            }
+            match INVALID_BECAUSE.iter().find(|(f, _)| e.folder.ends_with(f)) {
+                None => wrong.push(format!("{}: invalid, but not in INVALID_BECAUSE", e.folder)),
+                Some((_, because)) => {
+                    for b in *because {
+                        if !errors.iter().any(|m| m.contains(b)) {
+                            wrong.push(format!(
+                                "{}: rejected, but not because {b:?}: {}",
+                                e.folder,
+                                errors.join(" | ")
+                            ));
+                        }
+                    }
+                }
             }
         }
         // The scratch path differs on every run (`path.project` in a project name).
@@ -280,4 +353,74 @@ fn up_with_a_plugin_typo_fails_before_any_build() {
         "{}",
         status.all()
     );
+}
+
+/// `validate` is pure: it runs no `git` (the git functions read `.git`) and writes nothing to
+/// the temporary directory, though the file calls `templatedir`, `jsonnetfile`, `jsonnetdir`
+/// and the git functions (which, in a job, write files and run git).
+#[test]
+fn validate_runs_no_git_and_writes_no_temporary_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = crate::common::TestEnv::new();
+    env.write("tpl/a.txt", "a=${a}");
+    env.write("x.jsonnet", "{ a: std.extVar('a') }");
+    env.write("j/y.jsonnet", "{ b: 2 }");
+    env.write(
+        "waypoint.hcl",
+        r#"project = "p"
+app "web" {
+  labels = { "rev" = gitrefpretty(), "origin" = gitremoteurl("origin") }
+  build {
+    use "docker" {}
+  }
+  deploy {
+    use "exec" {
+      command = ["cat", templatedir("tpl", { a = "x" }), jsonnetfile("x.jsonnet", { ext_vars = { a = "1" } }), jsonnetdir("j"), gitrefhash()]
+    }
+  }
+}
+"#,
+    );
+    git(&env.project, &["init", "-q"]);
+    git(&env.project, &["add", "-A"]);
+    git(&env.project, &["commit", "-qm", "pure"]);
+    // A `git` first on PATH that records being run, and an empty TMPDIR.
+    let bin = env.home.path().join("fakebin");
+    let ran = env.home.path().join("git-ran");
+    let tmp = env.home.path().join("tmp");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let fake = bin.join("git");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\nexit 1\n", ran.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for args in [&["validate"][..], &["validate", "-json"]] {
+        let out = env
+            .cmd(args)
+            .env("PATH", &path)
+            .env("TMPDIR", &tmp)
+            .output()
+            .expect("run wayline");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{args:?}: {all}");
+        assert!(
+            !ran.exists(),
+            "{args:?} ran git: {}",
+            std::fs::read_to_string(&ran).unwrap_or_default()
+        );
+        let written: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(written.is_empty(), "{args:?} wrote {written:?}");
+    }
 }

@@ -44,29 +44,37 @@ impl Decoder<'_> {
             url,
             config,
             runner,
-            build: build?,
-            deploy: deploy?,
+            build,
+            deploy,
             release,
             name_span: block_head_span(b),
             name,
         })
     }
 
-    pub(super) fn required_stage(
-        &mut self,
-        app: &Block,
-        kind: StageKind,
-        app_name: &str,
-    ) -> Option<Stage> {
+    pub(super) fn required_stage(&mut self, app: &Block, kind: StageKind, app_name: &str) -> Stage {
         let key = kind.as_str();
+        let missing = |file: &Source| Stage {
+            kind,
+            use_: None,
+            labels: None,
+            hooks: Vec::new(),
+            registry: None,
+            workspaces: Vec::new(),
+            label_scopes: Vec::new(),
+            span: block_head_span(app),
+            file: file.clone(),
+        };
+        // A missing stage is reported; the app stays so that the rest of it (its `config`) is
+        // still checked.
         match self.single(&app.body, key, &format!("app \"{app_name}\"")) {
-            Some(b) => Some(self.stage(b, kind, app_name, true)),
+            Some(b) => self.stage(b, kind, app_name, true),
             // A misspelt `deplyo {}` was already reported with "did you mean `deploy`?".
             None if app.body.blocks().any(|b| {
                 b.ident.as_str() != key && did_you_mean(b.ident.as_str(), [key]).is_some()
             }) =>
             {
-                None
+                missing(self.file)
             }
             None => {
                 self.error_help(
@@ -78,7 +86,7 @@ impl Decoder<'_> {
                         "add `{key} {{ use \"<plugin>\" {{}} }}` to the app"
                     )),
                 );
-                None
+                missing(self.file)
             }
         }
     }

@@ -255,6 +255,14 @@ impl<'c> EvalContext<'c> {
                 format!("reference loop in `config`: {}", cycle.join(" -> ")),
             ));
         }
+        // A value on a loop has been reported: an empty stand-in keeps the maps that hold it
+        // from adding "`config` has no attribute" for each of its references.
+        for &i in &left {
+            let p = &pending[i];
+            done.entry(p.kind)
+                .or_default()
+                .insert(p.key.clone(), Value::String(String::new()));
+        }
         scope_of(&done)
     }
 

@@ -341,3 +341,32 @@ app "web" {
         ]
     );
 }
+
+/// Waypoint's `config_reference_loop.hcl`: the loop through templates is reported once per
+/// value and nothing else about it (no "has no attribute"), even in an app whose stages are
+/// missing (reported too).
+#[test]
+fn a_config_loop_in_an_app_without_stages_is_reported_as_a_loop() {
+    let src = r#"project = "foo"
+
+app "test" {
+    config {
+        env = {
+            v1 = "${config.env.v2}"
+            v2 = "${config.env.v3}"
+            v3 = "${config.env.v1}"
+        }
+    }
+}
+"#;
+    assert_eq!(
+        check(src, &EvalInputs::default()),
+        [
+            "3:5 Error app \"test\" has no `build` block; `build` and `deploy` are required",
+            "3:5 Error app \"test\" has no `deploy` block; `build` and `deploy` are required",
+            "6:18 Error reference loop in `config`: config.env.v1 -> config.env.v2 -> config.env.v3 -> config.env.v1",
+            "7:18 Error reference loop in `config`: config.env.v2 -> config.env.v3 -> config.env.v1 -> config.env.v2",
+            "8:18 Error reference loop in `config`: config.env.v3 -> config.env.v1 -> config.env.v2 -> config.env.v3",
+        ]
+    );
+}
