@@ -373,12 +373,15 @@ fn provided(plugin: &str, call: &Call, ui_stream: Option<u32>) -> Vec<Provided> 
             app: core.job.app.clone(),
         },
     ));
+    // The platform turns these into the WAYPOINT_* variables of the deployment
+    // (WAYPOINT_SERVER_ADDR, _SERVER_TLS, _SERVER_TLS_SKIP_VERIFY, _DEPLOYMENT_ID,
+    // _CEB_INVITE_TOKEN), which wayline-entrypoint reads like its own.
     v.push(Provided::arg(
         "DeploymentConfig",
         &args::DeploymentConfig {
             id: env("WAYLINE_DEPLOYMENT_ID"),
-            server_tls: addr.starts_with("https://"),
-            server_tls_skip_verify: addr.starts_with("https://"),
+            server_tls: env("WAYLINE_SERVER_TLS") == "1",
+            server_tls_skip_verify: env("WAYLINE_SERVER_TLS_SKIP_VERIFY") == "1",
             server_addr: addr,
             entrypoint_invite_token: env("WAYLINE_ENTRYPOINT_TOKEN"),
             sequence: u32::try_from(core.job.sequence).unwrap_or(u32::MAX),
@@ -441,4 +444,55 @@ fn provided(plugin: &str, call: &Call, ui_stream: Option<u32>) -> Vec<Provided> 
         ));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wayline_plugin::{CancellationToken, CoreValues, Ui};
+
+    #[test]
+    fn the_deployment_config_carries_the_runners_server_settings() {
+        let mut core = CoreValues {
+            deployment_env: [
+                ("WAYLINE_SERVER_ADDR", "wayline.example:9701"),
+                ("WAYLINE_SERVER_TLS", "1"),
+                ("WAYLINE_DEPLOYMENT_ID", "01DEP"),
+                ("WAYLINE_ENTRYPOINT_TOKEN", "tok"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            ..CoreValues::default()
+        };
+        core.job.sequence = 4;
+        let call = Call::new(
+            Function::Deploy,
+            core,
+            Ui::discard(),
+            CancellationToken::new(),
+        );
+        let all = provided("p", &call, None);
+        let dc = all
+            .iter()
+            .find(|p| p.value.type_url.ends_with("Args.DeploymentConfig"))
+            .unwrap();
+        let dc: args::DeploymentConfig = prost::Message::decode(dc.value.value.as_slice()).unwrap();
+        assert_eq!(
+            dc,
+            args::DeploymentConfig {
+                id: "01DEP".into(),
+                server_addr: "wayline.example:9701".into(),
+                server_tls: true,
+                server_tls_skip_verify: false,
+                entrypoint_invite_token: "tok".into(),
+                sequence: 4,
+            }
+        );
+        assert!(
+            !all.iter()
+                .any(|p| p.value.type_url.ends_with("Args.TerminalUI")),
+            "no terminal without a stream"
+        );
+    }
 }

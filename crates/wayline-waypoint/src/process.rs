@@ -57,6 +57,25 @@ impl Launch {
     }
 }
 
+impl Launch {
+    /// What to do when the executable cannot be started.
+    fn missing_hint(&self) -> String {
+        if self.args.is_empty() {
+            format!(
+                "check that `{}` is an executable for this machine, or remove it",
+                self.program.display()
+            )
+        } else {
+            format!(
+                "set {} to a Waypoint 0.11 `waypoint` binary (or put one on PATH), or install \
+                 `waypoint-plugin-{}` in ./.waypoint/plugins",
+                crate::WAYPOINT_BINARY_ENV,
+                self.name
+            )
+        }
+    }
+}
+
 /// The plugin's last log lines, and whether its stderr has closed.
 #[derive(Default)]
 pub(crate) struct Logs {
@@ -184,7 +203,7 @@ impl Process {
             .kill_on_drop(true);
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {what}: {e}"))?;
+            .map_err(|e| format!("cannot start {what}: {e}; {}", launch.missing_hint()))?;
         let logs = Arc::new(Logs::default());
         logs.spawn_reader(&launch.name, child.stderr.take().expect("piped"));
         let fail =
@@ -196,7 +215,11 @@ impl Process {
                 let _ = child.start_kill();
                 logs.wait_closed(Duration::from_millis(500)).await;
                 return Err(fail(
-                    format!("printed no handshake within {timeout:?}"),
+                    format!(
+                        "printed no handshake within {timeout:?} (a Waypoint plugin prints \
+                         `1|1|unix|<socket>|grpc|` as it starts: is this one? A Wayline plugin \
+                         is named `wayline-plugin-<name>`)"
+                    ),
                     &logs,
                 ));
             }
@@ -234,8 +257,14 @@ impl Process {
             }
             Err(e) => {
                 let _ = child.start_kill();
+                let hint = if e.contains("protocol version") {
+                    "; use a build of the plugin for Waypoint 0.11 (waypoint-plugin-sdk, plugin \
+                     protocol 1)"
+                } else {
+                    ""
+                };
                 return Err(fail(
-                    format!("sent a bad handshake `{}`: {e}", line.trim_end()),
+                    format!("sent a bad handshake `{}`: {e}{hint}", line.trim_end()),
                     &logs,
                 ));
             }

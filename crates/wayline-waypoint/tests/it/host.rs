@@ -306,7 +306,7 @@ async fn handshake_failures_say_what_went_wrong() {
     assert_eq!(
         err,
         format!(
-            "plugin `slow` (`{}`) printed no handshake within 300ms; its stderr:\n[DEBUG] wltest: plugin address",
+            "plugin `slow` (`{}`) printed no handshake within 300ms (a Waypoint plugin prints `1|1|unix|<socket>|grpc|` as it starts: is this one? A Wayline plugin is named `wayline-plugin-<name>`); its stderr:\n[DEBUG] wltest: plugin address",
             crate::plugin_path(slow.path(), "slow").display()
         )
     );
@@ -317,7 +317,7 @@ async fn handshake_failures_say_what_went_wrong() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("sent a bad handshake `1|2|unix|") && err.contains("|grpc|`: plugin protocol version 2, this host speaks 1 (Waypoint 0.11); its stderr:"),
+        err.contains("sent a bad handshake `1|2|unix|") && err.contains("|grpc|`: plugin protocol version 2, this host speaks 1 (Waypoint 0.11); use a build of the plugin for Waypoint 0.11 (waypoint-plugin-sdk, plugin protocol 1); its stderr:"),
         "{err}"
     );
     let die = crate::plugin_dir("die", "WLTEST_HANDSHAKE=die");
@@ -327,6 +327,21 @@ async fn handshake_failures_say_what_went_wrong() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("exited before its handshake (exit status: 3); its stderr:\n[DEBUG] wltest: plugin address\n[ERROR] wltest: cannot start: the test asked me to die"), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_waypoint_binary_says_what_to_set() {
+    let p = WaypointPlugins::new(Vec::new(), Some("/nonexistent/waypoint".into()));
+    assert_eq!(
+        p.source("kubernetes").as_deref(),
+        Some("Waypoint built-in via `/nonexistent/waypoint`")
+    );
+    let err = p.kinds("kubernetes").await.unwrap_err().to_string();
+    assert!(
+        err.contains("cannot start Waypoint built-in plugin `kubernetes` (`/nonexistent/waypoint plugin kubernetes`): No such file or directory")
+            && err.ends_with("; set WAYLINE_WAYPOINT_BINARY to a Waypoint 0.11 `waypoint` binary (or put one on PATH), or install `waypoint-plugin-kubernetes` in ./.waypoint/plugins"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

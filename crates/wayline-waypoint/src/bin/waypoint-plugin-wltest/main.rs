@@ -167,6 +167,8 @@ impl GrpcStdio for Stdio {
 /// The host's terminal for one call, through the broker.
 struct Term {
     tx: tokio::sync::mpsc::Sender<wt::Event>,
+    /// Ends when the host has read the event stream to its end (it then closes its side).
+    done: tokio::task::JoinHandle<()>,
 }
 
 impl Term {
@@ -174,8 +176,13 @@ impl Term {
         let ch = broker.dial(id).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let mut client = TerminalUiServiceClient::new(ch);
-        tokio::spawn(async move { client.events(ReceiverStream::new(rx)).await });
-        Ok(Self { tx })
+        let done = tokio::spawn(async move {
+            if let Ok(r) = client.events(ReceiverStream::new(rx)).await {
+                let mut answers = r.into_inner();
+                while let Ok(Some(_)) = answers.message().await {}
+            }
+        });
+        Ok(Self { tx, done })
     }
 
     async fn send(&self, ev: wt::event::Event) {
@@ -199,10 +206,11 @@ impl Term {
         .await;
     }
 
-    /// Waits until the events were taken (the stream is closed when `self` drops).
+    /// Closes the stream and waits (at most 5 s) until the host has taken every event, as the
+    /// SDK's UI `Close` does.
     async fn close(self) {
         drop(self.tx);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.done).await;
     }
 }
 
