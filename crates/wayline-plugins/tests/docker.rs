@@ -280,7 +280,7 @@ async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
     assert!(
         ui.lines()
             .iter()
-            .any(|l| l.starts_with("Step 2/7 : COPY busybox /bin/busybox")),
+            .any(|l| l.starts_with("Step 2/6 : COPY busybox /bin/busybox")),
         "{:?}",
         ui.lines()
     );

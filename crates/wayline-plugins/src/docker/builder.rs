@@ -139,7 +139,13 @@ impl Builder for DockerBuilder {
             target: config.target.clone(),
             platform: config.platform.clone(),
             no_cache: config.no_cache,
-            labels: labels.clone().into_iter().collect(),
+            // The classic builder applies build labels as one more Dockerfile step (a container
+            // committed, about 250 ms); the injection's commit labels the tagged image anyway.
+            labels: if entrypoint.is_some() {
+                HashMap::new()
+            } else {
+                labels.clone().into_iter().collect()
+            },
             credentials: credentials.map(|c| {
                 // Keyed by registry; without a named one the credentials are Docker Hub's.
                 let host = c
