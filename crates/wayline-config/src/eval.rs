@@ -486,7 +486,7 @@ impl<'c> EvalContext<'c> {
                 diags.push(d);
             }
         }
-        if let Some(u) = &s.use_ {
+        if let Some(u) = &s.use_block {
             self.check_use_body(&u.body, &u.file, Some(s.kind), diags);
             if let Some(catalog) = &self.plugins {
                 let mut path = Vec::new();

@@ -240,7 +240,7 @@ impl PluginCatalog {
             stages.extend(app.release.as_ref());
             for stage in stages {
                 for variant in stage.variants() {
-                    if let Some(u) = &variant.use_ {
+                    if let Some(u) = &variant.use_block {
                         self.check_use(u, PluginKind::of_stage(stage.kind), &mut diags);
                     }
                 }

@@ -307,7 +307,7 @@ pub struct Stage {
     /// Which one.
     pub kind: StageKind,
     /// `use "<plugin>" {}` (absent only in scoped overrides that change labels or hooks).
-    pub use_: Option<UseBlock>,
+    pub use_block: Option<UseBlock>,
     /// `labels = {}`.
     pub labels: Option<Expr>,
     /// `hook {}` blocks, in order.

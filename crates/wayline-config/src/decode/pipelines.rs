@@ -18,7 +18,7 @@ impl Decoder<'_> {
                 &["depends_on", "image_url", "workspace", "labels"],
                 &[("use", 1), ("pipeline", 1)],
             );
-            let use_ = self
+            let use_block = self
                 .single(&s.body, "use", &sctx)
                 .filter(|u| u.labels.len() == 1)
                 .map(|u| self.use_block(u));
@@ -26,7 +26,7 @@ impl Decoder<'_> {
                 .single(&s.body, "pipeline", &sctx)
                 .filter(|p| p.labels.len() == 1)
                 .map(|p| self.pipeline(p));
-            let kind = match (use_, nested) {
+            let kind = match (use_block, nested) {
                 (Some(u), None) => {
                     if !STEP_USES.contains(&u.plugin.as_str()) {
                         self.error_help(

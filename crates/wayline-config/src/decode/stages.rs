@@ -102,11 +102,11 @@ impl Decoder<'_> {
             blocks.push(("registry", 0));
         }
         self.check(&b.body, &ctx, &["labels"], &blocks);
-        let use_ = self
+        let use_block = self
             .single(&b.body, "use", &ctx)
             .filter(|u| u.labels.len() == 1)
             .map(|u| self.use_block(u));
-        if top && use_.is_none() && b.body.get_blocks("use").next().is_none() {
+        if top && use_block.is_none() && b.body.get_blocks("use").next().is_none() {
             // Waypoint loads such a file; the operation then says the plugin is missing.
             let d = Diagnostic::at(
                 self.file,
@@ -151,7 +151,7 @@ impl Decoder<'_> {
         };
         Stage {
             kind,
-            use_,
+            use_block,
             labels: self.expr(&b.body, "labels"),
             hooks,
             registry,

@@ -415,13 +415,13 @@ impl Stage {
         labels: &BTreeMap<String, String>,
     ) -> EffectiveStage<'s> {
         let mut eff = EffectiveStage {
-            use_: self.use_.as_ref(),
+            use_block: self.use_block.as_ref(),
             labels: self.labels.iter().collect(),
             hooks: self.hooks.iter().collect(),
         };
         let mut apply = |s: &'s Stage| {
-            if let Some(u) = &s.use_ {
-                eff.use_ = Some(u);
+            if let Some(u) = &s.use_block {
+                eff.use_block = Some(u);
             }
             eff.labels.extend(s.labels.iter());
             if !s.hooks.is_empty() {
@@ -460,7 +460,7 @@ impl Stage {
     ) -> Result<EvaluatedUse, Diagnostics> {
         let eff = self.effective(&ctx.workspace, &ctx.labels);
         let mut diags = Diagnostics::new();
-        let Some(u) = eff.use_ else {
+        let Some(u) = eff.use_block else {
             let d = Diagnostic::at(
                 &self.file,
                 self.span.clone(),
@@ -525,7 +525,7 @@ impl Stage {
 #[derive(Debug, Clone)]
 pub struct EffectiveStage<'s> {
     /// The `use` that applies.
-    pub use_: Option<&'s UseBlock>,
+    pub use_block: Option<&'s UseBlock>,
     /// Label expressions, unscoped first.
     pub labels: Vec<&'s Expr>,
     /// Hooks that apply.

@@ -69,7 +69,7 @@ impl Run<'_> {
         let Some(registry) = app
             .build
             .effective(&self.workspace(), self.eval.labels())
-            .use_
+            .use_block
             .map(|_| ())
             .and(app.build.registry.as_deref())
         else {

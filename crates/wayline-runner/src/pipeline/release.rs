@@ -41,7 +41,7 @@ impl Run<'_> {
         if let Some(stage) = &app.release
             && stage
                 .effective(&self.workspace(), self.eval.labels())
-                .use_
+                .use_block
                 .is_some()
         {
             let used = self.evaluate(stage, &serde_json::json!({ "deploy": deploy_template }))?;

@@ -7,7 +7,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 use wayline_proto::v1 as pb;
 use wayline_proto::v1::runner::AdoptionState;
-use wayline_proto::v1::runner_job_stream_request::Event as In;
+use wayline_proto::v1::runner_job_stream_request::Event as FromRunner;
 use wayline_proto::v1::runner_job_stream_response as out;
 
 use super::limits::MAX_PENDING_RUNNERS;
@@ -287,7 +287,7 @@ pub(super) async fn job_stream(
         .message()
         .await?
         .ok_or_else(|| Status::invalid_argument("the stream closed before the runner's request"))?;
-    let Some(In::Request(request)) = first.event else {
+    let Some(FromRunner::Request(request)) = first.event else {
         return Err(Status::invalid_argument(
             "the first message on RunnerJobStream must be a request",
         ));
@@ -392,7 +392,7 @@ async fn drive(
     if !acked {
         match tokio::time::timeout(shared.timeouts.ack, inbound.message()).await {
             Ok(Ok(Some(pb::RunnerJobStreamRequest {
-                event: Some(In::Ack(_)),
+                event: Some(FromRunner::Ack(_)),
             }))) => {
                 if let Err(e) = queue.ack(&id, conn) {
                     let _ = tx.send(Err(e.into())).await;
@@ -400,7 +400,7 @@ async fn drive(
                 }
             }
             Ok(Ok(Some(pb::RunnerJobStreamRequest {
-                event: Some(In::Error(e)),
+                event: Some(FromRunner::Error(e)),
             }))) => {
                 // The runner refused the job before starting it.
                 let err = e.error.unwrap_or_default();
@@ -452,14 +452,17 @@ async fn drive(
             }
             Ok(Ok(Some(msg))) => {
                 let r = match msg.event {
-                    Some(In::Heartbeat(()) | In::Ack(_) | In::Request(_)) | None => Ok(()),
-                    Some(In::Terminal(batch)) => queue.terminal(&id, conn, batch.events),
-                    Some(In::Provenance(p)) => queue.provenance(&id, conn, p),
-                    Some(In::Complete(c)) => {
+                    Some(
+                        FromRunner::Heartbeat(()) | FromRunner::Ack(_) | FromRunner::Request(_),
+                    )
+                    | None => Ok(()),
+                    Some(FromRunner::Terminal(batch)) => queue.terminal(&id, conn, batch.events),
+                    Some(FromRunner::Provenance(p)) => queue.provenance(&id, conn, p),
+                    Some(FromRunner::Complete(c)) => {
                         let _ = queue.complete(&id, conn, Ok(c.result)).await;
                         return;
                     }
-                    Some(In::Error(e)) => {
+                    Some(FromRunner::Error(e)) => {
                         let _ = queue
                             .complete(&id, conn, Err(e.error.unwrap_or_default()))
                             .await;

@@ -1,5 +1,5 @@
 use wayline_proto::v1 as pb;
-use wayline_proto::v1::get_job_stream_response::Event as Ev;
+use wayline_proto::v1::get_job_stream_response::Event as StreamEvent;
 use wayline_proto::v1::job::State;
 
 use crate::common::*;
@@ -30,11 +30,11 @@ async fn queue_run_complete_and_replay_output() {
     while let Some(m) = s.message().await.unwrap() {
         events.push(m.event.unwrap());
     }
-    assert!(matches!(events.first(), Some(Ev::Open(_))));
+    assert!(matches!(events.first(), Some(StreamEvent::Open(_))));
     let lines: Vec<(String, bool)> = events
         .iter()
         .filter_map(|e| match e {
-            Ev::Terminal(t) => Some(t.events.iter().map(move |ev| match &ev.event {
+            StreamEvent::Terminal(t) => Some(t.events.iter().map(move |ev| match &ev.event {
                 Some(pb::terminal_event::Event::Line(l)) => (l.msg.clone(), t.buffered),
                 _ => (String::new(), t.buffered),
             })),
@@ -43,7 +43,7 @@ async fn queue_run_complete_and_replay_output() {
         .flatten()
         .collect();
     assert_eq!(lines, vec![("hello from the runner".to_owned(), true)]);
-    assert!(matches!(events.last(), Some(Ev::Complete(_))));
+    assert!(matches!(events.last(), Some(StreamEvent::Complete(_))));
 }
 
 fn fast(o: &mut wayline_server::ServerOptions) {
@@ -476,7 +476,7 @@ async fn job_stream_follows_a_running_job_live() {
     // Replay: open, states, the early line (buffered).
     loop {
         let e = s.message().await.unwrap().unwrap().event.unwrap();
-        let stop = matches!(&e, Ev::Terminal(_));
+        let stop = matches!(&e, StreamEvent::Terminal(_));
         seen.push(e);
         if stop {
             break;
@@ -490,7 +490,7 @@ async fn job_stream_follows_a_running_job_live() {
     let terminal: Vec<(String, bool)> = seen
         .iter()
         .filter_map(|e| match e {
-            Ev::Terminal(t) => match &t.events[0].event {
+            StreamEvent::Terminal(t) => match &t.events[0].event {
                 Some(pb::terminal_event::Event::Line(l)) => Some((l.msg.clone(), t.buffered)),
                 _ => None,
             },
@@ -504,7 +504,7 @@ async fn job_stream_follows_a_running_job_live() {
     let states: Vec<(i32, i32)> = seen
         .iter()
         .filter_map(|e| match e {
-            Ev::State(s) => Some((s.previous, s.current)),
+            StreamEvent::State(s) => Some((s.previous, s.current)),
             _ => None,
         })
         .collect();
@@ -517,5 +517,5 @@ async fn job_stream_follows_a_running_job_live() {
             (State::Running as i32, State::Success as i32),
         ]
     );
-    assert!(matches!(seen.last(), Some(Ev::Complete(_))));
+    assert!(matches!(seen.last(), Some(StreamEvent::Complete(_))));
 }
