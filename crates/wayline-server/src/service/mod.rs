@@ -529,7 +529,7 @@ impl pb::wayline_server::Wayline for Service {
         self.shared
             .runners
             .get(id)
-            .map(Response::new)
+            .map(|r| Response::new(runner::shown(r)))
             .ok_or_else(|| Status::not_found(format!("runner {id} is not known to this server")))
     }
 

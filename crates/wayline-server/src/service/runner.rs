@@ -33,18 +33,39 @@ fn bound_runner(claims: Option<&Claims>, runner_id: &str) -> Result<(), Status> 
 
 /// A runner adopted with `AdoptRunner` holds a token bound to its id; only that token may
 /// register the id again, so a general runner token (or a login token) cannot take it over.
+/// A runner preadopted with a general token belongs to that token the same way.
 fn token_may_register(
     claims: &Claims,
     id: &str,
     stored: Option<&pb::Runner>,
 ) -> Result<(), Status> {
-    let adopted = stored.is_some_and(|s| s.adoption_state == AdoptionState::Adopted as i32);
-    if adopted && claims.runner_id != id {
+    let Some(stored) = stored else {
+        return Ok(());
+    };
+    let state = AdoptionState::try_from(stored.adoption_state);
+    if state == Ok(AdoptionState::Adopted) && claims.runner_id != id {
         return Err(Status::permission_denied(format!(
             "runner {id} is adopted: it connects only with its own runner token, not with a general one"
         )));
     }
+    // Records from before the binding carry no token id: the next registration binds them.
+    let first = &stored.registered_token_id;
+    if state == Ok(AdoptionState::Preadopted)
+        && claims.runner_id != id
+        && !first.is_empty()
+        && *first != claims.id
+    {
+        return Err(Status::permission_denied(format!(
+            "runner {id} was registered with another token: it connects only with that token (to move it to this one, `wayline runner forget {id}` first)"
+        )));
+    }
     Ok(())
+}
+
+/// The runner as `ListRunners` and `GetRunner` show it: without the token binding.
+pub(super) fn shown(mut runner: pb::Runner) -> pb::Runner {
+    runner.registered_token_id.clear();
+    runner
 }
 
 /// A runner without a token may register a new id, or reconnect one that still waits for
@@ -149,6 +170,11 @@ pub(super) async fn runner_config(
         Some(_) => AdoptionState::Preadopted,
         None => AdoptionState::Pending,
     } as i32;
+    // Never the client's word: a preadopted id is bound to the token that registered it.
+    runner.registered_token_id = match &claims {
+        Some(c) if runner.adoption_state == AdoptionState::Preadopted as i32 => c.id.clone(),
+        _ => String::new(),
+    };
     shared
         .store
         .save_runner(&runner)
@@ -194,7 +220,7 @@ pub(super) async fn runner_config(
 
 /// `ListRunners`: every known runner, or only those waiting for adoption.
 pub(super) fn list(shared: &Shared, pending_only: bool) -> pb::ListRunnersResponse {
-    let mut runners = shared.runners.list();
+    let mut runners: Vec<pb::Runner> = shared.runners.list().into_iter().map(shown).collect();
     if pending_only {
         runners.retain(|r| r.adoption_state == AdoptionState::Pending as i32);
     }

@@ -297,6 +297,66 @@ async fn an_adopted_runner_id_refuses_a_general_runner_token() {
     .expect("the runner's own token registers it again");
 }
 
+/// A runner preadopted with one general runner token could be re-registered (labels and all) by
+/// anyone holding another general token: the id is bound to the token that first registered it.
+#[tokio::test]
+async fn a_preadopted_runner_id_belongs_to_the_token_that_registered_it() {
+    let h = Harness::start().await;
+    let mut c = h.client().await;
+    let general = || {
+        let mut c = c.clone();
+        async move {
+            c.generate_runner_token(pb::GenerateRunnerTokenRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .token
+        }
+    };
+    let (first, second) = (general().await, general().await);
+    let mut keep = Vec::new();
+    runner_config(
+        &mut h.client_with(&first).await,
+        open("r1", &[("pool", "good".into())]),
+        &mut keep,
+    )
+    .await
+    .expect("the first registration of a new id");
+    let err = runner_config(
+        &mut h.client_with(&second).await,
+        open("r1", &[("pool", "evil".into())]),
+        &mut keep,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (
+            Code::PermissionDenied,
+            "runner r1 was registered with another token: it connects only with that token (to move it to this one, `wayline runner forget r1` first)"
+        )
+    );
+    let r = c
+        .get_runner(pb::GetRunnerRequest {
+            runner_id: "r1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.labels["pool"], "good");
+    assert_eq!(
+        r.registered_token_id, "",
+        "GetRunner must not show the binding"
+    );
+    runner_config(
+        &mut h.client_with(&first).await,
+        open("r1", &[("pool", "good".into())]),
+        &mut keep,
+    )
+    .await
+    .expect("the token that registered the id registers it again");
+}
+
 #[tokio::test]
 async fn the_number_of_pending_runners_is_bounded() {
     let h = Harness::start().await;
