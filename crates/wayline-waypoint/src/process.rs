@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -159,18 +159,12 @@ impl Drop for Process {
 }
 
 /// A private 0700 directory: the plugin's TMPDIR (it makes its socket there) and the broker's.
+/// (tempfile: an unpredictable name, created 0700; removed with the process.)
 fn private_dir() -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    static N: AtomicU64 = AtomicU64::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "wayline-wp-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d)?;
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
-    Ok(d)
+    Ok(tempfile::Builder::new()
+        .prefix("wayline-wp-")
+        .tempdir()?
+        .keep())
 }
 
 /// Connects a gRPC channel to a unix socket.

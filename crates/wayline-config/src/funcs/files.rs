@@ -190,11 +190,12 @@ pub(super) fn templatedir(a: FuncArgs) -> Result<Value, String> {
         check(&src, &vars, 0)?;
         return Ok(Value::String(src.display().to_string()));
     }
-    let out = std::env::temp_dir().join(format!(
-        "wayline-templatedir-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
+    // A fresh private (0700) directory that outlives the call: its path is the result.
+    let out = tempfile::Builder::new()
+        .prefix("wayline-templatedir-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?
+        .keep();
     fn walk(from: &Path, to: &Path, vars: &Map<String, Value>) -> Result<(), String> {
         fs_err::create_dir_all(to).map_err(|e| e.to_string())?;
         for entry in fs_err::read_dir(from).map_err(|e| e.to_string())? {
@@ -214,10 +215,4 @@ pub(super) fn templatedir(a: FuncArgs) -> Result<Value, String> {
     }
     walk(&src, &out, &vars)?;
     Ok(Value::String(out.display().to_string()))
-}
-
-pub(super) fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
 }

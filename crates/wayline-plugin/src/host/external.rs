@@ -184,18 +184,12 @@ impl Drop for ExternalPlugin {
     }
 }
 
+/// A new 0700 directory with an unpredictable name (tempfile), removed by the plugin's Drop.
 fn socket_dir() -> std::io::Result<PathBuf> {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "wayline-plugin-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
-    Ok(d)
+    Ok(tempfile::Builder::new()
+        .prefix("wayline-plugin-")
+        .tempdir()?
+        .keep())
 }
 
 fn tail_text(lines: &[String]) -> String {
