@@ -1,6 +1,5 @@
 //! Plain HTTP: `/healthz`, Prometheus `/metrics` and the web UI (room for trigger URLs).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -9,6 +8,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use wayline_proto::v1::job::State as JobState;
 
 use crate::service::Shared;
@@ -30,7 +34,10 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     match render(&shared).await {
         Ok(body) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             body,
         ),
         Err(e) => (
@@ -41,11 +48,19 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     }
 }
 
-async fn render(shared: &Shared) -> Result<String, crate::store::StoreError> {
+/// One label, `name="value"`.
+type Label = [(&'static str, String); 1];
+
+/// The exposition, encoded by `prometheus-client` (OpenMetrics text, which Prometheus reads) from
+/// a registry filled at each scrape: the figures live in the queue, the runner table and the
+/// request counters, so a scrape reads them once instead of every change updating a second copy.
+async fn render(shared: &Shared) -> Result<String, RenderError> {
     let stored = shared.store.job_counts().await?;
     let live = shared.queue.active_counts();
-    let mut out = String::new();
-    out.push_str("# HELP wayline_jobs Jobs by state.\n# TYPE wayline_jobs gauge\n");
+    let mut registry = Registry::default();
+
+    let jobs = Family::<Label, Gauge>::default();
+    registry.register("wayline_jobs", "Jobs by state", jobs.clone());
     for state in [
         JobState::Queued,
         JobState::Waiting,
@@ -61,28 +76,53 @@ async fn render(shared: &Shared) -> Result<String, crate::store::StoreError> {
         } else {
             live.get(&s).copied().unwrap_or(0)
         };
-        let _ = writeln!(
-            out,
-            "wayline_jobs{{state=\"{}\"}} {n}",
-            wayline_core::jobs::state_name(state)
-        );
+        let label = [("state", wayline_core::jobs::state_name(state).to_owned())];
+        jobs.get_or_create(&label).set(gauge_value(n));
     }
-    let _ = writeln!(
-        out,
-        "# HELP wayline_runners_connected Runners with an open RunnerConfig stream.\n# TYPE wayline_runners_connected gauge\nwayline_runners_connected {}",
-        shared.runners.online_count()
+
+    let runners = Gauge::<i64>::default();
+    runners.set(gauge_value(shared.runners.online_count()));
+    registry.register(
+        "wayline_runners_connected",
+        "Runners with an open RunnerConfig stream",
+        runners,
     );
-    out.push_str("# HELP wayline_grpc_requests_total gRPC calls by method.\n# TYPE wayline_grpc_requests_total counter\n");
+
+    let requests = Family::<Label, Counter>::default();
+    registry.register(
+        "wayline_grpc_requests",
+        "gRPC calls by method",
+        requests.clone(),
+    );
     for (method, n) in shared.metrics.requests() {
-        let _ = writeln!(
-            out,
-            "wayline_grpc_requests_total{{method=\"{method}\"}} {n}"
-        );
+        requests
+            .get_or_create(&[("method", method.to_string())])
+            .inc_by(n);
     }
-    let _ = writeln!(
-        out,
-        "# HELP wayline_grpc_denied_total Calls refused as unauthenticated or not permitted.\n# TYPE wayline_grpc_denied_total counter\nwayline_grpc_denied_total {}",
-        shared.metrics.denied.load(Ordering::Relaxed)
+
+    let denied = Counter::<u64>::default();
+    denied.inc_by(shared.metrics.denied.load(Ordering::Relaxed));
+    registry.register(
+        "wayline_grpc_denied",
+        "Calls refused as unauthenticated or not permitted",
+        denied,
     );
+
+    let mut out = String::new();
+    encode(&mut out, &registry)?;
     Ok(out)
+}
+
+/// A count as a gauge's value (counts never come near `i64::MAX`; saturate rather than wrap).
+fn gauge_value(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
+/// Why `/metrics` could not be rendered.
+#[derive(Debug, thiserror::Error)]
+enum RenderError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("encoding the metrics: {0}")]
+    Encode(#[from] std::fmt::Error),
 }
