@@ -163,6 +163,7 @@ impl Drop for Process {
 fn private_dir() -> std::io::Result<PathBuf> {
     Ok(tempfile::Builder::new()
         .prefix("wayline-wp-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()?
         .keep())
 }

@@ -193,6 +193,7 @@ pub(super) fn templatedir(a: FuncArgs) -> Result<Value, String> {
     // A fresh private (0700) directory that outlives the call: its path is the result.
     let out = tempfile::Builder::new()
         .prefix("wayline-templatedir-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?
         .keep();

@@ -97,14 +97,15 @@ fn json_name(p: &Path) -> String {
     format!("{}.json", base.strip_suffix(".jsonnet").unwrap_or(&base))
 }
 
+/// A fresh private (0700) directory with an unpredictable name that outlives the call (its path
+/// is the function's result).
 fn temp_dir() -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!(
-        "wayline-jsonnet-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    create_private_dir(&dir)?;
-    Ok(dir)
+    tempfile::Builder::new()
+        .prefix("wayline-jsonnet-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .map(tempfile::TempDir::keep)
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), String> {

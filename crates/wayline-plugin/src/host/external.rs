@@ -188,6 +188,7 @@ impl Drop for ExternalPlugin {
 fn socket_dir() -> std::io::Result<PathBuf> {
     Ok(tempfile::Builder::new()
         .prefix("wayline-plugin-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()?
         .keep())
 }
