@@ -40,7 +40,10 @@ impl Queue {
             true,
         );
         st.finished.insert(id.to_owned(), Arc::clone(&a.log));
-        Self::release_slots(st, &a);
+        // A job that did not succeed keeps its app's deploy slot until the steps it left RUNNING
+        // are failed (commit_finished): the next deploy or destroy of the app reads those
+        // records, and one read before the write would carry "running" back into the store.
+        Self::release_slots(st, &a, state != State::Success);
         if matches!(previous, State::Waiting | State::Running) {
             self.runners.add_running(&a.job.assigned_runner_id, -1);
         }
@@ -83,15 +86,20 @@ impl Queue {
             }
             let _ = done.send(r);
             if let Some((job, state, reason)) = failed {
-                orphans::fail_steps_of(store, job, state, reason).await;
+                orphans::fail_steps_of(store, job.clone(), state, reason).await;
+                if let Some(q) = me.upgrade() {
+                    let mut st = q.lock();
+                    Self::release_serial_holder(&mut st, &job);
+                    q.assign_all(&mut st);
+                }
             }
         });
         Box::pin(async move { wait.await.map_err(|_| StoreError::Closed)? })
     }
 
     /// Frees what the ended job `a` held: its queue place, its singleton id, its serialised
-    /// deploy slot.
-    fn release_slots(st: &mut QueueState, a: &Active) {
+    /// deploy slot (unless `keep_serial`: then [`Self::release_serial_holder`] frees it later).
+    fn release_slots(st: &mut QueueState, a: &Active, keep_serial: bool) {
         let id = &a.job.id;
         st.queued.remove(&a.order);
         if !a.job.singleton_id.is_empty()
@@ -102,16 +110,25 @@ impl Queue {
         {
             st.singletons.remove(&a.job.singleton_id);
         }
+        if !keep_serial {
+            Self::release_serial_holder(st, &a.job);
+        }
         if let Some(k) = serial_key(&a.job) {
-            if st.serial_holder.get(&k).is_some_and(|h| h == id) {
-                st.serial_holder.remove(&k);
-            }
             if let Some(q) = st.serial_queue.get_mut(&k) {
                 q.retain(|j| j != id);
                 if q.is_empty() {
                     st.serial_queue.remove(&k);
                 }
             }
+        }
+    }
+
+    /// Frees the app's deploy slot if `job` holds it.
+    fn release_serial_holder(st: &mut QueueState, job: &pb::Job) {
+        if let Some(k) = serial_key(job)
+            && st.serial_holder.get(&k).is_some_and(|h| *h == job.id)
+        {
+            st.serial_holder.remove(&k);
         }
     }
 
