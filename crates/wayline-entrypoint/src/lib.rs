@@ -156,7 +156,7 @@ async fn supervise(
                 }
             }
         });
-        let instance_id = ulid::new_ulid();
+        let instance_id = instance_id(std::env::var("WAYLINE_INSTANCE_ID").ok());
         session::spawn_log_shipper(
             settings.clone(),
             addr.clone(),
@@ -317,5 +317,35 @@ mod tests {
         assert_eq!(changed_names(&old, &new), "B, C");
         assert_eq!(changed_names(&new, &old), "B, C");
         assert_eq!(changed_names(&old, &old), "");
+    }
+}
+
+/// The instance id: `WAYLINE_INSTANCE_ID` when the platform set a usable one (the Swarm platform
+/// sets `<service>.<slot>.<task id>@<node>`, unique per task, so logs say where a line came
+/// from), else a ULID.
+fn instance_id(given: Option<String>) -> String {
+    match given {
+        Some(g)
+            if !g.is_empty()
+                && g.len() <= 100
+                && g.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c)) =>
+        {
+            g
+        }
+        _ => ulid::new_ulid(),
+    }
+}
+
+#[cfg(test)]
+mod instance_id_tests {
+    use super::instance_id;
+
+    #[test]
+    fn a_platform_given_id_is_kept_and_a_bad_one_ignored() {
+        let id = instance_id(Some("web-v1.2@swl-n2".into()));
+        assert_eq!(id, "web-v1.2@swl-n2");
+        assert_eq!(instance_id(Some("a b".into())).len(), 26);
+        assert_eq!(instance_id(None).len(), 26);
     }
 }

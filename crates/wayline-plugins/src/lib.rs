@@ -6,11 +6,14 @@
 //! | `exec` | platform: runs a command (long-running or one-shot) as the deployment |
 //! | `files` | builder (a path is the artifact), registry (copy to a directory) |
 //! | `docker`, `docker-ref`, `docker-pull` | feature `docker`: see [`docker`] |
+//! | `docker-swarm` | feature `docker`: platform and release manager on a Swarm, see [`docker_swarm`] |
 //!
 //! The runner builds its host with [`register_builtins`].
 
 #[cfg(feature = "docker")]
 pub mod docker;
+#[cfg(feature = "docker")]
+pub mod docker_swarm;
 pub mod exec;
 pub mod files;
 pub mod null;
@@ -24,6 +27,8 @@ pub fn register_builtins(registry: &mut BuiltinRegistry) {
     files::register(registry);
     #[cfg(feature = "docker")]
     docker::register(registry);
+    #[cfg(feature = "docker")]
+    docker_swarm::register(registry);
 }
 
 /// A registry holding every built-in plugin.

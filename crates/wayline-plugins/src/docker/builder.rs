@@ -173,6 +173,7 @@ impl Builder for DockerBuilder {
             id,
             local: true,
             created_tags: vec![reference],
+            ..Image::default()
         }))
     }
 }
@@ -259,6 +260,7 @@ impl Builder for DockerRef {
             id: id.unwrap_or_default(),
             local,
             created_tags: Vec::new(),
+            ..Image::default()
         }))
     }
 }
@@ -372,6 +374,7 @@ impl Builder for DockerPull {
                 id,
                 local: true,
                 created_tags,
+                ..Image::default()
             },
             resources,
         ))

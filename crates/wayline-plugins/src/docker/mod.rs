@@ -59,7 +59,7 @@ pub fn register(registry: &mut BuiltinRegistry) {
 }
 
 /// A docker error as the SDK's failure, its message unchanged.
-fn fail(e: DockerError) -> PluginError {
+pub(crate) fn fail(e: DockerError) -> PluginError {
     match e {
         DockerError::Invalid(list) => {
             errors(list).map_or_else(PluginError::Config, |()| PluginError::msg("invalid config"))
@@ -69,7 +69,7 @@ fn fail(e: DockerError) -> PluginError {
 }
 
 /// Pure validation results as the SDK's config errors.
-fn errors(list: Vec<config::Invalid>) -> Result<(), ConfigErrors> {
+pub(crate) fn errors(list: Vec<config::Invalid>) -> Result<(), ConfigErrors> {
     ConfigErrors(
         list.into_iter()
             .map(|i| ConfigError::new(i.attribute, i.message))
@@ -128,7 +128,7 @@ async fn destroy_image_tags(
 }
 
 /// The docs of the `auth {}` block.
-fn auth_fields() -> Vec<FieldDoc> {
+pub(crate) fn auth_fields() -> Vec<FieldDoc> {
     vec![
         FieldDoc::new("hostname", "string", "Registry host name."),
         FieldDoc::new("username", "string", "User name."),

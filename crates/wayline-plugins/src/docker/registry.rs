@@ -87,6 +87,14 @@ impl Registry for DockerRegistry {
             .await
             .map_err(fail)?
             .unwrap_or(artifact.id);
+        let digest = if config.local {
+            String::new()
+        } else {
+            pushed_digest(&docker, &target, &config.image).await
+        };
+        if !digest.is_empty() {
+            ctx.ui.output(format!("Digest {digest}"), Style::Plain);
+        }
         let resources: Vec<DeclaredResource> = created_tags
             .iter()
             .map(|t| image_resource(t, &id))
@@ -97,10 +105,30 @@ impl Registry for DockerRegistry {
             id,
             local: config.local,
             created_tags,
+            digest,
         };
-        let data = serde_json::json!({ "image": image.image, "tag": image.tag });
+        let data =
+            serde_json::json!({ "image": image.image, "tag": image.tag, "digest": image.digest });
         Ok(Outcome::new(image).template_data(data).resources(resources))
     }
+}
+
+/// The registry's digest of the image just pushed as `target`: the engine records it among the
+/// image's `RepoDigests` as `repo@sha256:…`.
+async fn pushed_digest(docker: &bollard::Docker, target: &str, repo: &str) -> String {
+    let Ok(inspect) = docker.inspect_image(target).await else {
+        return String::new();
+    };
+    inspect
+        .repo_digests
+        .unwrap_or_default()
+        .iter()
+        .find_map(|d| {
+            d.strip_prefix(repo)
+                .and_then(|r| r.strip_prefix('@'))
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
 }
 
 #[async_trait]

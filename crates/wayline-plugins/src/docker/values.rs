@@ -28,6 +28,10 @@ pub struct Image {
     /// The reference's tags that this component created and its Destroyer removes.
     #[prost(string, repeated, tag = "5")]
     pub created_tags: Vec<String>,
+    /// The registry's manifest digest (`sha256:…`) of the pushed image; platforms on other hosts
+    /// run `image@digest`, so a tag moved since can't swap the image.
+    #[prost(string, tag = "6")]
+    pub digest: String,
 }
 docker_value!(Image);
 

@@ -83,6 +83,23 @@ impl Run<'_> {
                     env.insert("WAYLINE_SERVER_TLS_SKIP_VERIFY".to_owned(), "1".to_owned());
                 }
             }
+            // Deployments on other hosts (docker-swarm) can't use the socket: they get the
+            // advertised TCP address from these instead.
+            if !cfg.advertise_unix_socket.is_empty() && !cfg.advertise_addr.is_empty() {
+                env.insert(
+                    "WAYLINE_SERVER_TCP_ADDR".to_owned(),
+                    cfg.advertise_addr.clone(),
+                );
+                if cfg.advertise_tls {
+                    env.insert("WAYLINE_SERVER_TCP_TLS".to_owned(), "1".to_owned());
+                    if cfg.advertise_tls_skip_verify {
+                        env.insert(
+                            "WAYLINE_SERVER_TCP_TLS_SKIP_VERIFY".to_owned(),
+                            "1".to_owned(),
+                        );
+                    }
+                }
+            }
             let req = pb::GenerateEntrypointTokenRequest {
                 deployment_id: deployment_id.to_owned(),
                 ..Default::default()

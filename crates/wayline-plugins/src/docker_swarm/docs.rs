@@ -1,0 +1,127 @@
+//! The reference docs of the `docker-swarm` components (`wayline plugin docs docker-swarm`).
+
+use wayline_plugin::{Docs, Documented, FieldDoc};
+
+use super::platform::SwarmPlatform;
+use super::release::SwarmRelease;
+use crate::docker::auth_fields;
+
+fn client_fields() -> Vec<FieldDoc> {
+    vec![
+        FieldDoc::new("host", "string", "`unix:///path` or `tcp://host:port`."),
+        FieldDoc::new(
+            "cert_path",
+            "string",
+            "Directory with `ca.pem`, `cert.pem`, `key.pem` (default `DOCKER_CERT_PATH`).",
+        ),
+        FieldDoc::new(
+            "tls_verify",
+            "string",
+            "`1` to use TLS and verify the manager (default `DOCKER_TLS_VERIFY`).",
+        ),
+        FieldDoc::new(
+            "api_version",
+            "string",
+            "Ignored: the version is negotiated.",
+        ),
+    ]
+}
+
+impl Documented for SwarmPlatform {
+    fn docs() -> Docs {
+        Docs {
+            description: "Runs each deployment as a Docker Swarm service of its own, `<app>-v<N>`, labelled with the \
+                server id, project, app, workspace and deployment id; earlier deployments keep running. The manager \
+                is found like the Docker CLI finds it (`DOCKER_HOST`, `DOCKER_CERT_PATH`, `DOCKER_TLS_VERIFY`) or \
+                from `host` / `client_config`. Every node must be able to pull the image: an image that exists only \
+                in the local engine is refused unless the swarm has one node; with a registry that recorded a digest, \
+                tasks run `image@digest`. Each task's entrypoint dials the server's advertised TCP address \
+                (`wayline server run -advertise-addr`), so logs (which name task and node), exec and config work on \
+                every node. Deploy waits until every task runs and fails at once with Swarm's reason when a task is \
+                rejected (a node can't pull) or can't be placed. A fixed published port held by an older deployment \
+                of the app is freed by scaling that one to 0 (release scales it back: rollback). Without IPVS in the \
+                kernel the routing mesh and VIPs don't work: publish in `host` mode with `endpoint_mode = \"dnsrr\"`. \
+                Destroy removes the service and waits until no node runs its tasks."
+                .into(),
+            example: "deploy {\n  use \"docker-swarm\" {\n    replicas      = 3\n    service_port  = 3000\n    endpoint_mode = \"dnsrr\"\n    ports {\n      target    = 3000\n      published = 18080\n      mode      = \"host\"\n    }\n  }\n}".into(),
+            fields: vec![
+                FieldDoc::new("replicas", "number", "Tasks of the service.").default_value("1"),
+                FieldDoc::new("service_port", "number", "Port the app listens on; exported as `PORT`.").default_value("3000"),
+                FieldDoc::block("ports", "A published port (repeatable).", vec![
+                    FieldDoc::new("target", "number", "Port in the task.").required(),
+                    FieldDoc::new("published", "number", "Port on the nodes."),
+                    FieldDoc::new("protocol", "string", "`tcp`, `udp` or `sctp`.").default_value("tcp"),
+                    FieldDoc::new("mode", "string", "`ingress` (routing mesh) or `host`.").default_value("ingress"),
+                ]),
+                FieldDoc::new("endpoint_mode", "string", "`vip` or `dnsrr`.").default_value("vip"),
+                FieldDoc::new("env", "map(string)", "Extra environment (alias `static_environment`); Swarm templates work."),
+                FieldDoc::new("labels", "map(string)", "Extra service and container labels."),
+                FieldDoc::new("command", "list(string)", "Arguments instead of the image's CMD."),
+                FieldDoc::new("networks", "list(string)", "Existing overlay networks to attach to."),
+                FieldDoc::block("mounts", "A mount (repeatable).", vec![
+                    FieldDoc::new("type", "string", "`volume`, `bind` or `tmpfs`.").default_value("volume"),
+                    FieldDoc::new("source", "string", "Volume name or host path."),
+                    FieldDoc::new("target", "string", "Path in the task.").required(),
+                    FieldDoc::new("read_only", "bool", "Read-only.").default_value("false"),
+                ]),
+                FieldDoc::new("secrets", "list(string)", "Existing Swarm secrets, at `/run/secrets/<name>`."),
+                FieldDoc::new("resources", "map(string)", "Limits per task: `cpu` (cores, e.g. `0.5`), `memory` (MB)."),
+                FieldDoc::block("placement", "Where tasks may run.", vec![
+                    FieldDoc::new("constraints", "list(string)", "E.g. `node.role == worker`."),
+                    FieldDoc::new("spread", "list(string)", "Spread preferences, e.g. `node.labels.zone`."),
+                    FieldDoc::new("max_replicas_per_node", "number", "At most this many tasks per node."),
+                ]),
+                FieldDoc::block("update_config", "Swarm's update config.", vec![
+                    FieldDoc::new("parallelism", "number", "Tasks updated at once."),
+                    FieldDoc::new("delay", "string", "Between batches, e.g. `5s`."),
+                    FieldDoc::new("failure_action", "string", "`pause`, `continue` or `rollback`."),
+                    FieldDoc::new("monitor", "string", "Watch time per task."),
+                    FieldDoc::new("order", "string", "`stop-first` or `start-first`."),
+                ]),
+                FieldDoc::block("restart_policy", "Swarm's restart policy.", vec![
+                    FieldDoc::new("condition", "string", "`none`, `on-failure` or `any`."),
+                    FieldDoc::new("delay", "string", "Between restarts."),
+                    FieldDoc::new("max_attempts", "number", "Restarts before giving up."),
+                    FieldDoc::new("window", "string", "Window restarts are counted over."),
+                ]),
+                FieldDoc::new("stop_signal", "string", "Signal that stops a task."),
+                FieldDoc::new("stop_grace_period", "string", "Time to stop before SIGKILL, e.g. `10s`."),
+                FieldDoc::block("health_check", "Container health check.", vec![
+                    FieldDoc::new("test", "list(string)", "`[\"CMD\", …]` or `[\"CMD-SHELL\", \"…\"]`.").required(),
+                    FieldDoc::new("interval", "string", "Between checks."),
+                    FieldDoc::new("timeout", "string", "Per check."),
+                    FieldDoc::new("retries", "number", "Failures before unhealthy."),
+                    FieldDoc::new("start_period", "string", "Grace after start."),
+                ]),
+                FieldDoc::new("wait_timeout", "string", "How long deploy waits for every task to run.").default_value("120s"),
+                FieldDoc::new("host", "string", "The manager, `unix:///path` or `tcp://host:port`.").default_value("`DOCKER_HOST`"),
+                FieldDoc::block("auth", "Credentials the nodes pull the image with.", auth_fields()),
+                FieldDoc::block("client_config", "How to reach the manager.", client_fields()),
+            ],
+            template_fields: vec![
+                ("service_id".into(), "Swarm's service id".into()),
+                ("name".into(), "the service name".into()),
+                ("url".into(), "`http://<node>:<published port>`".into()),
+            ],
+        }
+    }
+}
+
+impl Documented for SwarmRelease {
+    fn docs() -> Docs {
+        Docs {
+            description: "Releases a `docker-swarm` deployment's own service (the platform's default release manager, \
+                used when the app has no `release` stanza): checks it is the app's, and for an older deployment that \
+                was scaled to 0 because a newer one took its published ports, frees them and scales it back to its \
+                replicas (rollback). The release URL is the deployment's."
+                .into(),
+            example: "release {\n  use \"docker-swarm\" {}\n}".into(),
+            fields: vec![
+                FieldDoc::new("wait_timeout", "string", "How long scaling back up may take.").default_value("120s"),
+                FieldDoc::new("host", "string", "The manager.").default_value("`DOCKER_HOST`"),
+                FieldDoc::block("client_config", "How to reach the manager.", client_fields()),
+            ],
+            template_fields: vec![("url".into(), "the released URL".into())],
+        }
+    }
+}
