@@ -10,6 +10,7 @@
 #   scripts/swarm-fixture.sh down    stop everything it started: daemons by pid, namespaces,
 #                                    cgroups, mounts, files
 #   scripts/swarm-fixture.sh kill-node N   SIGKILL node N's dockerd (and so its containers)
+#   scripts/swarm-fixture.sh start-node N  start node N's dockerd again (it rejoins the swarm)
 #
 # Needs root, iproute2 (`ip netns`), util-linux (`nsenter`, `unshare`), docker.io, docker-registry,
 # openssl, python3 (bcrypt for htpasswd through the crypt module). Why it is built this way:
@@ -155,7 +156,7 @@ EOF
 start_node() {
   local n=$1 d=$DIR/n$1
   mkdir -p "$d"
-  rm -rf "$d/exec"
+  rm -rf "$d/exec" "$d/dockerd.pid" "$d/docker.sock"
   node_init "$n" >"$d/init.sh"
   nsenter --net="/run/netns/swl-n$n" unshare -m -u -p -f --mount-proc --kill-child \
     sh "$d/init.sh" >"$d/dockerd.log" 2>&1 &
@@ -251,9 +252,22 @@ kill_node() {
   log "killed node $n's dockerd (pid $pid)"
 }
 
-remove_cgroups() { # depth-first rmdir of /sys/fs/cgroup/*/swl-n*: empty once the nodes are gone
-  local dir
-  for dir in /sys/fs/cgroup/*/swl-n* /sys/fs/cgroup/unified/swl-n*; do
+restart_node() {
+  local n=$1
+  [ -f "$DIR/up" ] || die "not running (run \`$0 up\`)"
+  if node_init_pid "$n" >/dev/null 2>&1 && node_up "$n" >/dev/null 2>&1; then return; fi
+  stop_pid "$DIR/n$n/unshare.pid" 5
+  remove_cgroups "swl-n$n"
+  start_node "$n"
+  wait_for 60 "node $n's dockerd (log: $DIR/n$n/dockerd.log)" node_up "$n"
+  node_ready() { ndocker 1 node ls --format '{{.Hostname}} {{.Status}}' | grep -qx "swl-n$n Ready"; }
+  wait_for 60 "swl-n$n Ready again in \`docker node ls\`" node_ready
+  log "node $n is back"
+}
+
+remove_cgroups() { # depth-first rmdir of /sys/fs/cgroup/*/<prefix>*: empty once the nodes are gone
+  local dir prefix=${1:-swl-n}
+  for dir in /sys/fs/cgroup/*/"$prefix"* /sys/fs/cgroup/unified/"$prefix"*; do
     [ -d "$dir" ] || continue
     find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
@@ -286,5 +300,6 @@ case "${1:-}" in
   down) down ;;
   env) print_env ;;
   kill-node) kill_node "${2:?node number}" ;;
-  *) die "usage: $0 up|down|env|kill-node N" ;;
+  start-node) restart_node "${2:?node number}" ;;
+  *) die "usage: $0 up|down|env|kill-node N|start-node N" ;;
 esac

@@ -172,9 +172,18 @@ fn op_json(op: &Operation) -> serde_json::Value {
         "live": op.live,
         "deployment_id": op.deployment_id,
         "artifact_id": op.artifact_id,
+        "digest": digest(op),
         "start_time": op.status.as_ref().and_then(|s| s.start_time.as_ref()).map(time::to_millis),
         "complete_time": op.status.as_ref().and_then(|s| s.complete_time.as_ref()).map(time::to_millis),
     })
+}
+
+/// The registry digest a pushed artifact recorded (its template data's `digest`), or "".
+fn digest(op: &Operation) -> String {
+    serde_json::from_str::<serde_json::Value>(&op.template_data_json)
+        .ok()
+        .and_then(|v| v.get("digest").and_then(|d| d.as_str()).map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Prints operation records; `deployments` maps deployment ids to their `vN` for releases.
@@ -222,6 +231,7 @@ fn print_ops(
                 row.push(match *w {
                     "PHYSICAL" => physical(op).to_owned(),
                     "URL" => op.url.clone(),
+                    "DIGEST" => digest(op).chars().take(19).collect(),
                     "DEPLOYMENT" => deployments.get(&op.deployment_id).map_or_else(
                         || render::short_id(&op.deployment_id, id_len),
                         |seq| id::format_sequence(*seq),
@@ -239,7 +249,7 @@ fn print_ops(
 pub(crate) async fn artifact(env: &Env, cmd: ArtifactCmd) -> Result<ExitCode> {
     match cmd {
         ArtifactCmd::List(flags) => {
-            list_kind(env, OperationKind::PushedArtifact, &flags, &[]).await
+            list_kind(env, OperationKind::PushedArtifact, &flags, &["DIGEST"]).await
         }
         ArtifactCmd::ListBuilds(flags) => list_kind(env, OperationKind::Build, &flags, &[]).await,
         ArtifactCmd::Push { op } => ops::push(env, op).await,

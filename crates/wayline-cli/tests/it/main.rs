@@ -20,6 +20,7 @@ mod output;
 mod pipeline;
 mod server;
 mod snapshots;
+mod swarm;
 mod ui;
 mod ui_browser;
 mod waypoint_plugin;

@@ -74,7 +74,7 @@ impl Cluster {
             let what = if state == LocalNodeState::ACTIVE {
                 "a swarm worker, not a manager".to_owned()
             } else {
-                format!("not in a swarm (swarm: {})", state)
+                format!("not in a swarm (swarm: {state})")
             };
             return Err(DockerError::Other(format!(
                 "the engine at `{addr}` is {what}: point `host` or DOCKER_HOST at a manager, or run `docker swarm init` there"
@@ -135,6 +135,7 @@ fn fact(service: &str, t: Task, hostnames: &HashMap<String, String>) -> TaskFact
 }
 
 /// The tasks of service `service_id` (named `name`), newest first per slot.
+#[allow(clippy::implicit_hasher)] // always the map `Cluster::hostnames` makes
 pub async fn tasks(
     docker: &Docker,
     service_id: &str,
@@ -162,6 +163,7 @@ fn unschedulable(t: &TaskFact) -> bool {
 
 /// Waits until `replicas` tasks of the service run, at most `limit`. Fails at once, with Swarm's
 /// words, when a task is rejected (e.g. a node cannot pull the image) or cannot be placed.
+#[allow(clippy::implicit_hasher)] // always the map `Cluster::hostnames` makes
 pub async fn wait_running(
     docker: &Docker,
     service_id: &str,
@@ -217,7 +219,30 @@ pub async fn remove_service(docker: &Docker, id: &str, name: &str) -> Result<boo
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let left = tasks(docker, id, name, &HashMap::new()).await?;
+        // A removed service can't be a filter any more (404): look through all tasks. A task
+        // on a node that is down stays listed until the node is back (which then removes it).
+        let ready: Vec<String> = docker
+            .list_nodes(None::<ListNodesOptions>)
+            .await
+            .map_err(api("listing the swarm's nodes"))?
+            .into_iter()
+            .filter(|n| {
+                n.status
+                    .as_ref()
+                    .and_then(|s| s.state.map(|st| st.to_string()))
+                    .as_deref()
+                    == Some("ready")
+            })
+            .filter_map(|n| n.id)
+            .collect();
+        let left: Vec<Task> = docker
+            .list_tasks(None::<ListTasksOptions>)
+            .await
+            .map_err(api("listing the swarm's tasks"))?
+            .into_iter()
+            .filter(|t| t.service_id.as_deref() == Some(id))
+            .filter(|t| t.node_id.as_ref().is_some_and(|n| ready.contains(n)))
+            .collect();
         if left.is_empty() {
             return Ok(true);
         }

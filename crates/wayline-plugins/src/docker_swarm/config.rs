@@ -16,22 +16,23 @@ fn default_replicas() -> u64 {
     1
 }
 
-/// A repeatable block: HCL gives one block as an object and several as a list.
+/// A repeatable block: HCL gives one block as an object and several as a list. (Through
+/// `serde_json::Value` rather than an untagged enum, so an unknown attribute keeps its message.)
 fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: serde::de::DeserializeOwned,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
+    use serde::de::Error as _;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|v| serde_json::from_value(v).map_err(D::Error::custom))
+            .collect(),
+        one => serde_json::from_value(one)
+            .map(|t| vec![t])
+            .map_err(D::Error::custom),
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::Many(v) => v,
-        OneOrMany::One(t) => vec![t],
-    })
 }
 
 /// One published port, Swarm's `--publish`.
@@ -460,7 +461,7 @@ impl SwarmConfig {
         self.wait_timeout
             .as_deref()
             .and_then(parse_duration)
-            .unwrap_or(Duration::from_secs(120))
+            .unwrap_or(Duration::from_mins(2))
     }
 
     /// The client config with `host` folded in (`host` wins over `client_config.host`).
@@ -494,7 +495,7 @@ impl SwarmReleaseConfig {
         self.wait_timeout
             .as_deref()
             .and_then(parse_duration)
-            .unwrap_or(Duration::from_secs(120))
+            .unwrap_or(Duration::from_mins(2))
     }
 }
 
@@ -569,7 +570,7 @@ mod tests {
             }
         );
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_mins(2)));
         assert_eq!(parse_duration("2"), None);
     }
 }

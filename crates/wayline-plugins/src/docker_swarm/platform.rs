@@ -3,6 +3,7 @@
 //! runs (failing with Swarm's reason when one can't) and, with ports published, serves.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -485,43 +486,46 @@ impl Status for SwarmPlatform {
         _resources: Vec<DeclaredResource>,
     ) -> Result<StatusReport, PluginError> {
         let (docker, cluster) = connect(config).await?;
-        let all = cluster::tasks(
-            &docker,
-            &value.service_id,
-            &value.name,
-            &cluster.hostnames(),
-        )
-        .await
-        .map_err(fail)?;
-        let current: Vec<&TaskFact> = all.iter().filter(|t| t.desired == "running").collect();
-        let mut report =
-            StatusReport::from_resources(current.iter().map(|t| task_resource(t)).collect());
-        let running = current.iter().filter(|t| t.state == "running").count();
-        let mut message = format!("{running} of {} tasks running", value.replicas);
-        let down: Vec<&NodeFactRef> = cluster
-            .nodes
-            .iter()
-            .filter(|n| n.state != "ready")
-            .collect();
-        if !down.is_empty() {
-            let names: Vec<&str> = down.iter().map(|n| n.hostname.as_str()).collect();
-            message.push_str(&format!("; node {} is {}", names.join(", "), down[0].state));
-        }
-        let moved: Vec<String> = all
-            .iter()
-            .filter(|t| t.desired != "running" && t.state != "complete")
-            .take(5)
-            .map(TaskFact::describe)
-            .collect();
-        if !moved.is_empty() {
-            message.push_str(&format!("; replaced: {}", moved.join("; ")));
-        }
-        if current.is_empty() {
-            report.health = Health::Missing;
-        }
-        report.message = message;
-        Ok(report)
+        report(&docker, &cluster, &value).await
     }
 }
 
-type NodeFactRef = cluster::NodeFact;
+/// The health of deployment `value`: one resource per current task (state and node), and a
+/// message with the running count, nodes that are down and tasks that were replaced.
+pub(super) async fn report(
+    docker: &Docker,
+    cluster: &Cluster,
+    value: &Service,
+) -> Result<StatusReport, PluginError> {
+    let all = cluster::tasks(docker, &value.service_id, &value.name, &cluster.hostnames())
+        .await
+        .map_err(fail)?;
+    let current: Vec<&TaskFact> = all.iter().filter(|t| t.desired == "running").collect();
+    let mut report =
+        StatusReport::from_resources(current.iter().map(|t| task_resource(t)).collect());
+    let running = current.iter().filter(|t| t.state == "running").count();
+    let mut message = format!("{running} of {} tasks running", value.replicas);
+    let down: Vec<&cluster::NodeFact> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.state != "ready")
+        .collect();
+    if !down.is_empty() {
+        let names: Vec<&str> = down.iter().map(|n| n.hostname.as_str()).collect();
+        let _ = write!(message, "; node {} is {}", names.join(", "), down[0].state);
+    }
+    let moved: Vec<String> = all
+        .iter()
+        .filter(|t| t.desired != "running" && t.state != "complete")
+        .take(5)
+        .map(TaskFact::describe)
+        .collect();
+    if !moved.is_empty() {
+        let _ = write!(message, "; replaced: {}", moved.join("; "));
+    }
+    if current.is_empty() {
+        report.health = Health::Missing;
+    }
+    report.message = message;
+    Ok(report)
+}

@@ -111,6 +111,9 @@ impl ReleaseManager for SwarmRelease {
                 Style::Plain,
             );
         }
+        let health = super::platform::report(&docker, &cluster, &deployment).await?;
+        ctx.ui
+            .output(format!("Tasks: {}", health.message), Style::Plain);
         let url = deployment.url.clone();
         ctx.ui.output(
             if url.is_empty() {

@@ -175,7 +175,7 @@ impl Plan<'_> {
         let c = self.config;
         // Validated before planning.
         let limits = c.limits().unwrap_or_default();
-        let resources = (limits.nano_cpus.is_some() || limits.memory_bytes.is_some()).then(|| {
+        let resources = (limits.nano_cpus.is_some() || limits.memory_bytes.is_some()).then_some({
             TaskSpecResources {
                 limits: Some(Limit {
                     nano_cpus: limits.nano_cpus,
