@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::common::{Run, TestEnv, eventually, http_get};
@@ -181,6 +181,16 @@ impl Drop for SwarmServer {
     }
 }
 
+/// What every test starts with: the fixture (or `None`: skipped), the lock on the shared swarm,
+/// a test env, and a server the tasks can reach.
+fn begin(test: &str) -> Option<(Fixture, MutexGuard<'static, ()>, TestEnv, SwarmServer)> {
+    let fx = fixture(test)?;
+    let lock = SWARM.lock().unwrap_or_else(PoisonError::into_inner);
+    let env = TestEnv::new();
+    let server = SwarmServer::start(&env, &fx);
+    Some((fx, lock, env, server))
+}
+
 /// Runs `wayline` with DOCKER_HOST at the manager, at most `secs`.
 pub fn wl(env: &TestEnv, fx: &Fixture, args: &[&str], secs: u64) -> Run {
     let child = env
@@ -228,6 +238,14 @@ pub fn project(env: &TestEnv, app: &str, registry: &str, deploy: &str) {
             "project = \"swarme2e\"\n\napp \"{app}\" {{\n  build {{\n    use \"docker\" {{}}\n    registry {{\n{registry}\n    }}\n  }}\n  deploy {{\n{deploy}\n  }}\n}}\n"
         ),
     );
+}
+
+/// The `registry {}` body pushing `app:tag` to the fixture's plain-HTTP registry.
+fn plain_registry(fx: &Fixture, app: &str, tag: &str) -> String {
+    format!(
+        "      use \"docker\" {{\n        image    = \"{}/e2e/{app}\"\n        tag      = \"{tag}\"\n        insecure = true\n      }}",
+        fx.registry
+    )
 }
 
 fn unique(prefix: &str) -> String {
@@ -281,20 +299,14 @@ fn nodes_of(fx: &Fixture, service: &str) -> Vec<String> {
 
 #[test]
 fn swarm_up_logs_exec_config_redeploy_rollback_destroy() {
-    let Some(fx) = fixture("swarm_up_logs_exec_config_redeploy_rollback_destroy") else {
+    let Some((fx, _lock, env, _server)) =
+        begin("swarm_up_logs_exec_config_redeploy_rollback_destroy")
+    else {
         return;
     };
-    let _lock = SWARM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let env = TestEnv::new();
-    let _server = SwarmServer::start(&env, &fx);
     let app = unique("sw");
     let port = 18100;
-    let registry = format!(
-        "      use \"docker\" {{\n        image    = \"{}/e2e/{app}\"\n        tag      = \"latest\"\n        insecure = true\n      }}",
-        fx.registry
-    );
+    let registry = plain_registry(&fx, &app, "latest");
     project(
         &env,
         &app,
@@ -422,14 +434,11 @@ fn swarm_up_logs_exec_config_redeploy_rollback_destroy() {
 
 #[test]
 fn swarm_up_through_the_tls_registry_with_credentials() {
-    let Some(fx) = fixture("swarm_up_through_the_tls_registry_with_credentials") else {
+    let Some((fx, _lock, env, _server)) =
+        begin("swarm_up_through_the_tls_registry_with_credentials")
+    else {
         return;
     };
-    let _lock = SWARM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let env = TestEnv::new();
-    let _server = SwarmServer::start(&env, &fx);
     let app = unique("swtls");
     let port = 18200;
     let auth = format!(
@@ -499,20 +508,12 @@ fn up_fails(env: &TestEnv, fx: &Fixture, app: &str, want: &str, within: Duration
 
 #[test]
 fn swarm_bad_input_fails_with_the_reason() {
-    let Some(fx) = fixture("swarm_bad_input_fails_with_the_reason") else {
+    let Some((fx, _lock, env, _server)) = begin("swarm_bad_input_fails_with_the_reason") else {
         return;
     };
-    let _lock = SWARM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let env = TestEnv::new();
-    let _server = SwarmServer::start(&env, &fx);
     let app = unique("swbad");
     let _cleanup = Cleanup { env: &env, fx: &fx };
-    let plain = format!(
-        "      use \"docker\" {{\n        image    = \"{}/e2e/{app}\"\n        tag      = \"1\"\n        insecure = true\n      }}",
-        fx.registry
-    );
+    let plain = plain_registry(&fx, &app, "1");
     // A placement nobody satisfies: Swarm's reason at once, not a timeout.
     let nowhere =
         "      placement {\n        constraints = [\"node.labels.zone == nowhere\"]\n      }";
@@ -530,13 +531,7 @@ fn swarm_bad_input_fails_with_the_reason() {
         fx.registry_tls, fx.user, fx.password
     );
     project(&env, &app, &tls, &host_mode_deploy(3, 18300, ""));
-    up_fails(
-        &env,
-        &fx,
-        &app,
-        "rejected on swl-n",
-        Duration::from_secs(60),
-    );
+    up_fails(&env, &fx, &app, "rejected on swl-n", Duration::from_mins(1));
     // An unreachable manager.
     let gone = "      host = \"tcp://10.77.0.99:2375\"";
     project(&env, &app, &plain, &host_mode_deploy(1, 18300, gone));
@@ -545,7 +540,7 @@ fn swarm_bad_input_fails_with_the_reason() {
         &fx,
         &app,
         "tcp://10.77.0.99:2375",
-        Duration::from_secs(60),
+        Duration::from_mins(1),
     );
     // A local-only image on a three-node swarm.
     let local = format!(
@@ -557,25 +552,18 @@ fn swarm_bad_input_fails_with_the_reason() {
         &fx,
         &app,
         "exists only in the local engine, so the swarm's other 2 nodes can't pull it",
-        Duration::from_secs(60),
+        Duration::from_mins(1),
     );
 }
 
 #[test]
 fn swarm_a_lost_node_s_tasks_move_to_the_others() {
-    let Some(fx) = fixture("swarm_a_lost_node_s_tasks_move_to_the_others") else {
+    let Some((fx, _lock, env, _server)) = begin("swarm_a_lost_node_s_tasks_move_to_the_others")
+    else {
         return;
     };
-    let _lock = SWARM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let env = TestEnv::new();
-    let _server = SwarmServer::start(&env, &fx);
     let app = unique("swkill");
-    let registry = format!(
-        "      use \"docker\" {{\n        image    = \"{}/e2e/{app}\"\n        tag      = \"1\"\n        insecure = true\n      }}",
-        fx.registry
-    );
+    let registry = plain_registry(&fx, &app, "1");
     // No fixed published port: a moved task must be able to share a node with another.
     let deploy = "    use \"docker-swarm\" {\n      replicas     = 3\n      stop_signal  = \"SIGTERM\"\n      placement {\n        max_replicas_per_node = 2\n      }\n    }";
     project(&env, &app, &registry, deploy);
@@ -593,7 +581,7 @@ fn swarm_a_lost_node_s_tasks_move_to_the_others() {
     let revive = Revive(&fx);
     fx.fixture_cmd(&["kill-node", "3"]);
     let mut nodes = Vec::new();
-    let moved = eventually(Duration::from_secs(60), || {
+    let moved = eventually(Duration::from_mins(1), || {
         nodes = nodes_of(&fx, &service);
         nodes.len() == 3 && !nodes.iter().any(|n| n == "swl-n3")
     });
@@ -607,7 +595,7 @@ fn swarm_a_lost_node_s_tasks_move_to_the_others() {
     wl_ok(&env, &fx, &["destroy", "-auto-approve"]);
     drop(revive);
     let mut left = Vec::new();
-    let clean = eventually(Duration::from_secs(60), || {
+    let clean = eventually(Duration::from_mins(1), || {
         left = fx.leftovers(&app);
         left.is_empty()
     });
