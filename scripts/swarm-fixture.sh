@@ -74,7 +74,10 @@ gen_certs() {
   issue registry "IP:$HOST_IP" serverAuth
   issue manager "IP:$NET.11,IP:127.0.0.1" serverAuth
   issue client "" clientAuth
-  chmod 600 "$c"/*
+  # The client's files as the Docker CLI wants them (DOCKER_CERT_PATH, `client_config.cert_path`).
+  mkdir -p "$c/docker" && cp "$c/ca.pem" "$c/docker/ca.pem" && cp "$c/client.pem" "$c/docker/cert.pem" \
+    && cp "$c/client-key.pem" "$c/docker/key.pem"
+  chmod 600 "$c"/*.pem "$c"/docker/*
 }
 
 start_registries() {
@@ -195,6 +198,7 @@ export WAYLINE_SWARM_REGISTRY_TLS=$HOST_IP:5443
 export WAYLINE_SWARM_REGISTRY_USER=$REGISTRY_USER
 export WAYLINE_SWARM_REGISTRY_PASSWORD=$REGISTRY_PASSWORD
 export WAYLINE_SWARM_CERTS=$DIR/certs
+export WAYLINE_SWARM_CLIENT_CERTS=$DIR/certs/docker
 export WAYLINE_SWARM_IPVS=$ipvs
 EOF
 }

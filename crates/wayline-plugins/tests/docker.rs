@@ -1426,3 +1426,7 @@ async fn the_entrypoint_lands_in_bin_with_or_without_one_and_through_a_symlink()
     }
     assert_eq!(leftovers(&app), Vec::<String>::new());
 }
+
+/// The `docker` platform on a remote engine over TLS with client certificates.
+#[path = "docker/tls.rs"]
+mod tls;

@@ -1,5 +1,6 @@
 //! The `docker-swarm` platform on a real three-node swarm (scripts/swarm-fixture.sh, started once
-//! per run by `.ci/run`): up through a real registry, tasks serving on every node, logs, exec and
+//! per run by `.ci/run`): up through a real registry (plain, and TLS with credentials with the
+//! manager reached over TLS with a client certificate), tasks serving on every node, logs, exec and
 //! config on every node, redeploy, rollback, a node lost, destroy leaving nothing, and the errors
 //! a user sees for an unreachable manager, a node that can't pull and an unplaceable task.
 //! Tests take one lock: they share the swarm (and one kills a node).
@@ -14,8 +15,13 @@ use crate::common::{Run, TestEnv, eventually, http_get};
 static SWARM: Mutex<()> = Mutex::new(());
 
 /// The running fixture, from its env (`.ci/run` exports it) or `swarm-fixture.sh env`.
+#[derive(Clone)]
 pub struct Fixture {
     pub manager: String,
+    /// How `wayline` reaches the manager: `DOCKER_HOST` (and TLS) variables.
+    pub docker_env: Vec<(String, String)>,
+    pub manager_tls: String,
+    pub client_certs: String,
     pub nodes: Vec<String>,
     pub host_ip: String,
     pub node_ips: Vec<String>,
@@ -72,6 +78,9 @@ pub fn fixture(test: &str) -> Option<Fixture> {
     let words = |k: &str| e[k].split_whitespace().map(str::to_owned).collect();
     Some(Fixture {
         manager: e["WAYLINE_SWARM_MANAGER"].clone(),
+        docker_env: vec![("DOCKER_HOST".into(), e["WAYLINE_SWARM_MANAGER"].clone())],
+        manager_tls: e["WAYLINE_SWARM_MANAGER_TCP"].clone(),
+        client_certs: e["WAYLINE_SWARM_CLIENT_CERTS"].clone(),
         nodes: words("WAYLINE_SWARM_NODES"),
         host_ip: e["WAYLINE_SWARM_HOST_IP"].clone(),
         node_ips: words("WAYLINE_SWARM_NODE_IPS"),
@@ -84,6 +93,18 @@ pub fn fixture(test: &str) -> Option<Fixture> {
 }
 
 impl Fixture {
+    /// The same swarm, its manager reached as a remote engine: tcp with TLS and the client
+    /// certificate, the Docker CLI's variables.
+    pub fn over_tls(&self) -> Self {
+        let mut fx = self.clone();
+        fx.docker_env = vec![
+            ("DOCKER_HOST".into(), self.manager_tls.clone()),
+            ("DOCKER_TLS_VERIFY".into(), "1".into()),
+            ("DOCKER_CERT_PATH".into(), self.client_certs.clone()),
+        ];
+        fx
+    }
+
     /// `docker -H <node> args…`, its stdout lines.
     pub fn docker(host: &str, args: &[&str]) -> Vec<String> {
         let out = Command::new("docker")
@@ -106,6 +127,17 @@ impl Fixture {
             .status()
             .expect("fixture");
         assert!(st.success(), "swarm-fixture.sh {args:?} failed");
+    }
+
+    /// Nothing of `app` remains on any node within a minute (a worker removes a container a
+    /// moment after Swarm dropped its task; a node that was down, once it is back).
+    pub fn assert_clean(&self, app: &str, what: &str) {
+        let mut left = Vec::new();
+        let clean = eventually(Duration::from_mins(1), || {
+            left = self.leftovers(app);
+            left.is_empty()
+        });
+        assert!(clean, "{what}: {left:?}");
     }
 
     /// What remains of `app` anywhere: services on the manager, containers on every node.
@@ -195,7 +227,7 @@ fn begin(test: &str) -> Option<(Fixture, MutexGuard<'static, ()>, TestEnv, Swarm
 pub fn wl(env: &TestEnv, fx: &Fixture, args: &[&str], secs: u64) -> Run {
     let child = env
         .cmd(args)
-        .env("DOCKER_HOST", &fx.manager)
+        .envs(fx.docker_env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -425,11 +457,7 @@ fn swarm_up_logs_exec_config_redeploy_rollback_destroy() {
         "{}",
         destroyed.all()
     );
-    assert_eq!(
-        fx.leftovers(&app),
-        Vec::<String>::new(),
-        "left behind after destroy"
-    );
+    fx.assert_clean(&app, "left behind after destroy");
 }
 
 #[test]
@@ -439,6 +467,9 @@ fn swarm_up_through_the_tls_registry_with_credentials() {
     else {
         return;
     };
+    // The manager as a remote engine: build, push and deploy all go over TLS with the client
+    // certificate (DOCKER_HOST=tcp://…:2376, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH).
+    let fx = fx.over_tls();
     let app = unique("swtls");
     let port = 18200;
     let auth = format!(
@@ -480,11 +511,7 @@ fn swarm_up_through_the_tls_registry_with_credentials() {
         "{table}"
     );
     wl_ok(&env, &fx, &["destroy", "-auto-approve"]);
-    assert_eq!(
-        fx.leftovers(&app),
-        Vec::<String>::new(),
-        "left behind after destroy"
-    );
+    fx.assert_clean(&app, "left behind after destroy");
 }
 
 /// `wayline up` fails with `want` in its output, and leaves no service behind.
@@ -499,11 +526,7 @@ fn up_fails(env: &TestEnv, fx: &Fixture, app: &str, want: &str, within: Duration
         "took {:?} (> {within:?}):\n{out}",
         started.elapsed()
     );
-    assert_eq!(
-        fx.leftovers(app),
-        Vec::<String>::new(),
-        "a failed deploy left things behind"
-    );
+    fx.assert_clean(app, "a failed deploy left things behind");
 }
 
 #[test]
@@ -594,10 +617,5 @@ fn swarm_a_lost_node_s_tasks_move_to_the_others() {
     );
     wl_ok(&env, &fx, &["destroy", "-auto-approve"]);
     drop(revive);
-    let mut left = Vec::new();
-    let clean = eventually(Duration::from_mins(1), || {
-        left = fx.leftovers(&app);
-        left.is_empty()
-    });
-    assert!(clean, "left behind after destroy (node 3 back): {left:?}");
+    fx.assert_clean(&app, "left behind after destroy (node 3 back)");
 }

@@ -108,10 +108,12 @@ pub struct ClientConfig {
     /// Engine address: `unix:///path` or `tcp://host:port`.
     #[serde(default)]
     pub host: Option<String>,
-    /// Directory with `ca.pem`, `cert.pem` and `key.pem` for a TLS engine (not supported yet).
+    /// Directory with `ca.pem`, `cert.pem` and `key.pem` for a TLS engine (default
+    /// `DOCKER_CERT_PATH`, else `~/.docker`); setting it turns TLS on.
     #[serde(default)]
     pub cert_path: Option<String>,
-    /// Verify the engine's TLS certificate (not supported yet).
+    /// `1`: TLS, the engine's certificate verified against `ca.pem` (default `DOCKER_TLS_VERIFY`);
+    /// `0`: plain tcp.
     #[serde(default)]
     pub tls_verify: Option<String>,
     /// Engine API version; ignored because the version is negotiated.
@@ -350,15 +352,23 @@ impl ClientConfig {
                 format!("`{host}` must start with unix:// or tcp://"),
             ));
         }
+        if let Some(v) = &self.tls_verify
+            && !["", "0", "1", "true", "false"].contains(&v.to_ascii_lowercase().as_str())
+        {
+            out.push(invalid(
+                "client_config.tls_verify",
+                format!("`{v}` must be \"1\" (TLS, the engine's certificate verified) or \"0\""),
+            ));
+        }
         if self.cert_path.is_some()
-            || self
-                .tls_verify
+            && self
+                .host
                 .as_deref()
-                .is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+                .is_some_and(|h| h.starts_with("unix://"))
         {
             out.push(invalid(
                 "client_config.cert_path",
-                "TLS connections to the Docker engine are not supported yet; use a unix socket or plain tcp://",
+                "TLS is for a tcp:// engine; a unix socket takes no certificates",
             ));
         }
         out

@@ -14,7 +14,7 @@ use super::engine;
 use super::owner;
 use super::platform::{self, Created, NetworkState, Owner, ResourceHealth, Target};
 use super::values::{Deployment, Image};
-use super::{auth_fields, errors, fail, out_fn};
+use super::{auth_fields, client_fields, errors, fail, out_fn};
 
 /// The `docker` platform.
 #[derive(Debug, Default, Clone, Copy)]
@@ -417,12 +417,7 @@ impl Documented for DockerPlatform {
                 FieldDoc::block(
                     "client_config",
                     "How to reach the engine (default: `DOCKER_HOST`, else the local socket).",
-                    vec![
-                        FieldDoc::new("host", "string", "`unix:///path` or `tcp://host:port`."),
-                        FieldDoc::new("cert_path", "string", "TLS certificates (not supported yet)."),
-                        FieldDoc::new("tls_verify", "string", "Verify TLS (not supported yet)."),
-                        FieldDoc::new("api_version", "string", "Ignored: the version is negotiated."),
-                    ],
+                    client_fields(),
                 ),
             ],
             template_fields: vec![

@@ -11,9 +11,10 @@
 //!
 //! Every value is the same `Image` from build to push, so no mapper is needed between them; two
 //! mappers turn it into Waypoint's `hashicorp.waypoint.builtin.docker.Image` and back
-//! (`waypoint`), for Waypoint-protocol plugins before or after a docker stage. The
-//! engine is reached through `DOCKER_HOST` (or the platform's `client_config.host`), else the
-//! local socket, and the API version is negotiated, so older engines work. Images are labelled
+//! (`waypoint`), for Waypoint-protocol plugins before or after a docker stage. The engine is
+//! reached like the Docker CLI reaches it (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`,
+//! or the platform's `client_config`), else the local socket; a `tcp://` engine may use TLS with
+//! client certificates. The API version is negotiated, so older engines work. Images are labelled
 //! `wayline.app=<app>`; containers and networks carry their owner's server id, project, app,
 //! workspace and deployment id, and the platform touches only those whose owner labels match
 //! its own (`owner`).
@@ -138,5 +139,27 @@ pub(crate) fn auth_fields() -> Vec<FieldDoc> {
         FieldDoc::new("serverAddress", "string", "Registry address."),
         FieldDoc::new("identityToken", "string", "OAuth identity token."),
         FieldDoc::new("registryToken", "string", "Registry bearer token."),
+    ]
+}
+
+/// The docs of the `client_config {}` block (the `docker` and `docker-swarm` platforms).
+pub(crate) fn client_fields() -> Vec<FieldDoc> {
+    vec![
+        FieldDoc::new("host", "string", "`unix:///path` or `tcp://host:port`."),
+        FieldDoc::new(
+            "cert_path",
+            "string",
+            "Directory with `ca.pem`, `cert.pem`, `key.pem` for a TLS engine; setting it turns TLS on (default `DOCKER_CERT_PATH`, else `~/.docker`).",
+        ),
+        FieldDoc::new(
+            "tls_verify",
+            "string",
+            "`1`: TLS, the engine's certificate verified against `ca.pem`; `0`: plain tcp (default `DOCKER_TLS_VERIFY`).",
+        ),
+        FieldDoc::new(
+            "api_version",
+            "string",
+            "Ignored: the version is negotiated.",
+        ),
     ]
 }

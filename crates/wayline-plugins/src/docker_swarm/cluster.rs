@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{LocalNodeState, Task, TaskState};
+use bollard::models::{LocalNodeState, NodeState, Task, TaskState};
 use bollard::query_parameters::{
-    ListNodesOptions, ListServicesOptions, ListTasksOptions, UpdateServiceOptions,
+    ListContainersOptions, ListNodesOptions, ListServicesOptions, ListTasksOptions,
+    UpdateServiceOptions,
 };
 
 use crate::docker::engine::{DockerError, LABEL_APP, api, is_not_found};
@@ -209,8 +210,10 @@ pub async fn wait_running(
     }
 }
 
-/// Removes service `id` and waits (at most 30 s) until Swarm has no task of it left, so no node
-/// keeps a container. Returns false when it was already gone.
+/// Removes service `id` and waits (at most 30 s) until Swarm has no task of it left on a node
+/// that is up, and the manager's own engine (where images are usually built, so a build's tag
+/// can be removed next) no container of it. Returns false when it was already gone. Workers
+/// remove their containers once their tasks are gone, a moment later.
 pub async fn remove_service(docker: &Docker, id: &str, name: &str) -> Result<bool, DockerError> {
     match docker.delete_service(id).await {
         Ok(()) => {}
@@ -219,41 +222,66 @@ pub async fn remove_service(docker: &Docker, id: &str, name: &str) -> Result<boo
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        // A removed service can't be a filter any more (404): look through all tasks. A task
-        // on a node that is down stays listed until the node is back (which then removes it).
-        let ready: Vec<String> = docker
-            .list_nodes(None::<ListNodesOptions>)
-            .await
-            .map_err(api("listing the swarm's nodes"))?
-            .into_iter()
-            .filter(|n| {
-                n.status
-                    .as_ref()
-                    .and_then(|s| s.state.map(|st| st.to_string()))
-                    .as_deref()
-                    == Some("ready")
-            })
-            .filter_map(|n| n.id)
-            .collect();
-        let left: Vec<Task> = docker
-            .list_tasks(None::<ListTasksOptions>)
-            .await
-            .map_err(api("listing the swarm's tasks"))?
-            .into_iter()
-            .filter(|t| t.service_id.as_deref() == Some(id))
-            .filter(|t| t.node_id.as_ref().is_some_and(|n| ready.contains(n)))
-            .collect();
-        if left.is_empty() {
+        let tasks = tasks_on_ready_nodes(docker, id).await?;
+        let containers = if tasks == 0 {
+            local_containers(docker, id).await?
+        } else {
+            0
+        };
+        if tasks + containers == 0 {
             return Ok(true);
         }
         if Instant::now() >= deadline {
             return Err(DockerError::Other(format!(
-                "service `{name}` was removed but {} of its tasks were still there after 30s",
-                left.len()
+                "service `{name}` was removed but after 30s {tasks} of its tasks (and {containers} containers on the manager) were still there"
             )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// How many tasks of (removed) service `id` Swarm still lists on nodes that are up. A removed
+/// service can't be a filter any more (404), so this looks through all tasks; a task on a node
+/// that is down stays listed until the node is back (which then removes it).
+async fn tasks_on_ready_nodes(docker: &Docker, id: &str) -> Result<usize, DockerError> {
+    let ready: Vec<String> = docker
+        .list_nodes(None::<ListNodesOptions>)
+        .await
+        .map_err(api("listing the swarm's nodes"))?
+        .into_iter()
+        .filter(|n| {
+            n.status
+                .as_ref()
+                .and_then(|s| s.state)
+                .is_some_and(|st| st == NodeState::READY)
+        })
+        .filter_map(|n| n.id)
+        .collect();
+    Ok(docker
+        .list_tasks(None::<ListTasksOptions>)
+        .await
+        .map_err(api("listing the swarm's tasks"))?
+        .into_iter()
+        .filter(|t| t.service_id.as_deref() == Some(id))
+        .filter(|t| t.node_id.as_ref().is_some_and(|n| ready.contains(n)))
+        .count())
+}
+
+/// How many containers of service `id` the manager's own engine still has (stopping or stopped).
+async fn local_containers(docker: &Docker, id: &str) -> Result<usize, DockerError> {
+    let filters = HashMap::from([(
+        "label".to_owned(),
+        vec![format!("com.docker.swarm.service.id={id}")],
+    )]);
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .map_err(api("listing the manager's containers"))?;
+    Ok(list.len())
 }
 
 /// Waits until something accepts TCP connections at every `addr` (at most `limit`); returns

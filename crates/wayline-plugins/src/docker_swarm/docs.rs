@@ -4,28 +4,7 @@ use wayline_plugin::{Docs, Documented, FieldDoc};
 
 use super::platform::SwarmPlatform;
 use super::release::SwarmRelease;
-use crate::docker::auth_fields;
-
-fn client_fields() -> Vec<FieldDoc> {
-    vec![
-        FieldDoc::new("host", "string", "`unix:///path` or `tcp://host:port`."),
-        FieldDoc::new(
-            "cert_path",
-            "string",
-            "Directory with `ca.pem`, `cert.pem`, `key.pem` (default `DOCKER_CERT_PATH`).",
-        ),
-        FieldDoc::new(
-            "tls_verify",
-            "string",
-            "`1` to use TLS and verify the manager (default `DOCKER_TLS_VERIFY`).",
-        ),
-        FieldDoc::new(
-            "api_version",
-            "string",
-            "Ignored: the version is negotiated.",
-        ),
-    ]
-}
+use crate::docker::{auth_fields, client_fields};
 
 impl Documented for SwarmPlatform {
     fn docs() -> Docs {

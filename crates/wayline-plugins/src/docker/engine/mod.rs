@@ -2,25 +2,27 @@
 //! async functions over bollard, independent of the component traits, so each step is testable on
 //! its own. Output for the user goes through an [`Out`] callback, one line at a time.
 //!
-//! This module holds the connection and the error type; [`build`](mod@build) builds images,
+//! This module holds the error type; [`connect`](mod@connect) reaches the engine (unix, tcp, or
+//! TLS with client certificates); [`build`](mod@build) builds images,
 //! [`inject`] puts the entrypoint into them, [`images`] tags, removes, pushes and pulls them, and
 //! [`auth`] turns the Waypoint-style credential attributes into the engine's.
 
 mod auth;
 mod build;
+mod connect;
 mod images;
 mod inject;
 
 use std::path::PathBuf;
 
-use bollard::Docker;
 use bollard::errors::Error as BollardError;
 
-use super::config::{ClientConfig, Invalid};
+use super::config::Invalid;
 use super::context::ContextError;
 
 pub use auth::credentials;
 pub use build::{BuildSpec, build};
+pub use connect::{Endpoint, connect};
 pub use images::{local_image, pull, push, remove_tag, split_reference, tag_image};
 pub use inject::{
     elf_interpreter, entrypoint_binary, entrypoint_dockerfile, has_entrypoint, inject_entrypoint,
@@ -145,33 +147,6 @@ pub fn is_not_found(err: &BollardError) -> bool {
 pub fn api(action: impl Into<String>) -> impl FnOnce(BollardError) -> DockerError {
     let action = action.into();
     move |source| DockerError::Api { action, source }
-}
-
-/// Connects to the engine named by `client_config.host`, else `DOCKER_HOST`, else the local
-/// socket, and negotiates the API version (the engine here may be older than the client).
-pub async fn connect(client: Option<&ClientConfig>) -> Result<Docker, DockerError> {
-    let host = client
-        .and_then(|c| c.host.clone())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()));
-    let addr = host
-        .clone()
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
-    let connect_err = |e: BollardError| DockerError::Connect {
-        addr: addr.clone(),
-        message: message(&e),
-    };
-    let docker = match host.as_deref() {
-        Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
-            Docker::connect_with_http(h, 120, bollard::API_DEFAULT_VERSION)
-        }
-        Some(h) => Docker::connect_with_unix(h, 120, bollard::API_DEFAULT_VERSION),
-        None => Docker::connect_with_local_defaults(),
-    }
-    .map_err(connect_err)?;
-    let docker = docker.negotiate_version().await.map_err(connect_err)?;
-    tracing::debug!(addr = %addr, version = ?docker.client_version(), "connected to docker engine");
-    Ok(docker)
 }
 
 #[cfg(test)]
