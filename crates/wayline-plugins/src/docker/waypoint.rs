@@ -66,6 +66,7 @@ pub fn from_waypoint(i: WaypointImage) -> Result<Image, PluginError> {
         id: String::new(),
         local: matches!(i.location, None | Some(Location::Docker(()))),
         created_tags: Vec::new(),
+        digest: String::new(),
     })
 }
 
@@ -88,6 +89,7 @@ mod tests {
             id: "sha256:abc".into(),
             local,
             created_tags: vec!["127.0.0.1:5000/web:v3".into()],
+            digest: String::new(),
         }
     }
 
