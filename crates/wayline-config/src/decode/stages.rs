@@ -56,7 +56,7 @@ impl Decoder<'_> {
         let key = kind.as_str();
         let missing = |file: &Source| Stage {
             kind,
-            use_: None,
+            use_block: None,
             labels: None,
             hooks: Vec::new(),
             registry: None,
