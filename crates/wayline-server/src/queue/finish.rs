@@ -113,12 +113,12 @@ impl Queue {
         if !keep_serial {
             Self::release_serial_holder(st, &a.job);
         }
-        if let Some(k) = serial_key(&a.job) {
-            if let Some(q) = st.serial_queue.get_mut(&k) {
-                q.retain(|j| j != id);
-                if q.is_empty() {
-                    st.serial_queue.remove(&k);
-                }
+        if let Some(k) = serial_key(&a.job)
+            && let Some(q) = st.serial_queue.get_mut(&k)
+        {
+            q.retain(|j| j != id);
+            if q.is_empty() {
+                st.serial_queue.remove(&k);
             }
         }
     }
