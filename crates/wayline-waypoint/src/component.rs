@@ -20,6 +20,8 @@ use crate::funcspec::{self, Provided};
 use crate::pb::sdk::{self, args};
 use crate::process::Process;
 use crate::ui::CallUi;
+/// How long a process whose call failed with UNKNOWN has to show that it exited.
+const REAP_GRACE: Duration = Duration::from_secs(1);
 
 /// How long after a call the host waits for the plugin's terminal output to be forwarded.
 const UI_DRAIN: Duration = Duration::from_secs(1);
@@ -340,12 +342,23 @@ impl ComponentHandle for WaypointHandle {
                 Ok(res)
             }
             Err(s) if s.code() == tonic::Code::Unimplemented => Err(unsupported()),
-            Err(s) if !self.plugin.exited() && !matches!(s.code(), tonic::Code::Unavailable) => {
-                Err(PluginError::Failed(format!("{what}: {}", s.message())))
+            Err(s) => {
+                // A plugin that died mid-call shows as UNAVAILABLE, or as UNKNOWN (a transport
+                // error), a moment before its exit is reaped: UNKNOWN is also what a plugin's
+                // own error looks like, so give the process that moment before deciding.
+                let died = match s.code() {
+                    tonic::Code::Unavailable => true,
+                    tonic::Code::Unknown => self.plugin.exits_within(REAP_GRACE).await,
+                    _ => self.plugin.exited(),
+                };
+                if died {
+                    Err(PluginError::Plugin(
+                        self.plugin.failure(&format!("`{f}`"), &s).await,
+                    ))
+                } else {
+                    Err(PluginError::Failed(format!("{what}: {}", s.message())))
+                }
             }
-            Err(s) => Err(PluginError::Plugin(
-                self.plugin.failure(&format!("`{f}`"), &s).await,
-            )),
         }
     }
 }

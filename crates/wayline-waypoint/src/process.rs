@@ -311,6 +311,18 @@ impl Process {
             .map_or(true, |s| s.is_some())
     }
 
+    /// Whether the process exits within `grace` (checked every 10 ms).
+    pub async fn exits_within(&self, grace: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.exited() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
     /// Asks the plugin to exit (`GRPCController.Shutdown`; it exits without replying, so
     /// UNAVAILABLE is the expected answer), waits up to 2 s, then kills it.
     pub async fn shutdown(&self) -> Result<(), String> {
