@@ -39,6 +39,21 @@ async fn runner_config(
         .map(tonic::Response::into_inner)
 }
 
+/// Opens RunnerConfig for runner `r1` labelled `pool=<pool>` with `token` (kept open by `keep`).
+async fn register_r1(
+    h: &Harness,
+    token: &str,
+    pool: &str,
+    keep: &mut Vec<mpsc::Sender<pb::RunnerConfigRequest>>,
+) -> Result<tonic::Streaming<pb::RunnerConfigResponse>, tonic::Status> {
+    runner_config(
+        &mut h.client_with(token).await,
+        open("r1", &[("pool", pool.into())]),
+        keep,
+    )
+    .await
+}
+
 fn runner_var(name: &str, selector: &str) -> pb::ConfigVar {
     pb::ConfigVar {
         scope: pb::config_var::Scope::Project as i32,
@@ -288,13 +303,9 @@ async fn an_adopted_runner_id_refuses_a_general_runner_token() {
         .unwrap()
         .into_inner();
     assert_eq!(r.labels["pool"], "good");
-    runner_config(
-        &mut h.client_with(&own).await,
-        open("r1", &[("pool", "good".into())]),
-        &mut keep,
-    )
-    .await
-    .expect("the runner's own token registers it again");
+    register_r1(&h, &own, "good", &mut keep)
+        .await
+        .expect("the runner's own token registers it again");
 }
 
 /// A runner preadopted with one general runner token could be re-registered (labels and all) by
@@ -315,20 +326,12 @@ async fn a_preadopted_runner_id_belongs_to_the_token_that_registered_it() {
     };
     let (first, second) = (general().await, general().await);
     let mut keep = Vec::new();
-    runner_config(
-        &mut h.client_with(&first).await,
-        open("r1", &[("pool", "good".into())]),
-        &mut keep,
-    )
-    .await
-    .expect("the first registration of a new id");
-    let err = runner_config(
-        &mut h.client_with(&second).await,
-        open("r1", &[("pool", "evil".into())]),
-        &mut keep,
-    )
-    .await
-    .unwrap_err();
+    register_r1(&h, &first, "good", &mut keep)
+        .await
+        .expect("the first registration of a new id");
+    let err = register_r1(&h, &second, "evil", &mut keep)
+        .await
+        .unwrap_err();
     assert_eq!(
         (err.code(), err.message()),
         (
@@ -348,13 +351,9 @@ async fn a_preadopted_runner_id_belongs_to_the_token_that_registered_it() {
         r.registered_token_id, "",
         "GetRunner must not show the binding"
     );
-    runner_config(
-        &mut h.client_with(&first).await,
-        open("r1", &[("pool", "good".into())]),
-        &mut keep,
-    )
-    .await
-    .expect("the token that registered the id registers it again");
+    register_r1(&h, &first, "good", &mut keep)
+        .await
+        .expect("the token that registered the id registers it again");
 }
 
 #[tokio::test]
