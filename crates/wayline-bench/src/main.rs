@@ -182,6 +182,8 @@ fn bench_server(o: &Opts) {
                 "127.0.0.1:0",
                 "--listen-http",
                 "127.0.0.1:0",
+                "--listen-url",
+                "127.0.0.1:0",
                 "--listen-unix",
             ])
             .arg(&sock)

@@ -8,5 +8,6 @@ pub mod jobs;
 pub mod labels;
 pub mod selector;
 pub mod time;
+pub mod url;
 
 pub use wayline_proto::v1 as pb;

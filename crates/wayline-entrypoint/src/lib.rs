@@ -3,7 +3,8 @@
 //! It runs the app as its child (PID-1 duties included: signal forwarding to the app's process
 //! group, zombie reaping, the child's exit code as its own), and, when `WAYLINE_SERVER_ADDR` is
 //! set, dials out to the server to register the instance, receive config (env vars, files,
-//! dynamic values), ship logs and serve exec sessions. The server being slow, absent or gone
+//! dynamic values), ship logs and serve exec sessions, and keeps a tunnel open to the URL
+//! service that forwards the deployment's public traffic to the app's `$PORT`. The server being slow, absent or gone
 //! never stops or blocks the app.
 //!
 //! No server-side crates and no CLI parser: the binary's size is measured (see `benches/`).
@@ -19,6 +20,7 @@ pub mod logger;
 pub mod logs;
 pub mod session;
 pub mod settings;
+pub mod tunnel;
 pub mod ulid;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -163,8 +165,17 @@ async fn supervise(
             instance_id.clone(),
             ring.clone(),
         );
+        let (url_tx, url_rx) = watch::channel(None);
+        tokio::spawn(tunnel::run(
+            addr.clone(),
+            settings.deployment_id.clone(),
+            instance_id.clone(),
+            settings.port.clone(),
+            url_rx,
+        ));
         let shared = Arc::new(session::Shared {
             settings: settings.clone(),
+            url_grant: url_tx,
             instance_id,
             ring: ring.clone(),
             reaper: reaper.clone(),

@@ -29,6 +29,8 @@ pub struct Shared {
     pub reaper: Arc<Reaper>,
     /// Latest config from the server.
     pub server_config: watch::Sender<Option<ServerConfig>>,
+    /// The URL-service grant the server sent last.
+    pub url_grant: watch::Sender<Option<crate::tunnel::UrlGrant>>,
     /// The app's current full env, which exec sessions run with.
     pub app_env: watch::Receiver<BTreeMap<String, String>>,
 }
@@ -88,6 +90,19 @@ async fn session(shared: &Arc<Shared>, addr: &ServerAddr) -> Result<(), String> 
             announced = true;
         }
         let cfg = msg.config.unwrap_or_default();
+        if !cfg.url_token.is_empty() {
+            let grant = crate::tunnel::UrlGrant {
+                token: cfg.url_token.clone(),
+                socket_name: cfg.url_socket_name.clone(),
+            };
+            shared.url_grant.send_if_modified(|cur| {
+                let changed = cur.as_ref() != Some(&grant);
+                if changed {
+                    *cur = Some(grant);
+                }
+                changed
+            });
+        }
         for request in &cfg.exec {
             if seen_exec.insert(request.index) {
                 if s.disable_exec {

@@ -29,6 +29,8 @@ pub enum TokenKind {
     Invite,
     /// Runs one trigger over HTTP.
     Trigger,
+    /// One deployment's URL-service tunnel: opens tunnels for that deployment only, no RPCs.
+    Url,
 }
 
 impl TokenKind {
@@ -40,6 +42,7 @@ impl TokenKind {
             Self::Entrypoint => "entrypoint",
             Self::Invite => "invite",
             Self::Trigger => "trigger",
+            Self::Url => "url",
         }
     }
 }
@@ -57,7 +60,7 @@ pub struct Claims {
     /// Runner tokens: the runner id the token is bound to ("" = any runner).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub runner_id: String,
-    /// Entrypoint tokens: the deployment.
+    /// Entrypoint and URL tokens: the deployment.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub deployment_id: String,
     /// Trigger tokens: the trigger.

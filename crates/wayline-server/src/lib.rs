@@ -54,6 +54,9 @@ mod startup;
 pub mod store;
 mod tls;
 mod ui;
+mod urls;
+
+pub use urls::UrlOptions;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -172,6 +175,9 @@ pub struct ServerOptions {
     pub log_window_lines: usize,
     /// More HTTP routes (the web UI, trigger URLs) served beside `/healthz` and `/metrics`.
     pub http_routes: Option<axum::Router>,
+    /// The URL service run beside this server: entrypoints get a tunnel token and API records
+    /// their public URLs.
+    pub url: Option<UrlOptions>,
 }
 
 impl ServerOptions {
@@ -195,6 +201,7 @@ impl ServerOptions {
             heartbeat_timeout: Duration::from_secs(30),
             log_window_lines: 1000,
             http_routes: None,
+            url: None,
         }
     }
 }
@@ -235,6 +242,23 @@ impl std::fmt::Debug for RunningServer {
     }
 }
 
+/// Checks that a tunnel token is the URL token of the deployment the tunnel names.
+#[derive(Clone)]
+pub struct UrlVerifier(Arc<service::Shared>);
+
+impl std::fmt::Debug for UrlVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UrlVerifier").finish_non_exhaustive()
+    }
+}
+
+impl UrlVerifier {
+    /// `Err(reason)` when `token` may not open a tunnel for `deployment_id`.
+    pub fn verify(&self, token: &str, deployment_id: &str) -> Result<(), String> {
+        self.0.verify_url_tunnel(token, deployment_id)
+    }
+}
+
 /// How long open streams (runners, followers) get to finish when the server stops.
 const DRAIN: Duration = Duration::from_secs(3);
 
@@ -269,6 +293,16 @@ impl RunningServer {
         self.shared
             .mint_entrypoint_token(deployment_id, expires_in)
             .await
+    }
+
+    /// The URL service's routes, as they change.
+    pub fn url_routes(&self) -> watch::Receiver<Arc<Vec<wayline_core::url::UrlRoute>>> {
+        self.shared.urls.subscribe()
+    }
+
+    /// Checks tunnel tokens for the URL service (cheap to clone, lives past this handle).
+    pub fn url_verifier(&self) -> UrlVerifier {
+        UrlVerifier(Arc::clone(&self.shared))
     }
 
     /// Mints a login token without the one-time bootstrap (for the CLI's embedded server, which
@@ -481,6 +515,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
             .unwrap_or_else(|| grpc_addr.to_string()),
         unix_socket: opts.unix_socket.clone(),
         tls: !opts.disable_tls,
+        url: opts.url.clone(),
     };
     let timeouts = queue::Timeouts {
         ack: opts.ack_timeout,
@@ -497,7 +532,9 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, Error> {
     let (stop, stop_rx) = watch::channel(false);
     let routes = grpc_routes(&shared).await?;
 
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(
+        Arc::clone(&shared.urls).run(Arc::clone(&store), stop_rx.clone()),
+    )];
     // Before the socket answers: whoever connects can already read where the server is.
     startup::record_holder(&opts, &lock, grpc_addr, http_addr)?;
     tasks.push(serve_tcp(

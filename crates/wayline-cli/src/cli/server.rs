@@ -101,6 +101,17 @@ pub(crate) struct ServerRunArgs {
     /// Seconds without a heartbeat after which a running job fails.
     #[arg(long = "heartbeat-timeout", default_value_t = 30)]
     pub(crate) heartbeat_timeout: u64,
+    /// The URL service's HTTP ingress: apps answer here at `<app>.<domain>` (the release) and
+    /// `<app>--v<N>.<domain>` (one deployment).
+    #[arg(long = "listen-url", default_value = "127.0.0.1:9703")]
+    pub(crate) listen_url: String,
+    /// The domain apps answer under (`localhost` needs no DNS: browsers resolve
+    /// `*.localhost` to loopback). For a real domain point a wildcard record at this host.
+    #[arg(long = "url-domain", default_value = "localhost")]
+    pub(crate) url_domain: String,
+    /// Run the URL service beside the server (`-url-service=false` turns it off).
+    #[arg(long = "url-service", env = "WAYLINE_URL_SERVICE", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub(crate) url_service: bool,
     /// Run as the embedded default server of this user (set by the CLI).
     #[arg(long = "embedded", hide = true)]
     pub(crate) embedded: bool,

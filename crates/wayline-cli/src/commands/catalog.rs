@@ -169,6 +169,7 @@ fn op_json(op: &Operation) -> serde_json::Value {
         "commit": p.commit, "tag": p.tag, "dirty": p.dirty, "commit_message": p.message,
         "physical_state": physical(op),
         "url": op.url,
+        "public_url": op.public_url,
         "live": op.live,
         "deployment_id": op.deployment_id,
         "artifact_id": op.artifact_id,
@@ -230,6 +231,8 @@ fn print_ops(
             for w in with {
                 row.push(match *w {
                     "PHYSICAL" => physical(op).to_owned(),
+                    // The URL service's address when it serves the record, else the platform's.
+                    "URL" if !op.public_url.is_empty() => op.public_url.clone(),
                     "URL" => op.url.clone(),
                     "DIGEST" => digest(op).chars().take(19).collect(),
                     "DEPLOYMENT" => deployments.get(&op.deployment_id).map_or_else(
@@ -517,7 +520,13 @@ impl AppStatus {
         }
         self.release
             .as_ref()
-            .map(|r| r.url.clone())
+            .map(|r| {
+                if r.public_url.is_empty() {
+                    r.url.clone()
+                } else {
+                    r.public_url.clone()
+                }
+            })
             .filter(|u| !u.is_empty())
             .or_else(|| self.serving().map(|d| d.url.clone()))
             .unwrap_or_default()

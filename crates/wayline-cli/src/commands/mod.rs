@@ -12,6 +12,7 @@ mod project;
 mod runner_cmd;
 mod server_cmd;
 mod timings;
+mod url_service;
 
 use std::process::ExitCode;
 

@@ -176,7 +176,7 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
         }
     });
     let mut opts = wayline_server::ServerOptions::new(&data_dir);
-    if let Some(db) = args.db {
+    if let Some(db) = args.db.clone() {
         opts.db_path = db;
     }
     opts.listen_grpc = args
@@ -187,10 +187,13 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
         .listen_http
         .parse()
         .with_context(|| format!("-listen-http `{}`", args.listen_http))?;
-    opts.unix_socket = Some(
-        args.listen_unix
-            .unwrap_or_else(|| EmbeddedPaths::socket_in(&data_dir)),
-    );
+    let unix_socket = args
+        .listen_unix
+        .clone()
+        .unwrap_or_else(|| EmbeddedPaths::socket_in(&data_dir));
+    let url = super::url_service::prepare(&args, &unix_socket).await?;
+    opts.url = url.as_ref().map(|(_, o)| o.clone());
+    opts.unix_socket = Some(unix_socket);
     opts.socket_mode = args.socket_mode;
     opts.reinitialize = args.reinitialize;
     opts.tls_cert_file = args.tls_cert_file;
@@ -212,17 +215,35 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
         other => other,
     }
     .context("the server could not start")?;
+    let url_service = match url {
+        Some((listener, o)) => Some(
+            super::url_service::start(&server, listener, &o, args.socket_mode, &data_dir)
+                .context("the URL service could not start")?,
+        ),
+        None => None,
+    };
     note!(
-        "Wayline server ready in {} ms: gRPC {} (TLS), HTTP http://{}, socket {}",
+        "Wayline server ready in {} ms: gRPC {} (TLS), HTTP http://{}, socket {}{}",
         started.elapsed().as_millis(),
         server.grpc_addr(),
         server.http_addr(),
         server
             .unix_socket()
             .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        url_service
+            .as_ref()
+            .map(|u| format!(
+                ", URLs http://<app>.{}:{}/",
+                args.url_domain,
+                u.ingress_addr().port()
+            ))
             .unwrap_or_default()
     );
     server.wait_on(signals).await;
+    if let Some(u) = url_service {
+        u.shutdown();
+    }
     note!("Server stopped.");
     Ok(ExitCode::SUCCESS)
 }

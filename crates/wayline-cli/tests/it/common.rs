@@ -13,6 +13,9 @@ pub fn wayline_bin() -> PathBuf {
 pub struct TestEnv {
     pub home: tempfile::TempDir,
     pub project: PathBuf,
+    /// Whether the embedded server runs its URL service (off unless a test asks, so outputs
+    /// do not carry its per-test port).
+    pub urls: bool,
 }
 
 impl TestEnv {
@@ -23,7 +26,18 @@ impl TestEnv {
             .expect("temp home");
         let project = home.path().join("project");
         std::fs::create_dir_all(&project).unwrap();
-        Self { home, project }
+        Self {
+            home,
+            project,
+            urls: false,
+        }
+    }
+
+    /// A user whose embedded server runs the URL service.
+    pub fn with_urls() -> Self {
+        let mut env = Self::new();
+        env.urls = true;
+        env
     }
 
     /// Writes a file in the project folder.
@@ -47,6 +61,10 @@ impl TestEnv {
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
             .env("XDG_DATA_HOME", self.home.path().join("data"))
             .env("NO_COLOR", "1")
+            .env(
+                "WAYLINE_URL_SERVICE",
+                if self.urls { "true" } else { "false" },
+            )
             .stdin(Stdio::null());
         if let Some(v) = std::env::var_os("WAYLINE_ENTRYPOINT_BINARY") {
             c.env("WAYLINE_ENTRYPOINT_BINARY", v);

@@ -23,5 +23,6 @@ mod snapshots;
 mod swarm;
 mod ui;
 mod ui_browser;
+mod urls;
 mod waypoint_plugin;
 mod webdriver;

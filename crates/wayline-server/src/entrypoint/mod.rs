@@ -98,6 +98,11 @@ pub trait ConfigResolver: Send + Sync {
     async fn file_change_signal(&self, _deployment_id: &str) -> Result<String, Status> {
         Ok(String::new())
     }
+
+    /// The URL-service tunnel token and socket name, when the server runs a URL service.
+    async fn url_tunnel(&self, _deployment_id: &str) -> Result<Option<(String, String)>, Status> {
+        Ok(None)
+    }
 }
 
 /// The entrypoint hub. Cheap to clone; all clones share one state.
@@ -352,10 +357,16 @@ async fn resolve(
     resolver: &dyn ConfigResolver,
     deployment_id: &str,
 ) -> Result<EntrypointConfig, Status> {
+    let (url_token, url_socket_name) = resolver
+        .url_tunnel(deployment_id)
+        .await?
+        .unwrap_or_default();
     Ok(EntrypointConfig {
         config_vars: resolver.resolve(deployment_id).await?,
         config_sources: resolver.sources(deployment_id).await?,
         file_change_signal: resolver.file_change_signal(deployment_id).await?,
+        url_token,
+        url_socket_name,
         ..EntrypointConfig::default()
     })
 }

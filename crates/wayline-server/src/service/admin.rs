@@ -147,6 +147,11 @@ pub(crate) async fn server_config(shared: &Shared) -> Result<pb::ServerConfig, S
     {
         c.advertise_unix_socket = p.display().to_string();
     }
+    if c.url_domain.is_empty()
+        && let Some(u) = &shared.settings.url
+    {
+        c.url_domain.clone_from(&u.domain);
+    }
     c.server_id = server_id(shared).await?;
     Ok(c)
 }

@@ -98,6 +98,7 @@ pub(super) async fn destroy_project(
         .delete_project(&project.name)
         .await
         .map_err(store_status)?;
+    shared.urls.touch();
     Ok(())
 }
 
@@ -117,11 +118,18 @@ pub(super) async fn upsert(
         )));
     }
     op.kind = kind as i32;
-    shared
+    // Computed on the way out, never stored.
+    op.public_url.clear();
+    let mut stored = shared
         .store
         .upsert_operation(op)
         .await
-        .map_err(store_status)
+        .map_err(store_status)?;
+    if matches!(kind, OperationKind::Deployment | OperationKind::Release) {
+        shared.urls.touch();
+    }
+    shared.urls.decorate(&mut stored);
+    Ok(stored)
 }
 
 pub(super) async fn list(
@@ -156,11 +164,14 @@ pub(super) async fn list(
         limit: req.limit,
         ascending: req.ascending,
     };
-    let operations = shared
+    let mut operations = shared
         .store
         .list_operations(filter)
         .await
         .map_err(store_status)?;
+    for op in &mut operations {
+        shared.urls.decorate(op);
+    }
     Ok(pb::ListOperationsResponse { operations })
 }
 
@@ -232,12 +243,14 @@ pub(super) async fn get_operation(
             )
         }
     };
-    shared
+    let mut op = shared
         .store
         .get_operation(kind as i32, target)
         .await
         .map_err(store_status)?
-        .ok_or_else(|| Status::not_found(missing))
+        .ok_or_else(|| Status::not_found(missing))?;
+    shared.urls.decorate(&mut op);
+    Ok(op)
 }
 
 pub(super) async fn set_config(shared: &Shared, req: pb::SetConfigRequest) -> Result<(), Status> {

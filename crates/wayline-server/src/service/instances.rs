@@ -65,6 +65,19 @@ impl ConfigResolver for Resolver {
         });
         Ok(sources)
     }
+
+    async fn url_tunnel(&self, deployment_id: &str) -> Result<Option<(String, String)>, Status> {
+        let Some(opts) = &self.0.settings.url else {
+            return Ok(None);
+        };
+        let name = opts
+            .tunnel_socket
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let token = self.0.url_token(deployment_id).await?;
+        Ok(Some((token, name)))
+    }
 }
 
 /// The deployment(s) a log/exec/instances request means: the explicit id; else the deployment

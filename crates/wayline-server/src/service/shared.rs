@@ -22,6 +22,8 @@ pub(crate) struct Settings {
     pub(crate) advertise_addr: String,
     pub(crate) unix_socket: Option<PathBuf>,
     pub(crate) tls: bool,
+    /// The URL service beside this server, if any.
+    pub(crate) url: Option<crate::urls::UrlOptions>,
 }
 
 /// State shared by every RPC.
@@ -35,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) timeouts: Timeouts,
     /// Connected entrypoints, log windows and exec routing.
     pub(crate) hub: crate::entrypoint::EntrypointHub,
+    /// What the URL service routes.
+    pub(crate) urls: Arc<crate::urls::UrlRoutes>,
     /// Cached copy of every config var; `None` after a change until the next read.
     config_cache: RwLock<Option<Arc<Vec<pb::ConfigVar>>>>,
     next_conn: AtomicU64,
@@ -51,7 +55,9 @@ impl Shared {
         hub: crate::entrypoint::EntrypointHub,
     ) -> Arc<Self> {
         let queue = Queue::new(Arc::clone(&store), Arc::clone(&runners), timeouts);
+        let urls = Arc::new(crate::urls::UrlRoutes::new(settings.url.clone()));
         Arc::new(Self {
+            urls,
             store,
             tokens,
             queue,
@@ -92,6 +98,46 @@ impl Shared {
         let mut claims = Tokens::claims(TokenKind::Entrypoint, expires_in);
         claims.deployment_id = deployment_id.to_owned();
         self.mint(claims).await
+    }
+
+    /// The URL-service token of one deployment (minted once per server run and deployment).
+    pub(crate) async fn url_token(&self, deployment_id: &str) -> Result<String, Status> {
+        if let Some(t) = self.urls.cached_token(deployment_id) {
+            return Ok(t);
+        }
+        let mut claims = Tokens::claims(TokenKind::Url, None);
+        claims.deployment_id = deployment_id.to_owned();
+        let token = self.mint(claims).await?;
+        self.urls.remember_token(deployment_id, &token);
+        Ok(token)
+    }
+
+    /// Whether `token` may open a tunnel for `deployment_id`: a valid URL token of exactly
+    /// that deployment.
+    pub(crate) fn verify_url_tunnel(&self, token: &str, deployment_id: &str) -> Result<(), String> {
+        let claims = self
+            .tokens
+            .verify(token)
+            .map_err(|s| s.message().to_owned())?;
+        if claims.kind != TokenKind::Url {
+            let article =
+                if claims.kind == TokenKind::Entrypoint || claims.kind == TokenKind::Invite {
+                    "an"
+                } else {
+                    "a"
+                };
+            return Err(format!(
+                "the token is {article} {} token; a URL tunnel needs the deployment's URL token",
+                claims.kind.name()
+            ));
+        }
+        if claims.deployment_id != deployment_id {
+            return Err(format!(
+                "this tunnel token is for deployment {}, not {deployment_id}",
+                claims.deployment_id
+            ));
+        }
+        Ok(())
     }
 
     /// Records and signs claims.

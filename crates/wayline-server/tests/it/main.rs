@@ -12,3 +12,4 @@ mod fuzz;
 mod jobs;
 mod limits;
 mod ui;
+mod urls;

@@ -212,6 +212,8 @@ fn complete_json(
         "commit": result_commit(&r),
         "release_url": r.release_url,
         "deploy_url": r.deploy_url,
+        "url": r.release.as_ref().map(|o| o.public_url.clone()).filter(|u| !u.is_empty()),
+        "deployment_url": r.deploy.as_ref().map(|o| o.public_url.clone()).filter(|u| !u.is_empty()),
         "prune_job_id": (!r.prune_job_id.is_empty()).then_some(&r.prune_job_id),
         "app_url": r.app_url,
         "deployment_id": r.deploy.as_ref().map(|d| d.id.clone()),
@@ -222,13 +224,21 @@ fn complete_json(
 fn print_result(env: &Env, result: Option<&pb::JobResult>, took: std::time::Duration) {
     let Some(r) = result else { return };
     let mut rows: Vec<(&str, String)> = Vec::new();
+    // The URL service's addresses first: the app's stays the same across deploys.
+    let public =
+        |op: Option<&pb::Operation>| op.map(|o| o.public_url.clone()).filter(|u| !u.is_empty());
+    if let Some(u) = public(r.release.as_ref()) {
+        rows.push(("URL", u));
+    }
     if !r.release_url.is_empty() {
         rows.push(("Release URL", r.release_url.clone()));
     }
     if !r.app_url.is_empty() {
         rows.push(("App URL", r.app_url.clone()));
     }
-    if !r.deploy_url.is_empty() {
+    if let Some(u) = public(r.deploy.as_ref()) {
+        rows.push(("Deployment URL", u));
+    } else if !r.deploy_url.is_empty() {
         rows.push(("Deployment URL", r.deploy_url.clone()));
     }
     let took = format!("{:.1}s", took.as_secs_f64());

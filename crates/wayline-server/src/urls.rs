@@ -1,0 +1,198 @@
+//! What the URL service routes, computed from the catalog: one route per deployment that is not
+//! destroyed, the live release's deployment weighted 100, hosts assigned in order of first
+//! deployment. Recomputed (coalesced) after every deployment or release write, and published
+//! on a watch channel the URL service reads. Also mints each deployment's URL token and fills
+//! `public_url` on the records the API returns.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use wayline_core::url::{AppKey, UrlRoute, assign_hosts, deployment_label, preferred_host};
+use wayline_proto::v1 as pb;
+
+use crate::store::{OperationFilter, OperationTarget, Store, StoreError};
+
+/// The URL service the server runs beside it (the CLI starts it; the server describes it).
+#[derive(Debug, Clone)]
+pub struct UrlOptions {
+    /// Apps answer under this domain (`localhost` for a local server).
+    pub domain: String,
+    /// The ingress port printed in URLs.
+    pub port: u16,
+    /// The tunnel socket entrypoints dial; it must be in the unix socket's directory.
+    pub tunnel_socket: PathBuf,
+}
+
+/// The routes and the hosts behind them.
+pub(crate) struct UrlRoutes {
+    pub(crate) opts: Option<UrlOptions>,
+    tx: watch::Sender<Arc<Vec<UrlRoute>>>,
+    dirty: Notify,
+    hosts: RwLock<BTreeMap<AppKey, String>>,
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+fn key_of(op: &pb::Operation) -> AppKey {
+    let app = op.application.clone().unwrap_or_default();
+    AppKey {
+        project: app.project,
+        app: app.application,
+        workspace: if op.workspace.is_empty() {
+            wayline_core::url::DEFAULT_WORKSPACE.to_owned()
+        } else {
+            op.workspace.clone()
+        },
+    }
+}
+
+impl UrlRoutes {
+    pub(crate) fn new(opts: Option<UrlOptions>) -> Self {
+        Self {
+            opts,
+            tx: watch::channel(Arc::new(Vec::new())).0,
+            dirty: Notify::new(),
+            hosts: RwLock::new(BTreeMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The routes, as they change.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<Vec<UrlRoute>>> {
+        self.tx.subscribe()
+    }
+
+    /// Something routes depend on changed: recompute soon.
+    pub(crate) fn touch(&self) {
+        self.dirty.notify_one();
+    }
+
+    /// The app's host: the assigned one, else the one it will get when nobody holds it.
+    pub(crate) fn host_of(&self, op: &pb::Operation) -> String {
+        let key = key_of(op);
+        self.hosts
+            .read()
+            .expect("hosts")
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| preferred_host(&key))
+    }
+
+    /// A remembered token for the deployment, or none yet.
+    pub(crate) fn cached_token(&self, deployment_id: &str) -> Option<String> {
+        self.tokens
+            .lock()
+            .expect("tokens")
+            .get(deployment_id)
+            .cloned()
+    }
+
+    pub(crate) fn remember_token(&self, deployment_id: &str, token: &str) {
+        let mut t = self.tokens.lock().expect("tokens");
+        // Bounded: a server with more live deployments than this mints again, nothing breaks.
+        if t.len() >= 10_000 {
+            t.clear();
+        }
+        t.insert(deployment_id.to_owned(), token.to_owned());
+    }
+
+    /// Fills `public_url` of a deployment, or of a release that is live.
+    pub(crate) fn decorate(&self, op: &mut pb::Operation) {
+        let Some(o) = &self.opts else { return };
+        let kind = pb::OperationKind::try_from(op.kind).unwrap_or(pb::OperationKind::Unspecified);
+        let host = self.host_of(op);
+        op.public_url = match kind {
+            pb::OperationKind::Deployment
+                if op.physical_state != pb::PhysicalState::Destroyed as i32 =>
+            {
+                format!(
+                    "http://{}.{}:{}/",
+                    deployment_label(&host, op.sequence),
+                    o.domain,
+                    o.port
+                )
+            }
+            pb::OperationKind::Release if op.live => {
+                format!("http://{host}.{}:{}/", o.domain, o.port)
+            }
+            _ => return,
+        };
+    }
+
+    /// Recomputes and publishes until the stop flag is set.
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            match compute(store.as_ref()).await {
+                Ok((routes, hosts)) => {
+                    *self.hosts.write().expect("hosts") = hosts;
+                    self.tx.send_if_modified(|cur| {
+                        if **cur == routes {
+                            false
+                        } else {
+                            *cur = Arc::new(routes);
+                            true
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot compute the URL routes"),
+            }
+            tokio::select! {
+                () = self.dirty.notified() => {}
+                // A safety net for writes that do not touch (e.g. a restored snapshot).
+                () = tokio::time::sleep(Duration::from_secs(30)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
+
+/// The routes of every deployment that is not destroyed, and every app's host.
+pub(crate) async fn compute(
+    store: &dyn Store,
+) -> Result<(Vec<UrlRoute>, BTreeMap<AppKey, String>), StoreError> {
+    let deployments = store
+        .list_operations(OperationFilter {
+            kind: pb::OperationKind::Deployment as i32,
+            ascending: true,
+            ..Default::default()
+        })
+        .await?;
+    let keys: Vec<AppKey> = deployments.iter().map(key_of).collect();
+    let hosts = assign_hosts(keys.iter());
+    let mut live: HashMap<AppKey, String> = HashMap::new();
+    for key in hosts.keys() {
+        let release = store
+            .get_operation(
+                pb::OperationKind::Release as i32,
+                OperationTarget::Live {
+                    project: key.project.clone(),
+                    app: key.app.clone(),
+                    workspace: key.workspace.clone(),
+                },
+            )
+            .await?;
+        if let Some(r) = release.filter(|r| !r.deployment_id.is_empty()) {
+            live.insert(key.clone(), r.deployment_id);
+        }
+    }
+    let routes = deployments
+        .iter()
+        .zip(&keys)
+        .filter(|(d, _)| d.physical_state != pb::PhysicalState::Destroyed as i32)
+        .map(|(d, key)| UrlRoute {
+            host: hosts[key].clone(),
+            sequence: d.sequence,
+            deployment_id: d.id.clone(),
+            address: d.url.clone(),
+            weight: if live.get(key) == Some(&d.id) { 100 } else { 0 },
+            health_path: String::new(),
+        })
+        .collect();
+    Ok((routes, hosts))
+}

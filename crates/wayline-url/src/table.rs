@@ -1,0 +1,172 @@
+//! The routing table: hosts → deployments → instances, rebuilt (never edited) whenever the
+//! server's routes or the set of tunnels change, and read without locks held across a request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use wayline_core::url::UrlRoute;
+
+use crate::backend::Backend;
+
+/// One deployment's instances.
+#[derive(Debug)]
+pub struct Deployment {
+    /// `vN`.
+    pub sequence: u64,
+    /// The deployment id.
+    pub id: String,
+    /// Its tunnels, or the platform's address when it has none.
+    pub backends: Vec<Arc<Backend>>,
+    /// Share of the app host's traffic, percent.
+    pub weight: u32,
+    next: AtomicUsize,
+}
+
+impl Deployment {
+    /// The instance with the fewest requests in flight (ties rotate).
+    pub fn pick(&self) -> Option<Arc<Backend>> {
+        let n = self.backends.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        (0..n)
+            .map(|i| &self.backends[(start + i) % n])
+            .filter(|b| b.usable())
+            .min_by_key(|b| b.outstanding())
+            .cloned()
+    }
+}
+
+/// One app host.
+#[derive(Debug, Default)]
+pub struct App {
+    /// Its deployments by `vN`.
+    pub deployments: BTreeMap<u64, Arc<Deployment>>,
+}
+
+impl App {
+    /// The deployment the app host sends this request to: by weight, `roll` in `0..100`.
+    pub fn released(&self, roll: u32) -> Option<&Arc<Deployment>> {
+        let mut acc = 0;
+        let weighted: Vec<&Arc<Deployment>> =
+            self.deployments.values().filter(|d| d.weight > 0).collect();
+        for d in &weighted {
+            acc += d.weight;
+            if roll < acc {
+                return Some(d);
+            }
+        }
+        weighted.last().copied()
+    }
+
+    /// Every host of this app, for the 404 page.
+    pub fn hosts(&self, app: &str, domain: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.deployments.values().any(|d| d.weight > 0) {
+            out.push(format!("{app}.{domain}"));
+        }
+        out.extend(
+            self.deployments
+                .keys()
+                .map(|n| format!("{}.{domain}", wayline_core::url::deployment_label(app, *n))),
+        );
+        out
+    }
+}
+
+/// Everything the proxy routes by.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// App hosts.
+    pub apps: HashMap<String, App>,
+}
+
+impl Table {
+    /// Builds the table from the server's routes, the live tunnels (by deployment id) and the
+    /// direct backends kept from the previous table (so their connection pools survive).
+    pub fn build(
+        routes: &[UrlRoute],
+        tunnels: &HashMap<String, Vec<Arc<Backend>>>,
+        direct: &mut HashMap<String, Arc<Backend>>,
+    ) -> Self {
+        let mut apps: HashMap<String, App> = HashMap::new();
+        let mut kept = HashMap::new();
+        for r in routes {
+            let backends = match tunnels.get(&r.deployment_id) {
+                Some(t) if !t.is_empty() => t.clone(),
+                _ if !r.address.is_empty() => {
+                    let b = direct
+                        .remove(&r.address)
+                        .or_else(|| kept.get(&r.address).cloned())
+                        .unwrap_or_else(|| Arc::new(Backend::direct(&r.address)));
+                    kept.insert(r.address.clone(), Arc::clone(&b));
+                    vec![b]
+                }
+                _ => Vec::new(),
+            };
+            apps.entry(r.host.clone()).or_default().deployments.insert(
+                r.sequence,
+                Arc::new(Deployment {
+                    sequence: r.sequence,
+                    id: r.deployment_id.clone(),
+                    backends,
+                    weight: r.weight.min(100),
+                    next: AtomicUsize::new(0),
+                }),
+            );
+        }
+        *direct = kept;
+        Self { apps }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(host: &str, seq: u64, address: &str, weight: u32) -> UrlRoute {
+        UrlRoute {
+            host: host.into(),
+            sequence: seq,
+            deployment_id: format!("d{seq}"),
+            address: address.into(),
+            weight,
+            health_path: String::new(),
+        }
+    }
+
+    #[test]
+    fn routes_become_apps_with_weights_and_hosts() {
+        let routes = vec![
+            route("web", 1, "http://127.0.0.1:1", 90),
+            route("web", 2, "http://127.0.0.1:2", 10),
+            route("api", 1, "", 0),
+        ];
+        let mut direct = HashMap::new();
+        let t = Table::build(&routes, &HashMap::new(), &mut direct);
+        let web = &t.apps["web"];
+        assert_eq!(web.released(0).unwrap().sequence, 1);
+        assert_eq!(web.released(89).unwrap().sequence, 1);
+        assert_eq!(web.released(90).unwrap().sequence, 2);
+        assert_eq!(web.released(99).unwrap().sequence, 2);
+        assert_eq!(
+            web.hosts("web", "localhost"),
+            ["web.localhost", "web--v1.localhost", "web--v2.localhost"]
+        );
+        let api = &t.apps["api"];
+        assert!(api.released(0).is_none());
+        assert!(api.deployments[&1].pick().is_none());
+        assert_eq!(
+            direct.len(),
+            2,
+            "direct backends are kept for the next build"
+        );
+        let again = Table::build(&routes, &HashMap::new(), &mut direct);
+        assert!(Arc::ptr_eq(
+            &again.apps["web"].deployments[&1].backends[0],
+            &t.apps["web"].deployments[&1].backends[0]
+        ));
+    }
+}

@@ -1,0 +1,138 @@
+//! The URL service end to end in one process: ingress, tunnels, direct addresses, pages.
+
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use harness::{app, get, route, send, service, tunnel, until};
+
+#[tokio::test]
+async fn hosts_route_to_tunnels_direct_addresses_and_pages() {
+    let app1 = app("one").await;
+    let app2 = app("two").await;
+    let s = service(vec![
+        route("web", 1, "", 100),
+        route("web", 2, &format!("http://{app2}"), 0),
+        wayline_core::url::UrlRoute {
+            deployment_id: "api1".into(),
+            ..route("api", 1, "", 100)
+        },
+    ])
+    .await;
+    let ingress = s.svc.ingress_addr();
+    let t = tunnel(&s.socket, "d1", "tok-d1", app1.port());
+    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 1).await);
+    assert!(
+        until(Duration::from_secs(5), || !s.svc.table().apps["web"]
+            .deployments[&1]
+            .backends
+            .is_empty())
+        .await
+    );
+
+    let (status, body) = get(ingress, "web--v1.localhost:9703", "/a").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        "one /a host=web--v1.localhost:9703 xff=127.0.0.1 xfh=web--v1.localhost:9703 xfp=http"
+    );
+    let (_, body) = get(ingress, "web.localhost", "/").await;
+    assert!(body.starts_with("one / "), "the release is v1: {body}");
+    let (_, body) = get(ingress, "WEB--V2.localhost", "/b").await;
+    assert!(
+        body.starts_with("two /b host=WEB--V2.localhost") && body.contains("xfh=web--v2.localhost"),
+        "v2 is direct: {body}"
+    );
+
+    let (status, body) = get(ingress, "web--v9.localhost", "/").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("web has no deployment v9"), "{body}");
+    assert!(
+        body.contains(&format!("http://web--v2.localhost:{}/", ingress.port())),
+        "{body}"
+    );
+    let (status, body) = get(ingress, "nope.localhost", "/").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("no app has the host `nope`"), "{body}");
+    let (status, body) = get(ingress, "example.com", "/").await;
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("`example.com` is not an app host here"),
+        "{body}"
+    );
+    let (status, body) = get(ingress, "api.localhost", "/").await;
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("api v1 has no instance to serve it"),
+        "{body}"
+    );
+
+    // Bodies stream both ways through the tunnel.
+    let big = Bytes::from(vec![b'x'; 3 << 20]);
+    let (status, body) = send(ingress, "web--v1.localhost", "/echo", big.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), big.len());
+
+    // The routes change: v2 released, the app host follows.
+    s.routes.send_replace(Arc::new(vec![
+        route("web", 1, "", 0),
+        route("web", 2, &format!("http://{app2}"), 100),
+    ]));
+    assert!(
+        until(Duration::from_secs(5), || s.svc.table().apps["web"]
+            .released(0)
+            .is_some_and(|d| d.sequence == 2))
+        .await
+    );
+    let (_, body) = get(ingress, "web.localhost", "/").await;
+    assert!(body.starts_with("two /"), "{body}");
+    t.abort();
+}
+
+#[tokio::test]
+async fn a_dying_tunnel_fails_its_requests_with_502_and_the_next_tunnel_serves() {
+    let app1 = app("one").await;
+    let s = service(vec![route("web", 1, "", 100)]).await;
+    let ingress = s.svc.ingress_addr();
+    let t = tunnel(&s.socket, "d1", "tok-d1", app1.port());
+    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 1).await);
+    let slow = tokio::spawn(async move { get(ingress, "web.localhost", "/slow").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.abort();
+    let (status, body) = slow.await.unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("the tunnel failed"), "{body}");
+    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 0).await);
+    let (status, _) = get(ingress, "web.localhost", "/").await;
+    assert_eq!(status, 503, "no tunnel, no address");
+    let t2 = tunnel(&s.socket, "d1", "tok-d1", app1.port());
+    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 1).await);
+    assert!(
+        until(Duration::from_secs(5), || s.svc.table().apps["web"]
+            .deployments[&1]
+            .pick()
+            .is_some())
+        .await
+    );
+    let (status, body) = get(ingress, "web.localhost", "/").await;
+    assert_eq!(status, 200, "{body}");
+    t2.abort();
+}
+
+#[tokio::test]
+async fn a_token_opens_tunnels_for_its_own_deployment_only() {
+    let app1 = app("one").await;
+    let s = service(vec![route("web", 1, "", 100), route("web", 2, "", 0)]).await;
+    let err = tunnel(&s.socket, "d2", "tok-d1", app1.port())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the URL service refused the tunnel: this tunnel token is for deployment d1, not d2"
+    );
+    assert!(err.refused());
+    assert_eq!(s.svc.tunnel_count(), 0);
+}
