@@ -246,7 +246,7 @@ pub struct App {
     pub path: Option<Expr>,
     /// `labels = {}`.
     pub labels: Option<Expr>,
-    /// `url { auto_hostname }`.
+    /// `url { auto_hostname, health_path }`.
     pub url: Option<UrlBlock>,
     /// App-scoped `config {}`.
     pub config: Option<ConfigBlock>,
@@ -268,11 +268,14 @@ impl App {
     }
 }
 
-/// `url { auto_hostname }`.
+/// `url { auto_hostname, health_path }`.
 #[derive(Debug, Clone, Default)]
 pub struct UrlBlock {
     /// `auto_hostname`: ask the URL service for a hostname (default true).
     pub auto_hostname: Option<bool>,
+    /// `health_path`: what the URL service asks a deployment before releasing it through its
+    /// router (e.g. `/up`, which must answer 2xx or 3xx); unset, any HTTP answer to `/` does.
+    pub health_path: Option<String>,
 }
 
 /// Which stage a block is.

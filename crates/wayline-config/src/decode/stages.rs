@@ -22,9 +22,10 @@ impl Decoder<'_> {
             ],
         );
         let url = self.single(&b.body, "url", &ctx).map(|u| {
-            self.check(&u.body, "`url`", &["auto_hostname"], &[]);
+            self.check(&u.body, "`url`", &["auto_hostname", "health_path"], &[]);
             UrlBlock {
                 auto_hostname: self.literal_bool(&u.body, "auto_hostname", "`url`"),
+                health_path: self.health_path(&u.body),
             }
         });
         let config = self
@@ -50,6 +51,25 @@ impl Decoder<'_> {
             name_span: block_head_span(b),
             name,
         })
+    }
+
+    /// `health_path`: an absolute path of printable characters, at most 1024 of them.
+    fn health_path(&mut self, body: &Body) -> Option<String> {
+        let p = self.literal_string(body, "health_path", "`url`")?;
+        let ok = p.starts_with('/') && p.len() <= 1024 && p.bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            let span = body
+                .get_attribute("health_path")
+                .map(|a| span_of(&a.value))
+                .unwrap_or_default();
+            let shown: String = p.chars().take(40).collect();
+            self.error(
+                span,
+                format!("`health_path` must be a path such as \"/up\" (a `/`, no spaces, at most 1024 characters), found {shown:?}"),
+            );
+            return None;
+        }
+        Some(p)
     }
 
     pub(super) fn required_stage(&mut self, app: &Block, kind: StageKind, app_name: &str) -> Stage {

@@ -84,6 +84,7 @@ pub(crate) fn summarize(config: &Config) -> Value {
                 "config": ctx.config_vars().unwrap(),
                 "file_change_signal": ctx.file_change_signal(),
                 "url": app.url.as_ref().map(|u| u.auto_hostname),
+                "health_path": app.url.as_ref().and_then(|u| u.health_path.clone()),
                 "runner_profile": app.runner.as_ref().and_then(|r| r.profile.clone()),
             })
         })
