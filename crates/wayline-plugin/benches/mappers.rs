@@ -1,10 +1,11 @@
-//! Mapper chain search over 200 registered mappers (goal: under 1 ms).
+//! Mapper chain search over 200 registered mappers (goal: under 1 ms), measured by criterion.
 //!
 //! `cargo bench -p wayline-plugin --bench mappers`
 
+use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use criterion::{Criterion, criterion_group, criterion_main};
 use wayline_plugin::mapper::MapFn;
 use wayline_plugin::{Mapper, MapperRegistry, PluginError, async_trait};
 
@@ -17,21 +18,9 @@ impl MapFn for Echo {
     }
 }
 
-fn stats(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let p = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
-    println!(
-        "{name}: n={} median={:?} p99={:?} max={:?}",
-        samples.len(),
-        p(0.5),
-        p(0.99),
-        samples[samples.len() - 1]
-    );
-}
-
-fn main() {
-    // 200 mappers over 60 types: a long path T0 → T1 → … plus pseudo-random cross edges, so the
-    // search explores most of the graph. Deterministic (LCG), so runs are comparable.
+/// 200 mappers over 60 types: a long path T0 → T1 → … plus pseudo-random cross edges, so the
+/// search explores most of the graph. Deterministic (LCG), so runs are comparable.
+fn registry() -> MapperRegistry {
     let mut reg = MapperRegistry::new();
     let mut seed: u64 = 42;
     let mut next = |n: u64| {
@@ -57,27 +46,22 @@ fn main() {
         ));
     }
     assert_eq!(reg.len(), 200);
+    reg
+}
 
-    let iters = 10_000;
-    let mut found = Vec::with_capacity(iters);
-    let mut len = 0;
-    for _ in 0..iters {
-        let t = Instant::now();
-        let c = reg.find_chain("pkg.T0", "pkg.T59").unwrap();
-        found.push(t.elapsed());
-        len = c.len();
-    }
-    stats(&format!("find_chain T0 -> T59 (chain of {len})"), found);
-
-    let mut missing = Vec::with_capacity(iters);
-    for _ in 0..iters {
-        let t = Instant::now();
-        let e = reg.find_chain("pkg.T0", "pkg.Nowhere").unwrap_err();
-        missing.push(t.elapsed());
-        std::hint::black_box(e);
-    }
-    stats(
+fn chain_search(c: &mut Criterion) {
+    let reg = registry();
+    let len = reg.find_chain("pkg.T0", "pkg.T59").unwrap().len();
+    c.bench_function(&format!("find_chain T0 -> T59 (chain of {len})"), |b| {
+        b.iter(|| reg.find_chain(black_box("pkg.T0"), black_box("pkg.T59")));
+    });
+    c.bench_function(
         "find_chain with no path (full search + error listing 200 mappers)",
-        missing,
+        |b| {
+            b.iter(|| reg.find_chain(black_box("pkg.T0"), black_box("pkg.Nowhere")));
+        },
     );
 }
+
+criterion_group!(benches, chain_search);
+criterion_main!(benches);

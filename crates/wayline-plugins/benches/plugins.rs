@@ -3,28 +3,20 @@
 //!   `wayline-plugin-hello` built in release mode;
 //! - `exec` platform deploy of a command that exits at once, through the host (goal: under 100 ms).
 //!
+//! Each is measured by criterion, the timed part only (a destroy after each exec deploy is not
+//! counted).
+//!
 //! `cargo bench -p wayline-plugins --bench plugins`
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use wayline_plugin::{
     Call, CancellationToken, ComponentKind, CoreValues, Function, JobInfo, PluginHost, Ui, Value,
 };
-
-fn stats(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let p = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
-    println!(
-        "{name}: n={} median={:?} p99={:?} max={:?}",
-        samples.len(),
-        p(0.5),
-        p(0.99),
-        samples[samples.len() - 1]
-    );
-}
 
 fn build_hello() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -58,79 +50,107 @@ fn core(dir: &Path) -> CoreValues {
     }
 }
 
-#[tokio::main]
-async fn main() {
+/// One external plugin's start, handshake, configure and first deploy, from a new host.
+async fn external_first_call(dir: &Path, core: &CoreValues, i: u64) -> Duration {
+    let greeting = wayline_plugin::prost_types::Any {
+        type_url: "type.googleapis.com/wayline.hello.Greeting".into(),
+        value: Vec::new(),
+    };
+    let host = PluginHost::new(
+        wayline_plugins::builtins(),
+        PluginHost::default_search_dirs(dir),
+    );
+    let t0 = Instant::now();
+    let p = host
+        .component(ComponentKind::Platform, "hello")
+        .await
+        .unwrap();
+    p.configure(json!({"path": format!("g{i}.txt")}))
+        .await
+        .unwrap();
+    let call = Call::new(
+        Function::Deploy,
+        core.clone(),
+        Ui::discard(),
+        CancellationToken::new(),
+    )
+    .input(greeting);
+    p.call(call).await.unwrap();
+    t0.elapsed()
+}
+
+/// One `exec` deploy of `true` through the host; the destroy after it is not timed.
+async fn exec_deploy(host: &PluginHost, core: &CoreValues) -> Duration {
+    let artifact = wayline_plugins::files::Files { path: "/".into() }.to_any();
+    let t0 = Instant::now();
+    let p = host
+        .component(ComponentKind::Platform, "exec")
+        .await
+        .unwrap();
+    p.configure(json!({"command": ["true"]})).await.unwrap();
+    let call = Call::new(
+        Function::Deploy,
+        core.clone(),
+        Ui::discard(),
+        CancellationToken::new(),
+    )
+    .input(artifact);
+    let r = p.call(call).await.unwrap();
+    let took = t0.elapsed();
+    let call = Call::new(
+        Function::Destroy,
+        core.clone(),
+        Ui::discard(),
+        CancellationToken::new(),
+    )
+    .input(r.value.unwrap())
+    .resources(r.resources);
+    p.call(call).await.unwrap();
+    took
+}
+
+fn plugins(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
     let bin = build_hello();
     let t = tempfile::tempdir().unwrap();
     let plugins = t.path().join(".wayline/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::copy(&bin, plugins.join("wayline-plugin-hello")).unwrap();
     let core = core(t.path());
-    let greeting = wayline_plugin::prost_types::Any {
-        type_url: "type.googleapis.com/wayline.hello.Greeting".into(),
-        value: Vec::new(),
-    };
 
-    let mut start = Vec::new();
-    for i in 0..50 {
-        let host = PluginHost::new(
-            wayline_plugins::builtins(),
-            PluginHost::default_search_dirs(t.path()),
-        );
-        let t0 = Instant::now();
-        let p = host
-            .component(ComponentKind::Platform, "hello")
-            .await
-            .unwrap();
-        p.configure(json!({"path": format!("g{i}.txt")}))
-            .await
-            .unwrap();
-        let call = Call::new(
-            Function::Deploy,
-            core.clone(),
-            Ui::discard(),
-            CancellationToken::new(),
-        )
-        .input(greeting.clone());
-        p.call(call).await.unwrap();
-        start.push(t0.elapsed());
-    }
-    stats(
+    let mut group = c.benchmark_group("plugins");
+    group.sample_size(30);
+    group.bench_function(
         "external plugin start + handshake + configure + first deploy",
-        start,
+        |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for i in 0..iters {
+                        total += external_first_call(t.path(), &core, i).await;
+                    }
+                    total
+                })
+            });
+        },
     );
-
     let host = PluginHost::new(wayline_plugins::builtins(), Vec::new());
-    let mut exec = Vec::new();
-    let artifact = wayline_plugins::files::Files { path: "/".into() }.to_any();
-    for _ in 0..50 {
-        let t0 = Instant::now();
-        let p = host
-            .component(ComponentKind::Platform, "exec")
-            .await
-            .unwrap();
-        p.configure(json!({"command": ["true"]})).await.unwrap();
-        let call = Call::new(
-            Function::Deploy,
-            core.clone(),
-            Ui::discard(),
-            CancellationToken::new(),
-        )
-        .input(artifact.clone());
-        let r = p.call(call).await.unwrap();
-        exec.push(t0.elapsed());
-        let call = Call::new(
-            Function::Destroy,
-            core.clone(),
-            Ui::discard(),
-            CancellationToken::new(),
-        )
-        .input(r.value.unwrap())
-        .resources(r.resources);
-        p.call(call).await.unwrap();
-    }
-    stats(
+    group.bench_function(
         "exec platform deploy of `true` (one-shot), through the host",
-        exec,
+        |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += exec_deploy(&host, &core).await;
+                    }
+                    total
+                })
+            });
+        },
     );
+    group.finish();
 }
+
+criterion_group!(benches, plugins);
+criterion_main!(benches);

@@ -4,12 +4,15 @@
 //! - argument marshalling of one call: a deploy spec answered from the host's values, one
 //!   argument through a mapper (goal: under 1 ms).
 //!
+//! Measured by criterion; the first call's parts are timed within the same runs as the whole.
+//!
 //! `cargo bench -p wayline-waypoint --bench waypoint` (`--profile dev` for a debug build).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use criterion::{Criterion, criterion_group, criterion_main};
 use prost_types::Any;
 use serde_json::json;
 use wayline_plugin::{
@@ -19,18 +22,6 @@ use wayline_plugin::{
 use wayline_waypoint::WaypointPlugins;
 use wayline_waypoint::funcspec::{self, Provided};
 use wayline_waypoint::pb::sdk::{FuncSpec, func_spec};
-
-fn stats(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let p = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
-    println!(
-        "{name}: n={} median={:?} p99={:?} max={:?}",
-        samples.len(),
-        p(0.5),
-        p(0.99),
-        samples[samples.len() - 1]
-    );
-}
 
 fn core(dir: &Path) -> CoreValues {
     CoreValues {
@@ -102,7 +93,7 @@ impl wayline_plugin::mapper::MapFn for Same {
 }
 
 /// A deploy spec like a real platform's: the standard args, the artifact, one mapped value.
-async fn marshal(n: usize) -> Vec<Duration> {
+fn marshal_inputs() -> (FuncSpec, Vec<Provided>, Vec<Mapper>) {
     let wants = [
         "hashicorp.waypoint.sdk.Args.DeploymentConfig",
         "hashicorp.waypoint.sdk.Args.Source",
@@ -142,43 +133,59 @@ async fn marshal(n: usize) -> Vec<Duration> {
         "x.Mapped",
         std::sync::Arc::new(Same),
     ));
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        let args = funcspec::resolve("bench", &spec, &provided, &mappers)
-            .await
-            .unwrap();
-        let bytes = prost::Message::encode_to_vec(&func_spec::Args { args });
-        std::hint::black_box(bytes);
-        out.push(t0.elapsed());
-    }
-    out
+    (spec, provided, mappers)
 }
 
-#[tokio::main]
-async fn main() {
+fn waypoint(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
     let bin = env!("CARGO_BIN_EXE_waypoint-plugin-wltest");
     let plugins = tempfile::tempdir().unwrap();
     std::fs::copy(bin, plugins.path().join("waypoint-plugin-wltest")).unwrap();
     let src = tempfile::tempdir().unwrap();
-    let mut parts: [Vec<Duration>; 4] = Default::default();
-    for _ in 0..30 {
-        let r = first_call(plugins.path(), src.path()).await;
-        for (v, d) in parts.iter_mut().zip(r) {
-            v.push(d);
-        }
-    }
-    let names = [
+    let parts = [
         "Waypoint plugin start + handshake + probe + configure + first deploy",
-        "  of which start + handshake + probe (ConfigStruct, Documentation, specs, mappers)",
-        "  of which configure",
-        "  of which the deploy (spec, args, terminal UI through the broker)",
+        "of which start + handshake + probe (ConfigStruct, Documentation, specs, mappers)",
+        "of which configure",
+        "of which the deploy (spec, args, terminal UI through the broker)",
     ];
-    for (n, v) in names.into_iter().zip(parts) {
-        stats(n, v);
+    let mut group = c.benchmark_group("waypoint first call");
+    group.sample_size(20);
+    for (part, name) in parts.into_iter().enumerate() {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += first_call(plugins.path(), src.path()).await[part];
+                    }
+                    total
+                })
+            });
+        });
     }
-    stats(
+    group.finish();
+
+    let (spec, provided, mappers) = marshal_inputs();
+    c.bench_function(
         "argument marshalling, 8 args (one mapped, 51 mappers)",
-        marshal(5_000).await,
+        |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let t0 = Instant::now();
+                    for _ in 0..iters {
+                        let args = funcspec::resolve("bench", &spec, &provided, &mappers)
+                            .await
+                            .unwrap();
+                        std::hint::black_box(prost::Message::encode_to_vec(&func_spec::Args {
+                            args,
+                        }));
+                    }
+                    t0.elapsed()
+                })
+            });
+        },
     );
 }
+
+criterion_group!(benches, waypoint);
+criterion_main!(benches);

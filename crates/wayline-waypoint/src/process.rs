@@ -42,6 +42,24 @@ pub struct Launch {
 }
 
 impl Launch {
+    /// The plugin's command: go-plugin's magic cookie and protocol versions in its environment,
+    /// its temporary files in the private `dir`, stdout (the handshake) and stderr piped.
+    fn command(&self, dir: &Path) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .env(handshake::COOKIE_KEY, handshake::COOKIE_VALUE)
+            .env(
+                handshake::PROTOCOL_VERSIONS_ENV,
+                handshake::APP_PROTOCOL_VERSION.to_string(),
+            )
+            .env("TMPDIR", dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
     /// "plugin `x` (`path`)", or "Waypoint built-in `x` (`waypoint plugin x`)", for messages.
     pub fn describe(&self) -> String {
         if self.args.is_empty() {
@@ -179,24 +197,33 @@ pub async fn connect_unix(path: &Path) -> Result<Channel, tonic::transport::Erro
         .await
 }
 
+/// The handshake line's unix socket, or why the line is not a handshake this host can use.
+fn unix_handshake(line: &str) -> Result<handshake::Handshake, String> {
+    match handshake::parse(line) {
+        Ok(h) if h.network == "unix" => Ok(h),
+        Ok(h) => Err(format!("serves on `{}`, expected a unix socket", h.network)),
+        Err(e) => {
+            let hint = if e.contains("protocol version") {
+                "; use a build of the plugin for Waypoint 0.11 (waypoint-plugin-sdk, plugin \
+                 protocol 1)"
+            } else {
+                ""
+            };
+            Err(format!(
+                "sent a bad handshake `{}`: {e}{hint}",
+                line.trim_end()
+            ))
+        }
+    }
+}
+
 impl Process {
     /// Starts the plugin and completes the handshake within `timeout`.
     pub async fn start(launch: Launch, timeout: Duration) -> Result<Arc<Self>, String> {
         let what = launch.describe();
         let dir = private_dir().map_err(|e| format!("cannot create a plugin dir: {e}"))?;
-        let mut cmd = Command::new(&launch.program);
-        cmd.args(&launch.args)
-            .env(handshake::COOKIE_KEY, handshake::COOKIE_VALUE)
-            .env(
-                handshake::PROTOCOL_VERSIONS_ENV,
-                handshake::APP_PROTOCOL_VERSION.to_string(),
-            )
-            .env("TMPDIR", &dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd
+        let mut child = launch
+            .command(&dir)
             .spawn()
             .map_err(|e| format!("cannot start {what}: {e}; {}", launch.missing_hint()))?;
         let logs = Arc::new(Logs::default());
@@ -241,27 +268,11 @@ impl Process {
                 tracing::debug!(plugin, stdout = %l, "plugin stdout");
             }
         });
-        let hs = match handshake::parse(&line) {
-            Ok(h) if h.network == "unix" => h,
-            Ok(h) => {
+        let hs = match unix_handshake(&line) {
+            Ok(h) => h,
+            Err(why) => {
                 let _ = child.start_kill();
-                return Err(fail(
-                    format!("serves on `{}`, expected a unix socket", h.network),
-                    &logs,
-                ));
-            }
-            Err(e) => {
-                let _ = child.start_kill();
-                let hint = if e.contains("protocol version") {
-                    "; use a build of the plugin for Waypoint 0.11 (waypoint-plugin-sdk, plugin \
-                     protocol 1)"
-                } else {
-                    ""
-                };
-                return Err(fail(
-                    format!("sent a bad handshake `{}`: {e}{hint}", line.trim_end()),
-                    &logs,
-                ));
+                return Err(fail(why, &logs));
             }
         };
         let channel = connect_unix(Path::new(&hs.address))

@@ -201,6 +201,33 @@ fn tail_text(lines: &[String]) -> String {
     }
 }
 
+/// Collects the plugin's stderr lines (each also reaches the UI of the call that is running)
+/// until the pipe closes.
+fn forward_stderr(name: &str, pipe: tokio::process::ChildStderr) -> Arc<Stderr> {
+    let stderr = Arc::new(Stderr::default());
+    let s = stderr.clone();
+    let plugin = name.to_owned();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(pipe).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            s.line(&plugin, l);
+        }
+        s.done.store(true, Ordering::Release);
+        s.closed.notify_waiters();
+    });
+    stderr
+}
+
+/// A gRPC channel over the unix socket the plugin's handshake named.
+async fn connect_unix(socket: PathBuf) -> Result<Channel, tonic::transport::Error> {
+    Endpoint::from_static("http://wayline-plugin.invalid")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let sock = socket.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(sock).await?)) }
+        }))
+        .await
+}
+
 impl ExternalPlugin {
     async fn start(name: &str, path: &Path) -> Result<Arc<Self>, String> {
         let dir = socket_dir().map_err(|e| format!("cannot create a socket dir: {e}"))?;
@@ -212,20 +239,7 @@ impl ExternalPlugin {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start plugin `{name}` (`{}`): {e}", path.display()))?;
-        let stderr = Arc::new(Stderr::default());
-        {
-            let s = stderr.clone();
-            let pipe = child.stderr.take().expect("piped");
-            let plugin = name.to_owned();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(pipe).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    s.line(&plugin, l);
-                }
-                s.done.store(true, Ordering::Release);
-                s.closed.notify_waiters();
-            });
-        }
+        let stderr = forward_stderr(name, child.stderr.take().expect("piped"));
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut line = String::new();
         let read = tokio::time::timeout(HANDSHAKE_TIMEOUT, stdout.read_line(&mut line)).await;
@@ -271,22 +285,12 @@ impl ExternalPlugin {
                 &stderr,
             )
         })?;
-        let sock = socket.clone();
-        let channel =
-            Endpoint::from_static("http://wayline-plugin.invalid")
-                .connect_with_connector(tower::service_fn(move |_| {
-                    let sock = sock.clone();
-                    async move {
-                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(sock).await?))
-                    }
-                }))
-                .await
-                .map_err(|e| {
-                    fail(
-                        format!("cannot be reached on `{}`: {e}", socket.display()),
-                        &stderr,
-                    )
-                })?;
+        let channel = connect_unix(socket.clone()).await.map_err(|e| {
+            fail(
+                format!("cannot be reached on `{}`: {e}", socket.display()),
+                &stderr,
+            )
+        })?;
         let mut client = PluginClient::new(channel);
         let info = client
             .info(())

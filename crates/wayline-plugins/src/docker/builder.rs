@@ -166,7 +166,8 @@ impl Builder for DockerBuilder {
         }
         ctx.ui
             .output(format!("Image built: {reference}"), Style::Success);
-        let (image, tag) = engine::split_reference(&reference);
+        let named = engine::ImageReference::parse(&reference).map_err(fail)?;
+        let (image, tag) = (named.repository().to_owned(), named.tag().to_owned());
         Ok(outcome(Image {
             image,
             tag,
@@ -359,7 +360,8 @@ impl Builder for DockerPull {
         };
         ctx.ui
             .output(format!("Image ready: {reference}"), Style::Success);
-        let (image, tag) = engine::split_reference(&reference);
+        let named = engine::ImageReference::parse(&reference).map_err(fail)?;
+        let (image, tag) = (named.repository().to_owned(), named.tag().to_owned());
         // The re-tagged image first: the pulled source goes after it, once nothing names it.
         let mut resources = vec![image_resource(&reference, &id)];
         let mut created_tags = vec![reference];

@@ -1,7 +1,18 @@
 //! The build context: the files under the context directory that `.dockerignore` does not
-//! exclude, as the tar stream the engine's `/build` endpoint takes. Matching follows the Docker
-//! CLI: patterns are Go `filepath.Match` globs plus `**`, cleaned and made relative, later lines win,
-//! `!` re-includes, and a path is excluded when it or any parent directory matches.
+//! exclude, as the tar stream the engine's `/build` endpoint takes.
+//!
+//! Matching is the Docker CLI's (moby/patternmatcher, which `docker build` uses): each line is
+//! trimmed, `#` lines are comments, `!` re-includes, the pattern is cleaned like Go's
+//! `filepath.Clean` (so a leading `/` and a trailing `/` are dropped: `/build/` is `build`), and
+//! it is compiled to an anchored regular expression: `*` and `?` stay within one path segment,
+//! `**` spans any number of them (none included), `[…]` is a class and `\` escapes. Later lines
+//! win, and a path is excluded when it or one of its parent directories matches.
+//!
+//! Why a regex per pattern, as moby does, rather than `globset` or `ignore`: those follow
+//! gitignore's rules, which differ from Docker's where it matters (a gitignore `*.log` matches at
+//! any depth, Docker's only at the top; gitignore cannot re-include a file whose directory is
+//! excluded, Docker can). Translating each pattern the way patternmatcher does keeps Docker's
+//! meaning exactly, and `regex` is linked already.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -120,13 +131,17 @@ fn glob_to_regex(pattern: &str) -> Option<Regex> {
         let c = chars[i];
         match c {
             '*' if chars.get(i + 1) == Some(&'*') => {
+                // As patternmatcher reads `**`: a `/` after it is part of it; at the end it is
+                // anything, elsewhere any number of whole directories, none included (so
+                // `a/**/b` matches `a/b`, and `**.tmp` matches `.tmp` and `x/.tmp`, not `a.tmp`).
                 i += 1;
                 if chars.get(i + 1) == Some(&'/') {
-                    // `**/` matches zero or more directories.
                     i += 1;
-                    out.push_str("(.*/)?");
-                } else {
+                }
+                if i + 1 == chars.len() {
                     out.push_str(".*");
+                } else {
+                    out.push_str("(.*/)?");
                 }
             }
             '*' => out.push_str("[^/]*"),
@@ -315,6 +330,75 @@ mod tests {
         assert!(i.excludes("deep/er/b.tmp"));
         assert!(i.excludes("docs/a/b"));
         assert!(!i.excludes("src/main.rs"));
+    }
+
+    #[test]
+    fn leading_and_trailing_slashes_are_cleaned_away() {
+        let i = ig("/build/\n./out//logs/\nnested/../gone\n");
+        assert!(i.excludes("build"));
+        assert!(i.excludes("build/x.o"));
+        assert!(
+            !i.excludes("src/build"),
+            "a leading `/` does not mean any depth"
+        );
+        assert!(i.excludes("out/logs/a"));
+        assert!(i.excludes("gone"));
+        assert!(!i.excludes("nested"));
+    }
+
+    #[test]
+    fn double_star_spans_any_number_of_directories() {
+        let i = ig("a/**/b\n**/cache\nlogs/**\n**.tmp\n");
+        assert!(i.excludes("a/b"), "`**/` may match no directory");
+        assert!(i.excludes("a/x/y/b"));
+        assert!(!i.excludes("a/xb"));
+        assert!(i.excludes("cache"));
+        assert!(i.excludes("deep/down/cache/file"));
+        assert!(i.excludes("logs/2024/01.txt"));
+        assert!(
+            !i.excludes("logs"),
+            "`logs/**` needs something under `logs/`"
+        );
+        // patternmatcher's reading: `**` before a name stands for whole directories.
+        assert!(i.excludes(".tmp"));
+        assert!(i.excludes("x/y/.tmp"));
+        assert!(!i.excludes("a.tmp"));
+        assert!(ig("**\n").excludes("any/thing"));
+    }
+
+    #[test]
+    fn an_exception_reincludes_inside_an_excluded_directory() {
+        let i = ig("build\n!build/keep\n*.txt\n! spaced.txt\n");
+        assert!(i.excludes("build"));
+        assert!(i.excludes("build/other"));
+        assert!(!i.excludes("build/keep"));
+        assert!(i.excludes("other.txt"));
+        assert!(!i.excludes("spaced.txt"), "the space after `!` is trimmed");
+        // A later exclusion wins over an earlier exception.
+        let j = ig("*.md\n!README.md\nREADME*\n");
+        assert!(j.excludes("README.md"));
+        // And the tar walks into the excluded directory to find what is brought back.
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(d.join(".dockerignore"), "build\n!build/keep\n").unwrap();
+        std::fs::create_dir_all(d.join("build")).unwrap();
+        std::fs::write(d.join("build/keep"), "k").unwrap();
+        std::fs::write(d.join("build/other"), "o").unwrap();
+        let ctx = tar_context(d, &d.join("Dockerfile")).unwrap();
+        assert_eq!(
+            tar_entries(&ctx.tar).unwrap(),
+            vec![".dockerignore", "Dockerfile", "build/keep"]
+        );
+    }
+
+    #[test]
+    fn escapes_match_the_character_itself() {
+        let i = ig("\\*literal\nq\\?\n");
+        assert!(i.excludes("*literal"));
+        assert!(!i.excludes("xliteral"));
+        assert!(i.excludes("q?"));
+        assert!(!i.excludes("qa"));
     }
 
     #[test]

@@ -236,19 +236,10 @@ fn invalid(attribute: impl Into<String>, message: impl Into<String>) -> Invalid 
     }
 }
 
-/// Parses `300ms`, `10s`, `2m`, `1h` (one number and one unit).
+/// Parses a duration such as `300ms`, `10s`, `2m` or `1h30m`: humantime's grammar, the one every
+/// duration in Wayline's config and flags uses.
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => None,
-    }
+    humantime::parse_duration(text.trim()).ok()
 }
 
 fn check_duration(out: &mut Vec<Invalid>, attribute: &str, value: Option<&String>) {
@@ -328,6 +319,18 @@ impl SwarmConfig {
         if self.replicas > 1000 {
             out.push(invalid("replicas", "must be at most 1000"));
         }
+        self.check_ports(&mut out);
+        self.check_mounts(&mut out);
+        if let Err(e) = self.limits() {
+            out.push(e);
+        }
+        self.check_policies(&mut out);
+        self.check_stop_and_host(&mut out);
+        out
+    }
+
+    /// Published ports and the endpoint mode they need.
+    fn check_ports(&self, out: &mut Vec<Invalid>) {
         for (i, p) in self.ports.iter().enumerate() {
             if p.target == 0 || p.published == Some(0) {
                 out.push(invalid(
@@ -336,13 +339,13 @@ impl SwarmConfig {
                 ));
             }
             check_one_of(
-                &mut out,
+                out,
                 &format!("ports[{i}].mode"),
                 p.mode.as_ref(),
                 &["ingress", "host"],
             );
             check_one_of(
-                &mut out,
+                out,
                 &format!("ports[{i}].protocol"),
                 p.protocol.as_ref(),
                 &["tcp", "udp", "sctp"],
@@ -355,7 +358,7 @@ impl SwarmConfig {
             }
         }
         check_one_of(
-            &mut out,
+            out,
             "endpoint_mode",
             self.endpoint_mode.as_ref(),
             &["vip", "dnsrr"],
@@ -368,9 +371,13 @@ impl SwarmConfig {
                 "`dnsrr` works only with ports published in `host` mode (the routing mesh needs a VIP)",
             ));
         }
+    }
+
+    /// Mount types and paths.
+    fn check_mounts(&self, out: &mut Vec<Invalid>) {
         for (i, m) in self.mounts.iter().enumerate() {
             check_one_of(
-                &mut out,
+                out,
                 &format!("mounts[{i}].type"),
                 m.kind.as_ref(),
                 &["volume", "bind", "tmpfs"],
@@ -390,30 +397,31 @@ impl SwarmConfig {
                 ));
             }
         }
-        if let Err(e) = self.limits() {
-            out.push(e);
-        }
+    }
+
+    /// `update_config`, `restart_policy` and `health_check`: their durations and choices.
+    fn check_policies(&self, out: &mut Vec<Invalid>) {
         if let Some(u) = &self.update_config {
-            check_duration(&mut out, "update_config.delay", u.delay.as_ref());
-            check_duration(&mut out, "update_config.monitor", u.monitor.as_ref());
+            check_duration(out, "update_config.delay", u.delay.as_ref());
+            check_duration(out, "update_config.monitor", u.monitor.as_ref());
             check_one_of(
-                &mut out,
+                out,
                 "update_config.failure_action",
                 u.failure_action.as_ref(),
                 &["pause", "continue", "rollback"],
             );
             check_one_of(
-                &mut out,
+                out,
                 "update_config.order",
                 u.order.as_ref(),
                 &["stop-first", "start-first"],
             );
         }
         if let Some(r) = &self.restart_policy {
-            check_duration(&mut out, "restart_policy.delay", r.delay.as_ref());
-            check_duration(&mut out, "restart_policy.window", r.window.as_ref());
+            check_duration(out, "restart_policy.delay", r.delay.as_ref());
+            check_duration(out, "restart_policy.window", r.window.as_ref());
             check_one_of(
-                &mut out,
+                out,
                 "restart_policy.condition",
                 r.condition.as_ref(),
                 &["none", "on-failure", "any"],
@@ -423,20 +431,16 @@ impl SwarmConfig {
             if h.test.is_empty() {
                 out.push(invalid("health_check.test", "must name a command"));
             }
-            check_duration(&mut out, "health_check.interval", h.interval.as_ref());
-            check_duration(&mut out, "health_check.timeout", h.timeout.as_ref());
-            check_duration(
-                &mut out,
-                "health_check.start_period",
-                h.start_period.as_ref(),
-            );
+            check_duration(out, "health_check.interval", h.interval.as_ref());
+            check_duration(out, "health_check.timeout", h.timeout.as_ref());
+            check_duration(out, "health_check.start_period", h.start_period.as_ref());
         }
-        check_duration(
-            &mut out,
-            "stop_grace_period",
-            self.stop_grace_period.as_ref(),
-        );
-        check_duration(&mut out, "wait_timeout", self.wait_timeout.as_ref());
+    }
+
+    /// How tasks stop, how long deploy waits, and where the manager is.
+    fn check_stop_and_host(&self, out: &mut Vec<Invalid>) {
+        check_duration(out, "stop_grace_period", self.stop_grace_period.as_ref());
+        check_duration(out, "wait_timeout", self.wait_timeout.as_ref());
         if let Some(s) = &self.stop_signal
             && (s.is_empty() || s.len() > 16 || !s.chars().all(|c| c.is_ascii_alphanumeric()))
         {
@@ -453,7 +457,6 @@ impl SwarmConfig {
                 format!("`{h}` is not `unix:///path` or `tcp://host:port`"),
             ));
         }
-        out
     }
 
     /// How long deploy waits for the tasks.
@@ -571,6 +574,8 @@ mod tests {
         );
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_mins(2)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_mins(90)));
         assert_eq!(parse_duration("2"), None);
+        assert_eq!(parse_duration("-1s"), None);
     }
 }

@@ -275,6 +275,47 @@ fn endpoints(config: &SwarmConfig, running: &[TaskFact], cluster: &Cluster) -> V
     out
 }
 
+/// Shows the running tasks, waits (bounded) until their published addresses accept
+/// connections, and says where the service serves; the URL is the first address.
+async fn announce(
+    ctx: &Ctx,
+    config: &SwarmConfig,
+    cluster: &Cluster,
+    name: &str,
+    running: &[TaskFact],
+) -> String {
+    for t in running {
+        ctx.ui
+            .output(format!("Task {}", t.describe()), Style::Plain);
+    }
+    let addrs = endpoints(config, running, cluster);
+    let silent = cluster::wait_serving(&addrs, Duration::from_secs(30)).await;
+    for a in &silent {
+        ctx.ui.output(
+            format!("Nothing accepts connections at {a} yet"),
+            Style::Warning,
+        );
+    }
+    let url = addrs
+        .first()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_default();
+    ctx.ui.output(
+        format!(
+            "Service {name} runs {} task{}{}",
+            running.len(),
+            if running.len() == 1 { "" } else { "s" },
+            if url.is_empty() {
+                String::new()
+            } else {
+                format!(", serving at {}", addrs.join(", "))
+            }
+        ),
+        Style::Success,
+    );
+    url
+}
+
 #[async_trait]
 impl Platform for SwarmPlatform {
     type Input = Image;
@@ -357,35 +398,7 @@ impl Platform for SwarmPlatform {
             Ok(r) => r,
             Err(e) => return Err(rm.rollback(ctx, fail(e)).await),
         };
-        for t in &running {
-            ctx.ui
-                .output(format!("Task {}", t.describe()), Style::Plain);
-        }
-        let addrs = endpoints(config, &running, &cluster);
-        let silent = cluster::wait_serving(&addrs, Duration::from_secs(30)).await;
-        for a in &silent {
-            ctx.ui.output(
-                format!("Nothing accepts connections at {a} yet"),
-                Style::Warning,
-            );
-        }
-        let url = addrs
-            .first()
-            .map(|a| format!("http://{a}"))
-            .unwrap_or_default();
-        ctx.ui.output(
-            format!(
-                "Service {name} runs {} task{}{}",
-                running.len(),
-                if running.len() == 1 { "" } else { "s" },
-                if url.is_empty() {
-                    String::new()
-                } else {
-                    format!(", serving at {}", addrs.join(", "))
-                }
-            ),
-            Style::Success,
-        );
+        let url = announce(ctx, config, &cluster, &name, &running).await;
         let value = Service {
             id: deployment_id,
             name: name.clone(),

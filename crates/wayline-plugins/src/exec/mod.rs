@@ -257,6 +257,42 @@ fn failed_with_output(msg: String, log: &Path) -> PluginError {
     }
 }
 
+/// Renders the `template` block's tree into the deployment's own directory (a resource, so
+/// destroy removes it); the rendered path, for `<TPL>` in the command, or empty without one.
+async fn render_template(
+    ctx: &Ctx,
+    cfg: &ExecConfig,
+    rm: &mut ResourceManager,
+    data: &serde_json::Value,
+    tag: &str,
+    data_dir: &Path,
+) -> Result<String, PluginError> {
+    let Some(t) = &cfg.template else {
+        return Ok(String::new());
+    };
+    let src = ctx.core.source_path.join(&t.path);
+    let name = src
+        .file_name()
+        .map_or_else(|| "template".into(), |n| n.to_owned());
+    let dst = data_dir.join(format!("exec-{tag}")).join(name);
+    let root = data_dir.join(format!("exec-{tag}"));
+    rm.create(ctx, &root.to_string_lossy(), "path", async {
+        let (src, dst, data) = (src.clone(), dst.clone(), data.clone());
+        let _ = std::fs::remove_dir_all(dst.parent().unwrap_or(&dst));
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(dst.parent().unwrap_or(&dst))
+                .map_err(|e| template::TemplateError(e.to_string()))?;
+            template::render_tree(&src, &dst, &data)
+        })
+        .await
+        .map_err(|e| PluginError::msg(e.to_string()))?
+        .map_err(|e| PluginError::msg(format!("template: {e}")))?;
+        Ok(serde_json::json!({ "path": root }))
+    })
+    .await?;
+    Ok(dst.to_string_lossy().into_owned())
+}
+
 impl ExecPlatform {
     async fn run(
         &self,
@@ -271,30 +307,7 @@ impl ExecPlatform {
             .await
             .map_err(|e| PluginError::io(format!("cannot create `{}`", data_dir.display()), e))?;
 
-        let mut rendered = String::new();
-        if let Some(t) = &cfg.template {
-            let src = ctx.core.source_path.join(&t.path);
-            let name = src
-                .file_name()
-                .map_or_else(|| "template".into(), |n| n.to_owned());
-            let dst = data_dir.join(format!("exec-{tag}")).join(name);
-            let root = data_dir.join(format!("exec-{tag}"));
-            rm.create(ctx, &root.to_string_lossy(), "path", async {
-                let (src, dst, data) = (src.clone(), dst.clone(), data.clone());
-                let _ = std::fs::remove_dir_all(dst.parent().unwrap_or(&dst));
-                tokio::task::spawn_blocking(move || {
-                    std::fs::create_dir_all(dst.parent().unwrap_or(&dst))
-                        .map_err(|e| template::TemplateError(e.to_string()))?;
-                    template::render_tree(&src, &dst, &data)
-                })
-                .await
-                .map_err(|e| PluginError::msg(e.to_string()))?
-                .map_err(|e| PluginError::msg(format!("template: {e}")))?;
-                Ok(serde_json::json!({ "path": root }))
-            })
-            .await?;
-            rendered = dst.to_string_lossy().into_owned();
-        }
+        let rendered = render_template(ctx, cfg, rm, &data, &tag, &data_dir).await?;
 
         let argv = cfg
             .command

@@ -125,7 +125,7 @@ fn services_and_methods_are_the_sdks() {
 }
 
 #[test]
-fn field_numbers_are_the_public_protos() {
+fn func_spec_and_args_field_numbers_are_the_public_protos() {
     let fds = descriptors();
     let sdk = |m: &str| fields(&fds, &format!("hashicorp.waypoint.sdk.{m}"));
     assert_eq!(
@@ -169,6 +169,12 @@ fn field_numbers_are_the_public_protos() {
         ])
     );
     assert_eq!(sdk("Args.TerminalUI"), f(&[("stream_id", 1)]));
+}
+
+#[test]
+fn result_and_go_plugin_field_numbers_are_the_public_protos() {
+    let fds = descriptors();
+    let sdk = |m: &str| fields(&fds, &format!("hashicorp.waypoint.sdk.{m}"));
     assert_eq!(sdk("Config.ConfigureRequest"), f(&[("json", 1)]));
     assert_eq!(sdk("Config.StructResp"), f(&[("struct", 1)]));
     assert_eq!(

@@ -76,24 +76,11 @@ fn provider(dir: &Path) -> WaypointPlugins {
     WaypointPlugins::new(vec![dir.to_owned()], None)
 }
 
-#[tokio::test]
-async fn build_deploy_status_destroy_with_type_matched_args_and_the_plugins_ui() {
-    let dir = crate::plugin_dir("wltest", "");
-    let src = tempfile::tempdir().unwrap();
-    let core = core(src.path());
-    let p = provider(dir.path());
-    assert_eq!(
-        p.source("wltest").unwrap(),
-        format!(
-            "Waypoint plugin `{}`",
-            crate::plugin_path(dir.path(), "wltest").display()
-        )
-    );
-    assert_eq!(
-        p.kinds("wltest").await.unwrap(),
-        [ComponentKind::Builder, ComponentKind::Platform]
-    );
-
+/// Builds with the test plugin: its docs, and the artifact with the lines and table of its UI.
+async fn build_with_the_plugins_ui(
+    p: &WaypointPlugins,
+    core: &CoreValues,
+) -> (Arc<dyn ComponentHandle>, prost_types::Any) {
     let b = p
         .component(ComponentKind::Builder, "wltest", Vec::new())
         .await
@@ -119,7 +106,7 @@ async fn build_deploy_status_destroy_with_type_matched_args_and_the_plugins_ui()
     b.configure(json!({"message": "hi", "retries": "2"}))
         .await
         .unwrap();
-    let (r, lines) = call(&b, Function::Build, &core, vec![], vec![]).await;
+    let (r, lines) = call(&b, Function::Build, core, vec![], vec![]).await;
     let built = r.unwrap();
     let artifact = built.value.clone().unwrap();
     assert_eq!(artifact.type_url, "type.googleapis.com/wltest.Artifact");
@@ -134,6 +121,66 @@ async fn build_deploy_status_destroy_with_type_matched_args_and_the_plugins_ui()
             .any(|l| l.contains("web") && l.contains("default")),
         "the table: {lines:?}"
     );
+
+    (b, artifact)
+}
+
+/// Status of the deployment, destroy (the file goes), and status again (missing).
+async fn status_then_destroy(
+    d: &Arc<dyn ComponentHandle>,
+    core: &CoreValues,
+    dep: &wayline_plugin::CallResult,
+    file: &Path,
+) {
+    let value = dep.value.clone().unwrap();
+    let (r, _) = call(
+        d,
+        Function::Status,
+        core,
+        vec![value.clone()],
+        dep.resources.clone(),
+    )
+    .await;
+    assert_eq!(r.unwrap().health, Some(Health::Ready));
+    let (r, lines) = call(
+        d,
+        Function::Destroy,
+        core,
+        vec![value.clone()],
+        dep.resources.clone(),
+    )
+    .await;
+    let destroyed = r.unwrap();
+    assert!(destroyed.resources.iter().all(|r| r.destroyed));
+    assert!(!file.exists());
+    assert!(lines.iter().any(|l| l.contains("Removed")), "{lines:?}");
+    let (r, _) = call(d, Function::Status, core, vec![value], vec![]).await;
+    let st = r.unwrap();
+    assert_eq!(
+        (st.health, st.health_message.as_str()),
+        (Some(Health::Missing), "the file is gone")
+    );
+}
+
+#[tokio::test]
+async fn build_deploy_status_destroy_with_type_matched_args_and_the_plugins_ui() {
+    let dir = crate::plugin_dir("wltest", "");
+    let src = tempfile::tempdir().unwrap();
+    let core = core(src.path());
+    let p = provider(dir.path());
+    assert_eq!(
+        p.source("wltest").unwrap(),
+        format!(
+            "Waypoint plugin `{}`",
+            crate::plugin_path(dir.path(), "wltest").display()
+        )
+    );
+    assert_eq!(
+        p.kinds("wltest").await.unwrap(),
+        [ComponentKind::Builder, ComponentKind::Platform]
+    );
+
+    let (b, artifact) = build_with_the_plugins_ui(&p, &core).await;
 
     let d = p
         .component(ComponentKind::Platform, "wltest", Vec::new())
@@ -164,34 +211,7 @@ async fn build_deploy_status_destroy_with_type_matched_args_and_the_plugins_ui()
         "{lines:?}"
     );
 
-    let value = dep.value.clone().unwrap();
-    let (r, _) = call(
-        &d,
-        Function::Status,
-        &core,
-        vec![value.clone()],
-        dep.resources.clone(),
-    )
-    .await;
-    assert_eq!(r.unwrap().health, Some(Health::Ready));
-    let (r, lines) = call(
-        &d,
-        Function::Destroy,
-        &core,
-        vec![value.clone()],
-        dep.resources.clone(),
-    )
-    .await;
-    let destroyed = r.unwrap();
-    assert!(destroyed.resources.iter().all(|r| r.destroyed));
-    assert!(!file.exists());
-    assert!(lines.iter().any(|l| l.contains("Removed")), "{lines:?}");
-    let (r, _) = call(&d, Function::Status, &core, vec![value], vec![]).await;
-    let st = r.unwrap();
-    assert_eq!(
-        (st.health, st.health_message.as_str()),
-        (Some(Health::Missing), "the file is gone")
-    );
+    status_then_destroy(&d, &core, &dep, &file).await;
 
     let (r, _) = call(&b, Function::Deploy, &core, vec![], vec![]).await;
     assert_eq!(

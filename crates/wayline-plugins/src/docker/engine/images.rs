@@ -7,29 +7,17 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 
-use super::{DockerError, Out, api, is_not_found, message};
-
-/// Splits `image[:tag]` (a registry port is not a tag).
-pub fn split_reference(reference: &str) -> (String, String) {
-    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[last_slash..].rfind(':') {
-        Some(i) => (
-            reference[..last_slash + i].to_owned(),
-            reference[last_slash + i + 1..].to_owned(),
-        ),
-        None => (reference.to_owned(), "latest".to_owned()),
-    }
-}
+use super::{DockerError, ImageReference, Out, api, is_not_found, message};
 
 /// Tags `source` (id or reference) as `target` (`repo:tag`).
 pub async fn tag_image(docker: &Docker, source: &str, target: &str) -> Result<(), DockerError> {
-    let (repo, tag) = split_reference(target);
+    let target_ref = ImageReference::parse(target)?;
     docker
         .tag_image(
             source,
             Some(TagImageOptions {
-                repo: Some(repo),
-                tag: Some(tag),
+                repo: Some(target_ref.repository().to_owned()),
+                tag: Some(target_ref.tag_only()?.to_owned()),
             }),
         )
         .await
@@ -83,11 +71,11 @@ pub async fn push(
     credentials: Option<DockerCredentials>,
     out: Out<'_>,
 ) -> Result<(), DockerError> {
-    let (repo, tag) = split_reference(reference);
+    let parsed = ImageReference::parse(reference)?;
     let mut stream = docker.push_image(
-        &repo,
+        parsed.repository(),
         Some(PushImageOptions {
-            tag: Some(tag),
+            tag: Some(parsed.tag_only()?.to_owned()),
             platform: None,
         }),
         credentials,
@@ -124,10 +112,10 @@ pub async fn pull(
     credentials: Option<DockerCredentials>,
     out: Out<'_>,
 ) -> Result<(), DockerError> {
-    let (repo, tag) = split_reference(reference);
+    let parsed = ImageReference::parse(reference)?;
     let options = CreateImageOptions {
-        from_image: Some(repo),
-        tag: Some(tag),
+        from_image: Some(parsed.repository().to_owned()),
+        tag: Some(parsed.pull_tag().to_owned()),
         ..CreateImageOptions::default()
     };
     let mut stream = docker.create_image(Some(options), None, credentials);
@@ -152,25 +140,4 @@ pub async fn pull(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_split_at_the_tag_not_the_port() {
-        assert_eq!(
-            split_reference("127.0.0.1:5000/web:v2"),
-            ("127.0.0.1:5000/web".into(), "v2".into())
-        );
-        assert_eq!(
-            split_reference("127.0.0.1:5000/web"),
-            ("127.0.0.1:5000/web".into(), "latest".into())
-        );
-        assert_eq!(
-            split_reference("busybox"),
-            ("busybox".into(), "latest".into())
-        );
-    }
 }

@@ -12,7 +12,8 @@ use bollard::query_parameters::{
 };
 use sha2::{Digest, Sha256};
 
-use super::images::{split_reference, tag_image};
+use super::images::tag_image;
+use super::reference::ImageReference;
 use super::{
     DockerError, ENTRYPOINT_ENV, ENTRYPOINT_FILE, ENTRYPOINT_IN_IMAGE, LABEL_INJECTION, Out, api,
     is_not_found,
@@ -236,13 +237,13 @@ async fn copy_and_commit(
         }
         Err(e) => return Err(api("copying wayline-entrypoint into the image")(e)),
     }
-    let (repo, tag) = split_reference(tag);
+    let target = ImageReference::parse(tag)?;
     let image = docker
         .commit_container(
             CommitContainerOptions {
                 container: Some(container.to_owned()),
-                repo: Some(repo),
-                tag: Some(tag),
+                repo: Some(target.repository().to_owned()),
+                tag: Some(target.tag_only()?.to_owned()),
                 pause: false,
                 ..CommitContainerOptions::default()
             },

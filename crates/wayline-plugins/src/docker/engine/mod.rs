@@ -4,14 +4,16 @@
 //!
 //! This module holds the error type; [`connect`](mod@connect) reaches the engine (unix, tcp, or
 //! TLS with client certificates); [`build`](mod@build) builds images,
-//! [`inject`] puts the entrypoint into them, [`images`] tags, removes, pushes and pulls them, and
-//! [`auth`] turns the Waypoint-style credential attributes into the engine's.
+//! [`inject`] puts the entrypoint into them, [`images`] tags, removes, pushes and pulls them,
+//! [`reference`] reads image references, and [`auth`] turns the Waypoint-style credential
+//! attributes into the engine's.
 
 mod auth;
 mod build;
 mod connect;
 mod images;
 mod inject;
+mod reference;
 
 use std::path::PathBuf;
 
@@ -23,11 +25,12 @@ use super::context::ContextError;
 pub use auth::credentials;
 pub use build::{BuildSpec, build};
 pub use connect::{Endpoint, connect};
-pub use images::{local_image, pull, push, remove_tag, split_reference, tag_image};
+pub use images::{local_image, pull, push, remove_tag, tag_image};
 pub use inject::{
     elf_interpreter, entrypoint_binary, entrypoint_dockerfile, has_entrypoint, inject_entrypoint,
     injection_key,
 };
+pub use reference::ImageReference;
 
 /// Where user-facing output lines go (the terminal UI, in the components).
 pub type Out<'a> = &'a (dyn Fn(&str) + Send + Sync);
@@ -84,6 +87,14 @@ pub enum DockerError {
         /// `image:tag`.
         reference: String,
         /// The registry's message.
+        message: String,
+    },
+    /// An image reference that does not parse, or a digest where a tag is needed.
+    #[error("image reference `{reference}` is not valid: {message}")]
+    Reference {
+        /// The reference as given.
+        reference: String,
+        /// Why it is not valid.
         message: String,
     },
     /// The image could not be pulled.
