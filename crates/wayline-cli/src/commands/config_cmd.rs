@@ -339,86 +339,95 @@ pub(crate) async fn config(env: &Env, cmd: ConfigCmd) -> Result<ExitCode> {
                 .collect();
             send(vars, "Deleted", scope.runner).await
         }
-        ConfigCmd::Get { prefix, scope, raw } => {
-            let s = scoped(env, &scope)?;
-            let mut session = session::connect().await?;
-            let vars = session
-                .client
-                .get_config(pb::GetConfigRequest {
-                    scope: s.scope as i32,
-                    project: s.project,
-                    application: s.app,
-                    workspace: s.workspace,
-                    prefix: prefix.clone().unwrap_or_default(),
-                    labels: std::collections::HashMap::default(),
-                    resolve: false,
-                })
-                .await
-                .map_err(err)?
-                .into_inner()
-                .variables;
-            if raw {
-                let Some(name) = prefix else {
-                    bail!("-raw prints one variable: name it")
-                };
-                let Some(v) = vars.iter().find(|v| v.name == name) else {
-                    bail!("no config variable `{name}`")
-                };
-                say!("{}", value_text(v));
-                return Ok(ExitCode::SUCCESS);
-            }
-            if env.global.json {
-                let v: Vec<_> = vars
-                    .iter()
-                    .map(|v| serde_json::json!({"name": v.name, "value": value_text(v), "scope": scope_word(v), "workspace": v.workspace, "label_scope": v.label_selector, "internal": v.internal}))
-                    .collect();
-                render::json(&serde_json::Value::Array(v));
-            } else if vars.is_empty() {
-                say!("No config variables.");
-            } else {
-                let rows: Vec<Vec<String>> = vars
-                    .iter()
-                    .map(|v| {
-                        vec![
-                            v.name.clone(),
-                            value_text(v),
-                            scope_word(v).into(),
-                            v.workspace.clone(),
-                            v.label_selector.clone(),
-                        ]
-                    })
-                    .collect();
-                render::table(
-                    &["NAME", "VALUE", "SCOPE", "WORKSPACE", "LABEL SCOPE"],
-                    &rows,
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        ConfigCmd::Sync { op } => {
-            let t = ops::target(env)?;
-            let config =
-                wayline_config::load_file(&t.config_path).map_err(|d| anyhow::anyhow!("{d}"))?;
-            let inputs =
-                wayline_runner::evaluate::inputs_from_flags(&op.var, &op.var_file, &t.workspace)
-                    .map_err(|d| anyhow::anyhow!("{d}"))?;
-            let vars = wayline_runner::evaluate::config_vars(&config, &t.app, &inputs)
-                .map_err(|d| anyhow::anyhow!("{d}"))?;
-            let n = vars.len();
-            let mut session = session::connect().await?;
-            session
-                .client
-                .set_config(pb::SetConfigRequest { variables: vars })
-                .await
-                .map_err(err)?;
-            say!(
-                "Synced {n} config variable{} from `{}`.",
-                if n == 1 { "" } else { "s" },
-                t.config_path.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        ConfigCmd::Get { prefix, scope, raw } => get(env, prefix, &scope, raw).await,
+        ConfigCmd::Sync { op } => sync(env, &op).await,
     }
+}
+
+/// `config get [PREFIX]`: the variables of a scope, or one value alone with `-raw`.
+async fn get(
+    env: &Env,
+    prefix: Option<String>,
+    scope: &ConfigScope,
+    raw: bool,
+) -> Result<ExitCode> {
+    let s = scoped(env, scope)?;
+    let mut session = session::connect().await?;
+    let vars = session
+        .client
+        .get_config(pb::GetConfigRequest {
+            scope: s.scope as i32,
+            project: s.project,
+            application: s.app,
+            workspace: s.workspace,
+            prefix: prefix.clone().unwrap_or_default(),
+            labels: std::collections::HashMap::default(),
+            resolve: false,
+        })
+        .await
+        .map_err(err)?
+        .into_inner()
+        .variables;
+    if raw {
+        let Some(name) = prefix else {
+            bail!("-raw prints one variable: name it")
+        };
+        let Some(v) = vars.iter().find(|v| v.name == name) else {
+            bail!("no config variable `{name}`")
+        };
+        say!("{}", value_text(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if env.global.json {
+        let v: Vec<_> = vars
+            .iter()
+            .map(|v| serde_json::json!({"name": v.name, "value": value_text(v), "scope": scope_word(v), "workspace": v.workspace, "label_scope": v.label_selector, "internal": v.internal}))
+            .collect();
+        render::json(&serde_json::Value::Array(v));
+    } else if vars.is_empty() {
+        say!("No config variables.");
+    } else {
+        let rows: Vec<Vec<String>> = vars
+            .iter()
+            .map(|v| {
+                vec![
+                    v.name.clone(),
+                    value_text(v),
+                    scope_word(v).into(),
+                    v.workspace.clone(),
+                    v.label_selector.clone(),
+                ]
+            })
+            .collect();
+        render::table(
+            &["NAME", "VALUE", "SCOPE", "WORKSPACE", "LABEL SCOPE"],
+            &rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `config sync`: the app's `config` stanza, evaluated here, stored on the server.
+async fn sync(env: &Env, op: &OpFlags) -> Result<ExitCode> {
+    let t = ops::target(env)?;
+    let config = wayline_config::load_file(&t.config_path).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let inputs = wayline_runner::evaluate::inputs_from_flags(&op.var, &op.var_file, &t.workspace)
+        .map_err(|d| anyhow::anyhow!("{d}"))?;
+    let vars = wayline_runner::evaluate::config_vars(&config, &t.app, &inputs)
+        .map_err(|d| anyhow::anyhow!("{d}"))?;
+    let n = vars.len();
+    let mut session = session::connect().await?;
+    session
+        .client
+        .set_config(pb::SetConfigRequest { variables: vars })
+        .await
+        .map_err(err)?;
+    say!(
+        "Synced {n} config variable{} from `{}`.",
+        if n == 1 { "" } else { "s" },
+        t.config_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Sends config changes and says how many, and what happens next: "Set 2 config variables;

@@ -58,6 +58,72 @@ fn job_json(j: &Job) -> serde_json::Value {
     })
 }
 
+/// The rows of `job list`: ids shortened to what tells them apart (unless `long_ids`).
+fn job_rows(jobs: &[pb::Job], long_ids: bool) -> Vec<Vec<String>> {
+    let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+    let id_len = if long_ids {
+        usize::MAX
+    } else {
+        render::short_id_len(&ids)
+    };
+    jobs.iter()
+        .map(|j| {
+            vec![
+                render::short_id(&j.id, id_len),
+                jobs::operation_name(j.operation.as_ref()).to_owned(),
+                jobs::state_name(j.state()).to_owned(),
+                j.application
+                    .as_ref()
+                    .map(|a| format!("{}/{}", a.project, a.application))
+                    .unwrap_or_default(),
+                j.workspace.clone(),
+                j.queue_time.as_ref().map(time::ago).unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+/// The fields `job inspect` shows.
+fn job_fields(j: &pb::Job) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("ID", j.id.clone()),
+        (
+            "Operation",
+            jobs::operation_name(j.operation.as_ref()).to_owned(),
+        ),
+        ("State", jobs::state_name(j.state()).to_owned()),
+    ];
+    if let Some(a) = &j.application {
+        rows.push((
+            "App",
+            format!(
+                "{}/{} (workspace {})",
+                a.project, a.application, j.workspace
+            ),
+        ));
+    }
+    rows.push(("Target", target_text(j)));
+    if !j.assigned_runner_id.is_empty() {
+        rows.push(("Runner", j.assigned_runner_id.clone()));
+    }
+    if !j.wait_reason.is_empty() {
+        rows.push(("Waiting", j.wait_reason.clone()));
+    }
+    if let Some(e) = j.error.as_ref().filter(|e| !e.message.is_empty()) {
+        rows.push(("Error", e.message.clone()));
+    }
+    if let Some(t) = &j.queue_time {
+        rows.push(("Queued", time::ago(t)));
+    }
+    if let Some(t) = &j.complete_time {
+        rows.push(("Completed", time::ago(t)));
+    }
+    if !j.depends_on.is_empty() {
+        rows.push(("Depends on", j.depends_on.join(", ")));
+    }
+    rows
+}
+
 pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
     let mut s = session::connect().await?;
     match cmd {
@@ -101,28 +167,7 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
             } else if jobs.is_empty() {
                 say!("No jobs.");
             } else {
-                let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
-                let id_len = if long_ids {
-                    usize::MAX
-                } else {
-                    render::short_id_len(&ids)
-                };
-                let rows: Vec<Vec<String>> = jobs
-                    .iter()
-                    .map(|j| {
-                        vec![
-                            render::short_id(&j.id, id_len),
-                            jobs::operation_name(j.operation.as_ref()).to_owned(),
-                            jobs::state_name(j.state()).to_owned(),
-                            j.application
-                                .as_ref()
-                                .map(|a| format!("{}/{}", a.project, a.application))
-                                .unwrap_or_default(),
-                            j.workspace.clone(),
-                            j.queue_time.as_ref().map(time::ago).unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
+                let rows = job_rows(&jobs, long_ids);
                 render::table(
                     &["ID", "OPERATION", "STATE", "APP", "WORKSPACE", "QUEUED"],
                     &rows,
@@ -139,43 +184,7 @@ pub(crate) async fn job(env: &Env, cmd: JobCmd) -> Result<ExitCode> {
             if env.global.json {
                 render::json(&job_json(&j));
             } else {
-                let mut rows = vec![
-                    ("ID", j.id.clone()),
-                    (
-                        "Operation",
-                        jobs::operation_name(j.operation.as_ref()).to_owned(),
-                    ),
-                    ("State", jobs::state_name(j.state()).to_owned()),
-                ];
-                if let Some(a) = &j.application {
-                    rows.push((
-                        "App",
-                        format!(
-                            "{}/{} (workspace {})",
-                            a.project, a.application, j.workspace
-                        ),
-                    ));
-                }
-                rows.push(("Target", target_text(&j)));
-                if !j.assigned_runner_id.is_empty() {
-                    rows.push(("Runner", j.assigned_runner_id.clone()));
-                }
-                if !j.wait_reason.is_empty() {
-                    rows.push(("Waiting", j.wait_reason.clone()));
-                }
-                if let Some(e) = j.error.as_ref().filter(|e| !e.message.is_empty()) {
-                    rows.push(("Error", e.message.clone()));
-                }
-                if let Some(t) = &j.queue_time {
-                    rows.push(("Queued", time::ago(t)));
-                }
-                if let Some(t) = &j.complete_time {
-                    rows.push(("Completed", time::ago(t)));
-                }
-                if !j.depends_on.is_empty() {
-                    rows.push(("Depends on", j.depends_on.join(", ")));
-                }
-                render::fields(&rows);
+                render::fields(&job_fields(&j));
             }
             if timings {
                 return super::timings::print(&mut s, &j.id).await;

@@ -285,64 +285,10 @@ pub(crate) async fn exec(
     let raw = if use_tty { RawMode::enable() } else { None };
 
     // stdin → server; `~.` after a newline disconnects, as in ssh.
-    let stdin_tx = tx.clone();
     let (detach_tx, mut detach_rx) = mpsc::channel::<()>(1);
-    tokio::spawn(async move {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = vec![0u8; 8192];
-        let mut escape = EscapeDetector::default();
-        loop {
-            match stdin.read(&mut buf).await {
-                Ok(0) | Err(_) => {
-                    let _ = stdin_tx
-                        .send(pb::ExecStreamRequest {
-                            event: Some(exec_stream_request::Event::StdinEof(true)),
-                        })
-                        .await;
-                    return;
-                }
-                Ok(n) => {
-                    if use_tty && escape.feed(&buf[..n]) {
-                        let _ = detach_tx.send(()).await;
-                        return;
-                    }
-                    let ev = exec_stream_request::Event::Stdin(buf[..n].to_vec());
-                    if stdin_tx
-                        .send(pb::ExecStreamRequest { event: Some(ev) })
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-        }
-    });
+    tokio::spawn(forward_stdin(tx.clone(), use_tty, detach_tx));
     if use_tty {
-        let winch_tx = tx.clone();
-        tokio::spawn(async move {
-            let Ok(mut winch) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-            else {
-                return;
-            };
-            while winch.recv().await.is_some() {
-                if let Some((rows, cols)) = terminal_size() {
-                    let ev = exec_stream_request::Event::Window(pb::WindowSize {
-                        rows,
-                        cols,
-                        enable: true,
-                    });
-                    if winch_tx
-                        .send(pb::ExecStreamRequest { event: Some(ev) })
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-        });
+        tokio::spawn(forward_window_changes(tx.clone()));
     }
     drop(tx);
     let mut code = 0;
@@ -381,6 +327,69 @@ pub(crate) async fn exec(
     Ok(ExitCode::from(
         u8::try_from(code.clamp(0, 255)).unwrap_or(1),
     ))
+}
+
+/// Sends stdin to the session until it ends (then stdin EOF), or until `~.` is typed at the
+/// start of a line on a terminal (then `detach`).
+async fn forward_stdin(
+    stdin_tx: mpsc::Sender<pb::ExecStreamRequest>,
+    use_tty: bool,
+    detach: mpsc::Sender<()>,
+) {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = vec![0u8; 8192];
+    let mut escape = EscapeDetector::default();
+    loop {
+        match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = stdin_tx
+                    .send(pb::ExecStreamRequest {
+                        event: Some(exec_stream_request::Event::StdinEof(true)),
+                    })
+                    .await;
+                return;
+            }
+            Ok(n) => {
+                if use_tty && escape.feed(&buf[..n]) {
+                    let _ = detach.send(()).await;
+                    return;
+                }
+                let ev = exec_stream_request::Event::Stdin(buf[..n].to_vec());
+                if stdin_tx
+                    .send(pb::ExecStreamRequest { event: Some(ev) })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sends the terminal's new size on each SIGWINCH, for the remote pty.
+async fn forward_window_changes(winch_tx: mpsc::Sender<pb::ExecStreamRequest>) {
+    let Ok(mut winch) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+    else {
+        return;
+    };
+    while winch.recv().await.is_some() {
+        if let Some((rows, cols)) = terminal_size() {
+            let ev = exec_stream_request::Event::Window(pb::WindowSize {
+                rows,
+                cols,
+                enable: true,
+            });
+            if winch_tx
+                .send(pb::ExecStreamRequest { event: Some(ev) })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
 }
 
 /// Spots `~.` typed at the start of a line.

@@ -86,6 +86,77 @@ fn referenced_pipeline<'c>(
     })
 }
 
+/// The job a `use "build|deploy|release|up|exec"` step queues, and how it is described.
+fn step_operation(
+    step: &wayline_config::Step,
+    u: &wayline_config::UseBlock,
+    body: &serde_json::Value,
+    name: &str,
+) -> Result<(Operation, String)> {
+    Ok(match u.plugin.as_str() {
+        "build" => (
+            Operation::Build(pb::BuildOp {
+                disable_push: body["disable_push"].as_bool().unwrap_or(false),
+            }),
+            "build".to_owned(),
+        ),
+        "deploy" => (
+            Operation::Deploy(pb::DeployOp {
+                artifact_id: String::new(),
+                release: false,
+            }),
+            "deploy".to_owned(),
+        ),
+        "release" => (
+            Operation::Release(pb::ReleaseOp {
+                deployment_id: String::new(),
+                prune: body["prune"].as_bool().unwrap_or(true),
+                prune_retain: 1,
+                rollback: false,
+                prune_runner_id: String::new(),
+            }),
+            "release".to_owned(),
+        ),
+        "up" => (
+            Operation::Up(pb::UpOp {
+                release: true,
+                prune: true,
+                prune_retain: 1,
+                prune_runner_id: String::new(),
+            }),
+            "up".to_owned(),
+        ),
+        "exec" => {
+            if step.image_url.is_some() {
+                bail!(
+                    "{}: step `{name}` sets `image_url`; running exec steps inside an image is not supported by this runner, run the command on the runner instead",
+                    u.location()
+                );
+            }
+            let command: Vec<String> = body["command"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if command.is_empty() {
+                bail!(
+                    "{}: the `exec` step `{name}` needs `command = [\"program\", \"args\"...]`",
+                    u.location()
+                );
+            }
+            let what = format!("exec `{}`", command.join(" "));
+            (Operation::Exec(pb::ExecOp { command }), what)
+        }
+        other => bail!(
+            "{}: step `{name}` uses `{other}`; a step uses build, deploy, release, up or exec",
+            u.location()
+        ),
+    })
+}
+
 /// The jobs of a pipeline, in an order where every step comes after those it depends on.
 fn plan(
     ctx: &EvalContext<'_>,
@@ -142,70 +213,7 @@ fn plan(
                     }
                     continue;
                 }
-                let (operation, what) = match u.plugin.as_str() {
-                    "build" => (
-                        Operation::Build(pb::BuildOp {
-                            disable_push: body["disable_push"].as_bool().unwrap_or(false),
-                        }),
-                        "build".to_owned(),
-                    ),
-                    "deploy" => (
-                        Operation::Deploy(pb::DeployOp {
-                            artifact_id: String::new(),
-                            release: false,
-                        }),
-                        "deploy".to_owned(),
-                    ),
-                    "release" => (
-                        Operation::Release(pb::ReleaseOp {
-                            deployment_id: String::new(),
-                            prune: body["prune"].as_bool().unwrap_or(true),
-                            prune_retain: 1,
-                            rollback: false,
-                            prune_runner_id: String::new(),
-                        }),
-                        "release".to_owned(),
-                    ),
-                    "up" => (
-                        Operation::Up(pb::UpOp {
-                            release: true,
-                            prune: true,
-                            prune_retain: 1,
-                            prune_runner_id: String::new(),
-                        }),
-                        "up".to_owned(),
-                    ),
-                    "exec" => {
-                        if step.image_url.is_some() {
-                            bail!(
-                                "{}: step `{name}` sets `image_url`; running exec steps inside an image is not supported by this runner, run the command on the runner instead",
-                                u.location()
-                            );
-                        }
-                        let command: Vec<String> = body["command"]
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .map(|v| {
-                                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        if command.is_empty() {
-                            bail!(
-                                "{}: the `exec` step `{name}` needs `command = [\"program\", \"args\"...]`",
-                                u.location()
-                            );
-                        }
-                        let what = format!("exec `{}`", command.join(" "));
-                        (Operation::Exec(pb::ExecOp { command }), what)
-                    }
-                    other => bail!(
-                        "{}: step `{name}` uses `{other}`; a step uses build, deploy, release, up or exec",
-                        u.location()
-                    ),
-                };
+                let (operation, what) = step_operation(step, u, &body, &name)?;
                 out.push(Planned {
                     name,
                     depends_on: deps,

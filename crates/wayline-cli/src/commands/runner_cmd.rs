@@ -36,6 +36,72 @@ fn adoption(r: &Runner) -> &'static str {
     }
 }
 
+/// The rows of `runner list`.
+fn runner_rows(runners: &[pb::Runner]) -> Vec<Vec<String>> {
+    runners
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                if r.kind() == runner::Kind::Local {
+                    "local".into()
+                } else {
+                    "remote".into()
+                },
+                if r.online {
+                    "online".into()
+                } else {
+                    "offline".into()
+                },
+                adoption(r).into(),
+                labels::display(&r.labels),
+                r.last_seen.as_ref().map(time::ago).unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+/// The fields `runner inspect` shows.
+fn runner_fields(r: &pb::Runner) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("ID", r.id.clone()),
+        (
+            "State",
+            if r.online { "online" } else { "offline" }.to_owned(),
+        ),
+        ("Adoption", adoption(r).to_owned()),
+        ("Labels", labels::display(&r.labels)),
+        (
+            "Concurrency",
+            format!("{} ({} running)", r.concurrency, r.running_jobs),
+        ),
+    ];
+    if let Some(t) = &r.last_seen {
+        rows.push(("Last seen", time::ago(t)));
+    }
+    rows
+}
+
+/// `runner list`: the runners (only those waiting for adoption with `pending`).
+fn print_runners(env: &Env, runners: &[pb::Runner], pending: bool) {
+    if env.global.json {
+        render::json(&serde_json::Value::Array(
+            runners.iter().map(runner_json).collect(),
+        ));
+    } else if runners.is_empty() {
+        say!(
+            "No runners{}.",
+            if pending { " waiting for adoption" } else { "" }
+        );
+    } else {
+        let rows = runner_rows(runners);
+        render::table(
+            &["ID", "KIND", "STATE", "ADOPTION", "LABELS", "LAST SEEN"],
+            &rows,
+        );
+    }
+}
+
 pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
     if let RunnerCmd::Agent {
         id,
@@ -58,42 +124,7 @@ pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
                 .map_err(err)?
                 .into_inner()
                 .runners;
-            if env.global.json {
-                render::json(&serde_json::Value::Array(
-                    runners.iter().map(runner_json).collect(),
-                ));
-            } else if runners.is_empty() {
-                say!(
-                    "No runners{}.",
-                    if pending { " waiting for adoption" } else { "" }
-                );
-            } else {
-                let rows: Vec<Vec<String>> = runners
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.id.clone(),
-                            if r.kind() == runner::Kind::Local {
-                                "local".into()
-                            } else {
-                                "remote".into()
-                            },
-                            if r.online {
-                                "online".into()
-                            } else {
-                                "offline".into()
-                            },
-                            adoption(r).into(),
-                            labels::display(&r.labels),
-                            r.last_seen.as_ref().map(time::ago).unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                render::table(
-                    &["ID", "KIND", "STATE", "ADOPTION", "LABELS", "LAST SEEN"],
-                    &rows,
-                );
-            }
+            print_runners(env, &runners, pending);
         }
         RunnerCmd::Inspect { id } => {
             let r = s
@@ -105,23 +136,7 @@ pub(crate) async fn runner(env: &Env, cmd: RunnerCmd) -> Result<ExitCode> {
             if env.global.json {
                 render::json(&runner_json(&r));
             } else {
-                let mut rows = vec![
-                    ("ID", r.id.clone()),
-                    (
-                        "State",
-                        if r.online { "online" } else { "offline" }.to_owned(),
-                    ),
-                    ("Adoption", adoption(&r).to_owned()),
-                    ("Labels", labels::display(&r.labels)),
-                    (
-                        "Concurrency",
-                        format!("{} ({} running)", r.concurrency, r.running_jobs),
-                    ),
-                ];
-                if let Some(t) = &r.last_seen {
-                    rows.push(("Last seen", time::ago(t)));
-                }
-                render::fields(&rows);
+                render::fields(&runner_fields(&r));
             }
         }
         RunnerCmd::Adopt { id } => {

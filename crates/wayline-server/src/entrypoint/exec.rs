@@ -49,6 +49,92 @@ impl Drop for Active {
     }
 }
 
+/// Client → entrypoint: stdin, stdin EOF and window changes, until the client stops or `stop`
+/// fires (the session ended).
+async fn forward_to_entrypoint(
+    mut rest: impl futures::Stream<Item = Result<ExecStreamRequest, Status>> + Send + Unpin + 'static,
+    to_ep: mpsc::Sender<EntrypointExecResponse>,
+    stop: oneshot::Receiver<()>,
+) {
+    let forward = async {
+        while let Some(Ok(msg)) = rest.next().await {
+            let event = match msg.event {
+                Some(exec_stream_request::Event::Stdin(b)) => ep_resp::Event::Stdin(b),
+                Some(exec_stream_request::Event::StdinEof(b)) => ep_resp::Event::StdinEof(b),
+                Some(exec_stream_request::Event::Window(w)) => ep_resp::Event::Window(w),
+                Some(exec_stream_request::Event::Start(_)) | None => continue,
+            };
+            if to_ep
+                .send(EntrypointExecResponse { event: Some(event) })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        // The client half-closed: keep the stream to the entrypoint open (its stdin may
+        // already be closed with stdin_eof) until the session ends.
+        to_ep.closed().await;
+    };
+    tokio::select! {
+        () = forward => {}
+        _ = stop => {}
+    }
+}
+
+/// Entrypoint → client: output and the exit code. `guard` (the session's bookkeeping and the
+/// forwarder's stop) lives in the stream's state, so dropping the response stream ends both.
+fn entrypoint_to_client(
+    from_ep: EpStream,
+    guard: (Active, oneshot::Sender<()>),
+) -> BoxStream<'static, Result<ExecStreamResponse, Status>> {
+    stream::unfold((from_ep, Some(guard)), |(mut from_ep, guard)| async move {
+        guard.as_ref()?;
+        loop {
+            let event = match from_ep.next().await {
+                Some(Ok(EntrypointExecRequest { event: Some(e) })) => e,
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    return Some((
+                        out(exec_stream_response::Event::Error(format!(
+                            "exec stream broke: {}",
+                            e.message()
+                        ))),
+                        (from_ep, None),
+                    ));
+                }
+                None => {
+                    let msg =
+                        "the instance closed the exec session without an exit code".to_owned();
+                    return Some((
+                        out(exec_stream_response::Event::Error(msg)),
+                        (from_ep, None),
+                    ));
+                }
+            };
+            return match event {
+                ep_req::Event::Stdout(b) => Some((
+                    out(exec_stream_response::Event::Stdout(b)),
+                    (from_ep, guard),
+                )),
+                ep_req::Event::Stderr(b) => Some((
+                    out(exec_stream_response::Event::Stderr(b)),
+                    (from_ep, guard),
+                )),
+                ep_req::Event::Exit(code) => Some((
+                    out(exec_stream_response::Event::ExitCode(code)),
+                    (from_ep, None),
+                )),
+                ep_req::Event::Error(e) => {
+                    Some((out(exec_stream_response::Event::Error(e)), (from_ep, None)))
+                }
+                ep_req::Event::Open(_) => continue,
+            };
+        }
+    })
+    .boxed()
+}
+
 fn out(event: exec_stream_response::Event) -> Result<ExecStreamResponse, Status> {
     Ok(ExecStreamResponse { event: Some(event) })
 }
@@ -83,28 +169,9 @@ impl EntrypointHub {
             ));
         }
         let timeout = self.inner.opts.exec_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut registry = self.inner.registry_epoch.subscribe();
-        let (index, instance_id, rx) = loop {
-            registry.borrow_and_update();
-            if let Some(picked) = self.reserve(&deployment_ids, &first)? {
-                break picked;
-            }
-            let what = if first.instance_id.is_empty() {
-                format!("deployment {}", deployment_ids.join(", "))
-            } else {
-                format!("instance {}", first.instance_id)
-            };
-            match tokio::time::timeout_at(deadline, registry.changed()).await {
-                Ok(Ok(())) => {}
-                _ => {
-                    return Err(Status::failed_precondition(format!(
-                        "no running instance with exec enabled for {what} (waited {timeout:?}); \
-                         instances connect through `wayline-entrypoint`, so the app must run under it"
-                    )));
-                }
-            }
-        };
+        let (index, instance_id, rx) = self
+            .reserve_within(&deployment_ids, &first, timeout)
+            .await?;
         let active = Active {
             hub: self.clone(),
             instance_id: instance_id.clone(),
@@ -127,90 +194,46 @@ impl EntrypointHub {
 
         // Client → entrypoint, until the client stops or the session ends.
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let to_ep = pipe.to_ep;
-        tokio::spawn(async move {
-            let mut rest = rest;
-            let forward = async {
-                while let Some(Ok(msg)) = rest.next().await {
-                    let event = match msg.event {
-                        Some(exec_stream_request::Event::Stdin(b)) => ep_resp::Event::Stdin(b),
-                        Some(exec_stream_request::Event::StdinEof(b)) => {
-                            ep_resp::Event::StdinEof(b)
-                        }
-                        Some(exec_stream_request::Event::Window(w)) => ep_resp::Event::Window(w),
-                        Some(exec_stream_request::Event::Start(_)) | None => continue,
-                    };
-                    if to_ep
-                        .send(EntrypointExecResponse { event: Some(event) })
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                // The client half-closed: keep the stream to the entrypoint open (its stdin may
-                // already be closed with stdin_eof) until the session ends.
-                to_ep.closed().await;
-            };
-            tokio::select! {
-                () = forward => {}
-                _ = stop_rx => {}
-            }
-        });
+        tokio::spawn(forward_to_entrypoint(rest, pipe.to_ep, stop_rx));
 
         // Entrypoint → client. Holding `active` and `stop_tx` in the state ends the session's
         // bookkeeping and the forwarder when the client drops the response stream.
         let opened = stream::once(futures::future::ready(out(
             exec_stream_response::Event::OpenedInstanceId(instance_id),
         )));
-        let body = stream::unfold(
-            (pipe.from_ep, Some((active, stop_tx))),
-            |(mut from_ep, guard)| async move {
-                guard.as_ref()?;
-                loop {
-                    let event = match from_ep.next().await {
-                        Some(Ok(EntrypointExecRequest { event: Some(e) })) => e,
-                        Some(Ok(_)) => continue,
-                        Some(Err(e)) => {
-                            return Some((
-                                out(exec_stream_response::Event::Error(format!(
-                                    "exec stream broke: {}",
-                                    e.message()
-                                ))),
-                                (from_ep, None),
-                            ));
-                        }
-                        None => {
-                            let msg = "the instance closed the exec session without an exit code"
-                                .to_owned();
-                            return Some((
-                                out(exec_stream_response::Event::Error(msg)),
-                                (from_ep, None),
-                            ));
-                        }
-                    };
-                    return match event {
-                        ep_req::Event::Stdout(b) => Some((
-                            out(exec_stream_response::Event::Stdout(b)),
-                            (from_ep, guard),
-                        )),
-                        ep_req::Event::Stderr(b) => Some((
-                            out(exec_stream_response::Event::Stderr(b)),
-                            (from_ep, guard),
-                        )),
-                        ep_req::Event::Exit(code) => Some((
-                            out(exec_stream_response::Event::ExitCode(code)),
-                            (from_ep, None),
-                        )),
-                        ep_req::Event::Error(e) => {
-                            Some((out(exec_stream_response::Event::Error(e)), (from_ep, None)))
-                        }
-                        ep_req::Event::Open(_) => continue,
-                    };
-                }
-            },
-        );
+        let body = entrypoint_to_client(pipe.from_ep, (active, stop_tx));
         Ok(opened.chain(body).boxed())
+    }
+
+    /// Reserves an instance for the session, waiting (up to `timeout`) for one to connect.
+    async fn reserve_within(
+        &self,
+        deployment_ids: &[String],
+        first: &exec_stream_request::Start,
+        timeout: std::time::Duration,
+    ) -> Result<(i64, String, oneshot::Receiver<Pipe>), Status> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut registry = self.inner.registry_epoch.subscribe();
+        loop {
+            registry.borrow_and_update();
+            if let Some(picked) = self.reserve(deployment_ids, first)? {
+                return Ok(picked);
+            }
+            let what = if first.instance_id.is_empty() {
+                format!("deployment {}", deployment_ids.join(", "))
+            } else {
+                format!("instance {}", first.instance_id)
+            };
+            match tokio::time::timeout_at(deadline, registry.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    return Err(Status::failed_precondition(format!(
+                        "no running instance with exec enabled for {what} (waited {timeout:?}); \
+                         instances connect through `wayline-entrypoint`, so the app must run under it"
+                    )));
+                }
+            }
+        }
     }
 
     /// Picks and reserves an instance; `None` when none fits yet.

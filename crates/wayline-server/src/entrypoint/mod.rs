@@ -239,71 +239,7 @@ impl EntrypointHub {
         }
         let mut config = resolve(&*resolver, &deployment_id).await?;
         let wake = Arc::new(Notify::new());
-        let conn = {
-            let mut state = self.state();
-            // An instance id belongs to the deployment that registered it (while it is
-            // connected or its log window is kept): another deployment's token cannot take
-            // it over.
-            let owner = state
-                .instances
-                .get(&req.instance_id)
-                .map(|i| i.info.deployment_id.as_str())
-                .or_else(|| {
-                    state
-                        .windows
-                        .get(&req.instance_id)
-                        .map(logs::LogWindow::deployment_id)
-                });
-            if let Some(owner) = owner.filter(|o| *o != deployment_id) {
-                tracing::warn!(instance = %req.instance_id, deployment = %deployment_id, owner, "instance id of another deployment refused");
-                return Err(Status::permission_denied(format!(
-                    "instance {} belongs to another deployment, not {deployment_id}",
-                    req.instance_id
-                )));
-            }
-            if !state.instances.contains_key(&req.instance_id) {
-                let max = self.inner.opts.max_instances_per_deployment.max(1);
-                let n = state
-                    .instances
-                    .values()
-                    .filter(|i| i.info.deployment_id == deployment_id)
-                    .count();
-                if n >= max {
-                    return Err(too_many_instances(&deployment_id, max));
-                }
-            }
-            state.next_conn += 1;
-            let conn = state.next_conn;
-            let info = Instance {
-                id: req.instance_id.clone(),
-                deployment_id: deployment_id.clone(),
-                application: Some(r#ref::Application {
-                    project: app.project,
-                    application: app.app,
-                }),
-                workspace: app.workspace,
-                exec_disabled: req.exec_disabled,
-                active_execs: 0,
-                connected_time: Some(now()),
-                config_errors: Vec::new(),
-            };
-            // A reconnect with the same id takes over; its old stream's cleanup leaves it be.
-            let execs = state
-                .instances
-                .remove(&req.instance_id)
-                .map(|i| i.execs)
-                .unwrap_or_default();
-            state.instances.insert(
-                req.instance_id.clone(),
-                Inst {
-                    info,
-                    conn,
-                    wake: wake.clone(),
-                    execs,
-                },
-            );
-            conn
-        };
+        let conn = self.register_instance(&deployment_id, &req, app, &wake)?;
         self.inner.registry_epoch.send_modify(|e| *e += 1);
         tracing::info!(instance = %req.instance_id, deployment = %deployment_id, "entrypoint connected");
 
@@ -350,6 +286,81 @@ impl EntrypointHub {
             }
         });
         Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+
+    /// Registers the instance of `req` for `deployment_id` (its id not another deployment's,
+    /// within the per-deployment limit; a reconnect takes over its old entry); the connection
+    /// number its stream's cleanup is keyed by.
+    fn register_instance(
+        &self,
+        deployment_id: &str,
+        req: &EntrypointConfigRequest,
+        app: AppRef,
+        wake: &Arc<Notify>,
+    ) -> Result<u64, Status> {
+        let mut state = self.state();
+        // An instance id belongs to the deployment that registered it (while it is
+        // connected or its log window is kept): another deployment's token cannot take
+        // it over.
+        let owner = state
+            .instances
+            .get(&req.instance_id)
+            .map(|i| i.info.deployment_id.as_str())
+            .or_else(|| {
+                state
+                    .windows
+                    .get(&req.instance_id)
+                    .map(logs::LogWindow::deployment_id)
+            });
+        if let Some(owner) = owner.filter(|o| *o != deployment_id) {
+            tracing::warn!(instance = %req.instance_id, deployment = %deployment_id, owner, "instance id of another deployment refused");
+            return Err(Status::permission_denied(format!(
+                "instance {} belongs to another deployment, not {deployment_id}",
+                req.instance_id
+            )));
+        }
+        if !state.instances.contains_key(&req.instance_id) {
+            let max = self.inner.opts.max_instances_per_deployment.max(1);
+            let n = state
+                .instances
+                .values()
+                .filter(|i| i.info.deployment_id == deployment_id)
+                .count();
+            if n >= max {
+                return Err(too_many_instances(deployment_id, max));
+            }
+        }
+        state.next_conn += 1;
+        let conn = state.next_conn;
+        let info = Instance {
+            id: req.instance_id.clone(),
+            deployment_id: deployment_id.to_owned(),
+            application: Some(r#ref::Application {
+                project: app.project,
+                application: app.app,
+            }),
+            workspace: app.workspace,
+            exec_disabled: req.exec_disabled,
+            active_execs: 0,
+            connected_time: Some(now()),
+            config_errors: Vec::new(),
+        };
+        // A reconnect with the same id takes over; its old stream's cleanup leaves it be.
+        let execs = state
+            .instances
+            .remove(&req.instance_id)
+            .map(|i| i.execs)
+            .unwrap_or_default();
+        state.instances.insert(
+            req.instance_id.clone(),
+            Inst {
+                info,
+                conn,
+                wake: Arc::clone(wake),
+                execs,
+            },
+        );
+        Ok(conn)
     }
 }
 

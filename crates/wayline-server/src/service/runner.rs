@@ -380,25 +380,8 @@ async fn drive(
     let (job, acked) = if let Some(job) = reattach {
         (job, true)
     } else {
-        let (waiter, mut assigned) = queue.request(runner, (conn, tx.clone()));
-        let job = loop {
-            tokio::select! {
-                job = &mut assigned => match job {
-                    Ok(j) => break j,
-                    Err(_) => return,
-                },
-                msg = inbound.message() => {
-                    if let Ok(Some(_)) = msg {
-                        continue; // e.g. a heartbeat while idle
-                    }
-                    queue.withdraw(waiter);
-                    // An assignment may have raced with the close: give it back.
-                    if let Ok(j) = assigned.try_recv() {
-                        queue.requeue(&j.id, conn, "runner closed the stream before receiving the job");
-                    }
-                    return;
-                }
-            }
+        let Some(job) = assignment_for(shared, conn, runner, &tx, &mut inbound).await else {
+            return;
         };
         (job, false)
     };
@@ -415,53 +398,113 @@ async fn drive(
         }
         return;
     }
-    if !acked {
-        match tokio::time::timeout(shared.timeouts.ack, inbound.message()).await {
-            Ok(Ok(Some(pb::RunnerJobStreamRequest {
-                event: Some(FromRunner::Ack(_)),
-            }))) => {
-                if let Err(e) = queue.ack(&id, conn) {
-                    let _ = tx.send(Err(e.into())).await;
-                    return;
+    if !acked && !acknowledged(shared, &id, conn, &tx, &mut inbound).await {
+        return;
+    }
+    follow_job(shared, &id, conn, &runner_id, &tx, &mut inbound).await;
+}
+
+/// Waits in the queue for a job for this runner; `None` when the stream closed first (the
+/// request withdrawn, and a job assigned in the race given back).
+async fn assignment_for(
+    shared: &Shared,
+    conn: u64,
+    runner: RunnerInfo,
+    tx: &JobTx,
+    inbound: &mut Streaming<pb::RunnerJobStreamRequest>,
+) -> Option<pb::Job> {
+    let queue = &shared.queue;
+    let (waiter, mut assigned) = queue.request(runner, (conn, tx.clone()));
+    loop {
+        tokio::select! {
+            job = &mut assigned => match job {
+                Ok(j) => return Some(j),
+                Err(_) => return None,
+            },
+            msg = inbound.message() => {
+                if let Ok(Some(_)) = msg {
+                    continue; // e.g. a heartbeat while idle
                 }
-            }
-            Ok(Ok(Some(pb::RunnerJobStreamRequest {
-                event: Some(FromRunner::Error(e)),
-            }))) => {
-                // The runner refused the job before starting it.
-                let err = e.error.unwrap_or_default();
-                let _ = queue.complete(&id, conn, Err(err)).await;
-                return;
-            }
-            Ok(Ok(Some(_))) => {
-                queue.requeue(&id, conn, "runner sent something other than an ack");
-                let _ = tx
-                    .send(Err(Status::invalid_argument(
-                        "expected an ack after the assignment; the job was given back to the queue",
-                    )))
-                    .await;
-                return;
-            }
-            Ok(Ok(None) | Err(_)) => {
-                queue.requeue(&id, conn, "runner went away before acknowledging");
-                return;
-            }
-            Err(_) => {
-                queue.requeue(&id, conn, "ack timeout");
-                let _ = tx
-                    .send(Err(Status::deadline_exceeded(format!(
-                        "job {id} was not acknowledged within {}; it was given back to the queue",
-                        humantime::format_duration(shared.timeouts.ack)
-                    ))))
-                    .await;
-                return;
+                queue.withdraw(waiter);
+                // An assignment may have raced with the close: give it back.
+                if let Ok(j) = assigned.try_recv() {
+                    queue.requeue(&j.id, conn, "runner closed the stream before receiving the job");
+                }
+                return None;
             }
         }
     }
+}
+
+/// Waits (bounded) for the runner's ack of the job just sent; false when the job went back to
+/// the queue, failed, or could not be acked, and the stream should end.
+async fn acknowledged(
+    shared: &Shared,
+    id: &str,
+    conn: u64,
+    tx: &JobTx,
+    inbound: &mut Streaming<pb::RunnerJobStreamRequest>,
+) -> bool {
+    let queue = &shared.queue;
+    match tokio::time::timeout(shared.timeouts.ack, inbound.message()).await {
+        Ok(Ok(Some(pb::RunnerJobStreamRequest {
+            event: Some(FromRunner::Ack(_)),
+        }))) => {
+            if let Err(e) = queue.ack(id, conn) {
+                let _ = tx.send(Err(e.into())).await;
+                return false;
+            }
+            true
+        }
+        Ok(Ok(Some(pb::RunnerJobStreamRequest {
+            event: Some(FromRunner::Error(e)),
+        }))) => {
+            // The runner refused the job before starting it.
+            let err = e.error.unwrap_or_default();
+            let _ = queue.complete(id, conn, Err(err)).await;
+            false
+        }
+        Ok(Ok(Some(_))) => {
+            queue.requeue(id, conn, "runner sent something other than an ack");
+            let _ = tx
+                .send(Err(Status::invalid_argument(
+                    "expected an ack after the assignment; the job was given back to the queue",
+                )))
+                .await;
+            false
+        }
+        Ok(Ok(None) | Err(_)) => {
+            queue.requeue(id, conn, "runner went away before acknowledging");
+            false
+        }
+        Err(_) => {
+            queue.requeue(id, conn, "ack timeout");
+            let _ = tx
+                .send(Err(Status::deadline_exceeded(format!(
+                    "job {id} was not acknowledged within {}; it was given back to the queue",
+                    humantime::format_duration(shared.timeouts.ack)
+                ))))
+                .await;
+            false
+        }
+    }
+}
+
+/// Follows a running job: terminal output and provenance into the queue, heartbeats within
+/// their timeout, until it completes, fails, or the runner goes away.
+async fn follow_job(
+    shared: &Shared,
+    id: &str,
+    conn: u64,
+    runner_id: &str,
+    tx: &JobTx,
+    inbound: &mut Streaming<pb::RunnerJobStreamRequest>,
+) {
+    let queue = &shared.queue;
     loop {
         match tokio::time::timeout(shared.timeouts.heartbeat, inbound.message()).await {
             Err(_) => {
-                if !queue.heartbeat_lost(&id, conn, &runner_id).await {
+                if !queue.heartbeat_lost(id, conn, runner_id).await {
                     return;
                 }
                 let _ = tx
@@ -473,7 +516,7 @@ async fn drive(
                 return;
             }
             Ok(Ok(None) | Err(_)) => {
-                queue.detach(&id, conn);
+                queue.detach(id, conn);
                 return;
             }
             Ok(Ok(Some(msg))) => {
@@ -482,15 +525,15 @@ async fn drive(
                         FromRunner::Heartbeat(()) | FromRunner::Ack(_) | FromRunner::Request(_),
                     )
                     | None => Ok(()),
-                    Some(FromRunner::Terminal(batch)) => queue.terminal(&id, conn, batch.events),
-                    Some(FromRunner::Provenance(p)) => queue.provenance(&id, conn, p),
+                    Some(FromRunner::Terminal(batch)) => queue.terminal(id, conn, batch.events),
+                    Some(FromRunner::Provenance(p)) => queue.provenance(id, conn, p),
                     Some(FromRunner::Complete(c)) => {
-                        let _ = queue.complete(&id, conn, Ok(c.result)).await;
+                        let _ = queue.complete(id, conn, Ok(c.result)).await;
                         return;
                     }
                     Some(FromRunner::Error(e)) => {
                         let _ = queue
-                            .complete(&id, conn, Err(e.error.unwrap_or_default()))
+                            .complete(id, conn, Err(e.error.unwrap_or_default()))
                             .await;
                         return;
                     }

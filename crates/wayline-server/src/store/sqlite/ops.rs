@@ -48,68 +48,8 @@ pub(super) fn upsert_operation(
     if op.workspace.is_empty() {
         DEFAULT_WORKSPACE.clone_into(&mut op.workspace);
     }
-    let existing: Option<(i32, i64, bool, Vec<u8>)> = if op.id.is_empty() {
-        None
-    } else {
-        conn.query_row(
-            "SELECT kind, seq, live, data FROM operations WHERE id = ?1",
-            [&op.id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?
-    };
-    let mut live = false;
-    match existing {
-        Some((old_kind, seq, old_live, data)) => {
-            if old_kind != kind as i32 {
-                return Err(StoreError::Invalid(format!(
-                    "operation {} is a {}, not a {}",
-                    op.id,
-                    kind_name(old_kind),
-                    kind_name(kind as i32)
-                )));
-            }
-            let old: pb::Operation = blob::decode("operations", &data)?;
-            if old.application != op.application {
-                return Err(StoreError::Invalid(format!(
-                    "operation {} belongs to another application; its application cannot change",
-                    op.id
-                )));
-            }
-            op.sequence = seq as u64;
-            live = old_live;
-            if let (Some(new), Some(old)) = (op.status.as_mut(), old.status.as_ref())
-                && new.start_time.is_none()
-            {
-                new.start_time = old.start_time;
-            }
-        }
-        None => {
-            if op.id.is_empty() {
-                op.id = wayline_core::id::new_id();
-            }
-            let max: i64 = conn
-                .prepare_cached(
-                    "SELECT COALESCE(MAX(seq), 0) FROM operations WHERE kind = ?1 AND project = ?2 AND app = ?3",
-                )?
-                .query_row(params![kind as i32, app.project, app.application], |r| r.get(0))?;
-            op.sequence = max as u64 + 1;
-            ensure_app(conn, &app.project, &app.application)?;
-            touch_workspace(conn, &op.workspace, &app.project)?;
-        }
-    }
-    let status = op.status.get_or_insert_with(Default::default);
-    if status.start_time.is_none() {
-        status.start_time = Some(wayline_core::time::now());
-    }
-    let state = status.state;
-    if matches!(
-        pb::status::State::try_from(state),
-        Ok(pb::status::State::Success | pb::status::State::Error)
-    ) && status.complete_time.is_none()
-    {
-        status.complete_time = Some(wayline_core::time::now());
-    }
+    let mut live = place(conn, &mut op, kind, &app)?;
+    let state = stamp_times(&mut op);
     if kind as i32 == KIND_RELEASE {
         if op.physical_state == pb::PhysicalState::Destroyed as i32 {
             live = false;
@@ -158,6 +98,84 @@ pub(super) fn upsert_operation(
         blob::seal(&op)
     ])?;
     Ok(op)
+}
+
+/// Checks an update against the stored record (same kind and application, which keeps its
+/// sequence, start time and liveness), or gives a new one its id and the app's next sequence.
+/// Whether the record is live so far.
+fn place(
+    conn: &Connection,
+    op: &mut pb::Operation,
+    kind: pb::OperationKind,
+    app: &pb::r#ref::Application,
+) -> Result<bool, StoreError> {
+    let existing: Option<(i32, i64, bool, Vec<u8>)> = if op.id.is_empty() {
+        None
+    } else {
+        conn.query_row(
+            "SELECT kind, seq, live, data FROM operations WHERE id = ?1",
+            [&op.id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?
+    };
+    match existing {
+        Some((old_kind, seq, old_live, data)) => {
+            if old_kind != kind as i32 {
+                return Err(StoreError::Invalid(format!(
+                    "operation {} is a {}, not a {}",
+                    op.id,
+                    kind_name(old_kind),
+                    kind_name(kind as i32)
+                )));
+            }
+            let old: pb::Operation = blob::decode("operations", &data)?;
+            if old.application != op.application {
+                return Err(StoreError::Invalid(format!(
+                    "operation {} belongs to another application; its application cannot change",
+                    op.id
+                )));
+            }
+            op.sequence = seq as u64;
+            if let (Some(new), Some(old)) = (op.status.as_mut(), old.status.as_ref())
+                && new.start_time.is_none()
+            {
+                new.start_time = old.start_time;
+            }
+            Ok(old_live)
+        }
+        None => {
+            if op.id.is_empty() {
+                op.id = wayline_core::id::new_id();
+            }
+            let max: i64 = conn
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) FROM operations WHERE kind = ?1 AND project = ?2 AND app = ?3",
+                )?
+                .query_row(params![kind as i32, app.project, app.application], |r| r.get(0))?;
+            op.sequence = max as u64 + 1;
+            ensure_app(conn, &app.project, &app.application)?;
+            touch_workspace(conn, &op.workspace, &app.project)?;
+            Ok(false)
+        }
+    }
+}
+
+/// Sets the start time if unset, and the completion time of a finished one; its state.
+fn stamp_times(op: &mut pb::Operation) -> i32 {
+    let status = op.status.get_or_insert_with(Default::default);
+    if status.start_time.is_none() {
+        status.start_time = Some(wayline_core::time::now());
+    }
+    let state = status.state;
+    if matches!(
+        pb::status::State::try_from(state),
+        Ok(pb::status::State::Success | pb::status::State::Error)
+    ) && status.complete_time.is_none()
+    {
+        status.complete_time = Some(wayline_core::time::now());
+    }
+    state
 }
 
 /// A destroyed deployment is released nowhere: its live release stops being live (so lists,
