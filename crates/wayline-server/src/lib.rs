@@ -59,7 +59,7 @@ mod tls;
 mod ui;
 mod urls;
 
-pub use urls::UrlOptions;
+pub use urls::{UrlHealth, UrlOptions};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -301,6 +301,11 @@ impl RunningServer {
     /// The URL service's routes, as they change.
     pub fn url_routes(&self) -> watch::Receiver<Arc<Vec<wayline_core::url::UrlRoute>>> {
         self.shared.urls.subscribe()
+    }
+
+    /// Plugs in the URL service's health check (once; later calls are ignored).
+    pub fn set_url_health(&self, h: Arc<dyn UrlHealth>) {
+        let _ = self.shared.urls.health.set(h);
     }
 
     /// Checks tunnel tokens for the URL service (cheap to clone, lives past this handle).

@@ -26,9 +26,49 @@ pub struct UrlOptions {
     pub tunnel_socket: PathBuf,
 }
 
+/// The URL service's health check, which the process running it plugs in.
+#[tonic::async_trait]
+pub trait UrlHealth: Send + Sync + 'static {
+    /// `Ok(summary)` once deployment `id` answers `path` (empty: `/`, any answer), waiting at
+    /// most `within`; else what the last attempt saw.
+    async fn check(&self, id: &str, path: &str, within: Duration) -> Result<String, String>;
+}
+
+/// `CheckDeploymentHealth`: bounded, and `checked: false` without a URL service.
+pub(crate) async fn check_health(
+    shared: &crate::service::Shared,
+    req: pb::CheckDeploymentHealthRequest,
+) -> Result<pb::CheckDeploymentHealthResponse, tonic::Status> {
+    if req.path.len() > 1024 || !(req.path.is_empty() || req.path.starts_with('/')) {
+        return Err(tonic::Status::invalid_argument(
+            "path must be empty or start with `/`, at most 1024 bytes",
+        ));
+    }
+    if req.timeout_seconds > 600 {
+        return Err(tonic::Status::invalid_argument(
+            "timeout_seconds is at most 600",
+        ));
+    }
+    let Some(h) = shared.urls.health.get().cloned() else {
+        return Ok(pb::CheckDeploymentHealthResponse::default());
+    };
+    let within = Duration::from_secs(u64::from(req.timeout_seconds.max(1)));
+    let result = h.check(&req.deployment_id, &req.path, within).await;
+    let (summary, error) = match result {
+        Ok(s) => (s, String::new()),
+        Err(e) => (String::new(), e),
+    };
+    Ok(pb::CheckDeploymentHealthResponse {
+        checked: true,
+        error,
+        summary,
+    })
+}
+
 /// The routes and the hosts behind them.
 pub(crate) struct UrlRoutes {
     pub(crate) opts: Option<UrlOptions>,
+    pub(crate) health: std::sync::OnceLock<Arc<dyn UrlHealth>>,
     tx: watch::Sender<Arc<Vec<UrlRoute>>>,
     dirty: Notify,
     hosts: RwLock<BTreeMap<AppKey, String>>,
@@ -52,6 +92,7 @@ impl UrlRoutes {
     pub(crate) fn new(opts: Option<UrlOptions>) -> Self {
         Self {
             opts,
+            health: std::sync::OnceLock::new(),
             tx: watch::channel(Arc::new(Vec::new())).0,
             dirty: Notify::new(),
             hosts: RwLock::new(BTreeMap::new()),

@@ -76,6 +76,11 @@ fn bad_gateway(port: u16, e: &dyn std::error::Error) -> Response<AppBody> {
         "the app is not answering on port {port}: {msg}\n"
     )))));
     *r.status_mut() = StatusCode::BAD_GATEWAY;
+    // The service's health check knows this answer is ours, not the app's.
+    r.headers_mut().insert(
+        "x-wayline-error",
+        HeaderValue::from_static("app-unreachable"),
+    );
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),

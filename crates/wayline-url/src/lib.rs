@@ -34,6 +34,8 @@ pub mod client;
 #[cfg(feature = "server")]
 pub mod backend;
 #[cfg(feature = "server")]
+pub mod health;
+#[cfg(feature = "server")]
 pub mod host;
 #[cfg(feature = "server")]
 pub mod pages;

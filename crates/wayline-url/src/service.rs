@@ -92,6 +92,23 @@ impl State {
     }
 }
 
+/// Runs health checks against a running service's table.
+#[derive(Clone)]
+pub struct HealthChecker(Arc<State>);
+
+impl std::fmt::Debug for HealthChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthChecker").finish_non_exhaustive()
+    }
+}
+
+impl HealthChecker {
+    /// See [`crate::health::check`].
+    pub async fn check(&self, id: &str, path: &str, within: Duration) -> Result<String, String> {
+        crate::health::check(&self.0, id, path, within).await
+    }
+}
+
 /// A started URL service; dropping it does not stop it, [`UrlService::shutdown`] does.
 pub struct UrlService {
     ingress: SocketAddr,
@@ -194,6 +211,21 @@ impl UrlService {
     /// Open tunnels.
     pub fn tunnel_count(&self) -> usize {
         self.tunnels.count()
+    }
+
+    /// Waits until deployment `id` passes its health check (see [`crate::health::check`]).
+    pub async fn check_health(
+        &self,
+        id: &str,
+        path: &str,
+        within: Duration,
+    ) -> Result<String, String> {
+        crate::health::check(&self.state, id, path, within).await
+    }
+
+    /// A handle for health checks that outlives borrows of the service.
+    pub fn checker(&self) -> HealthChecker {
+        HealthChecker(Arc::clone(&self.state))
     }
 
     /// The current routing table (for status pages and tests).

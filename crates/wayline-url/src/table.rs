@@ -84,6 +84,16 @@ pub struct Table {
 }
 
 impl Table {
+    /// The app host and deployment with this id.
+    pub fn find(&self, deployment_id: &str) -> Option<(&str, &Arc<Deployment>)> {
+        self.apps.iter().find_map(|(host, app)| {
+            app.deployments
+                .values()
+                .find(|d| d.id == deployment_id)
+                .map(|d| (host.as_str(), d))
+        })
+    }
+
     /// Builds the table from the server's routes, the live tunnels (by deployment id) and the
     /// direct backends kept from the previous table (so their connection pools survive).
     pub fn build(

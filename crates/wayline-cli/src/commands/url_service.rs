@@ -22,6 +22,21 @@ impl wayline_url::Authority for ServerAuthority {
     }
 }
 
+/// The server's health checks, answered by the service's router.
+struct Checker(wayline_url::service::HealthChecker);
+
+#[tonic::async_trait]
+impl wayline_server::UrlHealth for Checker {
+    async fn check(
+        &self,
+        id: &str,
+        path: &str,
+        within: std::time::Duration,
+    ) -> Result<String, String> {
+        self.0.check(id, path, within).await
+    }
+}
+
 /// Checks `-url-domain`: DNS labels separated by dots.
 fn domain(d: &str) -> Result<String> {
     let d = d.trim().trim_matches('.').to_ascii_lowercase();
@@ -93,6 +108,7 @@ pub(crate) fn start(
         Arc::new(ServerAuthority(server.url_verifier())),
         server.url_routes(),
     )?;
+    server.set_url_health(Arc::new(Checker(svc.checker())));
     fs_err::write(
         data_dir.join("url.addr"),
         format!("{}\n", svc.ingress_addr()),

@@ -24,5 +24,6 @@ mod swarm;
 mod ui;
 mod ui_browser;
 mod urls;
+mod urls_release;
 mod waypoint_plugin;
 mod webdriver;

@@ -31,7 +31,7 @@ pub fn ingress(env: &TestEnv) -> SocketAddr {
 }
 
 /// Waits until `host` answers 200 with `want` in the body.
-fn serves(addr: SocketAddr, host: &str, want: &str) -> String {
+pub fn serves(addr: SocketAddr, host: &str, want: &str) -> String {
     let mut last = None;
     let ok = eventually(Duration::from_secs(30), || {
         last = get_host(addr, host, "/");
@@ -42,7 +42,7 @@ fn serves(addr: SocketAddr, host: &str, want: &str) -> String {
     last.unwrap().1
 }
 
-fn unique_suffix() -> String {
+pub fn unique_suffix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -51,7 +51,7 @@ fn unique_suffix() -> String {
 }
 
 /// Removes an app's containers, also when a test fails.
-struct RemoveContainers(String);
+pub struct RemoveContainers(pub String);
 
 impl Drop for RemoveContainers {
     fn drop(&mut self) {
@@ -103,7 +103,7 @@ app "{app}" {{
     )
 }
 
-fn project(env: &TestEnv, app: &str, entrypoint: bool) {
+pub fn project(env: &TestEnv, app: &str, entrypoint: bool) {
     let example =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/busybox-docker");
     for f in ["Dockerfile", ".dockerignore"] {

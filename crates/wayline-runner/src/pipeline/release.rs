@@ -6,9 +6,13 @@ use std::sync::Arc;
 
 use wayline_config::{EvaluatedUse, HookWhen};
 use wayline_plugin::{Call, CallResult, ComponentHandle, ComponentKind, Function};
-use wayline_proto::v1::{Operation, OperationKind, component};
+use wayline_proto::v1::{self as pb, Operation, OperationKind, component};
 
 use super::{Produced, Run, StepError, StepResult};
+use crate::retry::CallError;
+
+/// How long a deployment has to pass its health check before a release through the router.
+const HEALTH_TIMEOUT_SECONDS: u32 = 60;
 
 /// The release a rollback goes back to: the newest one before the live release that released
 /// another deployment.
@@ -31,6 +35,46 @@ pub(crate) fn rollback_release(releases: &[Operation]) -> StepResult<&Operation>
 type Manager = (Option<EvaluatedUse>, Option<Arc<dyn ComponentHandle>>);
 
 impl Run<'_> {
+    /// Asks the URL service whether the deployment answers its `url { health_path }` (any
+    /// HTTP answer to `/` without one) before the app host moves to it; a server without a
+    /// URL service (or an older one) checks nothing.
+    async fn health_gate(&self, deployment: &Operation) -> StepResult<()> {
+        let path = self
+            .app_config()?
+            .url
+            .as_ref()
+            .and_then(|u| u.health_path.clone())
+            .unwrap_or_default();
+        let req = pb::CheckDeploymentHealthRequest {
+            deployment_id: deployment.id.clone(),
+            path,
+            timeout_seconds: HEALTH_TIMEOUT_SECONDS,
+        };
+        let answer = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.check_deployment_health(req).await }
+            })
+            .await;
+        match answer {
+            Ok(r) if !r.checked => Ok(()),
+            Ok(r) if r.error.is_empty() => {
+                self.ctx
+                    .events
+                    .line(format!("Health check passed: {}", r.summary), "");
+                Ok(())
+            }
+            Ok(r) => Err(StepError(format!(
+                "{} {} was not released, traffic stays where it was: {}",
+                self.app_name(),
+                wayline_core::id::format_sequence(deployment.sequence),
+                r.error
+            ))),
+            Err(CallError::Refused(s)) if s.code() == tonic::Code::Unimplemented => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The file's release manager, else the platform's default one, else none.
     pub(super) async fn release_manager(
         &self,
@@ -103,7 +147,14 @@ impl Run<'_> {
         if let Some(u) = &used {
             self.run_hooks(u, HookWhen::Before).await?;
         }
+        // No `release` stanza: the URL service's router is the release, gated on health.
+        let gate = if used.is_none() {
+            self.health_gate(deployment).await
+        } else {
+            Ok(())
+        };
         let outcome = match &handle {
+            _ if gate.is_err() => Err(gate.err().map(|e| e.0).unwrap_or_default()),
             Some(h) => {
                 let input = deployment
                     .value

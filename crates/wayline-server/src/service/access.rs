@@ -63,6 +63,7 @@ pub(super) const RPCS: &[(&str, Access)] = &[
     ("UpsertStatusReport", Access::Runner),
     ("ListStatusReports", Access::Runner),
     ("GetOperation", Access::Runner),
+    ("CheckDeploymentHealth", Access::Runner),
     ("ListInstances", Access::Login),
     ("GetLogStream", Access::Login),
     ("StartExecStream", Access::Login),

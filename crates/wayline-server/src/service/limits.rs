@@ -227,6 +227,7 @@ nothing_to_bound!(
     pb::DestroyProjectRequest,
     pb::ListOperationsRequest,
     pb::GetOperationRequest,
+    pb::CheckDeploymentHealthRequest,
     pb::ListInstancesRequest,
     pb::GetLogStreamRequest,
     pb::GetConfigSourceRequest,

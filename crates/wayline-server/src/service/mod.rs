@@ -306,6 +306,16 @@ impl pb::wayline_server::Wayline for Service {
             .map(Response::new)
     }
 
+    async fn check_deployment_health(
+        &self,
+        req: Request<pb::CheckDeploymentHealthRequest>,
+    ) -> Rs<pb::CheckDeploymentHealthResponse> {
+        self.shared.admit(&req, "CheckDeploymentHealth")?;
+        crate::urls::check_health(&self.shared, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn list_instances(
         &self,
         req: Request<pb::ListInstancesRequest>,

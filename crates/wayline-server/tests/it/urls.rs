@@ -139,3 +139,40 @@ async fn routes_and_public_urls_follow_deployments_and_releases() {
         let _ = tokio::time::timeout(Duration::from_millis(200), routes.changed()).await;
     }
 }
+
+#[tokio::test]
+async fn the_health_check_rpc_is_bounded_and_checks_nothing_without_a_url_service() {
+    let h = start().await;
+    let mut c = h.client().await;
+    let answer = c
+        .check_deployment_health(pb::CheckDeploymentHealthRequest {
+            deployment_id: "d".into(),
+            path: "/up".into(),
+            timeout_seconds: 5,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!answer.checked, "no health check was plugged in");
+    let err = c
+        .check_deployment_health(pb::CheckDeploymentHealthRequest {
+            deployment_id: "d".into(),
+            path: "up".into(),
+            timeout_seconds: 5,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "path must be empty or start with `/`, at most 1024 bytes"
+    );
+    let err = c
+        .check_deployment_health(pb::CheckDeploymentHealthRequest {
+            deployment_id: "d".into(),
+            path: String::new(),
+            timeout_seconds: 601,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "timeout_seconds is at most 600");
+}

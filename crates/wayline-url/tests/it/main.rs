@@ -136,3 +136,40 @@ async fn a_token_opens_tunnels_for_its_own_deployment_only() {
     assert!(err.refused());
     assert_eq!(s.svc.tunnel_count(), 0);
 }
+
+#[tokio::test]
+async fn the_health_check_passes_on_an_answer_and_fails_when_only_the_tunnel_answers() {
+    let app1 = app("one").await;
+    // A port nothing listens on: the tunnel client answers 502 itself.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let s = service(vec![
+        route("web", 1, "", 100),
+        wayline_core::url::UrlRoute {
+            deployment_id: "d2".into(),
+            ..route("web", 2, "", 0)
+        },
+    ])
+    .await;
+    let t1 = tunnel(&s.socket, "d1", "tok-d1", app1.port());
+    let t2 = tunnel(&s.socket, "d2", "tok-d2", closed.port());
+    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 2).await);
+    let ok = s
+        .svc
+        .check_health("d1", "/up", Duration::from_secs(5))
+        .await;
+    assert_eq!(ok, Ok("GET /up answered 200 OK".to_owned()));
+    let err = s
+        .svc
+        .check_health("d2", "", Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("it did not pass its health check (GET /) within 1s: the app does not answer behind instance i-d2 (502 Bad Gateway)"),
+        "{err}"
+    );
+    t1.abort();
+    t2.abort();
+}
