@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo build --release -p wayline-cli -p wayline-bench
-//! target/release/wayline-bench [all|cli|server|exec-up|docker-up|compare] [--wayline target/release/wayline] [--runs N]
+//! target/release/wayline-bench [all|cli|server|exec-up|docker-up|compare|fleet] [--wayline target/release/wayline] [--runs N] [--instances N]
 //! ```
 //!
 //! Each benchmark runs in a fresh temporary home so nothing of the user's is touched, prints
@@ -14,6 +14,7 @@
 #![warn(clippy::too_many_lines)]
 
 mod compare;
+mod fleet;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,12 +31,16 @@ fn main() {
         wayline: PathBuf::from("target/release/wayline"),
         runs: 20,
     };
+    let mut fleet_opts = fleet::FleetOpts::default();
     let mut what = "all".to_owned();
     while !args.is_empty() {
         let a = args.remove(0);
         match a.as_str() {
             "--wayline" => opts.wayline = PathBuf::from(args.remove(0)),
             "--runs" => opts.runs = args.remove(0).parse().expect("--runs takes a number"),
+            "--instances" => {
+                fleet_opts.instances = args.remove(0).parse().expect("--instances takes a number");
+            }
             other => other.clone_into(&mut what),
         }
     }
@@ -66,6 +71,9 @@ fn main() {
     }
     if all || what == "compare" {
         compare::bench_compare(&opts);
+    }
+    if all || what == "fleet" {
+        fleet::bench_fleet(&opts, &fleet_opts);
     }
 }
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{self, BoxStream, StreamExt};
-use tokio::sync::broadcast;
 use tonic::Status;
 use wayline_proto::prost_types::Timestamp;
 use wayline_proto::v1::{EntrypointLogBatch, GetLogStreamRequest, LogBatch, LogLine, log_line};
@@ -70,7 +69,16 @@ fn evict_oldest_gone(state: &mut super::State, keep: &str, deployment: Option<&s
         })
         .min_by_key(|(_, w)| w.last_write)
         .map(|(id, _)| id.clone());
-    victim.is_some_and(|id| state.windows.remove(&id).is_some())
+    victim.is_some_and(|id| remove_window(state, &id))
+}
+
+/// Removes a window and its bytes from the server-wide total.
+fn remove_window(state: &mut super::State, id: &str) -> bool {
+    let Some(w) = state.windows.remove(id) else {
+        return false;
+    };
+    state.window_bytes -= w.bytes;
+    true
 }
 
 fn cut_long_line(line: &mut LogLine, max: usize) {
@@ -254,7 +262,7 @@ impl EntrypointHub {
                 .min_by_key(|(_, w)| w.last_write)
                 .map(|(id, _)| id.clone());
             if let Some(id) = victim {
-                state.windows.remove(&id);
+                remove_window(&mut state, &id);
             }
         }
         let window = state
@@ -267,18 +275,21 @@ impl EntrypointHub {
                 last_write: Instant::now(),
             });
         window.last_write = Instant::now();
+        let before = window.bytes;
         window.push(&lines, cap, max_bytes);
+        let after = window.bytes;
+        state.window_bytes = state.window_bytes + after - before;
         // The server-wide budget: the oldest windows of gone instances make room.
         let budget = self.inner.opts.max_log_bytes_total.max(1);
         for _ in 0..state.windows.len() {
-            if state.windows.values().map(|w| w.bytes).sum::<usize>() <= budget
+            if state.window_bytes <= budget
                 || !evict_oldest_gone(&mut state, &batch.instance_id, None)
             {
                 break;
             }
         }
         // Sent under the lock so a follower's snapshot and its live feed neither overlap nor gap.
-        let _ = self.inner.live.send(Arc::new(LogBatch {
+        state.followers.publish(&Arc::new(LogBatch {
             deployment_id: deployment_id.to_owned(),
             instance_id: batch.instance_id,
             lines,
@@ -296,13 +307,19 @@ impl EntrypointHub {
         req: GetLogStreamRequest,
     ) -> BoxStream<'static, Result<LogBatch, Status>> {
         let since = ts_key(req.since.as_ref());
+        // The fan-out already picks the follower's deployments and instance for live batches.
+        let (follow_ids, follow_instance) = (deployment_ids.clone(), req.instance_id.clone());
         let wants = move |deployment: &str, instance: &str| {
             (deployment_ids.is_empty() || deployment_ids.iter().any(|d| d == deployment))
                 && (req.instance_id.is_empty() || req.instance_id == instance)
         };
         let (mut history, live) = {
-            let state = self.state();
-            let live = req.follow.then(|| self.inner.live.subscribe());
+            let mut state = self.state();
+            let live = req.follow.then(|| {
+                state
+                    .followers
+                    .add(&follow_ids, &follow_instance, self.inner.opts.follow_buffer)
+            });
             let mut history: Vec<(&String, &String, &LogLine)> = Vec::new();
             for (instance, w) in &state.windows {
                 if wants(&w.deployment_id, instance) {
@@ -340,36 +357,12 @@ impl EntrypointHub {
         let Some(rx) = live else {
             return history.boxed();
         };
-        let live = stream::unfold(rx, move |mut rx| {
-            let wants = wants.clone();
-            async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(b) if wants(&b.deployment_id, &b.instance_id) => {
-                            let mut b = (*b).clone();
-                            b.lines.retain(|l| ts_key(l.timestamp.as_ref()) >= since);
-                            if !b.lines.is_empty() {
-                                return Some((Ok(b), rx));
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            let line = LogLine {
-                                timestamp: Some(now()),
-                                line: format!("… {n} batches skipped: this client read too slowly"),
-                                source: log_line::Source::Entrypoint as i32,
-                                stream: log_line::Stream::Stderr as i32,
-                            };
-                            return Some((
-                                Ok(LogBatch {
-                                    lines: vec![line],
-                                    ..LogBatch::default()
-                                }),
-                                rx,
-                            ));
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    }
+        let live = stream::unfold(rx, move |mut rx| async move {
+            loop {
+                let mut b = rx.next().await?;
+                b.lines.retain(|l| ts_key(l.timestamp.as_ref()) >= since);
+                if !b.lines.is_empty() {
+                    return Some((Ok(b), rx));
                 }
             }
         });

@@ -9,6 +9,7 @@
 //! its own (`#[path]`) behind a small tonic harness and run the real binary against it.
 
 mod exec;
+mod follow;
 mod logs;
 
 #[cfg(test)]
@@ -22,13 +23,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use futures::stream::BoxStream;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use wayline_proto::prost_types::Timestamp;
 use wayline_proto::v1::{
     ConfigSource, ConfigVar, EntrypointConfig, EntrypointConfigRequest, EntrypointConfigResponse,
-    Instance, LogBatch, entrypoint_config::ExecRequest, r#ref,
+    Instance, entrypoint_config::ExecRequest, r#ref,
 };
 
 pub use self::logs::format_dropped;
@@ -53,7 +54,8 @@ pub struct HubOptions {
     pub max_log_bytes_total: usize,
     /// How long an exec waits for an instance to exist and then to open its session.
     pub exec_timeout: Duration,
-    /// Live batches buffered for slow followers before they skip ahead.
+    /// Live batches buffered per follower; beyond it a slow follower loses batches and is
+    /// told how many lines it lost.
     pub follow_buffer: usize,
 }
 
@@ -126,12 +128,15 @@ struct Inner {
     config_epoch: watch::Sender<u64>,
     /// Bumped whenever an instance comes or goes (exec waits on it).
     registry_epoch: watch::Sender<u64>,
-    live: broadcast::Sender<Arc<LogBatch>>,
 }
 
 struct State {
     instances: HashMap<String, Inst>,
     windows: HashMap<String, logs::LogWindow>,
+    /// Text bytes in all `windows`, kept under `HubOptions::max_log_bytes_total`.
+    window_bytes: usize,
+    /// Live log followers.
+    followers: follow::Followers,
     next_conn: u64,
     next_exec: i64,
     pending: HashMap<i64, exec::Pending>,
@@ -158,13 +163,14 @@ struct Inst {
 impl EntrypointHub {
     /// An empty hub.
     pub fn new(opts: HubOptions) -> Self {
-        let (live, _) = broadcast::channel(opts.follow_buffer.max(16));
         EntrypointHub {
             inner: Arc::new(Inner {
                 opts,
                 state: Mutex::new(State {
                     instances: HashMap::new(),
                     windows: HashMap::new(),
+                    window_bytes: 0,
+                    followers: follow::Followers::default(),
                     next_conn: 0,
                     next_exec: 0,
                     pending: HashMap::new(),
@@ -173,7 +179,6 @@ impl EntrypointHub {
                 }),
                 config_epoch: watch::channel(0).0,
                 registry_epoch: watch::channel(0).0,
-                live,
             }),
         }
     }
