@@ -378,97 +378,127 @@ async fn config_fanout(
     }
 }
 
+/// What the followers counted.
+#[derive(Clone)]
+struct Tally {
+    received: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+    latency: mpsc::UnboundedSender<Duration>,
+}
+
+/// Follows one instance's logs from now on, counting into `tally`.
+async fn follow(
+    socket: &Path,
+    admin_token: &str,
+    inst: &Instance,
+    tally: Tally,
+) -> tokio::task::JoinHandle<()> {
+    let mut c = dial(socket).await.expect("dial a follower");
+    let req = pb::GetLogStreamRequest {
+        application: Some(pb::r#ref::Application {
+            project: "fleet".into(),
+            application: "web".into(),
+        }),
+        deployment_id: inst.deployment_id.clone(),
+        instance_id: inst.id.clone(),
+        follow: true,
+        since: Some(now_ts()),
+        ..Default::default()
+    };
+    let mut stream = c
+        .get_log_stream(authed(req, admin_token))
+        .await
+        .expect("follow")
+        .into_inner();
+    tokio::spawn(async move {
+        while let Ok(Some(batch)) = stream.message().await {
+            tally.dropped.fetch_add(batch.dropped, Ordering::Relaxed);
+            // The "… N lines dropped" line stands for lost lines, not for one received.
+            let marker = usize::from(batch.dropped > 0);
+            for line in &batch.lines[marker.min(batch.lines.len())..] {
+                tally.received.fetch_add(1, Ordering::Relaxed);
+                if let Some(a) = age(line.timestamp.as_ref()) {
+                    let _ = tally.latency.send(a);
+                }
+            }
+        }
+    })
+}
+
+/// One instance writing 10-line batches every 100 ms until `end`, counting them into `sent`.
+fn write_logs(
+    inst: &Instance,
+    end: Instant,
+    sent: Option<Arc<AtomicU64>>,
+) -> tokio::task::JoinHandle<()> {
+    let tx = inst.logs.clone();
+    let dep = inst.deployment_id.clone();
+    let id = inst.id.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut seq = 0u64;
+        while Instant::now() < end {
+            tick.tick().await;
+            let lines = (0..10)
+                .map(|_| {
+                    seq += 1;
+                    pb::LogLine {
+                        timestamp: Some(now_ts()),
+                        line: format!("{id} line {seq}"),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let batch = pb::EntrypointLogBatch {
+                deployment_id: dep.clone(),
+                instance_id: id.clone(),
+                lines,
+                ..Default::default()
+            };
+            if tx.send(batch).await.is_err() {
+                return;
+            }
+            if let Some(c) = &sent {
+                c.fetch_add(10, Ordering::Relaxed);
+            }
+        }
+    })
+}
+
 /// `loggers` instances write 100 lines/s each for `seconds`; `followers` of them are followed.
 async fn log_delivery(socket: &Path, admin_token: &str, fleet: &[Instance], o: &FleetOpts) {
     let loggers = &fleet[..o.loggers.min(fleet.len())];
     let received = Arc::new(AtomicU64::new(0));
     let reported_dropped = Arc::new(AtomicU64::new(0));
     let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<Duration>();
+    let tally = Tally {
+        received: received.clone(),
+        dropped: reported_dropped.clone(),
+        latency: lat_tx,
+    };
+    let step = (loggers.len() / o.followers.max(1)).max(1);
     let mut follows = Vec::new();
-    for inst in loggers
-        .iter()
-        .step_by((loggers.len() / o.followers.max(1)).max(1))
-        .take(o.followers)
-    {
-        let mut c = dial(socket).await.expect("dial a follower");
-        let req = pb::GetLogStreamRequest {
-            application: Some(pb::r#ref::Application {
-                project: "fleet".into(),
-                application: "web".into(),
-            }),
-            deployment_id: inst.deployment_id.clone(),
-            instance_id: inst.id.clone(),
-            follow: true,
-            since: Some(now_ts()),
-            ..Default::default()
-        };
-        let mut stream = c
-            .get_log_stream(authed(req, admin_token))
-            .await
-            .expect("follow")
-            .into_inner();
-        let received = received.clone();
-        let dropped = reported_dropped.clone();
-        let lat_tx = lat_tx.clone();
-        follows.push(tokio::spawn(async move {
-            while let Ok(Some(batch)) = stream.message().await {
-                dropped.fetch_add(batch.dropped, Ordering::Relaxed);
-                for line in &batch.lines {
-                    received.fetch_add(1, Ordering::Relaxed);
-                    if let Some(a) = age(line.timestamp.as_ref()) {
-                        let _ = lat_tx.send(a);
-                    }
-                }
-            }
-        }));
+    for inst in loggers.iter().step_by(step).take(o.followers) {
+        follows.push(follow(socket, admin_token, inst, tally.clone()).await);
     }
-    drop(lat_tx);
+    drop(tally);
     let followed: Vec<&str> = loggers
         .iter()
-        .step_by((loggers.len() / o.followers.max(1)).max(1))
+        .step_by(step)
         .take(o.followers)
         .map(|i| i.id.as_str())
         .collect();
     let sent_followed = Arc::new(AtomicU64::new(0));
     let end = Instant::now() + Duration::from_secs(o.log_seconds);
-    let mut writers = Vec::new();
-    for inst in loggers {
-        let tx = inst.logs.clone();
-        let dep = inst.deployment_id.clone();
-        let id = inst.id.clone();
-        let counted = followed
-            .contains(&id.as_str())
-            .then(|| sent_followed.clone());
-        writers.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(100));
-            let mut seq = 0u64;
-            while Instant::now() < end {
-                tick.tick().await;
-                let lines = (0..10)
-                    .map(|_| {
-                        seq += 1;
-                        pb::LogLine {
-                            timestamp: Some(now_ts()),
-                            line: format!("{id} line {seq}"),
-                            ..Default::default()
-                        }
-                    })
-                    .collect();
-                let batch = pb::EntrypointLogBatch {
-                    deployment_id: dep.clone(),
-                    instance_id: id.clone(),
-                    lines,
-                    ..Default::default()
-                };
-                if tx.send(batch).await.is_err() {
-                    return;
-                }
-                if let Some(c) = &counted {
-                    c.fetch_add(10, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
+    let writers: Vec<_> = loggers
+        .iter()
+        .map(|inst| {
+            let counted = followed
+                .contains(&inst.id.as_str())
+                .then(|| sent_followed.clone());
+            write_logs(inst, end, counted)
+        })
+        .collect();
     for w in writers {
         let _ = w.await;
     }
