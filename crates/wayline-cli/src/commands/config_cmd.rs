@@ -165,6 +165,9 @@ pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result
                     app_names(&config)
                 );
             }
+            // The process exits next: freeing a file of thousands of apps item by item would
+            // only add to the wait (issue 10).
+            std::mem::forget(config);
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {

@@ -33,11 +33,16 @@ pub(crate) fn catalog(
 ) -> wayline_config::PluginCatalog {
     let host = wayline_runner::executor::plugin_host(project_dir);
     let mut catalog = wayline_config::PluginCatalog::new();
+    // Every built-in's name and kinds (for "did you mean"), but the config schema, built from
+    // the component's docs, only of those the file uses: `validate` runs once per file.
+    let used = config_text.map(used_plugins);
     for p in host.builtins().plugins() {
+        let wanted = used.as_ref().is_none_or(|u| u.contains(&p.name));
         for k in p.kinds() {
             let kind = plugin_kind(k);
             let schema = p
                 .component(k)
+                .filter(|_| wanted)
                 .and_then(|c| c.info().docs.as_ref())
                 .map(wayline_plugin::Docs::config_schema);
             catalog.add(&p.name, kind, schema);
