@@ -15,6 +15,7 @@
 
 mod compare;
 mod fleet;
+mod url_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,6 +34,17 @@ fn main() {
     };
     let mut fleet_opts = fleet::FleetOpts::default();
     let mut what = "all".to_owned();
+    // Needs no wayline binary: the URL service and its tunnel run in this process.
+    if args.first().is_some_and(|a| a == "url-proxy") {
+        let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+        println!(
+            "wayline-bench url-proxy on {} ({} cores)",
+            hostname(),
+            cores()
+        );
+        url_proxy::bench(secs);
+        return;
+    }
     while !args.is_empty() {
         let a = args.remove(0);
         match a.as_str() {
