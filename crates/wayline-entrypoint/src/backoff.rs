@@ -2,7 +2,7 @@
 //! backon's exponential backoff from 250 ms, each delay plus up to 100% jitter so a fleet that
 //! lost its server together does not come back in step.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
@@ -10,11 +10,16 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 /// logs and exec sessions back within 5 s.
 pub const SERVER_MAX: Duration = Duration::from_secs(2);
 
+/// A session that lived this long was healthy: the next reconnect starts the delays over.
+const HEALTHY: Duration = Duration::from_secs(10);
+
 /// The delays of one reconnect loop, doubling up to a ceiling.
 #[derive(Debug)]
 pub struct Backoff {
     max: Duration,
     delays: ExponentialBackoff,
+    /// Sessions in a row that ended before they were healthy.
+    failures: u32,
 }
 
 impl Backoff {
@@ -27,7 +32,11 @@ impl Backoff {
             .with_jitter()
             .without_max_times()
             .build();
-        Self { max, delays }
+        Self {
+            max,
+            delays,
+            failures: 0,
+        }
     }
 
     /// Starts over after a healthy connection.
@@ -38,6 +47,17 @@ impl Backoff {
     /// The next delay.
     pub fn next_delay(&mut self) -> Duration {
         self.delays.next().unwrap_or(self.max)
+    }
+
+    /// After a long-lived session that began at `started` ended: the wait before the next dial,
+    /// and whether this is the first failure in a row (said loudly; later ones quietly). A
+    /// session that lived [`HEALTHY`] long starts the delays over.
+    pub fn after_session(&mut self, started: Instant) -> (Duration, bool) {
+        if started.elapsed() > HEALTHY {
+            self.reset();
+        }
+        self.failures += 1;
+        (self.next_delay(), self.failures <= 1)
     }
 }
 
@@ -55,5 +75,20 @@ mod tests {
         assert!(later.iter().any(|d| *d >= SERVER_MAX), "{later:?}");
         b.reset();
         assert!(b.next_delay() < Duration::from_millis(500));
+    }
+
+    #[test]
+    fn only_the_first_short_session_in_a_row_is_a_first_failure() {
+        let mut b = Backoff::up_to(SERVER_MAX);
+        let now = Instant::now();
+        assert!(b.after_session(now).1);
+        assert!(!b.after_session(now).1);
+        let long_ago = now.checked_sub(HEALTHY * 2).unwrap();
+        let (wait, first) = b.after_session(long_ago);
+        assert!(first, "a healthy session starts the count over");
+        assert!(
+            wait < Duration::from_millis(500),
+            "and the delays: {wait:?}"
+        );
     }
 }

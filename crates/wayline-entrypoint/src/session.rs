@@ -38,21 +38,14 @@ pub struct Shared {
 /// Stays connected for the life of the process.
 pub async fn run(shared: Arc<Shared>, addr: ServerAddr) {
     let mut backoff = Backoff::up_to(SERVER_MAX);
-    let mut failures = 0u32;
     loop {
         let started = Instant::now();
         let result = session(&shared, &addr).await;
-        // A session that lived a while was healthy: start the backoff over.
-        if started.elapsed() > Duration::from_secs(10) {
-            backoff.reset();
-            failures = 0;
-        }
-        failures += 1;
-        let wait = backoff.next_delay();
+        let (wait, first) = backoff.after_session(started);
         match result {
             Ok(()) => tracing::warn!("server closed the config stream; reconnecting in {wait:?}"),
             // Say it once loudly, then quietly until it works again.
-            Err(e) if failures <= 1 => {
+            Err(e) if first => {
                 tracing::warn!("server {addr} unreachable: {e}; retrying in {wait:?}");
             }
             Err(e) => tracing::debug!("server {addr} still unreachable: {e}; retrying in {wait:?}"),

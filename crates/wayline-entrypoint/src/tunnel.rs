@@ -3,7 +3,7 @@
 //! jittered backoff as the server session. Local deployments reach the tunnel socket in the
 //! directory of the server's socket (bind-mounted, so a restarted server's new socket shows up).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::watch;
 use wayline_url::client::{self, TunnelAddr};
@@ -47,7 +47,6 @@ pub async fn run(
         return;
     };
     let mut backoff = Backoff::up_to(SERVER_MAX);
-    let mut failures = 0u32;
     loop {
         let Ok(current) = grant.wait_for(Option::is_some).await.map(|g| g.clone()) else {
             return;
@@ -69,15 +68,10 @@ pub async fn run(
             tracing::info!("URL-service tunnel open at {addr}");
         })
         .await;
-        if started.elapsed() > Duration::from_secs(10) {
-            backoff.reset();
-            failures = 0;
-        }
-        failures += 1;
-        let wait = backoff.next_delay();
+        let (wait, first) = backoff.after_session(started);
         match result {
             Ok(()) => tracing::info!("URL-service tunnel closed; reconnecting in {wait:?}"),
-            Err(e) if failures <= 1 || e.refused() => {
+            Err(e) if first || e.refused() => {
                 tracing::warn!("URL-service tunnel: {e}; retrying in {wait:?}");
             }
             Err(e) => tracing::debug!("URL-service tunnel: {e}; retrying in {wait:?}"),
