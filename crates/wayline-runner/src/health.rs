@@ -13,14 +13,25 @@ use wayline_proto::v1::{self as pb, Health, Operation};
 /// How long one platform check may take before `status` falls back to the last report.
 const CHECK_WAIT: Duration = Duration::from_secs(5);
 
+/// What a platform says of a deployment now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformHealth {
+    /// Overall health.
+    pub health: Health,
+    /// The platform's sentence, e.g. `3 of 3 tasks running; node swl-n3 is down`.
+    pub message: String,
+    /// Its parts with their own health, e.g. one per Swarm task (state and node).
+    pub resources: Vec<pb::DeclaredResource>,
+}
+
 /// The health of `deployment` (of `app` in `workspace`) from its built-in platform's Status
-/// capability, with its sentence; `None` when the platform is not built in, has no status
-/// check, or does not answer within [`CHECK_WAIT`].
+/// capability, with its sentence and parts; `None` when the platform is not built in, has no
+/// status check, or does not answer within [`CHECK_WAIT`].
 pub async fn platform_health(
     deployment: &Operation,
     app: &pb::r#ref::Application,
     workspace: &str,
-) -> Option<(Health, String)> {
+) -> Option<PlatformHealth> {
     let platform = deployment.component.as_ref()?.name.clone();
     let mut builtins = BuiltinRegistry::new();
     wayline_plugins::register_builtins(&mut builtins);
@@ -56,5 +67,9 @@ pub async fn platform_health(
         .await
         .ok()?
         .ok()?;
-    Some((result.health?, result.health_message))
+    Some(PlatformHealth {
+        health: result.health?,
+        message: result.health_message,
+        resources: result.resources,
+    })
 }

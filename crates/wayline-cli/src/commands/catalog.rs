@@ -356,6 +356,9 @@ struct AppStatus {
     /// The serving deployment's health asked of its platform now (a container that exited is
     /// down, with or without an entrypoint); `None` when the platform could not say.
     live: Option<pb::Health>,
+    /// The platform's sentence and parts (e.g. each Swarm task's state and node), when it
+    /// gave any.
+    detail: Option<wayline_runner::health::PlatformHealth>,
 }
 
 impl AppStatus {
@@ -431,6 +434,7 @@ impl AppStatus {
             instances,
             gone: false,
             live: None,
+            detail: None,
         };
         let Some(d) = st
             .serving()
@@ -442,11 +446,34 @@ impl AppStatus {
         if !st.instances.iter().any(|i| i.deployment_id == d.id) {
             st.gone = had_an_entrypoint(session, app, workspace, &d.id).await;
         }
-        st.live = wayline_runner::health::platform_health(&d, app, workspace)
-            .await
-            .map(|(h, _)| h)
+        let now = wayline_runner::health::platform_health(&d, app, workspace).await;
+        st.live = now
+            .as_ref()
+            .map(|p| p.health)
             .filter(|h| *h != pb::Health::Unknown);
+        st.detail = now.filter(|p| !p.message.is_empty() || !p.resources.is_empty());
         st
+    }
+
+    /// The platform's sentence and one line per part, indented, for below the table.
+    fn detail_lines(&self, app: &str) -> Vec<String> {
+        let Some(d) = &self.detail else {
+            return Vec::new();
+        };
+        let mut lines = vec![if d.message.is_empty() {
+            format!("{app}:")
+        } else {
+            format!("{app}: {}", d.message)
+        }];
+        lines.extend(d.resources.iter().map(|r| {
+            let health = health_word(r.health());
+            if r.health_message.is_empty() {
+                format!("  {} {} ({health})", r.r#type, r.name)
+            } else {
+                format!("  {} {} ({health})", r.r#type, r.health_message)
+            }
+        }));
+        lines
     }
 
     /// The deployment that serves users: the released one, else the latest.
@@ -590,6 +617,7 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
     let mut json = Vec::new();
     let mut problems = Vec::new();
     let mut pruning = Vec::new();
+    let mut details = Vec::new();
     for app in apps {
         let st = AppStatus::fetch(&mut session, &app, &workspace).await;
         let prunes = ops::pending_prunes(&mut session, &app, &workspace).await;
@@ -609,6 +637,7 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
                 ));
             }
         }
+        details.extend(st.detail_lines(&app.application));
         rows.push(vec![
             app.project.clone(),
             app.application.clone(),
@@ -625,6 +654,11 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
             "deployment": st.serving().map(op_json),
             "latest_deployment": st.latest.as_ref().map(op_json),
             "health": st.health(),
+            "health_message": st.detail.as_ref().map(|d| d.message.clone()),
+            "parts": st.detail.as_ref().map(|d| d.resources.iter().map(|r| serde_json::json!({
+                "type": r.r#type, "name": r.name, "health": health_word(r.health()),
+                "message": r.health_message,
+            })).collect::<Vec<_>>()),
             "instances": st.instances.iter().map(|i| serde_json::json!({
                 "id": i.id, "deployment_id": i.deployment_id, "config_errors": i.config_errors,
             })).collect::<Vec<_>>(),
@@ -649,6 +683,9 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
             ],
             &rows,
         );
+        for d in &details {
+            say!("{}", render::safe(d));
+        }
         for p in &pruning {
             say!("{}", env.style.dim(&render::safe(p)));
         }

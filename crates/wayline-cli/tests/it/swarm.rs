@@ -601,6 +601,17 @@ fn swarm_a_lost_node_s_tasks_move_to_the_others() {
     wl_ok(&env, &fx, &["up"]);
     let service = format!("{app}-v1");
     assert_eq!(nodes_of(&fx, &service), ["swl-n1", "swl-n2", "swl-n3"]);
+    let before = wl_ok(&env, &fx, &["status", "-app", &app]).stdout();
+    assert!(
+        before.contains(&format!("{app}: 3 of 3 tasks running\n")),
+        "{before}"
+    );
+    for node in ["swl-n1", "swl-n2", "swl-n3"] {
+        assert!(
+            before.contains(&format!(" running on {node} (ready)")),
+            "{before}"
+        );
+    }
     let revive = Revive(&fx);
     fx.fixture_cmd(&["kill-node", "3"]);
     let mut nodes = Vec::new();
@@ -609,11 +620,33 @@ fn swarm_a_lost_node_s_tasks_move_to_the_others() {
         nodes.len() == 3 && !nodes.iter().any(|n| n == "swl-n3")
     });
     assert!(moved, "tasks did not move off swl-n3: {nodes:?}");
-    // Releasing again says what happened to the tasks (the platform's status message).
-    let status = wl_ok(&env, &fx, &["release"]).all();
+    // `status` says what happened: each current task with its state and node, the node that
+    // is down and the tasks that were on it.
+    let mut status = String::new();
+    let said = eventually(Duration::from_secs(30), || {
+        status = wl_ok(&env, &fx, &["status", "-app", &app]).stdout();
+        status.contains(&format!(
+            "{app}: 3 of 3 tasks running; node swl-n3 is down; replaced: {service}."
+        ))
+    });
+    assert!(said, "status does not say: {status}");
+    let tasks: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("  task "))
+        .collect();
+    assert_eq!(tasks.len(), 3, "{status}");
+    for t in &tasks {
+        assert!(
+            t.contains(" running on swl-n1 (ready)") || t.contains(" running on swl-n2 (ready)"),
+            "{status}"
+        );
+    }
+    assert!(status.contains("on swl-n3 (node down)"), "{status}");
+    // Releasing again says the same (the platform's status message).
+    let release = wl_ok(&env, &fx, &["release"]).all();
     assert!(
-        status.contains("3 of 3 tasks running; node swl-n3 is down"),
-        "status does not say: {status}"
+        release.contains("3 of 3 tasks running; node swl-n3 is down"),
+        "release does not say: {release}"
     );
     wl_ok(&env, &fx, &["destroy", "-auto-approve"]);
     drop(revive);

@@ -527,11 +527,15 @@ pub(super) async fn report(
         let names: Vec<&str> = down.iter().map(|n| n.hostname.as_str()).collect();
         let _ = write!(message, "; node {} is {}", names.join(", "), down[0].state);
     }
+    // A task on a node that is down keeps its last state (`running`) until the node is back.
     let moved: Vec<String> = all
         .iter()
         .filter(|t| t.desired != "running" && t.state != "complete")
         .take(5)
-        .map(TaskFact::describe)
+        .map(|t| match down.iter().find(|n| n.hostname == t.node) {
+            Some(n) => format!("{} on {} (node {})", t.name, t.node, n.state),
+            None => t.describe(),
+        })
         .collect();
     if !moved.is_empty() {
         let _ = write!(message, "; replaced: {}", moved.join("; "));
