@@ -215,7 +215,7 @@ impl Drop for SwarmServer {
 
 /// What every test starts with: the fixture (or `None`: skipped), the lock on the shared swarm,
 /// a test env, and a server the tasks can reach.
-fn begin(test: &str) -> Option<(Fixture, MutexGuard<'static, ()>, TestEnv, SwarmServer)> {
+pub fn begin(test: &str) -> Option<(Fixture, MutexGuard<'static, ()>, TestEnv, SwarmServer)> {
     let fx = fixture(test)?;
     let lock = SWARM.lock().unwrap_or_else(PoisonError::into_inner);
     let env = TestEnv::new();
@@ -247,9 +247,9 @@ pub fn wl_ok(env: &TestEnv, fx: &Fixture, args: &[&str]) -> Run {
 }
 
 /// Destroys the app when the test ends, also when it fails, and checks nothing is left.
-struct Cleanup<'a> {
-    env: &'a TestEnv,
-    fx: &'a Fixture,
+pub struct Cleanup<'a> {
+    pub env: &'a TestEnv,
+    pub fx: &'a Fixture,
 }
 
 impl Drop for Cleanup<'_> {
@@ -259,6 +259,12 @@ impl Drop for Cleanup<'_> {
 }
 
 pub fn project(env: &TestEnv, app: &str, registry: &str, deploy: &str) {
+    project_with(env, app, registry, deploy, "");
+}
+
+/// The busybox example pushed by `registry`, deployed by `deploy`, with `release` (a whole
+/// `release {}` stanza, or nothing).
+pub fn project_with(env: &TestEnv, app: &str, registry: &str, deploy: &str, release: &str) {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/busybox-docker");
     std::fs::copy(example.join("Dockerfile"), env.project.join("Dockerfile")).unwrap();
     std::fs::copy("/usr/bin/busybox", env.project.join("busybox"))
@@ -267,20 +273,20 @@ pub fn project(env: &TestEnv, app: &str, registry: &str, deploy: &str) {
     env.write(
         "wayline.hcl",
         &format!(
-            "project = \"swarme2e\"\n\napp \"{app}\" {{\n  build {{\n    use \"docker\" {{}}\n    registry {{\n{registry}\n    }}\n  }}\n  deploy {{\n{deploy}\n  }}\n}}\n"
+            "project = \"swarme2e\"\n\napp \"{app}\" {{\n  build {{\n    use \"docker\" {{}}\n    registry {{\n{registry}\n    }}\n  }}\n  deploy {{\n{deploy}\n  }}\n{release}\n}}\n"
         ),
     );
 }
 
 /// The `registry {}` body pushing `app:tag` to the fixture's plain-HTTP registry.
-fn plain_registry(fx: &Fixture, app: &str, tag: &str) -> String {
+pub fn plain_registry(fx: &Fixture, app: &str, tag: &str) -> String {
     format!(
         "      use \"docker\" {{\n        image    = \"{}/e2e/{app}\"\n        tag      = \"{tag}\"\n        insecure = true\n      }}",
         fx.registry
     )
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -289,7 +295,7 @@ fn unique(prefix: &str) -> String {
 }
 
 /// Every node serves `want` on `port`.
-fn all_serve(fx: &Fixture, port: u16, want: &str) {
+pub fn all_serve(fx: &Fixture, port: u16, want: &str) {
     for ip in &fx.node_ips {
         let url = format!("http://{ip}:{port}/");
         let mut last = None;
@@ -307,7 +313,7 @@ fn host_mode_deploy(replicas: u32, port: u16, extra: &str) -> String {
     )
 }
 
-fn nodes_of(fx: &Fixture, service: &str) -> Vec<String> {
+pub fn nodes_of(fx: &Fixture, service: &str) -> Vec<String> {
     let mut nodes = Fixture::docker(
         &fx.manager,
         &[

@@ -112,7 +112,7 @@ fn state_name(s: Option<TaskState>) -> String {
     s.map(|s| s.to_string()).unwrap_or_default()
 }
 
-fn fact(service: &str, t: Task, hostnames: &HashMap<String, String>) -> TaskFact {
+pub(super) fn fact(service: &str, t: Task, hostnames: &HashMap<String, String>) -> TaskFact {
     let status = t.status.unwrap_or_default();
     let node_id = t.node_id.unwrap_or_default();
     TaskFact {
@@ -385,7 +385,14 @@ pub async fn free_ports(
                 p.published_port
                     .is_some_and(|pp| ports.iter().any(|x| i64::from(*x) == pp))
             });
-        if id == except || name == except || !holds || !owner.owns(&labels) || replicas_of(&s) == 0
+        // The app's stable service keeps its ports: releases move it, deploys don't.
+        let stable = labels.contains_key(super::spec::LABEL_RELEASE);
+        if id == except
+            || name == except
+            || stable
+            || !holds
+            || !owner.owns(&labels)
+            || replicas_of(&s) == 0
         {
             continue;
         }

@@ -264,6 +264,67 @@ fn check_one_of(out: &mut Vec<Invalid>, attribute: &str, value: Option<&String>,
     }
 }
 
+/// Published ports and the endpoint mode they need.
+pub(super) fn check_ports(
+    out: &mut Vec<Invalid>,
+    ports: &[PortConfig],
+    endpoint_mode: Option<&String>,
+) {
+    for (i, p) in ports.iter().enumerate() {
+        if p.target == 0 || p.published == Some(0) {
+            out.push(invalid(
+                format!("ports[{i}]"),
+                "ports must be between 1 and 65535",
+            ));
+        }
+        check_one_of(
+            out,
+            &format!("ports[{i}].mode"),
+            p.mode.as_ref(),
+            &["ingress", "host"],
+        );
+        check_one_of(
+            out,
+            &format!("ports[{i}].protocol"),
+            p.protocol.as_ref(),
+            &["tcp", "udp", "sctp"],
+        );
+        if p.mode.as_deref() == Some("host") && p.published.is_none() {
+            out.push(invalid(
+                format!("ports[{i}].published"),
+                "is required in `host` mode",
+            ));
+        }
+    }
+    check_one_of(out, "endpoint_mode", endpoint_mode, &["vip", "dnsrr"]);
+    if endpoint_mode.map(String::as_str) == Some("dnsrr")
+        && ports.iter().any(|p| p.mode.as_deref() != Some("host"))
+    {
+        out.push(invalid(
+            "endpoint_mode",
+            "`dnsrr` works only with ports published in `host` mode (the routing mesh needs a VIP)",
+        ));
+    }
+}
+
+/// An `update_config` block's durations and choices.
+fn check_update(out: &mut Vec<Invalid>, u: &UpdateConfig) {
+    check_duration(out, "update_config.delay", u.delay.as_ref());
+    check_duration(out, "update_config.monitor", u.monitor.as_ref());
+    check_one_of(
+        out,
+        "update_config.failure_action",
+        u.failure_action.as_ref(),
+        &["pause", "continue", "rollback"],
+    );
+    check_one_of(
+        out,
+        "update_config.order",
+        u.order.as_ref(),
+        &["stop-first", "start-first"],
+    );
+}
+
 impl SwarmConfig {
     /// Limits from `resources`, or what is wrong with them.
     pub fn limits(&self) -> Result<SwarmLimits, Invalid> {
@@ -319,7 +380,7 @@ impl SwarmConfig {
         if self.replicas > 1000 {
             out.push(invalid("replicas", "must be at most 1000"));
         }
-        self.check_ports(&mut out);
+        check_ports(&mut out, &self.ports, self.endpoint_mode.as_ref());
         self.check_mounts(&mut out);
         if let Err(e) = self.limits() {
             out.push(e);
@@ -327,50 +388,6 @@ impl SwarmConfig {
         self.check_policies(&mut out);
         self.check_stop_and_host(&mut out);
         out
-    }
-
-    /// Published ports and the endpoint mode they need.
-    fn check_ports(&self, out: &mut Vec<Invalid>) {
-        for (i, p) in self.ports.iter().enumerate() {
-            if p.target == 0 || p.published == Some(0) {
-                out.push(invalid(
-                    format!("ports[{i}]"),
-                    "ports must be between 1 and 65535",
-                ));
-            }
-            check_one_of(
-                out,
-                &format!("ports[{i}].mode"),
-                p.mode.as_ref(),
-                &["ingress", "host"],
-            );
-            check_one_of(
-                out,
-                &format!("ports[{i}].protocol"),
-                p.protocol.as_ref(),
-                &["tcp", "udp", "sctp"],
-            );
-            if p.mode.as_deref() == Some("host") && p.published.is_none() {
-                out.push(invalid(
-                    format!("ports[{i}].published"),
-                    "is required in `host` mode",
-                ));
-            }
-        }
-        check_one_of(
-            out,
-            "endpoint_mode",
-            self.endpoint_mode.as_ref(),
-            &["vip", "dnsrr"],
-        );
-        if self.endpoint_mode.as_deref() == Some("dnsrr")
-            && self.ports.iter().any(|p| p.mode.as_deref() != Some("host"))
-        {
-            out.push(invalid(
-                "endpoint_mode",
-                "`dnsrr` works only with ports published in `host` mode (the routing mesh needs a VIP)",
-            ));
-        }
     }
 
     /// Mount types and paths.
@@ -402,20 +419,7 @@ impl SwarmConfig {
     /// `update_config`, `restart_policy` and `health_check`: their durations and choices.
     fn check_policies(&self, out: &mut Vec<Invalid>) {
         if let Some(u) = &self.update_config {
-            check_duration(out, "update_config.delay", u.delay.as_ref());
-            check_duration(out, "update_config.monitor", u.monitor.as_ref());
-            check_one_of(
-                out,
-                "update_config.failure_action",
-                u.failure_action.as_ref(),
-                &["pause", "continue", "rollback"],
-            );
-            check_one_of(
-                out,
-                "update_config.order",
-                u.order.as_ref(),
-                &["stop-first", "start-first"],
-            );
+            check_update(out, u);
         }
         if let Some(r) = &self.restart_policy {
             check_duration(out, "restart_policy.delay", r.delay.as_ref());
@@ -477,13 +481,32 @@ impl SwarmConfig {
     }
 }
 
-/// Config of the `docker-swarm` release manager.
+/// Config of the `docker-swarm` release manager. Without `ports` it releases the deployment's
+/// own service (the default, and the URL service's path); with them it keeps one stable service
+/// per app that publishes them and moves it to each released deployment by a rolling update.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmReleaseConfig {
-    /// How long scaling a rolled-back deployment up may take (default `120s`).
+    /// Ports the app's stable service publishes (`ports {}` blocks); none: no stable service.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub ports: Vec<PortConfig>,
+    /// The stable service's `vip` (default) or `dnsrr`.
+    #[serde(default)]
+    pub endpoint_mode: Option<String>,
+    /// The stable service's name (default: the app's).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// How the stable service's rolling update proceeds (defaults: one task at a time,
+    /// `stop-first`, watched 5s, `rollback` on failure).
+    #[serde(default)]
+    pub update_config: Option<UpdateConfig>,
+    /// How long a release may take: scaling a rolled-back deployment up, or the stable service's
+    /// rolling update (default `120s`).
     #[serde(default)]
     pub wait_timeout: Option<String>,
+    /// Credentials the nodes pull the image with (the stable service's tasks).
+    #[serde(default)]
+    pub auth: Option<Auth>,
     /// The manager (default `DOCKER_HOST`, else the local socket).
     #[serde(default)]
     pub host: Option<String>,
@@ -500,82 +523,50 @@ impl SwarmReleaseConfig {
             .and_then(parse_duration)
             .unwrap_or(Duration::from_mins(2))
     }
+
+    /// Whether releases move the app's stable service.
+    pub fn stable(&self) -> bool {
+        !self.ports.is_empty()
+    }
+
+    /// Checks everything serde can't; returns every problem at once.
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        check_ports(&mut out, &self.ports, self.endpoint_mode.as_ref());
+        if let Some(u) = &self.update_config {
+            check_update(&mut out, u);
+        }
+        check_duration(&mut out, "wait_timeout", self.wait_timeout.as_ref());
+        if !self.stable() {
+            for (set, attribute) in [
+                (self.endpoint_mode.is_some(), "endpoint_mode"),
+                (self.service.is_some(), "service"),
+                (self.update_config.is_some(), "update_config"),
+            ] {
+                if set {
+                    out.push(invalid(
+                        attribute,
+                        "configures the stable service, which needs `ports {}` to publish",
+                    ));
+                }
+            }
+        }
+        if let Some(name) = &self.service
+            && (name.is_empty()
+                || name.len() > 63
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            out.push(invalid(
+                "service",
+                format!("`{name}` is not a service name (letters, digits, `-`, `_`; at most 63)"),
+            ));
+        }
+        out
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decode(json: serde_json::Value) -> SwarmConfig {
-        serde_json::from_value(json).unwrap()
-    }
-
-    #[test]
-    fn issue_shape_decodes_and_validates() {
-        let c = decode(serde_json::json!({
-            "replicas": 3, "service_port": 3000, "endpoint_mode": "dnsrr",
-            "ports": [{"target": 3000, "published": 18080, "mode": "host"}]
-        }));
-        assert_eq!(c.replicas, 3);
-        assert!(c.validate().is_empty(), "{:?}", c.validate());
-    }
-
-    #[test]
-    fn every_bad_value_is_reported() {
-        let c = decode(serde_json::json!({
-            "endpoint_mode": "dnsrr",
-            "ports": [{"target": 3000, "mode": "mesh"}],
-            "resources": {"cpu": "lots"},
-            "update_config": {"delay": "soon", "order": "random"},
-            "stop_signal": "TERM NOW",
-            "host": "10.0.0.1:2375",
-            "mounts": [{"type": "bind", "source": "rel", "target": "data"}],
-        }));
-        let got: Vec<String> = c.validate().iter().map(ToString::to_string).collect();
-        assert_eq!(
-            got,
-            [
-                "ports[0].mode: `mesh` is not one of ingress, host",
-                "endpoint_mode: `dnsrr` works only with ports published in `host` mode (the routing mesh needs a VIP)",
-                "mounts[0].target: `data` is not an absolute path",
-                "mounts[0].source: a bind mount needs an absolute host path",
-                "resources.cpu: `lots` is not a number of cores such as `0.5`",
-                "update_config.delay: `soon` is not a duration such as `500ms`, `10s`, `2m` or `1h`",
-                "update_config.order: `random` is not one of stop-first, start-first",
-                "stop_signal: `TERM NOW` is not a signal name such as `SIGTERM`",
-                "host: `10.0.0.1:2375` is not `unix:///path` or `tcp://host:port`",
-            ]
-        );
-    }
-
-    #[test]
-    fn one_block_or_several() {
-        let one = decode(serde_json::json!({"ports": {"target": 3000}}));
-        let two = decode(serde_json::json!({"ports": [{"target": 3000}, {"target": 3001}]}));
-        assert_eq!((one.ports.len(), two.ports.len()), (1, 2));
-    }
-
-    #[test]
-    fn unknown_attribute_is_rejected() {
-        let e =
-            serde_json::from_value::<SwarmConfig>(serde_json::json!({"replica": 2})).unwrap_err();
-        assert!(e.to_string().contains("unknown field `replica`"), "{e}");
-    }
-
-    #[test]
-    fn limits_and_durations() {
-        let c = decode(serde_json::json!({"resources": {"cpu": "0.5", "memory": "64"}}));
-        assert_eq!(
-            c.limits().unwrap(),
-            SwarmLimits {
-                nano_cpus: Some(500_000_000),
-                memory_bytes: Some(64 << 20)
-            }
-        );
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_mins(2)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_mins(90)));
-        assert_eq!(parse_duration("2"), None);
-        assert_eq!(parse_duration("-1s"), None);
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -15,7 +15,7 @@ use wayline_plugin::{
 use wayline_proto::v1::{DeclaredResource, Health};
 
 use super::cluster::{self, Cluster, TaskFact};
-use super::config::SwarmConfig;
+use super::config::{PortConfig, SwarmConfig};
 use super::spec::{Plan, service_name};
 use super::values::Service;
 use crate::docker::engine::{self, api, is_not_found};
@@ -112,7 +112,22 @@ impl ResourceKind for ServiceKind {
     ) -> Result<(), PluginError> {
         let s: ServiceState = serde_json::from_value(state.clone())
             .map_err(|e| PluginError::msg(format!("unreadable service state: {e}")))?;
-        remove_owned(&self.docker, &s, &Owner::of_job(&ctx.core), ctx).await
+        let owner = remove_owned(&self.docker, &s, &Owner::of_job(&ctx.core), ctx).await?;
+        // The app's stable service running this deployment goes with it (its tasks carry the
+        // deployment's token).
+        let id = &ctx.core.job.deployment_id;
+        if !id.is_empty() {
+            for name in super::stable::remove_running(&self.docker, &owner, id)
+                .await
+                .map_err(fail)?
+            {
+                ctx.ui.output(
+                    format!("Removed the stable service {name} (it ran {})", s.name),
+                    Style::Plain,
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn status(
@@ -126,13 +141,13 @@ impl ResourceKind for ServiceKind {
 }
 
 /// Removes service `s` when its labels name `owner` (a missing server id on either side is not
-/// compared: destroy jobs may not carry it).
+/// compared: destroy jobs may not carry it); returns the owner with the service's server id.
 async fn remove_owned(
     docker: &Docker,
     s: &ServiceState,
     owner: &Owner,
     ctx: &Ctx,
-) -> Result<(), PluginError> {
+) -> Result<Owner, PluginError> {
     let service = match docker
         .inspect_service(
             &s.id,
@@ -141,7 +156,7 @@ async fn remove_owned(
         .await
     {
         Ok(svc) => svc,
-        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) if is_not_found(&e) => return Ok(owner.clone()),
         Err(e) => return Err(fail(api(format!("inspecting service `{}`", s.name))(e))),
     };
     let labels = service.spec.and_then(|sp| sp.labels).unwrap_or_default();
@@ -165,7 +180,7 @@ async fn remove_owned(
         ctx.ui
             .output(format!("Removed service {}", s.name), Style::Plain);
     }
-    Ok(())
+    Ok(owner)
 }
 
 fn resource(s: &ServiceState) -> DeclaredResource {
@@ -244,15 +259,18 @@ async fn secret_ids(
 
 /// `host:port` of each node that runs a task, for each host-mode port; the manager's address
 /// for mesh ports.
-fn endpoints(config: &SwarmConfig, running: &[TaskFact], cluster: &Cluster) -> Vec<String> {
+pub(super) fn endpoints(
+    ports: &[PortConfig],
+    running: &[TaskFact],
+    cluster: &Cluster,
+) -> Vec<String> {
     let addr_of: HashMap<&str, &str> = cluster
         .nodes
         .iter()
         .map(|n| (n.hostname.as_str(), n.addr.as_str()))
         .collect();
     let mut out = Vec::new();
-    for p in config
-        .ports
+    for p in ports
         .iter()
         .filter(|p| p.protocol.as_deref().unwrap_or("tcp") == "tcp")
     {
@@ -288,7 +306,7 @@ async fn announce(
         ctx.ui
             .output(format!("Task {}", t.describe()), Style::Plain);
     }
-    let addrs = endpoints(config, running, cluster);
+    let addrs = endpoints(&config.ports, running, cluster);
     let silent = cluster::wait_serving(&addrs, Duration::from_secs(30)).await;
     for a in &silent {
         ctx.ui.output(

@@ -225,6 +225,10 @@ impl Plan<'_> {
 }
 
 #[cfg(test)]
+#[path = "spec_tests.rs"]
+mod option_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
