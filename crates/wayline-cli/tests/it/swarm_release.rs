@@ -136,11 +136,11 @@ fn swarm_options_reach_the_tasks_and_destroy_leaves_nothing() {
         &[
             "inspect",
             "--format",
-            "{{index .Config.Labels \"team\"}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.Config.StopSignal}} {{len .Config.Healthcheck.Test}} {{.State.Health.Status}}",
+            "{{index .Config.Labels \"team\"}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.Config.StopSignal}} {{index .Config.Healthcheck.Test 1}} {{.State.Health.Status}}",
             &container[0],
         ],
     );
-    assert_eq!(inspect, ["shop 67108864 500000000 SIGTERM 7 healthy"]);
+    assert_eq!(inspect, ["shop 67108864 500000000 SIGTERM wget healthy"]);
     let networks = Fixture::docker(worker, &["network", "ls", "--format", "{{.Name}}"]);
     assert!(networks.contains(&net), "{networks:?}");
     // What only the service spec shows: update config, restart policy, grace, endpoint mode.
@@ -154,7 +154,7 @@ fn swarm_options_reach_the_tasks_and_destroy_leaves_nothing() {
             "{{.Spec.UpdateConfig.Parallelism}} {{.Spec.UpdateConfig.Order}} {{.Spec.TaskTemplate.RestartPolicy.Condition}} {{.Spec.TaskTemplate.RestartPolicy.MaxAttempts}} {{.Spec.TaskTemplate.ContainerSpec.StopGracePeriod}} {{.Spec.EndpointSpec.Mode}}",
         ],
     );
-    assert_eq!(spec, "1 stop-first on-failure 3 3000000000 dnsrr");
+    assert_eq!(spec, "1 stop-first on-failure 3 3s dnsrr");
 
     let destroyed = wl_ok(&env, &fx, &["destroy", "-auto-approve"]);
     assert!(
@@ -313,6 +313,36 @@ fn swarm_release_moves_one_stable_service_by_a_rolling_update() {
             "Rolling update of the stable service {app} to {app}-v1"
         )),
         "{rb}"
+    );
+    all_serve(&fx, 18400, "first version");
+
+    // A deployment healthy in its own service but not in the stable one (its health check
+    // looks at Swarm's service name): Swarm's gate stops the update, the release fails with
+    // Swarm's words and the stable service goes back to v1.
+    env.write("index.html", "<h1>third version</h1>\n");
+    let picky = deploy.replace(
+        "      stop_signal",
+        "      env = { SERVICE = \"{{.Service.Name}}\" }\n      health_check {\n        test     = [\"CMD-SHELL\", \"case $SERVICE in *-v3) exit 0;; esac; exit 1\"]\n        interval = \"1s\"\n        retries  = 1\n      }\n      stop_signal",
+    );
+    project_with(
+        &env,
+        &app,
+        &plain_registry(&fx, &app, "latest"),
+        &picky,
+        STABLE,
+    );
+    let bad = crate::swarm::wl(&env, &fx, &["up"], 180);
+    let out = bad.all();
+    assert!(!bad.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "the stable service `{app}` was not moved: Swarm rolled it back ("
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("traffic stays on the previous deployment"),
+        "{out}"
     );
     all_serve(&fx, 18400, "first version");
 

@@ -26,12 +26,7 @@ impl Documented for SwarmPlatform {
             fields: vec![
                 FieldDoc::new("replicas", "number", "Tasks of the service.").default_value("1"),
                 FieldDoc::new("service_port", "number", "Port the app listens on; exported as `PORT`.").default_value("3000"),
-                FieldDoc::block("ports", "A published port (repeatable).", vec![
-                    FieldDoc::new("target", "number", "Port in the task.").required(),
-                    FieldDoc::new("published", "number", "Port on the nodes."),
-                    FieldDoc::new("protocol", "string", "`tcp`, `udp` or `sctp`.").default_value("tcp"),
-                    FieldDoc::new("mode", "string", "`ingress` (routing mesh) or `host`.").default_value("ingress"),
-                ]),
+                FieldDoc::block("ports", "A published port (repeatable).", port_fields()),
                 FieldDoc::new("endpoint_mode", "string", "`vip` or `dnsrr`.").default_value("vip"),
                 FieldDoc::new("env", "map(string)", "Extra environment; Swarm templates such as `{{.Node.Hostname}}` work."),
                 FieldDoc::new("static_environment", "map(string)", "The same as `env` (the `docker` platform's name)."),
@@ -51,13 +46,7 @@ impl Documented for SwarmPlatform {
                     FieldDoc::new("spread", "list(string)", "Spread preferences, e.g. `node.labels.zone`."),
                     FieldDoc::new("max_replicas_per_node", "number", "At most this many tasks per node."),
                 ]),
-                FieldDoc::block("update_config", "Swarm's update config.", vec![
-                    FieldDoc::new("parallelism", "number", "Tasks updated at once."),
-                    FieldDoc::new("delay", "string", "Between batches, e.g. `5s`."),
-                    FieldDoc::new("failure_action", "string", "`pause`, `continue` or `rollback`."),
-                    FieldDoc::new("monitor", "string", "Watch time per task."),
-                    FieldDoc::new("order", "string", "`stop-first` or `start-first`."),
-                ]),
+                FieldDoc::block("update_config", "Swarm's update config.", update_fields()),
                 FieldDoc::block("restart_policy", "Swarm's restart policy.", vec![
                     FieldDoc::new("condition", "string", "`none`, `on-failure` or `any`."),
                     FieldDoc::new("delay", "string", "Between restarts."),
@@ -90,18 +79,55 @@ impl Documented for SwarmPlatform {
 impl Documented for SwarmRelease {
     fn docs() -> Docs {
         Docs {
-            description: "Releases a `docker-swarm` deployment's own service (the platform's default release manager, \
-                used when the app has no `release` stanza): checks it is the app's, and for an older deployment that \
-                was scaled to 0 because a newer one took its published ports, frees them and scales it back to its \
-                replicas (rollback). The release URL is the deployment's."
+            description: "Releases a `docker-swarm` deployment (the platform's default release manager). Which way \
+                runs when: without a `release` stanza, or with one that has no `ports`, the release is the \
+                deployment's own service: it checks the service is the app's and, for an older deployment that was \
+                scaled to 0 because a newer one took its published ports, frees them and scales it back (rollback); \
+                with the URL service (the server's default) the runner first checks the deployment's health through \
+                it and the app's host `app.<domain>` then routes to the new deployment's tasks. With `ports`, one \
+                stable service per app (`<app>`, or `service`) publishes them and runs the released deployment's \
+                task template; each release or rollback moves it by a rolling update (one task at a time, \
+                `stop-first`, each new task watched 5s, `rollback` on failure; a task counts once it runs and, with \
+                a `health_check`, is healthy). A failed update leaves it on the previous deployment and the release \
+                fails with Swarm's reason. The deployments' own services keep running beside it (each answers at its \
+                own ports, if it publishes any); destroying the deployment the stable service runs removes it."
                 .into(),
-            example: "release {\n  use \"docker-swarm\" {}\n}".into(),
+            example: "release {\n  use \"docker-swarm\" {\n    endpoint_mode = \"dnsrr\"\n    ports {\n      target    = 3000\n      published = 80\n      mode      = \"host\"\n    }\n  }\n}".into(),
             fields: vec![
-                FieldDoc::new("wait_timeout", "string", "How long scaling back up may take.").default_value("120s"),
+                FieldDoc::block("ports", "A port the stable service publishes (repeatable); none: no stable service.", port_fields()),
+                FieldDoc::new("endpoint_mode", "string", "The stable service's `vip` or `dnsrr`.").default_value("vip"),
+                FieldDoc::new("service", "string", "The stable service's name.").default_value("the app's name"),
+                FieldDoc::block("update_config", "How the stable service's rolling update proceeds.", update_fields()),
+                FieldDoc::new("wait_timeout", "string", "How long a release may take (scaling back up, or the rolling update).").default_value("120s"),
+                FieldDoc::block("auth", "Credentials the nodes pull the image with (stable service).", auth_fields()),
                 FieldDoc::new("host", "string", "The manager.").default_value("`DOCKER_HOST`"),
                 FieldDoc::block("client_config", "How to reach the manager.", client_fields()),
             ],
             template_fields: vec![("url".into(), "the released URL".into())],
         }
     }
+}
+
+fn port_fields() -> Vec<FieldDoc> {
+    vec![
+        FieldDoc::new("target", "number", "Port in the task.").required(),
+        FieldDoc::new("published", "number", "Port on the nodes."),
+        FieldDoc::new("protocol", "string", "`tcp`, `udp` or `sctp`.").default_value("tcp"),
+        FieldDoc::new("mode", "string", "`ingress` (routing mesh) or `host`.")
+            .default_value("ingress"),
+    ]
+}
+
+fn update_fields() -> Vec<FieldDoc> {
+    vec![
+        FieldDoc::new("parallelism", "number", "Tasks updated at once."),
+        FieldDoc::new("delay", "string", "Between batches, e.g. `5s`."),
+        FieldDoc::new(
+            "failure_action",
+            "string",
+            "`pause`, `continue` or `rollback`.",
+        ),
+        FieldDoc::new("monitor", "string", "Watch time per task."),
+        FieldDoc::new("order", "string", "`stop-first` or `start-first`."),
+    ]
 }

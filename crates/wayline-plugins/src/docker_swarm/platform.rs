@@ -365,6 +365,13 @@ impl Platform for SwarmPlatform {
             secret_ids: &secrets,
         }
         .spec();
+        let health_json = spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .and_then(|c| c.health_check.as_ref())
+            .map(|h| serde_json::to_string(h).expect("serializable"))
+            .unwrap_or_default();
         let credentials =
             engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
         ctx.ui.output(
@@ -424,6 +431,7 @@ impl Platform for SwarmPlatform {
             image,
             replicas: config.replicas,
             url: url.clone(),
+            health_check_json: health_json,
         };
         let data = serde_json::json!({ "service_id": state.id, "name": name, "url": url });
         let mut outcome = Outcome::new(value)

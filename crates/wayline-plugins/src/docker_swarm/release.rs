@@ -108,7 +108,8 @@ async fn move_stable(
 ) -> Result<(String, String), PluginError> {
     let name = stable::stable_name(config, &owner.app);
     let existing = stable::find(docker, owner, &name).await.map_err(fail)?;
-    let plan = stable::stable_spec(config, &name, &owner.app, spec, deployment.replicas);
+    let mut plan = stable::stable_spec(config, &name, &owner.app, spec, deployment.replicas);
+    stable::restore_health_check(&mut plan, &deployment.health_check_json);
     let credentials = engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
     ctx.ui.output(
         if existing.is_some() {

@@ -79,6 +79,21 @@ pub fn stable_spec(
     }
 }
 
+/// Puts the deployment's health check (`json`, as the platform planned it) back into the task
+/// template read from the engine, which lost it (the engine spells it `Healthcheck`).
+pub fn restore_health_check(spec: &mut ServiceSpec, json: &str) {
+    let Ok(health) = serde_json::from_str::<bollard::models::HealthConfig>(json) else {
+        return;
+    };
+    if let Some(c) = spec
+        .task_template
+        .as_mut()
+        .and_then(|t| t.container_spec.as_mut())
+    {
+        c.health_check.get_or_insert(health);
+    }
+}
+
 /// The app's stable service as it is before a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Existing {
@@ -143,8 +158,8 @@ pub async fn apply(
     };
     let options = UpdateServiceOptions {
         version: i32::try_from(*version).unwrap_or(i32::MAX),
-        // Without new credentials the nodes keep pulling with the ones it was created with.
-        registry_auth_from: "previous-spec".to_owned(),
+        // Without new credentials the engine keeps the service's own ("spec", its default).
+        registry_auth_from: "spec".to_owned(),
         ..UpdateServiceOptions::default()
     };
     docker

@@ -62,6 +62,25 @@ fn the_stable_service_runs_the_deployment_s_template_with_the_stanza_s_ports() {
 }
 
 #[test]
+fn the_deployment_s_health_check_is_put_back() {
+    let config = release(serde_json::json!({"ports": {"target": 3000, "published": 80}}));
+    let mut spec = stable_spec(&config, "web", "web", &deployment_spec(), 1);
+    restore_health_check(&mut spec, r#"{"Test": ["CMD", "true"], "Retries": 2}"#);
+    let c = serde_json::to_value(&spec).unwrap();
+    assert_eq!(
+        c["TaskTemplate"]["ContainerSpec"]["HealthCheck"],
+        serde_json::json!({"Test": ["CMD", "true"], "Retries": 2})
+    );
+    let mut none = stable_spec(&config, "web", "web", &deployment_spec(), 1);
+    restore_health_check(&mut none, "");
+    assert!(
+        serde_json::to_value(&none).unwrap()["TaskTemplate"]["ContainerSpec"]
+            .get("HealthCheck")
+            .is_none()
+    );
+}
+
+#[test]
 fn the_stanza_s_update_config_wins() {
     let config = release(serde_json::json!({
         "service": "web-live",

@@ -30,6 +30,10 @@ pub struct Service {
     /// Where it answers, e.g. `http://10.77.0.11:18080` (empty without published ports).
     #[prost(string, tag = "6")]
     pub url: String,
+    /// The tasks' health check as Swarm's JSON (empty: none). Kept here because the engine
+    /// returns it as `Healthcheck`, which bollard does not read back from an inspected service.
+    #[prost(string, tag = "7")]
+    pub health_check_json: String,
 }
 swarm_value!(Service);
 
