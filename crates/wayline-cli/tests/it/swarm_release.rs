@@ -305,7 +305,7 @@ fn swarm_release_moves_one_stable_service_by_a_rolling_update() {
             &format!("label=wayline.release={app}"),
         ],
     );
-    assert_eq!(services, [app.clone()]);
+    assert_eq!(services, std::slice::from_ref(&app));
 
     let rb = wl_ok(&env, &fx, &["rollback"]).all();
     assert!(
