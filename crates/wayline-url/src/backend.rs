@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
@@ -149,5 +149,36 @@ impl Backend {
                     .map_err(|e| format!("{base} did not answer: {e}"))
             }
         }
+    }
+
+    /// Sends an upgrade request (see [`crate::upgrade`]): through a tunnel as an extended
+    /// CONNECT with `:protocol`, to an address as HTTP/1.1 `Upgrade`. `true` when the instance
+    /// switched protocols (the response then carries the upgrade).
+    pub async fn send_upgrade(
+        &self,
+        mut req: Request<ReqBody>,
+        protocol: &HeaderValue,
+        host: &str,
+        path: &str,
+    ) -> Result<(Response<Incoming>, bool), String> {
+        let tunnel = matches!(self.kind, Kind::Tunnel { .. });
+        if tunnel {
+            let p = protocol
+                .to_str()
+                .map_err(|_| "the upgrade protocol is not text".to_owned())?;
+            *req.method_mut() = Method::CONNECT;
+            req.extensions_mut().insert(hyper::ext::Protocol::from(p));
+        } else {
+            req.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            req.headers_mut().insert(header::UPGRADE, protocol.clone());
+        }
+        let resp = self.send(req, host, path).await?;
+        let switched = if tunnel {
+            resp.status() == StatusCode::OK
+        } else {
+            resp.status() == StatusCode::SWITCHING_PROTOCOLS
+        };
+        Ok((resp, switched))
     }
 }

@@ -62,9 +62,13 @@ impl TunnelError {
     }
 }
 
-type AppBody = Either<Incoming, Full<Bytes>>;
+/// What the tunnel answers with: the app's body or one of ours.
+pub(crate) type AppBody = Either<Incoming, Full<Bytes>>;
 
-fn bad_gateway(port: u16, e: &dyn std::error::Error) -> Response<AppBody> {
+/// Request bodies on their way to the app.
+pub(crate) type AppReqBody = BoxBody<Bytes, hyper::Error>;
+
+pub(crate) fn bad_gateway(port: u16, e: &dyn std::error::Error) -> Response<AppBody> {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -89,7 +93,7 @@ fn bad_gateway(port: u16, e: &dyn std::error::Error) -> Response<AppBody> {
 }
 
 /// The app's HTTP client: keep-alive connections to `127.0.0.1:port`.
-pub fn app_client() -> Client<HttpConnector, BoxBody<Bytes, hyper::Error>> {
+pub fn app_client() -> Client<HttpConnector, AppReqBody> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -101,10 +105,13 @@ pub fn app_client() -> Client<HttpConnector, BoxBody<Bytes, hyper::Error>> {
 
 /// Forwards one tunnelled request to the app; the public host travels as `Host`.
 async fn forward(
-    client: Client<HttpConnector, BoxBody<Bytes, hyper::Error>>,
+    client: Client<HttpConnector, AppReqBody>,
     port: u16,
     req: Request<Incoming>,
 ) -> Response<AppBody> {
+    if req.method() == http::Method::CONNECT {
+        return crate::streams::connect(client, port, req).await;
+    }
     let (mut parts, body) = req.into_parts();
     if let Some(a) = parts.uri.authority()
         && let Ok(v) = HeaderValue::from_str(a.as_str())
@@ -179,6 +186,7 @@ where
         .initial_connection_window_size(4 << 20)
         .max_concurrent_streams(1024)
         .max_header_list_size(64 << 10)
+        .enable_connect_protocol()
         .serve_connection(TokioIo::new(stream), svc)
         .await
         .map_err(|e| TunnelError::Http(e.to_string()))

@@ -27,9 +27,12 @@
 //! entrypoint, which must stay small and static.
 
 pub mod preface;
+pub mod splice;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+mod streams;
 
 #[cfg(feature = "server")]
 pub mod backend;
@@ -47,6 +50,8 @@ pub mod service;
 pub mod table;
 #[cfg(feature = "server")]
 pub mod tunnels;
+#[cfg(feature = "server")]
+pub mod upgrade;
 
 #[cfg(feature = "server")]
 pub use service::{Options, Routes, UrlService};

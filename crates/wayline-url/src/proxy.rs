@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 
+use crate::backend::Backend;
 use crate::host;
 use crate::pages::page;
 use crate::service::State;
@@ -52,7 +53,7 @@ fn ours(status: StatusCode, msg: &str, hosts: &[String], port: u16) -> Response<
 }
 
 /// Adds `X-Forwarded-For` (appended), `-Proto` and `-Host`.
-fn forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str) {
+pub(crate) fn forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str) {
     let ip = peer.ip().to_string();
     let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) if prev.len() < 1024 => format!("{prev}, {ip}"),
@@ -132,28 +133,39 @@ pub async fn handle(
         .path_and_query()
         .map_or("/", http::uri::PathAndQuery::as_str)
         .to_owned();
+    let result = match crate::upgrade::requested(req.headers()) {
+        Some(protocol) => crate::upgrade::proxy(&backend, req, protocol, peer, &raw, &path).await,
+        None => forward(&backend, req, peer, &raw, &path).await,
+    };
+    result.unwrap_or_else(|e| {
+        tracing::debug!(app = target.app, sequence = deployment.sequence, error = %e, "proxy error");
+        let msg = format!(
+            "{} v{} ({}): {e}",
+            target.app,
+            deployment.sequence,
+            backend.name()
+        );
+        ours(StatusCode::BAD_GATEWAY, &msg, &[], port)
+    })
+}
+
+/// Sends one plain request to the instance; the answer's body streams back.
+async fn forward(
+    backend: &Backend,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    raw_host: &str,
+    path: &str,
+) -> Result<Response<RespBody>, String> {
     let (mut parts, body) = req.into_parts();
     strip_hop_headers(&mut parts.headers);
-    forwarded(&mut parts.headers, peer, &raw);
+    forwarded(&mut parts.headers, peer, raw_host);
     let outgoing = Request::from_parts(parts, body.boxed());
     let _flight = backend.begin();
-    match backend.send(outgoing, &raw, &path).await {
-        Ok(resp) => {
-            let (mut parts, body) = resp.into_parts();
-            strip_hop_headers(&mut parts.headers);
-            Response::from_parts(parts, Either::Left(body))
-        }
-        Err(e) => {
-            tracing::debug!(app = target.app, sequence = deployment.sequence, error = %e, "proxy error");
-            let msg = format!(
-                "{} v{} ({}): {e}",
-                target.app,
-                deployment.sequence,
-                backend.name()
-            );
-            ours(StatusCode::BAD_GATEWAY, &msg, &[], port)
-        }
-    }
+    let resp = backend.send(outgoing, raw_host, path).await?;
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_headers(&mut parts.headers);
+    Ok(Response::from_parts(parts, Either::Left(body)))
 }
 
 #[cfg(test)]

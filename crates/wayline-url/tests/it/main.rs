@@ -1,6 +1,8 @@
 //! The URL service end to end in one process: ingress, tunnels, direct addresses, pages.
 
 mod harness;
+mod stream_app;
+mod streams;
 
 use std::sync::Arc;
 use std::time::Duration;
