@@ -43,6 +43,7 @@
 #![warn(clippy::too_many_lines)]
 
 pub mod auth;
+mod canary;
 mod config;
 mod datadir;
 pub mod entrypoint;

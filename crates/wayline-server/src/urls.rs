@@ -162,6 +162,20 @@ impl UrlRoutes {
         };
     }
 
+    /// Fills a canary's `public_url`: its app host.
+    pub(crate) fn decorate_canary(&self, c: &mut pb::Canary) {
+        let Some(o) = &self.opts else { return };
+        let key = crate::canary::key_of(c);
+        let host = self
+            .hosts
+            .read()
+            .expect("hosts")
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| preferred_host(&key));
+        c.public_url = format!("http://{host}.{}:{}/", o.domain, o.port);
+    }
+
     /// Recomputes and publishes until the stop flag is set.
     pub(crate) async fn run(
         self: Arc<Self>,
@@ -222,6 +236,11 @@ pub(crate) async fn compute(
             live.insert(key.clone(), r.deployment_id);
         }
     }
+    let canaries: HashMap<AppKey, pb::Canary> = crate::canary::in_force(store)
+        .await?
+        .into_iter()
+        .map(|c| (crate::canary::key_of(&c), c))
+        .collect();
     let routes = deployments
         .iter()
         .zip(&keys)
@@ -231,9 +250,20 @@ pub(crate) async fn compute(
             sequence: d.sequence,
             deployment_id: d.id.clone(),
             address: d.url.clone(),
-            weight: if live.get(key) == Some(&d.id) { 100 } else { 0 },
+            weight: weight(d, live.get(key), canaries.get(key)),
             health_path: String::new(),
         })
         .collect();
     Ok((routes, hosts))
+}
+
+/// A deployment's share of its app host: all of it for the live release, less a canary's.
+fn weight(d: &pb::Operation, live: Option<&String>, canary: Option<&pb::Canary>) -> u32 {
+    let canary = canary.filter(|c| live == Some(&c.release_deployment_id));
+    match canary {
+        Some(c) if c.deployment_id == d.id => c.weight.min(100),
+        Some(c) if live == Some(&d.id) => 100 - c.weight.min(100),
+        _ if live == Some(&d.id) => 100,
+        _ => 0,
+    }
 }

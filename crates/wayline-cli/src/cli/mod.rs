@@ -298,6 +298,11 @@ pub(crate) struct ReleaseArgs {
     /// The deployment to release, e.g. `v3` (default: the latest).
     #[arg(long = "deployment", short = 'd')]
     pub(crate) deployment: Option<String>,
+    /// Canary: send this percentage of the app host's traffic to `-deployment` and the rest to
+    /// the live release, once it passes its health check (needs the URL service's router, no
+    /// `release` stanza); 100 releases it, 0 sends everything back to the live release.
+    #[arg(long = "weight", value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub(crate) weight: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -334,7 +334,29 @@ async fn list_kind(
             deployments.insert(d.id, d.sequence);
         }
     }
+    let canary = match &ops.iter().find(|r| r.live) {
+        Some(live) if kind == OperationKind::Release => {
+            let app = live.application.clone().unwrap_or_default();
+            super::canary::of(&mut session, &app, &live.workspace).await
+        }
+        _ => None,
+    };
+    if let (Some(c), true) = (&canary, env.global.json) {
+        let rows = ops.iter().map(|op| {
+            let mut v = op_json(op);
+            if op.live {
+                v["canary"] = super::canary::json(c);
+            }
+            v
+        });
+        render::json(&serde_json::Value::Array(rows.collect()));
+        return Ok(ExitCode::SUCCESS);
+    }
     print_ops(env, &ops, flags.long_ids, with, &deployments);
+    if let Some(c) = &canary {
+        let app = c.application.clone().unwrap_or_default().application;
+        say!("\n{}", render::safe(&super::canary::line(&app, c)));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -618,9 +640,14 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
     let mut problems = Vec::new();
     let mut pruning = Vec::new();
     let mut details = Vec::new();
+    let mut canaries = Vec::new();
     for app in apps {
         let st = AppStatus::fetch(&mut session, &app, &workspace).await;
         let prunes = ops::pending_prunes(&mut session, &app, &workspace).await;
+        let canary = super::canary::of(&mut session, &app, &workspace).await;
+        if let Some(c) = &canary {
+            canaries.push(super::canary::line(&app.application, c));
+        }
         for (job, state) in &prunes {
             pruning.push(format!(
                 "{}: pruning older deployments in job {job} ({state})",
@@ -662,6 +689,7 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
             "instances": st.instances.iter().map(|i| serde_json::json!({
                 "id": i.id, "deployment_id": i.deployment_id, "config_errors": i.config_errors,
             })).collect::<Vec<_>>(),
+            "canary": canary.as_ref().map(super::canary::json),
             "pruning": prunes.iter().map(|(job, state)| serde_json::json!({
                 "job_id": job, "state": state,
             })).collect::<Vec<_>>(),
@@ -685,6 +713,9 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
         );
         for d in &details {
             say!("{}", render::safe(d));
+        }
+        for c in &canaries {
+            say!("{}", render::safe(c));
         }
         for p in &pruning {
             say!("{}", env.style.dim(&render::safe(p)));

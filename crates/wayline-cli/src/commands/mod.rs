@@ -1,5 +1,6 @@
 //! Command logic, one module per command group. `run` dispatches.
 
+mod canary;
 mod catalog;
 mod config_cmd;
 mod context_cmd;
@@ -39,7 +40,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deploy { op, release } => ops::deploy(&env, op, release).await,
         Command::Release(args) => match args.list {
             Some(crate::cli::ReleaseCmd::List(list)) => catalog::release_list(&env, &list).await,
-            None => ops::release(&env, args.op, args.prune, args.deployment, false).await,
+            None => match args.weight {
+                Some(w) if w < 100 => canary::set(&env, args.deployment, w).await,
+                _ => ops::release(&env, args.op, args.prune, args.deployment, false).await,
+            },
         },
         Command::Rollback { op, to } => {
             let prune = crate::cli::PruneFlags {

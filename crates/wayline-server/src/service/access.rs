@@ -64,6 +64,8 @@ pub(super) const RPCS: &[(&str, Access)] = &[
     ("ListStatusReports", Access::Runner),
     ("GetOperation", Access::Runner),
     ("CheckDeploymentHealth", Access::Runner),
+    ("SetCanary", Access::Login),
+    ("ListCanaries", Access::Runner),
     ("ListInstances", Access::Login),
     ("GetLogStream", Access::Login),
     ("StartExecStream", Access::Login),

@@ -228,6 +228,7 @@ nothing_to_bound!(
     pb::ListOperationsRequest,
     pb::GetOperationRequest,
     pb::CheckDeploymentHealthRequest,
+    pb::ListCanariesRequest,
     pb::ListInstancesRequest,
     pb::GetLogStreamRequest,
     pb::GetConfigSourceRequest,
@@ -312,6 +313,19 @@ impl Bounded for pb::SetConfigSourceRequest {
         name("config source project", &s.project)?;
         name("config source application", &s.application)?;
         values("the config source", &s.config)
+    }
+}
+
+impl Bounded for pb::SetCanaryRequest {
+    fn bounds(&self) -> Result<(), Status> {
+        id("deployment_id", &self.deployment_id)?;
+        name("workspace", &self.workspace)?;
+        if self.health_path.len() > 1024 {
+            return Err(Status::invalid_argument(
+                "health_path is at most 1024 bytes",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ mod jobs;
 mod limits;
 mod runner;
 mod shared;
-mod status;
+pub(crate) mod status;
 
 pub(crate) use admin::staged_restore_path;
 pub(crate) use shared::{Settings, Shared};
@@ -312,6 +312,23 @@ impl pb::wayline_server::Wayline for Service {
     ) -> Rs<pb::CheckDeploymentHealthResponse> {
         self.shared.admit(&req, "CheckDeploymentHealth")?;
         crate::urls::check_health(&self.shared, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_canary(&self, req: Request<pb::SetCanaryRequest>) -> Rs<pb::Canary> {
+        self.shared.admit(&req, "SetCanary")?;
+        crate::canary::set(&self.shared, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_canaries(
+        &self,
+        req: Request<pb::ListCanariesRequest>,
+    ) -> Rs<pb::ListCanariesResponse> {
+        self.shared.admit(&req, "ListCanaries")?;
+        crate::canary::list(&self.shared, req.into_inner())
             .await
             .map(Response::new)
     }

@@ -252,6 +252,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every hostname.
     fn list_hostnames(&self) -> Pending<Vec<pb::Hostname>>;
 
+    /// Stores the app's canary (replacing the one before), or with weight 0 removes it.
+    fn set_canary(&self, canary: pb::Canary) -> Pending<()>;
+    /// Every stored canary, by project, app and workspace.
+    fn list_canaries(&self) -> Pending<Vec<pb::Canary>>;
+
     /// Inserts or replaces a trigger (assigning an id when empty).
     fn upsert_trigger(&self, trigger: pb::Trigger) -> Pending<pb::Trigger>;
     /// Every trigger.

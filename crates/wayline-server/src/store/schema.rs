@@ -61,6 +61,13 @@ const MIGRATIONS: &[&str] = &[
     UPDATE hostnames SET data = wayline_seal(data);
     UPDATE triggers SET data = wayline_seal(data);
     ",
+    // v3: canaries, one per app and workspace (a sealed `Canary`).
+    r"
+    CREATE TABLE canaries (
+        project TEXT NOT NULL, app TEXT NOT NULL, workspace TEXT NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (project, app, workspace)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

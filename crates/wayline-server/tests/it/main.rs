@@ -5,6 +5,7 @@
 
 mod admin;
 mod auth;
+mod canary;
 mod catalog;
 mod common;
 mod crash;

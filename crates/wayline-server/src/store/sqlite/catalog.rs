@@ -124,6 +124,7 @@ pub(super) fn delete_project(c: &Connection, name: &str) -> Result<bool, StoreEr
     c.execute("DELETE FROM apps WHERE project = ?1", [name])?;
     c.execute("DELETE FROM workspaces WHERE project = ?1", [name])?;
     c.execute("DELETE FROM operations WHERE project = ?1", [name])?;
+    c.execute("DELETE FROM canaries WHERE project = ?1", [name])?;
     Ok(n == 1)
 }
 

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use wayline_proto::v1 as pb;
 
 mod blob;
+mod canary;
 mod catalog;
 mod config;
 mod jobs;
@@ -401,6 +402,14 @@ impl Store for SqliteStore {
 
     fn list_hostnames(&self) -> Pending<Vec<pb::Hostname>> {
         self.read(config::list_hostnames)
+    }
+
+    fn set_canary(&self, canary: pb::Canary) -> Pending<()> {
+        self.write(move |c| canary::set(c, &canary))
+    }
+
+    fn list_canaries(&self) -> Pending<Vec<pb::Canary>> {
+        self.read(canary::list)
     }
 
     fn upsert_trigger(&self, t: pb::Trigger) -> Pending<pb::Trigger> {
