@@ -63,7 +63,7 @@ const MIGRATIONS: &[&str] = &[
     ",
     // v3: canaries, one per app and workspace (a sealed `Canary`).
     r"
-    CREATE TABLE canaries (
+    CREATE TABLE IF NOT EXISTS canaries (
         project TEXT NOT NULL, app TEXT NOT NULL, workspace TEXT NOT NULL, data BLOB NOT NULL,
         PRIMARY KEY (project, app, workspace)
     ) WITHOUT ROWID;
