@@ -115,123 +115,175 @@ struct Scan {
     open_string: bool,
 }
 
-fn scan(line: &str, mut in_block_comment: bool, mut in_string: bool) -> Scan {
-    let b = line.as_bytes();
-    let mut i = 0;
-    let mut delta: isize = 0;
-    let mut leading_closes = 0;
-    let mut seen_other = false;
-    let mut eq = None;
-    let mut depth_at_eq = None;
-    let mut heredoc = None;
-    // Interpolation nesting inside strings: `${ ... }` may contain braces and strings.
-    let mut interp: Vec<isize> = Vec::new();
-    while i < b.len() {
+fn scan(line: &str, in_block_comment: bool, in_string: bool) -> Scan {
+    let mut s = Scanner {
+        line,
+        b: line.as_bytes(),
+        i: 0,
+        in_block_comment,
+        in_string,
+        interp: Vec::new(),
+        seen_other: false,
+        delta: 0,
+        leading_closes: 0,
+        eq: None,
+        depth_at_eq: None,
+        heredoc: None,
+    };
+    while s.i < s.b.len() {
+        if s.in_block_comment {
+            s.comment_byte();
+        } else if s.in_string {
+            s.string_byte();
+        } else if !s.code_byte() {
+            break;
+        }
+    }
+    Scan {
+        delta: s.delta,
+        leading_closes: s.leading_closes,
+        eq: s.eq,
+        depth_at_eq: s.depth_at_eq,
+        heredoc: s.heredoc,
+        in_block_comment: s.in_block_comment,
+        open_string: s.in_string || !s.interp.is_empty(),
+    }
+}
+
+/// [`scan`]'s walk over one line: a block comment, a string (with its interpolations) or code
+/// at `i`, each mode one method that moves `i` on.
+struct Scanner<'l> {
+    line: &'l str,
+    b: &'l [u8],
+    i: usize,
+    in_block_comment: bool,
+    in_string: bool,
+    /// Interpolation nesting inside strings: `${ ... }` may contain braces and strings.
+    interp: Vec<isize>,
+    /// Something other than a closing bracket came before (so a close is not leading).
+    seen_other: bool,
+    delta: isize,
+    leading_closes: usize,
+    eq: Option<usize>,
+    depth_at_eq: Option<isize>,
+    heredoc: Option<String>,
+}
+
+impl Scanner<'_> {
+    fn comment_byte(&mut self) {
+        if self.b[self.i..].starts_with(b"*/") {
+            self.in_block_comment = false;
+            self.i += 2;
+        } else {
+            self.i += 1;
+        }
+    }
+
+    fn string_byte(&mut self) {
+        let (b, i) = (self.b, self.i);
         let c = b[i];
-        if in_block_comment {
-            if b[i..].starts_with(b"*/") {
-                in_block_comment = false;
-                i += 2;
-            } else {
-                i += 1;
-            }
-            continue;
-        }
-        if in_string {
-            match c {
-                b'\\' => i += 2,
-                b'"' => {
-                    in_string = false;
-                    i += 1;
-                }
-                b'$' | b'%' if b.get(i + 1) == Some(&b'{') => {
-                    if b.get(i + 2) == Some(&c) {
-                        i += 3; // escaped `$${` / `%%{`
-                    } else {
-                        interp.push(0);
-                        in_string = false;
-                        i += 2;
-                    }
-                }
-                _ => i += 1,
-            }
-            continue;
-        }
         match c {
-            b'#' => break,
-            b'/' if b.get(i + 1) == Some(&b'/') => break,
+            b'\\' => self.i += 2,
+            b'"' => {
+                self.in_string = false;
+                self.i += 1;
+            }
+            b'$' | b'%' if b.get(i + 1) == Some(&b'{') => {
+                if b.get(i + 2) == Some(&c) {
+                    self.i += 3; // escaped `$${` / `%%{`
+                } else {
+                    self.interp.push(0);
+                    self.in_string = false;
+                    self.i += 2;
+                }
+            }
+            _ => self.i += 1,
+        }
+    }
+
+    /// One byte of code; false where the rest of the line is a comment or a heredoc's text.
+    fn code_byte(&mut self) -> bool {
+        let (b, i) = (self.b, self.i);
+        let c = b[i];
+        match c {
+            b'#' => return false,
+            b'/' if b.get(i + 1) == Some(&b'/') => return false,
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                in_block_comment = true;
-                i += 2;
-                continue;
+                self.in_block_comment = true;
+                self.i += 2;
+                return true;
             }
             b'"' => {
-                in_string = true;
-                seen_other = true;
+                self.in_string = true;
+                self.seen_other = true;
             }
             b'<' if b[i..].starts_with(b"<<") => {
-                let rest = &line[i + 2..];
+                let rest = &self.line[i + 2..];
                 let rest = rest.strip_prefix('-').unwrap_or(rest);
                 let ident: String = rest
                     .chars()
                     .take_while(|c| c.is_alphanumeric() || *c == '_')
                     .collect();
                 if !ident.is_empty() {
-                    heredoc = Some(ident);
-                    break;
+                    self.heredoc = Some(ident);
+                    return false;
                 }
-                seen_other = true;
+                self.seen_other = true;
             }
             b'{' | b'[' | b'(' => {
-                if let Some(top) = interp.last_mut() {
+                if let Some(top) = self.interp.last_mut() {
                     *top += 1;
                 } else {
-                    delta += 1;
+                    self.delta += 1;
                 }
-                seen_other = true;
+                self.seen_other = true;
             }
             b'}' | b']' | b')' => {
-                if let Some(top) = interp.last_mut() {
-                    if *top == 0 && c == b'}' {
-                        interp.pop();
-                        in_string = true;
-                        i += 1;
-                        continue;
-                    }
-                    *top -= 1;
-                } else {
-                    delta -= 1;
-                    if !seen_other {
-                        leading_closes += 1;
-                    }
+                if self.close(c) {
+                    self.i += 1;
+                    return true;
                 }
             }
-            b'=' if interp.is_empty() => {
-                let prev = if i > 0 { b[i - 1] } else { b' ' };
-                let next = b.get(i + 1).copied().unwrap_or(b' ');
-                if eq.is_none()
-                    && !matches!(prev, b'=' | b'!' | b'<' | b'>')
-                    && next != b'='
-                    && next != b'>'
-                {
-                    eq = Some(i);
-                    depth_at_eq = Some(delta);
-                }
-                seen_other = true;
-            }
+            b'=' if self.interp.is_empty() => self.equals(),
             b' ' | b'\t' => {}
-            _ => seen_other = true,
+            _ => self.seen_other = true,
         }
-        i += 1;
+        self.i += 1;
+        true
     }
-    Scan {
-        delta,
-        leading_closes,
-        eq,
-        depth_at_eq,
-        heredoc,
-        in_block_comment,
-        open_string: in_string || !interp.is_empty(),
+
+    /// A closing bracket; true when it ends an interpolation (back inside the string).
+    fn close(&mut self, c: u8) -> bool {
+        if let Some(top) = self.interp.last_mut() {
+            if *top == 0 && c == b'}' {
+                self.interp.pop();
+                self.in_string = true;
+                return true;
+            }
+            *top -= 1;
+        } else {
+            self.delta -= 1;
+            if !self.seen_other {
+                self.leading_closes += 1;
+            }
+        }
+        false
+    }
+
+    /// The first `=` of an attribute (not `==`, `!=`, `<=`, `>=` or `=>`).
+    fn equals(&mut self) {
+        let (b, i) = (self.b, self.i);
+        let prev = if i > 0 { b[i - 1] } else { b' ' };
+        let next = b.get(i + 1).copied().unwrap_or(b' ');
+        if self.eq.is_none()
+            && !matches!(prev, b'=' | b'!' | b'<' | b'>')
+            && next != b'='
+            && next != b'>'
+        {
+            self.eq = Some(i);
+            self.depth_at_eq = Some(self.delta);
+        }
+        self.seen_other = true;
     }
 }
 

@@ -66,65 +66,106 @@ pub(super) fn resolve_variables(
     } else {
         inputs.salt.as_str()
     };
-    let mut values: Vec<Option<(Value, VariableSource)>> = vec![None; config.variables.len()];
-    let idx = |name: &str| config.variables.iter().position(|v| v.name == name);
-
+    let mut r = Resolver {
+        config,
+        values: vec![None; config.variables.len()],
+        bad_default: vec![false; config.variables.len()],
+    };
     // 1. defaults: literals (functions allowed, no variables), or dynamic().
-    // Variables whose default was wrong: "has no value" would only repeat the problem.
-    let mut bad_default = vec![false; config.variables.len()];
-    let scope = project_scope(&inputs.workspace, &config.project_dir);
-    for (i, v) in config.variables.iter().enumerate() {
-        let Some(e) = &v.default else { continue };
-        match eval_minimal(
-            &e.expr,
-            Some(&e.hexpr),
-            &|n| scope.get(n),
-            &config.project_dir,
-        ) {
-            Ok(val) if is_dynamic(&val) => values[i] = Some((val, VariableSource::Dynamic)),
-            Ok(val) => match convert(val, &v.ty) {
-                Ok(c) => values[i] = Some((c, VariableSource::Default)),
-                Err(m) => {
-                    bad_default[i] = true;
-                    diags.push(Diagnostic::at(
-                        &e.file,
-                        e.span.clone(),
-                        format!("invalid default for variable `{}`: {m}", v.name),
-                    ));
+    r.defaults(inputs, diags);
+    // 2. server-side project variables.
+    for (k, v) in &inputs.server_vars {
+        let what = || Diagnostic::error("server variable");
+        r.set(
+            k,
+            RawValue::Text(v.clone()),
+            VariableSource::Server,
+            &what,
+            diags,
+            false,
+        );
+    }
+    // 3. auto files.
+    if inputs.auto_var_files {
+        for p in auto_var_files(&config.project_dir) {
+            read_var_file(&p, diags, &mut r);
+        }
+    }
+    // 4. environment.
+    r.set_from_env(&inputs.env, diags);
+    // 5. -var-file.
+    for p in &inputs.var_files {
+        read_var_file(p, diags, &mut r);
+    }
+    // 6. -var.
+    r.set_from_flags(&inputs.cli_vars, diags);
+    r.finish(salt, missing_is_warning, diags)
+}
+
+/// The value each declared variable has so far, and where it came from.
+struct Resolver<'c> {
+    config: &'c Config,
+    values: Vec<Option<(Value, VariableSource)>>,
+    /// Variables whose default was wrong: "has no value" would only repeat the problem.
+    bad_default: Vec<bool>,
+}
+
+impl Resolver<'_> {
+    fn defaults(&mut self, inputs: &EvalInputs, diags: &mut Diagnostics) {
+        let config = self.config;
+        let scope = project_scope(&inputs.workspace, &config.project_dir);
+        for (i, v) in config.variables.iter().enumerate() {
+            let Some(e) = &v.default else { continue };
+            match eval_minimal(
+                &e.expr,
+                Some(&e.hexpr),
+                &|n| scope.get(n),
+                &config.project_dir,
+            ) {
+                Ok(val) if is_dynamic(&val) => {
+                    self.values[i] = Some((val, VariableSource::Dynamic));
                 }
-            },
-            Err(err) => {
-                let msg = match err.kind() {
-                    ErrorKind::UndefinedVar(_) => format!(
-                        "the default of variable `{}` must be a literal value; it cannot refer to other values",
-                        v.name
-                    ),
-                    other => format!("invalid default for variable `{}`: {other}", v.name),
-                };
-                bad_default[i] = true;
-                diags.push(Diagnostic::at(&e.file, e.span.clone(), msg));
+                Ok(val) => match convert(val, &v.ty) {
+                    Ok(c) => self.values[i] = Some((c, VariableSource::Default)),
+                    Err(m) => {
+                        self.bad_default[i] = true;
+                        diags.push(Diagnostic::at(
+                            &e.file,
+                            e.span.clone(),
+                            format!("invalid default for variable `{}`: {m}", v.name),
+                        ));
+                    }
+                },
+                Err(err) => {
+                    let msg = match err.kind() {
+                        ErrorKind::UndefinedVar(_) => format!(
+                            "the default of variable `{}` must be a literal value; it cannot refer to other values",
+                            v.name
+                        ),
+                        other => format!("invalid default for variable `{}`: {other}", v.name),
+                    };
+                    self.bad_default[i] = true;
+                    diags.push(Diagnostic::at(&e.file, e.span.clone(), msg));
+                }
             }
         }
     }
 
-    let mut set = |name: &str,
-                   raw: RawValue,
-                   source: VariableSource,
-                   what: &dyn Fn() -> Diagnostic,
-                   diags: &mut Diagnostics,
-                   strict: bool| {
-        let Some(i) = idx(name) else {
+    /// Sets variable `name` from `source`; a wrong value is reported where `what` says, an
+    /// undeclared name only when `strict` (server values and the environment may hold others).
+    fn set(
+        &mut self,
+        name: &str,
+        raw: RawValue,
+        source: VariableSource,
+        what: &dyn Fn() -> Diagnostic,
+        diags: &mut Diagnostics,
+        strict: bool,
+    ) {
+        let config = self.config;
+        let Some(i) = config.variables.iter().position(|v| v.name == name) else {
             if strict {
-                let d = what();
-                let d = Diagnostic {
-                    message: format!("{}: undeclared variable `{name}`", d.message),
-                    ..d
-                };
-                let d = match did_you_mean(name, config.variables.iter().map(|v| v.name.as_str())) {
-                    Some(h) => d.with_help(h),
-                    None => d.with_help(format!("declare it with `variable \"{name}\" {{}}`")),
-                };
-                diags.push(d);
+                diags.push(undeclared(config, name, what()));
             }
             return;
         };
@@ -135,171 +176,198 @@ pub(super) fn resolve_variables(
         };
         match value.and_then(|v| convert(v, &decl.ty)) {
             Ok(v) => {
-                values[i] = Some((v, source));
-                bad_default[i] = false;
+                self.values[i] = Some((v, source));
+                self.bad_default[i] = false;
             }
             Err(m) => {
                 // "has no value" would only repeat this error.
-                bad_default[i] = values[i].is_none();
-                let mut d = what();
-                if d.location.is_none() {
-                    // A flag or environment value has no place in a file: point at the
-                    // declaration it is checked against.
-                    let at = Diagnostic::at(&config.file, decl.name_span.clone(), "");
-                    d.location = at.location;
-                    d.source_line = at.source_line;
-                    d.width = at.width;
-                }
-                // Never echo a sensitive value back, even a wrong one.
-                let m = if decl.sensitive {
-                    "the value does not have this type (not shown: sensitive)".to_owned()
-                } else {
-                    m
-                };
-                diags.push(Diagnostic {
-                    message: format!(
-                        "{}: invalid value for variable `{name}` ({}): {m}",
-                        d.message, decl.ty
-                    ),
-                    ..d
-                });
+                self.bad_default[i] = self.values[i].is_none();
+                diags.push(invalid_value(config, decl, &m, what()));
             }
         }
-    };
+    }
 
-    // 2. server-side project variables.
-    for (k, v) in &inputs.server_vars {
-        set(
-            k,
-            RawValue::Text(v.clone()),
-            VariableSource::Server,
-            &|| Diagnostic::error("server variable"),
-            diags,
-            false,
-        );
-    }
-    // 3. auto files.
-    if inputs.auto_var_files {
-        let mut auto: Vec<PathBuf> = fs_err::read_dir(&config.project_dir)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        let n = p
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        [
-                            ".auto.wlvars",
-                            ".auto.wpvars",
-                            ".auto.wlvars.json",
-                            ".auto.wpvars.json",
-                        ]
-                        .iter()
-                        .any(|s| n.ends_with(s))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        auto.sort();
-        for p in auto {
-            read_var_file(&p, diags, &mut set);
-        }
-    }
-    // 4. environment.
-    for v in &config.variables {
-        let names = [format!("WL_VAR_{}", v.name), format!("WP_VAR_{}", v.name)];
-        let found = names
-            .iter()
-            .chain(v.env.iter())
-            .find_map(|n| inputs.env.get(n).map(|val| (n.clone(), val.clone())));
-        if let Some((n, val)) = found {
-            set(
-                &v.name,
-                RawValue::Text(val),
-                VariableSource::Env,
-                &|| Diagnostic::error(format!("environment variable `{n}`")),
-                diags,
-                false,
-            );
-        }
-    }
-    // 5. -var-file.
-    for p in &inputs.var_files {
-        read_var_file(p, diags, &mut set);
-    }
-    // 6. -var.
-    for item in &inputs.cli_vars {
-        match item.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                let k = k.trim().to_owned();
-                set(
-                    &k,
-                    RawValue::Text(v.to_owned()),
-                    VariableSource::Cli,
-                    &|| Diagnostic::error(format!("`-var {k}=…`")),
+    /// `WL_VAR_<name>`, `WP_VAR_<name>` and the variable's own `env` names, first found wins.
+    fn set_from_env(&mut self, env: &HashMap<String, String>, diags: &mut Diagnostics) {
+        for v in &self.config.variables {
+            let names = [format!("WL_VAR_{}", v.name), format!("WP_VAR_{}", v.name)];
+            let found = names
+                .iter()
+                .chain(v.env.iter())
+                .find_map(|n| env.get(n).map(|val| (n.clone(), val.clone())));
+            if let Some((n, val)) = found {
+                let what = || Diagnostic::error(format!("environment variable `{n}`"));
+                self.set(
+                    &v.name,
+                    RawValue::Text(val),
+                    VariableSource::Env,
+                    &what,
                     diags,
-                    true,
+                    false,
                 );
             }
-            _ => diags.push(Diagnostic::error(format!(
-                "`-var {item}`: expected NAME=VALUE"
-            ))),
         }
     }
 
-    let mut out = Vec::with_capacity(config.variables.len());
-    for ((decl, v), bad) in config.variables.iter().zip(values).zip(bad_default) {
-        let Some((value, source)) = v else {
-            if bad {
-                continue;
-            }
-            let d = Diagnostic::at(&config.file, decl.name_span.clone(), format!("variable `{}` has no value", decl.name)).with_help(format!(
-                "give it a `default`, or set it with `-var {0}=...`, a `*.auto.wlvars` file or `WL_VAR_{0}`",
-                decl.name
-            ));
-            // `validate` cannot see the values stored on the server: a job may still get one.
-            diags.push(if missing_is_warning {
-                Diagnostic {
-                    message: format!(
-                        "variable `{}` has no value here; a job fails unless the server has one",
-                        decl.name
-                    ),
-                    ..d
+    /// `-var NAME=VALUE` flags, in order.
+    fn set_from_flags(&mut self, flags: &[String], diags: &mut Diagnostics) {
+        for item in flags {
+            match item.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    let k = k.trim().to_owned();
+                    let what = || Diagnostic::error(format!("`-var {k}=…`"));
+                    self.set(
+                        &k,
+                        RawValue::Text(v.to_owned()),
+                        VariableSource::Cli,
+                        &what,
+                        diags,
+                        true,
+                    );
                 }
-                .warning()
-            } else {
-                d
-            });
-            continue;
-        };
-        let value_json = match (&source, &value) {
-            (VariableSource::Dynamic, Value::Object(o)) => {
-                to_json(o.get(DYNAMIC_KEY).unwrap_or(&Value::Null))
+                _ => diags.push(Diagnostic::error(format!(
+                    "`-var {item}`: expected NAME=VALUE"
+                ))),
             }
-            _ => to_json(&value),
-        };
-        let hash = decl.sensitive.then(|| sensitive_hash(salt, &value_json));
-        out.push(ResolvedVariable {
-            name: decl.name.clone(),
-            value_json,
-            source,
-            sensitive: decl.sensitive,
-            hash,
-        });
+        }
     }
-    out
+
+    /// The final values, in declaration order; a variable with none is reported (a warning
+    /// when `missing_is_warning`: `validate` cannot see the server's values).
+    fn finish(
+        self,
+        salt: &str,
+        missing_is_warning: bool,
+        diags: &mut Diagnostics,
+    ) -> Vec<ResolvedVariable> {
+        let config = self.config;
+        let mut out = Vec::with_capacity(config.variables.len());
+        for ((decl, v), bad) in config
+            .variables
+            .iter()
+            .zip(self.values)
+            .zip(self.bad_default)
+        {
+            let Some((value, source)) = v else {
+                if !bad {
+                    diags.push(no_value(config, decl, missing_is_warning));
+                }
+                continue;
+            };
+            let value_json = match (&source, &value) {
+                (VariableSource::Dynamic, Value::Object(o)) => {
+                    to_json(o.get(DYNAMIC_KEY).unwrap_or(&Value::Null))
+                }
+                _ => to_json(&value),
+            };
+            let hash = decl.sensitive.then(|| sensitive_hash(salt, &value_json));
+            out.push(ResolvedVariable {
+                name: decl.name.clone(),
+                value_json,
+                source,
+                sensitive: decl.sensitive,
+                hash,
+            });
+        }
+        out
+    }
 }
 
-pub(super) enum RawValue {
+/// `*.auto.wlvars[.json]` and `*.auto.wpvars[.json]` in `dir`, in name order.
+fn auto_var_files(dir: &Path) -> Vec<PathBuf> {
+    const SUFFIXES: [&str; 4] = [
+        ".auto.wlvars",
+        ".auto.wpvars",
+        ".auto.wlvars.json",
+        ".auto.wpvars.json",
+    ];
+    let mut auto: Vec<PathBuf> = fs_err::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    SUFFIXES.iter().any(|s| n.ends_with(s))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    auto.sort();
+    auto
+}
+
+/// "<what>: undeclared variable `name`", with the closest declared name.
+fn undeclared(config: &Config, name: &str, d: Diagnostic) -> Diagnostic {
+    let d = Diagnostic {
+        message: format!("{}: undeclared variable `{name}`", d.message),
+        ..d
+    };
+    match did_you_mean(name, config.variables.iter().map(|v| v.name.as_str())) {
+        Some(h) => d.with_help(h),
+        None => d.with_help(format!("declare it with `variable \"{name}\" {{}}`")),
+    }
+}
+
+/// "<what>: invalid value for variable `name` (type): why", never showing a sensitive value.
+fn invalid_value(config: &Config, decl: &VariableDecl, m: &str, mut d: Diagnostic) -> Diagnostic {
+    if d.location.is_none() {
+        // A flag or environment value has no place in a file: point at the declaration it
+        // is checked against.
+        let at = Diagnostic::at(&config.file, decl.name_span.clone(), "");
+        d.location = at.location;
+        d.source_line = at.source_line;
+        d.width = at.width;
+    }
+    // Never echo a sensitive value back, even a wrong one.
+    let m = if decl.sensitive {
+        "the value does not have this type (not shown: sensitive)"
+    } else {
+        m
+    };
+    Diagnostic {
+        message: format!(
+            "{}: invalid value for variable `{}` ({}): {m}",
+            d.message, decl.name, decl.ty
+        ),
+        ..d
+    }
+}
+
+/// "variable `name` has no value", or in `validate` the warning that a job needs one.
+fn no_value(config: &Config, decl: &VariableDecl, missing_is_warning: bool) -> Diagnostic {
+    let d = Diagnostic::at(
+        &config.file,
+        decl.name_span.clone(),
+        format!("variable `{}` has no value", decl.name),
+    )
+    .with_help(format!(
+        "give it a `default`, or set it with `-var {0}=...`, a `*.auto.wlvars` file or `WL_VAR_{0}`",
+        decl.name
+    ));
+    // `validate` cannot see the values stored on the server: a job may still get one.
+    if missing_is_warning {
+        Diagnostic {
+            message: format!(
+                "variable `{}` has no value here; a job fails unless the server has one",
+                decl.name
+            ),
+            ..d
+        }
+        .warning()
+    } else {
+        d
+    }
+}
+
+enum RawValue {
     Text(String),
     Value(Value),
 }
 
-pub(super) type SetFn<'a> =
-    dyn FnMut(&str, RawValue, VariableSource, &dyn Fn() -> Diagnostic, &mut Diagnostics, bool) + 'a;
-
-pub(super) fn read_var_file(path: &Path, diags: &mut Diagnostics, set: &mut SetFn<'_>) {
+fn read_var_file(path: &Path, diags: &mut Diagnostics, r: &mut Resolver<'_>) {
     let text = match fs_err::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -332,7 +400,7 @@ pub(super) fn read_var_file(path: &Path, diags: &mut Diagnostics, set: &mut SetF
                 let span = a.key.span().unwrap_or(0..0);
                 let vspan = a.value.span().unwrap_or(0..0);
                 match eval_minimal(&a.value, None, &|_| None, Path::new(".")) {
-                    Ok(v) => set(
+                    Ok(v) => r.set(
                         a.key.as_str(),
                         RawValue::Value(v),
                         VariableSource::File,
