@@ -256,9 +256,9 @@ fn verdict(
         .unwrap_or_default();
     let msg = update.message.clone().unwrap_or_default();
     match state {
-        UpdateState::ROLLBACK_STARTED
-        | UpdateState::ROLLBACK_COMPLETED
-        | UpdateState::ROLLBACK_PAUSED => Some(Err(format!(
+        // Traffic is back on the previous deployment only once Swarm's rollback has finished.
+        UpdateState::ROLLBACK_STARTED => None,
+        UpdateState::ROLLBACK_COMPLETED | UpdateState::ROLLBACK_PAUSED => Some(Err(format!(
             "Swarm rolled it back ({msg}{failed}); traffic stays on the previous deployment"
         ))),
         UpdateState::PAUSED => Some(Err(format!("the update paused ({msg}{failed})"))),
@@ -269,6 +269,10 @@ fn verdict(
             .find(|x| x.state == "pending" && x.message.contains("no suitable node"))
             .map(|x| Err(format!("task {}", x.describe()))),
     }
+}
+
+fn rolling_back(update: &bollard::models::ServiceUpdateStatus) -> bool {
+    update.state == Some(UpdateState::ROLLBACK_STARTED)
 }
 
 /// Waits (at most `limit`) for `target`. A rollback by Swarm fails the release with Swarm's
@@ -294,6 +298,13 @@ pub async fn converge(
         let failure = match verdict(target, &update, new.len(), &all) {
             Some(Ok(())) => return Ok(new),
             Some(Err(e)) => Some(e),
+            None if Instant::now() >= deadline && rolling_back(&update) => {
+                return Err(DockerError::Other(format!(
+                    "the stable service `{name}` was not moved: Swarm is still rolling it back after {}s ({})",
+                    limit.as_secs(),
+                    update.message.unwrap_or_default()
+                )));
+            }
             None if Instant::now() >= deadline => Some(format!(
                 "{} of {} tasks run the new deployment after {}s",
                 new.len(),

@@ -159,6 +159,9 @@ fn swarm_s_update_status_decides_the_release() {
     assert_eq!(verdict(&target, &updating, 2, &[]), None);
     let completed = status(UpdateState::COMPLETED, "update completed");
     assert_eq!(verdict(&target, &completed, 2, &[]), Some(Ok(())));
+    // Swarm's rollback is waited for: traffic is back on the old tasks only once it is done.
+    let rolling_back = status(UpdateState::ROLLBACK_STARTED, "update rolled back");
+    assert_eq!(verdict(&target, &rolling_back, 0, &[]), None);
     let rolled = status(UpdateState::ROLLBACK_COMPLETED, "rollback completed");
     let failed = task(
         "failed",
