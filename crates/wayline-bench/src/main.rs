@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo build --release -p wayline-cli -p wayline-bench
-//! target/release/wayline-bench [all|cli|server|exec-up|docker-up|compare|fleet] [--wayline target/release/wayline] [--runs N] [--instances N]
+//! target/release/wayline-bench [all|cli|server|exec-up|docker-up|compare|fleet|swarm] [--wayline target/release/wayline] [--runs N] [--instances N]
 //! ```
 //!
 //! Each benchmark runs in a fresh temporary home so nothing of the user's is touched, prints
@@ -15,6 +15,7 @@
 
 mod compare;
 mod fleet;
+mod swarm;
 mod url_proxy;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,9 @@ fn main() {
     }
     if all || what == "compare" {
         compare::bench_compare(&opts);
+    }
+    if what == "swarm" {
+        swarm::bench_swarm(&opts);
     }
     if all || what == "fleet" {
         fleet::bench_fleet(&opts, &fleet_opts);
