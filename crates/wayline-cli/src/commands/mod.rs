@@ -12,6 +12,7 @@ mod plugin_cmd;
 mod project;
 mod runner_cmd;
 mod server_cmd;
+mod status;
 mod timings;
 mod url_service;
 
@@ -55,7 +56,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Destroy { op, auto_approve } => {
             ops::destroy(&env, op, auto_approve, Vec::new()).await
         }
-        Command::Status { all_projects } => catalog::status(&env, all_projects).await,
+        Command::Status { all_projects } => status::status(&env, all_projects).await,
         Command::Logs {
             deployment,
             instance,

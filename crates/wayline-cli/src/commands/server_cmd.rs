@@ -27,141 +27,162 @@ pub(crate) async fn server(_env: &Env, cmd: ServerCmd) -> Result<ExitCode> {
             tls_skip_verify,
             tls,
             context_create,
-        } => {
-            let parsed: wayline_runner::ServerAddr = server_addr.parse()?;
-            let mut opts = wayline_runner::client::ConnectOptions::new(parsed);
-            opts.tls = tls;
-            opts.tls_skip_verify = tls_skip_verify;
-            let mut client = wayline_runner::client::connect(&opts).await?;
-            let token = client
-                .bootstrap_token(())
-                .await
-                .map_err(err)?
-                .into_inner()
-                .token;
-            if let Some(name) = context_create {
-                let contexts = Contexts::open();
-                let ctx = ServerContext {
-                    address: server_addr,
-                    token: token.clone(),
-                    tls,
-                    tls_skip_verify,
-                    embedded: false,
-                };
-                contexts.set(&name, &ctx)?;
-                contexts.set_default(&name)?;
-                note!("Context `{name}` created and set as the default.");
-            }
-            say!("{token}");
-            Ok(ExitCode::SUCCESS)
-        }
-        ServerCmd::Snapshot { file } => {
-            let mut s = session::connect().await?;
-            let mut stream = s
-                .client
-                .create_snapshot(())
-                .await
-                .map_err(err)?
-                .into_inner();
-            let tmp = file.with_extension("partial");
-            // A snapshot holds every config secret: readable by this user only.
-            let mut out = tokio::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .await
-                .with_context(|| format!("cannot write `{}`", tmp.display()))?;
-            let mut hasher = Sha256::new();
-            let mut size = 0usize;
-            let mut expected = None;
-            while let Some(chunk) = stream.next().await {
-                match chunk.map_err(err)?.event {
-                    Some(snapshot_chunk::Event::Data(d)) => {
-                        hasher.update(&d);
-                        size += d.len();
-                        out.write_all(&d).await?;
-                    }
-                    Some(snapshot_chunk::Event::Sha256(h)) => expected = Some(h),
-                    None => {}
-                }
-            }
-            out.flush().await?;
-            let actual = hex::encode(hasher.finalize());
-            match expected {
-                Some(h) if h == actual => {}
-                Some(h) => {
-                    bail!("the snapshot is corrupt: the server said sha256 {h}, received {actual}")
-                }
-                None => {
-                    bail!("the snapshot stream ended without its checksum; the file is incomplete")
-                }
-            }
-            tokio::fs::rename(&tmp, &file).await?;
-            say!(
-                "Snapshot written to `{}` ({size} bytes, sha256 {actual}).",
-                file.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        ServerCmd::Restore { file } => {
-            let data = fs_err::read(&file)?;
-            let digest = hex::encode(Sha256::digest(&data));
-            let mut chunks: Vec<pb::SnapshotChunk> = data
-                .chunks(1 << 20)
-                .map(|c| pb::SnapshotChunk {
-                    event: Some(snapshot_chunk::Event::Data(c.to_vec())),
-                })
-                .collect();
-            chunks.push(pb::SnapshotChunk {
-                event: Some(snapshot_chunk::Event::Sha256(digest)),
-            });
-            let mut s = session::connect().await?;
-            let resp = s
-                .client
-                .restore_snapshot(tokio_stream::iter(chunks))
-                .await
-                .map_err(err)?;
-            say!("Restored the server's data from `{}`.", file.display());
-            if resp.metadata().get("wayline-restart-required").is_some() {
-                if s.context.embedded {
-                    say!(
-                        "Restart your local server to use it: `wayline server stop` (the next command starts it again)."
-                    );
-                } else {
-                    say!("Restart the server to use it; until then it serves its current data.");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => bootstrap(server_addr, tls, tls_skip_verify, context_create).await,
+        ServerCmd::Snapshot { file } => snapshot(&file).await,
+        ServerCmd::Restore { file } => restore(&file).await,
         ServerCmd::Stop => stop().await,
         ServerCmd::ConfigSet {
             advertise_addr,
             advertise_tls,
             advertise_tls_skip_verify,
-        } => {
-            let mut s = session::connect().await?;
-            let mut cfg = s
-                .client
-                .get_server_config(())
-                .await
-                .map_err(err)?
-                .into_inner();
-            if let Some(a) = advertise_addr {
-                cfg.advertise_addr = a;
+        } => config_set(advertise_addr, advertise_tls, advertise_tls_skip_verify).await,
+    }
+}
+
+/// Takes the bootstrap token of a new server; with `context_create`, saves it as a context.
+async fn bootstrap(
+    server_addr: String,
+    tls: bool,
+    tls_skip_verify: bool,
+    context_create: Option<String>,
+) -> Result<ExitCode> {
+    let parsed: wayline_runner::ServerAddr = server_addr.parse()?;
+    let mut opts = wayline_runner::client::ConnectOptions::new(parsed);
+    opts.tls = tls;
+    opts.tls_skip_verify = tls_skip_verify;
+    let mut client = wayline_runner::client::connect(&opts).await?;
+    let token = client
+        .bootstrap_token(())
+        .await
+        .map_err(err)?
+        .into_inner()
+        .token;
+    if let Some(name) = context_create {
+        let contexts = Contexts::open();
+        let ctx = ServerContext {
+            address: server_addr,
+            token: token.clone(),
+            tls,
+            tls_skip_verify,
+            embedded: false,
+        };
+        contexts.set(&name, &ctx)?;
+        contexts.set_default(&name)?;
+        note!("Context `{name}` created and set as the default.");
+    }
+    say!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Streams a snapshot of the server's data to `file`, checking its sha256.
+async fn snapshot(file: &std::path::Path) -> Result<ExitCode> {
+    let mut s = session::connect().await?;
+    let mut stream = s
+        .client
+        .create_snapshot(())
+        .await
+        .map_err(err)?
+        .into_inner();
+    let tmp = file.with_extension("partial");
+    // A snapshot holds every config secret: readable by this user only.
+    let mut out = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .await
+        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0usize;
+    let mut expected = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk.map_err(err)?.event {
+            Some(snapshot_chunk::Event::Data(d)) => {
+                hasher.update(&d);
+                size += d.len();
+                out.write_all(&d).await?;
             }
-            if let Some(t) = advertise_tls {
-                cfg.advertise_tls = t;
-            }
-            if let Some(t) = advertise_tls_skip_verify {
-                cfg.advertise_tls_skip_verify = t;
-            }
-            s.client.set_server_config(cfg).await.map_err(err)?;
-            say!("Server config updated.");
-            Ok(ExitCode::SUCCESS)
+            Some(snapshot_chunk::Event::Sha256(h)) => expected = Some(h),
+            None => {}
         }
     }
+    out.flush().await?;
+    let actual = hex::encode(hasher.finalize());
+    match expected {
+        Some(h) if h == actual => {}
+        Some(h) => {
+            bail!("the snapshot is corrupt: the server said sha256 {h}, received {actual}")
+        }
+        None => {
+            bail!("the snapshot stream ended without its checksum; the file is incomplete")
+        }
+    }
+    tokio::fs::rename(&tmp, &file).await?;
+    say!(
+        "Snapshot written to `{}` ({size} bytes, sha256 {actual}).",
+        file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends `file` to the server to restore its data from.
+async fn restore(file: &std::path::Path) -> Result<ExitCode> {
+    let data = fs_err::read(file)?;
+    let digest = hex::encode(Sha256::digest(&data));
+    let mut chunks: Vec<pb::SnapshotChunk> = data
+        .chunks(1 << 20)
+        .map(|c| pb::SnapshotChunk {
+            event: Some(snapshot_chunk::Event::Data(c.to_vec())),
+        })
+        .collect();
+    chunks.push(pb::SnapshotChunk {
+        event: Some(snapshot_chunk::Event::Sha256(digest)),
+    });
+    let mut s = session::connect().await?;
+    let resp = s
+        .client
+        .restore_snapshot(tokio_stream::iter(chunks))
+        .await
+        .map_err(err)?;
+    say!("Restored the server's data from `{}`.", file.display());
+    if resp.metadata().get("wayline-restart-required").is_some() {
+        if s.context.embedded {
+            say!(
+                "Restart your local server to use it: `wayline server stop` (the next command starts it again)."
+            );
+        } else {
+            say!("Restart the server to use it; until then it serves its current data.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Changes what the server advertises to runners and entrypoints.
+async fn config_set(
+    advertise_addr: Option<String>,
+    advertise_tls: Option<bool>,
+    advertise_tls_skip_verify: Option<bool>,
+) -> Result<ExitCode> {
+    let mut s = session::connect().await?;
+    let mut cfg = s
+        .client
+        .get_server_config(())
+        .await
+        .map_err(err)?
+        .into_inner();
+    if let Some(a) = advertise_addr {
+        cfg.advertise_addr = a;
+    }
+    if let Some(t) = advertise_tls {
+        cfg.advertise_tls = t;
+    }
+    if let Some(t) = advertise_tls_skip_verify {
+        cfg.advertise_tls_skip_verify = t;
+    }
+    s.client.set_server_config(cfg).await.map_err(err)?;
+    say!("Server config updated.");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the server in the foreground until SIGINT/SIGTERM.
