@@ -85,7 +85,7 @@ fn start_url_service(app: SocketAddr, dir: &std::path::Path) -> SocketAddr {
                 deployment_id: "d1".into(),
                 address: String::new(),
                 weight: 100,
-                health_path: String::new(),
+                ..UrlRoute::default()
             };
             let (keep, routes) = watch::channel(Arc::new(vec![route]));
             let mut opts = wayline_url::Options::new("localhost");

@@ -31,6 +31,41 @@ pub struct UrlRoute {
     pub weight: u32,
     /// The path the router's health check asks before a release (empty: `/`, any HTTP answer).
     pub health_path: String,
+    /// The app's own `url { limits {} }`; unset fields take the URL service's defaults.
+    pub limits: UrlLimits,
+}
+
+/// Limits the URL service applies to an app's hosts and deployments; 0 means "not set here"
+/// (the URL service's default, whose 0 means "no limit").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UrlLimits {
+    /// Requests per second each hostname takes (`web.<domain>`, `web--v2.<domain>`).
+    pub requests_per_second: u32,
+    /// Requests a hostname may take at once above its rate (0: the rate, one second's worth).
+    pub burst: u32,
+    /// Bytes per second of request and of response bodies each hostname carries (each
+    /// direction on its own); bodies are slowed to it, never cut.
+    pub bytes_per_second: u64,
+    /// Requests in flight at once per deployment (through either of its hosts).
+    pub max_requests: u32,
+}
+
+impl UrlLimits {
+    /// Each field of `self`, or of `defaults` where `self` leaves it 0.
+    #[must_use]
+    pub fn or(self, defaults: Self) -> Self {
+        let pick32 = |a: u32, b: u32| if a == 0 { b } else { a };
+        Self {
+            requests_per_second: pick32(self.requests_per_second, defaults.requests_per_second),
+            burst: pick32(self.burst, defaults.burst),
+            bytes_per_second: if self.bytes_per_second == 0 {
+                defaults.bytes_per_second
+            } else {
+                self.bytes_per_second
+            },
+            max_requests: pick32(self.max_requests, defaults.max_requests),
+        }
+    }
 }
 
 /// An app as far as hostnames go.

@@ -252,6 +252,7 @@ pub(crate) async fn compute(
             address: d.url.clone(),
             weight: weight(d, live.get(key), canaries.get(key)),
             health_path: String::new(),
+            limits: wayline_core::url::UrlLimits::default(),
         })
         .collect();
     Ok((routes, hosts))

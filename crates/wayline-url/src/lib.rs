@@ -41,6 +41,12 @@ pub mod health;
 #[cfg(feature = "server")]
 pub mod host;
 #[cfg(feature = "server")]
+pub mod limits;
+#[cfg(feature = "server")]
+pub mod metered;
+#[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod pages;
 #[cfg(feature = "server")]
 pub mod proxy;
@@ -54,6 +60,6 @@ pub mod tunnels;
 pub mod upgrade;
 
 #[cfg(feature = "server")]
-pub use service::{Options, Routes, UrlService};
+pub use service::{Metrics, Options, Routes, UrlService};
 #[cfg(feature = "server")]
 pub use tunnels::{Authority, TunnelLimits};

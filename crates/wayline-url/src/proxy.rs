@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
@@ -11,6 +12,9 @@ use hyper::body::Incoming;
 
 use crate::backend::Backend;
 use crate::host;
+use crate::limits::{Active, Host};
+use crate::metered::{Meter, Metered, Way};
+use crate::table::Deployment;
 use crate::pages::page;
 use crate::service::State;
 
@@ -68,13 +72,61 @@ pub(crate) fn forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str) {
     }
 }
 
-/// Routes one request.
+/// What a request was routed to.
+struct Routed {
+    app: String,
+    deployment: Arc<Deployment>,
+    /// The host it came for (the app's or the deployment's).
+    host: Arc<Host>,
+}
+
+/// Finds the deployment for `public_host`, or the page that says why there is none (with the
+/// host entry when the host exists, so the page is counted on it).
+fn resolve(state: &State, public_host: &str) -> Result<Routed, Response<RespBody>> {
+    let port = state.public_port;
+    let Some(target) = host::parse(public_host, &state.domain) else {
+        let msg = format!(
+            "`{public_host}` is not an app host here: apps answer at <app>.{} and <app>--v<N>.{}",
+            state.domain, state.domain
+        );
+        return Err(ours(StatusCode::NOT_FOUND, &msg, &[], port));
+    };
+    let table = state.table();
+    let Some(app) = table.apps.get(target.app) else {
+        let msg = format!("no app has the host `{}`", target.app);
+        return Err(ours(StatusCode::NOT_FOUND, &msg, &[], port));
+    };
+    let found = match target.sequence {
+        Some(n) => app
+            .deployments
+            .get(&n)
+            .map(|d| (Arc::clone(d), Arc::clone(&d.host)))
+            .ok_or_else(|| format!("{} has no deployment v{n}", target.app)),
+        None => app
+            .released(state.roll())
+            .map(|d| (Arc::clone(d), Arc::clone(&app.host)))
+            .ok_or_else(|| format!("{} has no released deployment yet", target.app)),
+    };
+    match found {
+        Ok((deployment, host)) => Ok(Routed {
+            app: target.app.to_owned(),
+            deployment,
+            host,
+        }),
+        Err(msg) => {
+            let hosts = app.hosts(target.app, &state.domain);
+            Err(ours(StatusCode::NOT_FOUND, &msg, &hosts, port))
+        }
+    }
+}
+
+/// Routes one request; the answer is counted on its host and its body metered.
 pub async fn handle(
     state: Arc<State>,
     peer: SocketAddr,
     req: Request<Incoming>,
-) -> Response<RespBody> {
-    let port = state.public_port;
+) -> Response<Metered<RespBody>> {
+    let started = Instant::now();
     let raw = req
         .headers()
         .get(header::HOST)
@@ -83,50 +135,59 @@ pub async fn handle(
         .unwrap_or("")
         .to_ascii_lowercase();
     let public_host = host::strip_port(&raw).to_owned();
-    let Some(target) = host::parse(&public_host, &state.domain) else {
+    let routed = match resolve(&state, &public_host) {
+        Ok(r) => r,
+        Err(page) => return page.map(Metered::plain),
+    };
+    let host = Arc::clone(&routed.host);
+    let (resp, active) = match limited(&state, routed, peer, req, &raw).await {
+        Ok(pair) => pair,
+        Err(page) => (page, None),
+    };
+    host.stats.record(resp.status().as_u16(), started.elapsed());
+    resp.map(|b| Metered::new(b, Meter::new(host, Way::Out, active)))
+}
+
+/// Applies the host's rate and the deployment's bound on requests in flight, then proxies.
+async fn limited(
+    state: &State,
+    routed: Routed,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+    raw: &str,
+) -> Result<(Response<RespBody>, Option<Active>), Response<RespBody>> {
+    let port = state.public_port;
+    let Routed {
+        app,
+        deployment,
+        host,
+    } = routed;
+    if let Some(rate) = &host.rate
+        && let Err(wait) = rate.check()
+    {
+        let secs = crate::limits::retry_after_secs(wait);
         let msg = format!(
-            "`{public_host}` is not an app host here: apps answer at <app>.{} and <app>--v<N>.{}",
-            state.domain, state.domain
+            "{} is over its rate limit of {} requests per second (burst {}); retry in {secs} s",
+            host.name, rate.per_second, rate.burst
         );
-        return ours(StatusCode::NOT_FOUND, &msg, &[], port);
-    };
-    let table = state.table();
-    let Some(app) = table.apps.get(target.app) else {
-        let msg = format!("no app has the host `{}`", target.app);
-        return ours(StatusCode::NOT_FOUND, &msg, &[], port);
-    };
-    let deployment = match target.sequence {
-        Some(n) => match app.deployments.get(&n) {
-            Some(d) => d,
-            None => {
-                let msg = format!("{} has no deployment v{n}", target.app);
-                return ours(
-                    StatusCode::NOT_FOUND,
-                    &msg,
-                    &app.hosts(target.app, &state.domain),
-                    port,
-                );
-            }
-        },
-        None => match app.released(state.roll()) {
-            Some(d) => d,
-            None => {
-                let msg = format!("{} has no released deployment yet", target.app);
-                return ours(
-                    StatusCode::NOT_FOUND,
-                    &msg,
-                    &app.hosts(target.app, &state.domain),
-                    port,
-                );
-            }
-        },
-    };
+        let mut page = ours(StatusCode::TOO_MANY_REQUESTS, &msg, &[], port);
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Err(page);
+    }
+    let active = deployment.host.enter().map_err(|limit| {
+        let msg = format!(
+            "{app} v{} has {limit} requests in flight, its limit (max_requests); try again shortly",
+            deployment.sequence
+        );
+        ours(StatusCode::SERVICE_UNAVAILABLE, &msg, &[], port)
+    })?;
     let Some(backend) = deployment.pick() else {
         let msg = format!(
-            "{} v{} has no instance to serve it: no entrypoint tunnel is connected and its platform reported no address",
-            target.app, deployment.sequence
+            "{app} v{} has no instance to serve it: no entrypoint tunnel is connected and its platform reported no address",
+            deployment.sequence
         );
-        return ours(StatusCode::SERVICE_UNAVAILABLE, &msg, &[], port);
+        return Err(ours(StatusCode::SERVICE_UNAVAILABLE, &msg, &[], port));
     };
     let path = req
         .uri()
@@ -134,25 +195,24 @@ pub async fn handle(
         .map_or("/", http::uri::PathAndQuery::as_str)
         .to_owned();
     let result = match crate::upgrade::requested(req.headers()) {
-        Some(protocol) => crate::upgrade::proxy(&backend, req, protocol, peer, &raw, &path).await,
-        None => forward(&backend, req, peer, &raw, &path).await,
+        Some(protocol) => crate::upgrade::proxy(&backend, req, protocol, peer, raw, &path).await,
+        None => {
+            let req = req.map(|b| Metered::new(b, Meter::new(Arc::clone(&host), Way::In, None)));
+            forward(&backend, req, peer, raw, &path).await
+        }
     };
-    result.unwrap_or_else(|e| {
-        tracing::debug!(app = target.app, sequence = deployment.sequence, error = %e, "proxy error");
-        let msg = format!(
-            "{} v{} ({}): {e}",
-            target.app,
-            deployment.sequence,
-            backend.name()
-        );
+    let resp = result.unwrap_or_else(|e| {
+        tracing::debug!(app, sequence = deployment.sequence, error = %e, "proxy error");
+        let msg = format!("{app} v{} ({}): {e}", deployment.sequence, backend.name());
         ours(StatusCode::BAD_GATEWAY, &msg, &[], port)
-    })
+    });
+    Ok((resp, Some(active)))
 }
 
 /// Sends one plain request to the instance; the answer's body streams back.
 async fn forward(
     backend: &Backend,
-    req: Request<Incoming>,
+    req: Request<Metered<Incoming>>,
     peer: SocketAddr,
     raw_host: &str,
     path: &str,

@@ -1,7 +1,6 @@
 //! The running URL service: the ingress listener, the tunnel listener(s), and the task that
 //! rebuilds the routing table when the server's routes or the tunnels change.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,10 +12,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
-use wayline_core::url::UrlRoute;
+use wayline_core::url::{UrlLimits, UrlRoute};
 
-use crate::backend::Backend;
-use crate::table::Table;
+use crate::table::{Kept, Table};
 use crate::tunnels::{Authority, TunnelLimits, Tunnels};
 
 /// The server's routes, replaced as a whole when anything changes.
@@ -54,6 +52,8 @@ pub struct Options {
     pub header_timeout: Duration,
     /// Bounds on tunnels.
     pub tunnels: TunnelLimits,
+    /// Limits for hosts and deployments whose app sets none (0: no limit).
+    pub limits: UrlLimits,
 }
 
 impl Options {
@@ -67,6 +67,7 @@ impl Options {
             max_header_bytes: 64 << 10,
             header_timeout: Duration::from_secs(30),
             tunnels: TunnelLimits::default(),
+            limits: UrlLimits::default(),
         }
     }
 }
@@ -106,6 +107,26 @@ impl HealthChecker {
     /// See [`crate::health::check`].
     pub async fn check(&self, id: &str, path: &str, within: Duration) -> Result<String, String> {
         crate::health::check(&self.0, id, path, within).await
+    }
+}
+
+/// Renders a running service's figures for `/metrics`.
+#[derive(Clone)]
+pub struct Metrics(Arc<State>);
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// The per-host families as OpenMetrics text (no `# EOF`), see [`crate::metrics`].
+    pub fn render(&self) -> String {
+        let table = self.0.table();
+        let mut hosts: Vec<_> = table.hosts().collect();
+        hosts.sort_by(|a, b| a.name.cmp(&b.name));
+        crate::metrics::render(hosts.iter().map(|h| (h.name.as_str(), &*h.stats)))
     }
 }
 
@@ -171,6 +192,7 @@ impl UrlService {
             Arc::clone(&state),
             Arc::clone(&tunnels),
             routes,
+            opts.limits,
             stop_rx.clone(),
         ))];
         if let Some(path) = &opts.tunnel_socket {
@@ -228,6 +250,11 @@ impl UrlService {
         HealthChecker(Arc::clone(&self.state))
     }
 
+    /// A handle for `/metrics`.
+    pub fn metrics(&self) -> Metrics {
+        Metrics(Arc::clone(&self.state))
+    }
+
     /// The current routing table (for status pages and tests).
     pub fn table(&self) -> Arc<Table> {
         self.state.table()
@@ -249,14 +276,21 @@ async fn rebuild(
     state: Arc<State>,
     tunnels: Arc<Tunnels>,
     mut routes: Routes,
+    defaults: UrlLimits,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut ticks = tunnels.watch();
-    let mut direct: HashMap<String, Arc<Backend>> = HashMap::new();
+    let mut kept = Kept::default();
     loop {
         let current = Arc::clone(&routes.borrow_and_update());
         ticks.borrow_and_update();
-        let table = Table::build(&current, &tunnels.snapshot(), &mut direct);
+        let table = Table::build(
+            &current,
+            &tunnels.snapshot(),
+            &mut kept,
+            defaults,
+            &state.domain,
+        );
         *state.table.write().expect("table") = Arc::new(table);
         tokio::select! {
             r = routes.changed() => if r.is_err() { return },

@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use wayline_core::url::UrlRoute;
+use wayline_core::url::{UrlLimits, UrlRoute};
 
 use crate::backend::Backend;
+use crate::limits::Host;
 
 /// One deployment's instances.
 #[derive(Debug)]
@@ -20,6 +21,8 @@ pub struct Deployment {
     pub backends: Vec<Arc<Backend>>,
     /// Share of the app host's traffic, percent.
     pub weight: u32,
+    /// Its host `<app>--v<N>.<domain>`: limits, figures, and its requests in flight.
+    pub host: Arc<Host>,
     next: AtomicUsize,
 }
 
@@ -40,10 +43,12 @@ impl Deployment {
 }
 
 /// One app host.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct App {
     /// Its deployments by `vN`.
     pub deployments: BTreeMap<u64, Arc<Deployment>>,
+    /// `<app>.<domain>`, with the limits of the deployment that takes most of its traffic.
+    pub host: Arc<Host>,
 }
 
 impl App {
@@ -83,6 +88,31 @@ pub struct Table {
     pub apps: HashMap<String, App>,
 }
 
+/// What one table build hands the next: direct backends (their connection pools) and host
+/// entries (their limiters' state and figures), by address and by host name.
+#[derive(Debug, Default)]
+pub struct Kept {
+    direct: HashMap<String, Arc<Backend>>,
+    hosts: HashMap<String, Arc<Host>>,
+}
+
+impl Kept {
+    /// The host entry for `name` under `limits`: the previous one when they did not change,
+    /// else a new one keeping its figures.
+    fn host(&self, next: &mut HashMap<String, Arc<Host>>, name: String, limits: UrlLimits) -> Arc<Host> {
+        if let Some(h) = next.get(&name) {
+            return Arc::clone(h);
+        }
+        let h = match self.hosts.get(&name) {
+            Some(old) if old.limits == limits => Arc::clone(old),
+            Some(old) => Arc::new(Host::new(name.clone(), limits, Arc::clone(&old.stats))),
+            None => Arc::new(Host::new(name.clone(), limits, Arc::default())),
+        };
+        next.insert(name, Arc::clone(&h));
+        h
+    }
+}
+
 impl Table {
     /// The app host and deployment with this id.
     pub fn find(&self, deployment_id: &str) -> Option<(&str, &Arc<Deployment>)> {
@@ -94,20 +124,32 @@ impl Table {
         })
     }
 
-    /// Builds the table from the server's routes, the live tunnels (by deployment id) and the
-    /// direct backends kept from the previous table (so their connection pools survive).
+    /// Every host entry: each app host, then its deployments' hosts.
+    pub fn hosts(&self) -> impl Iterator<Item = &Arc<Host>> {
+        self.apps.values().flat_map(|a| {
+            std::iter::once(&a.host).chain(a.deployments.values().map(|d| &d.host))
+        })
+    }
+
+    /// Builds the table from the server's routes, the live tunnels (by deployment id) and what
+    /// the previous table kept (so connection pools, limiters and figures survive); limits the
+    /// routes leave unset take `defaults`.
     pub fn build(
         routes: &[UrlRoute],
         tunnels: &HashMap<String, Vec<Arc<Backend>>>,
-        direct: &mut HashMap<String, Arc<Backend>>,
+        prev: &mut Kept,
+        defaults: UrlLimits,
+        domain: &str,
     ) -> Self {
-        let mut apps: HashMap<String, App> = HashMap::new();
+        let mut deployments: HashMap<String, BTreeMap<u64, Arc<Deployment>>> = HashMap::new();
         let mut kept = HashMap::new();
+        let mut hosts = HashMap::new();
         for r in routes {
             let backends = match tunnels.get(&r.deployment_id) {
                 Some(t) if !t.is_empty() => t.clone(),
                 _ if !r.address.is_empty() => {
-                    let b = direct
+                    let b = prev
+                        .direct
                         .remove(&r.address)
                         .or_else(|| kept.get(&r.address).cloned())
                         .unwrap_or_else(|| Arc::new(Backend::direct(&r.address)));
@@ -116,18 +158,38 @@ impl Table {
                 }
                 _ => Vec::new(),
             };
-            apps.entry(r.host.clone()).or_default().deployments.insert(
+            let name = format!(
+                "{}.{domain}",
+                wayline_core::url::deployment_label(&r.host, r.sequence)
+            );
+            let host = prev.host(&mut hosts, name, r.limits.or(defaults));
+            deployments.entry(r.host.clone()).or_default().insert(
                 r.sequence,
                 Arc::new(Deployment {
                     sequence: r.sequence,
                     id: r.deployment_id.clone(),
                     backends,
                     weight: r.weight.min(100),
+                    host,
                     next: AtomicUsize::new(0),
                 }),
             );
         }
-        *direct = kept;
+        prev.direct = kept;
+        let apps = deployments
+            .into_iter()
+            .map(|(app, deployments)| {
+                // The app host follows the deployment that takes most of it (the newest when
+                // none is released).
+                let leader = deployments
+                    .values()
+                    .max_by_key(|d| (d.weight, d.sequence))
+                    .map_or(defaults, |d| d.host.limits);
+                let host = prev.host(&mut hosts, format!("{app}.{domain}"), leader);
+                (app, App { deployments, host })
+            })
+            .collect();
+        prev.hosts = hosts;
         Self { apps }
     }
 }
@@ -143,7 +205,7 @@ mod tests {
             deployment_id: format!("d{seq}"),
             address: address.into(),
             weight,
-            health_path: String::new(),
+            ..UrlRoute::default()
         }
     }
 
@@ -154,8 +216,14 @@ mod tests {
             route("web", 2, "http://127.0.0.1:2", 10),
             route("api", 1, "", 0),
         ];
-        let mut direct = HashMap::new();
-        let t = Table::build(&routes, &HashMap::new(), &mut direct);
+        let mut kept = Kept::default();
+        let t = Table::build(
+            &routes,
+            &HashMap::new(),
+            &mut kept,
+            UrlLimits::default(),
+            "localhost",
+        );
         let web = &t.apps["web"];
         assert_eq!(web.released(0).unwrap().sequence, 1);
         assert_eq!(web.released(89).unwrap().sequence, 1);
@@ -169,11 +237,19 @@ mod tests {
         assert!(api.released(0).is_none());
         assert!(api.deployments[&1].pick().is_none());
         assert_eq!(
-            direct.len(),
+            kept.direct.len(),
             2,
             "direct backends are kept for the next build"
         );
-        let again = Table::build(&routes, &HashMap::new(), &mut direct);
+        assert_eq!(kept.hosts.len(), 5, "web, web--v1, web--v2, api, api--v1");
+        let again = Table::build(
+            &routes,
+            &HashMap::new(),
+            &mut kept,
+            UrlLimits::default(),
+            "localhost",
+        );
+        assert!(Arc::ptr_eq(&again.apps["web"].host, &t.apps["web"].host));
         assert!(Arc::ptr_eq(
             &again.apps["web"].deployments[&1].backends[0],
             &t.apps["web"].deployments[&1].backends[0]

@@ -48,7 +48,7 @@ pub(crate) fn route(host: &str, seq: u64, address: &str, weight: u32) -> UrlRout
         deployment_id: format!("d{seq}"),
         address: address.into(),
         weight,
-        health_path: String::new(),
+        ..UrlRoute::default()
     }
 }
 
