@@ -128,10 +128,8 @@ impl Pacer {
     /// [`Pacer::reserve`] at `now` ns after the pacer was made.
     fn reserve_at(&self, n: usize, now: u64) -> Duration {
         let n = u64::try_from(n).unwrap_or(u64::MAX);
-        let cost = u64::try_from(
-            u128::from(n) * 1_000_000_000 / u128::from(self.bytes_per_second),
-        )
-        .unwrap_or(u64::MAX);
+        let cost = u64::try_from(u128::from(n) * 1_000_000_000 / u128::from(self.bytes_per_second))
+            .unwrap_or(u64::MAX);
         self.clock.step(now, cost, |new, now| {
             Ok::<_, Duration>(Duration::from_nanos(
                 (new - now).saturating_sub(cost + PACE_SLACK_NS),

@@ -14,9 +14,9 @@ use crate::backend::Backend;
 use crate::host;
 use crate::limits::{Active, Host};
 use crate::metered::{Meter, Metered, Way};
-use crate::table::Deployment;
 use crate::pages::page;
 use crate::service::State;
+use crate::table::Deployment;
 
 /// What the ingress answers with: an instance's body or one of our pages.
 pub type RespBody = Either<Incoming, Full<Bytes>>;
@@ -177,7 +177,7 @@ async fn limited(
     }
     let active = deployment.host.enter().map_err(|limit| {
         let msg = format!(
-            "{app} v{} has {limit} requests in flight, its limit (max_requests); try again shortly",
+            "{app} v{} is at its limit of {limit} requests in flight (max_requests); try again shortly",
             deployment.sequence
         );
         ours(StatusCode::SERVICE_UNAVAILABLE, &msg, &[], port)

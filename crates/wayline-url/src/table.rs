@@ -99,7 +99,12 @@ pub struct Kept {
 impl Kept {
     /// The host entry for `name` under `limits`: the previous one when they did not change,
     /// else a new one keeping its figures.
-    fn host(&self, next: &mut HashMap<String, Arc<Host>>, name: String, limits: UrlLimits) -> Arc<Host> {
+    fn host(
+        &self,
+        next: &mut HashMap<String, Arc<Host>>,
+        name: String,
+        limits: UrlLimits,
+    ) -> Arc<Host> {
         if let Some(h) = next.get(&name) {
             return Arc::clone(h);
         }
@@ -126,9 +131,9 @@ impl Table {
 
     /// Every host entry: each app host, then its deployments' hosts.
     pub fn hosts(&self) -> impl Iterator<Item = &Arc<Host>> {
-        self.apps.values().flat_map(|a| {
-            std::iter::once(&a.host).chain(a.deployments.values().map(|d| &d.host))
-        })
+        self.apps
+            .values()
+            .flat_map(|a| std::iter::once(&a.host).chain(a.deployments.values().map(|d| &d.host)))
     }
 
     /// Builds the table from the server's routes, the live tunnels (by deployment id) and what

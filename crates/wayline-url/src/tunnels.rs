@@ -94,7 +94,7 @@ impl Tunnels {
         let here = map.get(&hello.deployment_id).map_or(0, Vec::len);
         if here >= self.limits.per_deployment {
             return Err(format!(
-                "deployment {} already has {here} tunnels (the limit)",
+                "deployment {} already has {here} tunnels open, its limit (the URL service's `-url-max-tunnels`)",
                 hello.deployment_id
             ));
         }

@@ -53,10 +53,16 @@ pub(crate) fn route(host: &str, seq: u64, address: &str, weight: u32) -> UrlRout
 }
 
 pub(crate) async fn service(routes: Vec<UrlRoute>) -> Running {
+    service_with(routes, |_| {}).await
+}
+
+/// [`service`] with options set by `f`.
+pub(crate) async fn service_with(routes: Vec<UrlRoute>, f: impl FnOnce(&mut Options)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("url.sock");
     let mut opts = Options::new("localhost");
     opts.tunnel_socket = Some(socket.clone());
+    f(&mut opts);
     let (tx, rx) = watch::channel(Arc::new(routes));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let svc = UrlService::start(opts, listener, Arc::new(FakeAuthority), rx).unwrap();
@@ -124,6 +130,17 @@ pub(crate) async fn send(
     path: &str,
     body: Bytes,
 ) -> (StatusCode, String) {
+    let (parts, body) = fetch(ingress, host, path, body).await.into_parts();
+    (parts.status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The whole answer, headers included.
+pub(crate) async fn fetch(
+    ingress: SocketAddr,
+    host: &str,
+    path: &str,
+    body: Bytes,
+) -> Response<Bytes> {
     let s = tokio::net::TcpStream::connect(ingress).await.unwrap();
     let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
         .await
@@ -140,9 +157,9 @@ pub(crate) async fn send(
         .await
         .expect("answered within 10 s")
         .unwrap();
-    let status = resp.status();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Response::from_parts(parts, body)
 }
 
 /// Opens a tunnel for deployment `d` to the app at `port` (in the background).

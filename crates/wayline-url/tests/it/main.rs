@@ -1,6 +1,7 @@
 //! The URL service end to end in one process: ingress, tunnels, direct addresses, pages.
 
 mod harness;
+mod limits;
 mod stream_app;
 mod streams;
 
