@@ -7,10 +7,26 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wayline_core::url::{UrlLimits, UrlRoute};
 
-use crate::harness::{app, fetch, get, route, service_with, tunnel, until};
+use crate::harness::{Running, app, fetch, get, route, service_with, tunnel, until};
 use crate::stream_app::stream_app;
 
 const LIMIT: Duration = Duration::from_secs(10);
+
+/// Opens d1's tunnel to the app at `port` and waits until `web` v1 can be routed to it.
+async fn serve_web_v1(
+    s: &Running,
+    port: u16,
+) -> tokio::task::JoinHandle<Result<(), wayline_url::client::TunnelError>> {
+    let t = tunnel(&s.socket, "d1", "tok-d1", port);
+    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
+    assert!(
+        until(LIMIT, || s.svc.table().apps["web"].deployments[&1]
+            .pick()
+            .is_some())
+        .await
+    );
+    t
+}
 
 fn limited(host: &str, seq: u64, limits: UrlLimits) -> UrlRoute {
     UrlRoute {
@@ -38,14 +54,7 @@ async fn a_burst_over_the_rate_gets_429_with_retry_after_and_the_limit_named() {
     })
     .await;
     let ingress = s.svc.ingress_addr();
-    let t = tunnel(&s.socket, "d1", "tok-d1", app1.port());
-    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
-    assert!(
-        until(LIMIT, || s.svc.table().apps["web"].deployments[&1]
-            .pick()
-            .is_some())
-        .await
-    );
+    let t = serve_web_v1(&s, app1.port()).await;
 
     for _ in 0..2 {
         let (status, body) = get(ingress, "web.localhost", "/").await;
@@ -77,14 +86,7 @@ async fn bandwidth_shapes_a_download_without_cutting_it() {
     };
     let s = service_with(vec![limited("web", 1, own)], |_| {}).await;
     let ingress = s.svc.ingress_addr();
-    let t = tunnel(&s.socket, "d1", "tok-d1", app.addr.port());
-    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
-    assert!(
-        until(LIMIT, || s.svc.table().apps["web"].deployments[&1]
-            .pick()
-            .is_some())
-        .await
-    );
+    let t = serve_web_v1(&s, app.addr.port()).await;
     let started = Instant::now();
     let r = fetch(ingress, "web.localhost", "/bytes/1048576", Bytes::new()).await;
     let took = started.elapsed();
@@ -104,14 +106,7 @@ async fn a_deployment_at_its_requests_in_flight_limit_answers_503_with_the_reaso
     })
     .await;
     let ingress = s.svc.ingress_addr();
-    let t = tunnel(&s.socket, "d1", "tok-d1", app1.port());
-    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
-    assert!(
-        until(LIMIT, || s.svc.table().apps["web"].deployments[&1]
-            .pick()
-            .is_some())
-        .await
-    );
+    let t = serve_web_v1(&s, app1.port()).await;
     let slow = tokio::spawn(async move { get(ingress, "web.localhost", "/slow").await });
     let table = s.svc.table();
     let host = &table.apps["web"].deployments[&1].host;
@@ -158,14 +153,7 @@ async fn figures_are_counted_per_existing_host() {
     let app1 = app("one").await;
     let s = service_with(vec![route("web", 1, "", 100)], |_| {}).await;
     let ingress = s.svc.ingress_addr();
-    let t = tunnel(&s.socket, "d1", "tok-d1", app1.port());
-    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
-    assert!(
-        until(LIMIT, || s.svc.table().apps["web"].deployments[&1]
-            .pick()
-            .is_some())
-        .await
-    );
+    let t = serve_web_v1(&s, app1.port()).await;
     for _ in 0..3 {
         assert_eq!(get(ingress, "web.localhost", "/").await.0, 200);
     }
