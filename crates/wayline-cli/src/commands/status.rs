@@ -260,46 +260,83 @@ async fn had_an_entrypoint(
         .unwrap_or(false)
 }
 
-/// `wayline status`: per app, the live release, the deployment it serves (both numbers),
-/// health and instances.
-pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
-    let mut session = session::connect().await?;
-    let apps: Vec<pb::r#ref::Application> = if all_projects {
-        let projects = session
-            .client
-            .list_projects(())
-            .await
-            .map_err(super_err)?
-            .into_inner()
-            .projects;
-        projects
-            .iter()
-            .flat_map(|p| {
-                p.applications.iter().map(|a| pb::r#ref::Application {
-                    project: p.name.clone(),
-                    application: a.name.clone(),
-                })
+/// The apps `status` is about: every app of every project, or the ones the command names.
+async fn which_apps(
+    env: &Env,
+    session: &mut Session,
+    all_projects: bool,
+) -> Result<Vec<pb::r#ref::Application>> {
+    if !all_projects {
+        return app_refs(env, session).await;
+    }
+    let projects = session
+        .client
+        .list_projects(())
+        .await
+        .map_err(super_err)?
+        .into_inner()
+        .projects;
+    Ok(projects
+        .iter()
+        .flat_map(|p| {
+            p.applications.iter().map(|a| pb::r#ref::Application {
+                project: p.name.clone(),
+                application: a.name.clone(),
             })
-            .collect()
-    } else {
-        app_refs(env, &mut session).await?
-    };
-    let workspace = ops::workspace(env);
-    let mut rows = Vec::new();
-    let mut json = Vec::new();
-    let mut problems = Vec::new();
-    let mut pruning = Vec::new();
-    let mut details = Vec::new();
-    let mut canaries = Vec::new();
-    for app in apps {
-        let st = AppStatus::fetch(&mut session, &app, &workspace).await;
-        let prunes = ops::pending_prunes(&mut session, &app, &workspace).await;
-        let canary = super::canary::of(&mut session, &app, &workspace).await;
+        })
+        .collect())
+}
+
+/// One app's status as `-json` prints it.
+fn app_json(
+    app: &pb::r#ref::Application,
+    workspace: &str,
+    st: &AppStatus,
+    canary: Option<&pb::Canary>,
+    prunes: &[(String, String)],
+) -> serde_json::Value {
+    serde_json::json!({
+        "project": app.project, "app": app.application, "workspace": workspace,
+        "release": st.release.as_ref().map(op_json),
+        "deployment": st.serving().map(op_json),
+        "latest_deployment": st.latest.as_ref().map(op_json),
+        "health": st.health(),
+        "health_message": st.detail.as_ref().map(|d| d.message.clone()),
+        "parts": st.detail.as_ref().map(|d| d.resources.iter().map(|r| serde_json::json!({
+            "type": r.r#type, "name": r.name, "health": health_word(r.health()),
+            "message": r.health_message,
+        })).collect::<Vec<_>>()),
+        "instances": st.instances.iter().map(|i| serde_json::json!({
+            "id": i.id, "deployment_id": i.deployment_id, "config_errors": i.config_errors,
+        })).collect::<Vec<_>>(),
+        "canary": canary.map(super::canary::json),
+        "pruning": prunes.iter().map(|(job, state)| serde_json::json!({
+            "job_id": job, "state": state,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// What `status` prints: the table (or JSON), then the lines under it.
+#[derive(Default)]
+struct Report {
+    rows: Vec<Vec<String>>,
+    json: Vec<serde_json::Value>,
+    problems: Vec<String>,
+    pruning: Vec<String>,
+    details: Vec<String>,
+    canaries: Vec<String>,
+}
+
+impl Report {
+    async fn add(&mut self, session: &mut Session, app: &pb::r#ref::Application, workspace: &str) {
+        let st = AppStatus::fetch(session, app, workspace).await;
+        let prunes = ops::pending_prunes(session, app, workspace).await;
+        let canary = super::canary::of(session, app, workspace).await;
         if let Some(c) = &canary {
-            canaries.push(super::canary::line(&app.application, c));
+            self.canaries.push(super::canary::line(&app.application, c));
         }
         for (job, state) in &prunes {
-            pruning.push(format!(
+            self.pruning.push(format!(
                 "{}: pruning older deployments in job {job} ({state})",
                 app.application
             ));
@@ -307,47 +344,33 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
         // Instances are the entrypoints connected now; they also report config they can't resolve.
         for i in &st.instances {
             for e in &i.config_errors {
-                problems.push(format!(
+                self.problems.push(format!(
                     "{}: instance {}: {e}",
                     app.application,
                     id::short_id(&i.id)
                 ));
             }
         }
-        details.extend(st.detail_lines(&app.application));
-        rows.push(vec![
+        self.details.extend(st.detail_lines(&app.application));
+        self.rows.push(vec![
             app.project.clone(),
             app.application.clone(),
-            workspace.clone(),
+            workspace.to_owned(),
             st.release_cell(),
             st.deployment_cell(),
             st.health(),
             st.instances.len().to_string(),
             st.url(),
         ]);
-        json.push(serde_json::json!({
-            "project": app.project, "app": app.application, "workspace": workspace,
-            "release": st.release.as_ref().map(op_json),
-            "deployment": st.serving().map(op_json),
-            "latest_deployment": st.latest.as_ref().map(op_json),
-            "health": st.health(),
-            "health_message": st.detail.as_ref().map(|d| d.message.clone()),
-            "parts": st.detail.as_ref().map(|d| d.resources.iter().map(|r| serde_json::json!({
-                "type": r.r#type, "name": r.name, "health": health_word(r.health()),
-                "message": r.health_message,
-            })).collect::<Vec<_>>()),
-            "instances": st.instances.iter().map(|i| serde_json::json!({
-                "id": i.id, "deployment_id": i.deployment_id, "config_errors": i.config_errors,
-            })).collect::<Vec<_>>(),
-            "canary": canary.as_ref().map(super::canary::json),
-            "pruning": prunes.iter().map(|(job, state)| serde_json::json!({
-                "job_id": job, "state": state,
-            })).collect::<Vec<_>>(),
-        }));
+        self.json
+            .push(app_json(app, workspace, &st, canary.as_ref(), &prunes));
     }
-    if env.global.json {
-        render::json(&serde_json::Value::Array(json));
-    } else {
+
+    fn print(self, env: &Env) {
+        if env.global.json {
+            render::json(&serde_json::Value::Array(self.json));
+            return;
+        }
         render::table(
             &[
                 "PROJECT",
@@ -359,24 +382,34 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
                 "INSTANCES",
                 "URL",
             ],
-            &rows,
+            &self.rows,
         );
-        for d in &details {
+        for d in self.details.iter().chain(&self.canaries) {
             say!("{}", render::safe(d));
         }
-        for c in &canaries {
-            say!("{}", render::safe(c));
-        }
-        for p in &pruning {
+        for p in &self.pruning {
             say!("{}", env.style.dim(&render::safe(p)));
         }
-        if !problems.is_empty() {
+        if !self.problems.is_empty() {
             say!("\nConfig that deployments cannot resolve:");
-            for p in &problems {
+            for p in &self.problems {
                 say!("  {}", env.style.yellow(&render::safe(p)));
             }
         }
     }
+}
+
+/// `wayline status`: per app, the live release, the deployment it serves (both numbers),
+/// health and instances.
+pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
+    let mut session = session::connect().await?;
+    let apps = which_apps(env, &mut session, all_projects).await?;
+    let workspace = ops::workspace(env);
+    let mut report = Report::default();
+    for app in apps {
+        report.add(&mut session, &app, &workspace).await;
+    }
+    report.print(env);
     Ok(ExitCode::SUCCESS)
 }
 

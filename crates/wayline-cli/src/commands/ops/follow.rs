@@ -72,60 +72,11 @@ pub(crate) async fn follow_job(
         };
         match msg.event {
             Some(StreamEvent::Terminal(t)) => {
-                for ev in &t.events {
-                    if t.buffered && skip > 0 {
-                        skip -= 1;
-                        continue;
-                    }
-                    if env.global.json {
-                        if let Some(v) = crate::render::event_json(ev) {
-                            crate::render::json_line(&v);
-                        }
-                    } else {
-                        renderer.render(ev);
-                    }
-                    shown += 1;
-                }
+                render_terminal(env, &mut renderer, &t, &mut skip, &mut shown);
             }
-            Some(StreamEvent::State(st)) => {
-                if let Some(job) = &st.job
-                    && !job.wait_reason.is_empty()
-                    && job.wait_reason != last_wait
-                    && !wayline_core::jobs::is_terminal(st.current())
-                {
-                    if env.global.json {
-                        crate::render::json_line(
-                            &serde_json::json!({"event": "waiting", "reason": job.wait_reason}),
-                        );
-                    } else {
-                        note!("{}", env.style.dim(&format!("  {}", job.wait_reason)));
-                    }
-                    last_wait.clone_from(&job.wait_reason);
-                }
-            }
+            Some(StreamEvent::State(st)) => show_wait(env, &st, &mut last_wait),
             Some(StreamEvent::Complete(c)) => {
-                let error = c.error.filter(|e| !e.message.is_empty());
-                if env.global.json {
-                    crate::render::json_line(&complete_json(
-                        job_id,
-                        error.as_ref().map(|e| e.message.as_str()),
-                        c.result.as_ref(),
-                        started.elapsed(),
-                    ));
-                } else if let Some(err) = &error {
-                    note!(
-                        "\n{} {}",
-                        env.style.red("✗"),
-                        crate::render::safe_text(&err.message)
-                    );
-                } else if show_result {
-                    print_result(env, c.result.as_ref(), started.elapsed());
-                }
-                return Ok(if error.is_some() {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                });
+                return Ok(finish(env, job_id, c, show_result, started.elapsed()));
             }
             Some(StreamEvent::Error(e)) => {
                 let msg = e.error.map(|e| e.message).unwrap_or_default();
@@ -133,6 +84,81 @@ pub(crate) async fn follow_job(
             }
             Some(StreamEvent::Open(_)) | None => {}
         }
+    }
+}
+
+/// Renders a batch of the job's terminal events; after a reconnect, the first `skip`
+/// replayed ones were shown already.
+fn render_terminal(
+    env: &Env,
+    renderer: &mut EventRenderer,
+    t: &pb::get_job_stream_response::Terminal,
+    skip: &mut usize,
+    shown: &mut usize,
+) {
+    for ev in &t.events {
+        if t.buffered && *skip > 0 {
+            *skip -= 1;
+            continue;
+        }
+        if env.global.json {
+            if let Some(v) = crate::render::event_json(ev) {
+                crate::render::json_line(&v);
+            }
+        } else {
+            renderer.render(ev);
+        }
+        *shown += 1;
+    }
+}
+
+/// Says why a job waits, once per new reason.
+fn show_wait(env: &Env, st: &pb::get_job_stream_response::State, last_wait: &mut String) {
+    if let Some(job) = &st.job
+        && !job.wait_reason.is_empty()
+        && job.wait_reason != *last_wait
+        && !wayline_core::jobs::is_terminal(st.current())
+    {
+        if env.global.json {
+            crate::render::json_line(
+                &serde_json::json!({"event": "waiting", "reason": job.wait_reason}),
+            );
+        } else {
+            note!("{}", env.style.dim(&format!("  {}", job.wait_reason)));
+        }
+        last_wait.clone_from(&job.wait_reason);
+    }
+}
+
+/// The job's end: its error or its result, and the exit code that goes with it.
+fn finish(
+    env: &Env,
+    job_id: &str,
+    c: pb::get_job_stream_response::Complete,
+    show_result: bool,
+    took: Duration,
+) -> ExitCode {
+    let error = c.error.filter(|e| !e.message.is_empty());
+    if env.global.json {
+        crate::render::json_line(&complete_json(
+            job_id,
+            error.as_ref().map(|e| e.message.as_str()),
+            c.result.as_ref(),
+            took,
+        ));
+    } else if let Some(err) = &error {
+        note!(
+            "\n{} {}",
+            env.style.red("✗"),
+            crate::render::safe_text(&err.message)
+        );
+    } else if show_result {
+        print_result(env, c.result.as_ref(), took);
+    }
+    if error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
