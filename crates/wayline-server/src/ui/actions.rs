@@ -1,7 +1,8 @@
 //! Actions from the browser: `up`, `deploy`, `release` (of any deployment: an older one is a
 //! rollback) and `destroy` of a deployment. Each is queued as a job for any runner (a job
 //! nobody can take says why it waits), and the browser is sent to the job's page, which follows
-//! it live.
+//! it live. A canary (a share of the app host's traffic for one deployment, through the URL
+//! service's router) is set at once, no job, and the browser goes back to the app's page.
 
 use axum::Form;
 use axum::extract::Path;
@@ -21,6 +22,9 @@ pub(crate) struct ActionForm {
     action: String,
     #[serde(default)]
     deployment: String,
+    /// A canary's percent (`canary` only); 0 ends the canary.
+    #[serde(default)]
+    weight: String,
 }
 
 /// The job an action queues: for any runner, with the project's data source, else the one the
@@ -120,6 +124,9 @@ pub(crate) async fn act(
     Form(f): Form<ActionForm>,
 ) -> Page {
     let Viewer { api, ctx } = v;
+    if f.action == "canary" {
+        return canary(&api, &ctx, &project, &app, &f).await;
+    }
     // Releasing a deployment older than the live release's is a rollback.
     let rollback = if f.action == "release" {
         let live = api
@@ -150,6 +157,60 @@ pub(crate) async fn act(
         .queue(job(&project, &app, &ctx.workspace, op, source))
         .await?;
     Ok(Redirect::to(&format!("/jobs/{}", seg(&id))).into_response())
+}
+
+/// Sets the app's canary from the form, then back to the app's page.
+async fn canary(api: &Api, ctx: &Ctx, project: &str, app: &str, f: &ActionForm) -> Page {
+    let weight: u32 = f.weight.trim().parse().map_err(|_| {
+        UiError::invalid(format!(
+            "A canary's weight is a whole percent from 0 to 99, not `{}`.",
+            f.weight
+        ))
+    })?;
+    api.set_canary(pb::SetCanaryRequest {
+        application: Some(pb::r#ref::Application {
+            project: project.to_owned(),
+            application: app.to_owned(),
+        }),
+        workspace: ctx.workspace.clone(),
+        deployment_id: if weight == 0 {
+            String::new()
+        } else {
+            f.deployment.clone()
+        },
+        weight,
+        health_path: String::new(),
+    })
+    .await?;
+    Ok(Redirect::to(&format!("{}{}", app_path(project, app), ctx.ws_query())).into_response())
+}
+
+/// The canary form for `deployment`: a percent of the app host's traffic.
+pub(crate) fn canary_form(ctx: &Ctx, project: &str, app: &str, deployment: &str) -> Markup {
+    html! {
+        form.inline method="post" action={ (app_path(project, app)) "/actions" (ctx.ws_query()) } {
+            (ctx.csrf_field())
+            input type="hidden" name="action" value="canary";
+            input type="hidden" name="deployment" value=(deployment);
+            label { "Canary " input type="number" name="weight" min="1" max="99" value="10" required size="3"; " %" }
+            " "
+            button type="submit" { "Send traffic" }
+            " "
+        }
+    }
+}
+
+/// Ends the app's canary: everything back on the live release.
+pub(crate) fn end_canary(ctx: &Ctx, project: &str, app: &str) -> Markup {
+    html! {
+        form.inline method="post" action={ (app_path(project, app)) "/actions" (ctx.ws_query()) } {
+            (ctx.csrf_field())
+            input type="hidden" name="action" value="canary";
+            input type="hidden" name="weight" value="0";
+            button type="submit" { "End canary" }
+            " "
+        }
+    }
 }
 
 /// One action button (a form with the CSRF token).

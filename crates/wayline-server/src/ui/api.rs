@@ -306,4 +306,32 @@ impl Api {
             .await?;
         Ok(())
     }
+
+    /// The app's canary in force (`ListCanaries`), if any.
+    pub(crate) async fn canary(
+        &self,
+        project: &str,
+        app: &str,
+        workspace: &str,
+    ) -> Rs<Option<pb::Canary>> {
+        Ok(self
+            .svc
+            .list_canaries(self.req(pb::ListCanariesRequest {
+                application: Some(pb::r#ref::Application {
+                    project: project.to_owned(),
+                    application: app.to_owned(),
+                }),
+                workspace: workspace.to_owned(),
+            }))
+            .await?
+            .into_inner()
+            .canaries
+            .into_iter()
+            .find(|c| c.weight > 0))
+    }
+
+    /// `SetCanary`.
+    pub(crate) async fn set_canary(&self, r: pb::SetCanaryRequest) -> Rs<pb::Canary> {
+        Ok(self.svc.set_canary(self.req(r)).await?.into_inner())
+    }
 }

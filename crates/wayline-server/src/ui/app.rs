@@ -28,6 +28,8 @@ struct AppData {
     /// Why instances could not be listed (a token that may not).
     instances_note: String,
     jobs: Vec<pb::Job>,
+    /// The share of the app host's traffic one deployment takes, when a canary is in force.
+    canary: Option<pb::Canary>,
 }
 
 /// `/projects/{p}/apps/{a}`.
@@ -62,11 +64,12 @@ pub(crate) async fn page_handler(v: Viewer, project: String, app: String) -> Pag
                 project: project.clone(),
                 application: app.clone(),
             }),
-            workspace: ws,
+            workspace: ws.clone(),
             limit: 10,
             ..Default::default()
         })
         .await?;
+    let canary = api.canary(&project, &app, &ws).await?;
     let data = AppData {
         project,
         app,
@@ -76,6 +79,7 @@ pub(crate) async fn page_handler(v: Viewer, project: String, app: String) -> Pag
         instances,
         instances_note,
         jobs,
+        canary,
     };
     Ok(page(
         &ctx,
@@ -141,6 +145,9 @@ fn deployment_extra(ctx: &Ctx, d: &AppData) -> Markup {
                 @if d.release.as_ref().is_none_or(|r| r.deployment_id != dep.id) {
                     (actions::button(ctx, &d.project, &d.app, "release", &dep.id, "Release"))
                 }
+                @if d.release.as_ref().is_some_and(|r| !r.deployment_id.is_empty() && r.deployment_id != dep.id) {
+                    (actions::canary_form(ctx, &d.project, &d.app, &dep.id))
+                }
                 (actions::button(ctx, &d.project, &d.app, "destroy", &dep.id, "Destroy"))
             }
         }
@@ -160,6 +167,13 @@ fn release_extra(ctx: &Ctx, base: &str, d: &AppData, pointed: Option<&pb::Operat
             } @else { code { (super::layout::short_id(&r.deployment_id)) } }
         }
         dt { "URL" } dd { (url_link(&r.url)) }
+        @if let Some(c) = &d.canary {
+            dt { "Canary" } dd {
+                a href=(ctx.href(&format!("{base}/deployments/{}", seg(&c.deployment_id)))) { "v" (c.sequence) }
+                " takes " (c.weight) " %, v" (c.release_sequence) " the rest "
+                (actions::end_canary(ctx, &d.project, &d.app))
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use wayline_proto::v1 as pb;
 
 use crate::common::{Client, Harness, app};
 
-async fn start() -> Harness {
+pub(crate) async fn start() -> Harness {
     Harness::start_with(|o| {
         o.url = Some(wayline_server::UrlOptions {
             domain: "localhost".into(),
@@ -19,7 +19,7 @@ async fn start() -> Harness {
     .await
 }
 
-async fn deployment(c: &mut Client) -> pb::Operation {
+pub(crate) async fn deployment(c: &mut Client) -> pb::Operation {
     c.upsert_deployment(pb::UpsertOperationRequest {
         operation: Some(pb::Operation {
             application: app("p", "web"),
@@ -32,7 +32,7 @@ async fn deployment(c: &mut Client) -> pb::Operation {
     .into_inner()
 }
 
-async fn release(c: &mut Client, deployment_id: &str) -> pb::Operation {
+pub(crate) async fn release(c: &mut Client, deployment_id: &str) -> pb::Operation {
     c.upsert_release(pb::UpsertOperationRequest {
         operation: Some(pb::Operation {
             application: app("p", "web"),
@@ -77,7 +77,7 @@ async fn routes_become(h: &Harness, want: &[(u64, u32)]) {
     }
 }
 
-async fn canaries(c: &mut Client) -> Vec<pb::Canary> {
+pub(crate) async fn canaries(c: &mut Client) -> Vec<pb::Canary> {
     c.list_canaries(pb::ListCanariesRequest {
         application: app("p", "web"),
         workspace: String::new(),

@@ -13,4 +13,5 @@ mod fuzz;
 mod jobs;
 mod limits;
 mod ui;
+mod ui_canary;
 mod urls;

@@ -9,14 +9,14 @@ use wayline_proto::v1::job::State;
 use crate::common::*;
 
 /// A response read by [`get`].
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -25,12 +25,31 @@ impl Reply {
 }
 
 /// One HTTP/1.1 GET over loopback, read until the server closes the connection.
-async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+pub(crate) async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
     let cookie = cookie
         .map(|c| format!("Cookie: {c}\r\n"))
         .unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{cookie}\r\n");
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{cookie}\r\n"),
+    )
+    .await
+}
+
+/// One form POST (`application/x-www-form-urlencoded`) with the session cookie.
+pub(crate) async fn post(addr: SocketAddr, path: &str, cookie: &str, form: &str) -> Reply {
+    exchange(
+        addr,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+    .await
+}
+
+async fn exchange(addr: SocketAddr, req: String) -> Reply {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await.unwrap();
@@ -56,12 +75,12 @@ async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
     }
 }
 
-fn http(h: &Harness) -> SocketAddr {
+pub(crate) fn http(h: &Harness) -> SocketAddr {
     h.server.as_ref().unwrap().http_addr()
 }
 
 /// What `wayline ui` does: a login token that expires in an hour.
-async fn ui_token(c: &mut Client) -> String {
+pub(crate) async fn ui_token(c: &mut Client) -> String {
     c.generate_login_token(pb::GenerateLoginTokenRequest {
         expires_in: "1h".into(),
     })
@@ -71,7 +90,7 @@ async fn ui_token(c: &mut Client) -> String {
     .token
 }
 
-fn cookie_for(token: &str) -> String {
+pub(crate) fn cookie_for(token: &str) -> String {
     format!("wayline_token={token}")
 }
 
