@@ -14,4 +14,5 @@ mod jobs;
 mod limits;
 mod ui;
 mod ui_canary;
+mod ui_workspaces;
 mod urls;
