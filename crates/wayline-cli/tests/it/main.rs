@@ -21,6 +21,7 @@ mod pipeline;
 mod server;
 mod snapshots;
 mod swarm;
+mod swarm_prune;
 mod swarm_release;
 mod ui;
 mod ui_browser;
