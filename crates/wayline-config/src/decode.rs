@@ -13,6 +13,7 @@ use crate::schema::*;
 mod blocks;
 mod pipelines;
 mod stages;
+mod url;
 
 /// The step kinds a pipeline `use` may name.
 const STEP_USES: &[&str] = &["build", "deploy", "release", "up", "exec", "pipeline"];

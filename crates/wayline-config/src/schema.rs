@@ -246,7 +246,7 @@ pub struct App {
     pub path: Option<Expr>,
     /// `labels = {}`.
     pub labels: Option<Expr>,
-    /// `url { auto_hostname, health_path }`.
+    /// `url { auto_hostname, health_path, limits {} }`.
     pub url: Option<UrlBlock>,
     /// App-scoped `config {}`.
     pub config: Option<ConfigBlock>,
@@ -268,7 +268,7 @@ impl App {
     }
 }
 
-/// `url { auto_hostname, health_path }`.
+/// `url { auto_hostname, health_path, limits {} }`.
 #[derive(Debug, Clone, Default)]
 pub struct UrlBlock {
     /// `auto_hostname`: ask the URL service for a hostname (default true).
@@ -276,6 +276,9 @@ pub struct UrlBlock {
     /// `health_path`: what the URL service asks a deployment before releasing it through its
     /// router (e.g. `/up`, which must answer 2xx or 3xx); unset, any HTTP answer to `/` does.
     pub health_path: Option<String>,
+    /// `limits { requests_per_second, burst, bandwidth, max_requests }`: this app's limits on
+    /// the URL service, each unset one the service's default (`-url-rate-limit`, …).
+    pub limits: Option<wayline_core::url::UrlLimits>,
 }
 
 /// Which stage a block is.

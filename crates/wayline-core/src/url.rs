@@ -68,6 +68,37 @@ impl UrlLimits {
     }
 }
 
+/// Why a bandwidth did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a bandwidth: bytes per second such as `1048576`, `256KiB`, `1MiB` or `500KB`"
+)]
+pub struct BadBandwidth(pub String);
+
+/// A bandwidth in bytes per second: a number, optionally followed by `B`, `KB`, `MB`, `GB`
+/// (powers of 1000) or `KiB`, `MiB`, `GiB` (powers of 1024); `/s` may follow.
+pub fn parse_bandwidth(s: &str) -> Result<u64, BadBandwidth> {
+    let bad = || BadBandwidth(s.chars().take(40).collect());
+    let t = s.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t).trim_end();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(bad());
+    }
+    let n: u64 = t[..digits].parse().map_err(|_| bad())?;
+    let unit: u64 = match t[digits..].trim_start() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit).ok_or_else(bad)
+}
+
 /// An app as far as hostnames go.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AppKey {
@@ -156,6 +187,44 @@ mod tests {
             app: app.into(),
             workspace: workspace.into(),
         }
+    }
+
+    #[test]
+    fn bandwidths_take_decimal_and_binary_units() {
+        assert_eq!(parse_bandwidth("0"), Ok(0));
+        assert_eq!(parse_bandwidth("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bandwidth("256KiB"), Ok(256 << 10));
+        assert_eq!(parse_bandwidth("1 MiB/s"), Ok(1 << 20));
+        assert_eq!(parse_bandwidth("500KB"), Ok(500_000));
+        assert_eq!(
+            parse_bandwidth("fast").unwrap_err().to_string(),
+            "`fast` is not a bandwidth: bytes per second such as `1048576`, `256KiB`, `1MiB` or `500KB`"
+        );
+        assert!(parse_bandwidth("1TiB").is_err());
+        assert!(parse_bandwidth("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn limits_fall_back_field_by_field() {
+        let own = UrlLimits {
+            requests_per_second: 5,
+            ..UrlLimits::default()
+        };
+        let defaults = UrlLimits {
+            requests_per_second: 100,
+            burst: 200,
+            bytes_per_second: 1,
+            max_requests: 0,
+        };
+        assert_eq!(
+            own.or(defaults),
+            UrlLimits {
+                requests_per_second: 5,
+                burst: 200,
+                bytes_per_second: 1,
+                max_requests: 0
+            }
+        );
     }
 
     #[test]

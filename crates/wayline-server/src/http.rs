@@ -110,6 +110,13 @@ async fn render(shared: &Shared) -> Result<String, RenderError> {
 
     let mut out = String::new();
     encode(&mut out, &registry)?;
+    // The URL service's families go before the exposition's one `# EOF`.
+    if let Some(url) = shared.urls.metrics.get() {
+        let body = out.strip_suffix("# EOF\n").unwrap_or(&out).len();
+        out.truncate(body);
+        out.push_str(&url.render());
+        out.push_str("# EOF\n");
+    }
     Ok(out)
 }
 

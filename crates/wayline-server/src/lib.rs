@@ -60,7 +60,7 @@ mod tls;
 mod ui;
 mod urls;
 
-pub use urls::{UrlHealth, UrlOptions};
+pub use urls::{UrlHealth, UrlMetrics, UrlOptions};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -307,6 +307,11 @@ impl RunningServer {
     /// Plugs in the URL service's health check (once; later calls are ignored).
     pub fn set_url_health(&self, h: Arc<dyn UrlHealth>) {
         let _ = self.shared.urls.health.set(h);
+    }
+
+    /// Plugs in the URL service's per-host figures, which `/metrics` then shows (once).
+    pub fn set_url_metrics(&self, m: Arc<dyn UrlMetrics>) {
+        let _ = self.shared.urls.metrics.set(m);
     }
 
     /// Checks tunnel tokens for the URL service (cheap to clone, lives past this handle).

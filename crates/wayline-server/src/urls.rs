@@ -34,6 +34,13 @@ pub trait UrlHealth: Send + Sync + 'static {
     async fn check(&self, id: &str, path: &str, within: Duration) -> Result<String, String>;
 }
 
+/// The URL service's per-host figures, which the process running it plugs in; the server
+/// adds them to its `/metrics`.
+pub trait UrlMetrics: Send + Sync + 'static {
+    /// OpenMetrics families, without the closing `# EOF`.
+    fn render(&self) -> String;
+}
+
 /// `CheckDeploymentHealth`: bounded, and `checked: false` without a URL service.
 pub(crate) async fn check_health(
     shared: &crate::service::Shared,
@@ -69,6 +76,7 @@ pub(crate) async fn check_health(
 pub(crate) struct UrlRoutes {
     pub(crate) opts: Option<UrlOptions>,
     pub(crate) health: std::sync::OnceLock<Arc<dyn UrlHealth>>,
+    pub(crate) metrics: std::sync::OnceLock<Arc<dyn UrlMetrics>>,
     tx: watch::Sender<Arc<Vec<UrlRoute>>>,
     dirty: Notify,
     hosts: RwLock<BTreeMap<AppKey, String>>,
@@ -93,6 +101,7 @@ impl UrlRoutes {
         Self {
             opts,
             health: std::sync::OnceLock::new(),
+            metrics: std::sync::OnceLock::new(),
             tx: watch::channel(Arc::new(Vec::new())).0,
             dirty: Notify::new(),
             hosts: RwLock::new(BTreeMap::new()),
@@ -252,10 +261,20 @@ pub(crate) async fn compute(
             address: d.url.clone(),
             weight: weight(d, live.get(key), canaries.get(key)),
             health_path: String::new(),
-            limits: wayline_core::url::UrlLimits::default(),
+            limits: d.url_limits.map(limits_of).unwrap_or_default(),
         })
         .collect();
     Ok((routes, hosts))
+}
+
+/// The limits a deployment was made with.
+fn limits_of(l: pb::UrlLimits) -> wayline_core::url::UrlLimits {
+    wayline_core::url::UrlLimits {
+        requests_per_second: l.requests_per_second,
+        burst: l.burst,
+        bytes_per_second: l.bytes_per_second,
+        max_requests: l.max_requests,
+    }
 }
 
 /// A deployment's share of its app host: all of it for the live release, less a canary's.

@@ -60,6 +60,11 @@ fn parse_mode(s: &str) -> Result<u32, String> {
     }
 }
 
+/// A bandwidth: bytes per second, optionally with a unit (`256KiB`, `1MB`).
+fn parse_bandwidth(s: &str) -> Result<u64, String> {
+    wayline_core::url::parse_bandwidth(s).map_err(|e| e.to_string())
+}
+
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ServerRunArgs {
     /// The database file (default: in the data dir).
@@ -109,6 +114,26 @@ pub(crate) struct ServerRunArgs {
     /// `*.localhost` to loopback). For a real domain point a wildcard record at this host.
     #[arg(long = "url-domain", default_value = "localhost")]
     pub(crate) url_domain: String,
+    /// Requests per second each app hostname takes (`web.<domain>` and `web--v2.<domain>` each
+    /// on their own); beyond it and its burst the URL service answers 429 with `Retry-After`.
+    /// 0: no limit. Apps set their own in `url { limits { requests_per_second } }`.
+    #[arg(long = "url-rate-limit", default_value_t = 0)]
+    pub(crate) url_rate_limit: u32,
+    /// Requests a hostname may take at once above `-url-rate-limit` (0: one second's worth).
+    #[arg(long = "url-rate-burst", default_value_t = 0)]
+    pub(crate) url_rate_burst: u32,
+    /// Bytes per second of request bodies, and of response bodies, each hostname carries, such
+    /// as `1MiB` or `500KB` (0: no limit). Bodies are slowed down to it, never cut.
+    #[arg(long = "url-bandwidth", default_value = "0", value_parser = parse_bandwidth)]
+    pub(crate) url_bandwidth: u64,
+    /// Requests in flight at once per deployment (through either of its hosts); more are
+    /// answered 503 with the reason. 0: no limit.
+    #[arg(long = "url-max-requests", default_value_t = 0)]
+    pub(crate) url_max_requests: u32,
+    /// Tunnels one deployment may hold open (one per instance; a restarting instance briefly
+    /// holds two). The entrypoint of one more is refused and logs why.
+    #[arg(long = "url-max-tunnels", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) url_max_tunnels: u32,
     /// Run the URL service beside the server (`-url-service=false` turns it off).
     #[arg(long = "url-service", env = "WAYLINE_URL_SERVICE", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub(crate) url_service: bool,

@@ -217,9 +217,9 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
     opts.unix_socket = Some(unix_socket);
     opts.socket_mode = args.socket_mode;
     opts.reinitialize = args.reinitialize;
-    opts.tls_cert_file = args.tls_cert_file;
-    opts.tls_key_file = args.tls_key_file;
-    opts.advertise_addr = args.advertise_addr;
+    opts.tls_cert_file = args.tls_cert_file.clone();
+    opts.tls_key_file = args.tls_key_file.clone();
+    opts.advertise_addr = args.advertise_addr.clone();
     opts.ack_timeout = Duration::from_secs(args.ack_timeout);
     opts.heartbeat_timeout = Duration::from_secs(args.heartbeat_timeout);
     let signals = wayline_server::Signals::install()?;
@@ -238,7 +238,7 @@ async fn run(args: ServerRunArgs) -> Result<ExitCode> {
     .context("the server could not start")?;
     let url_service = match url {
         Some((listener, o)) => Some(
-            super::url_service::start(&server, listener, &o, args.socket_mode, &data_dir)
+            super::url_service::start(&server, listener, &o, &args, &data_dir)
                 .context("the URL service could not start")?,
         ),
         None => None,

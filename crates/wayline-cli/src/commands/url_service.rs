@@ -37,6 +37,15 @@ impl wayline_server::UrlHealth for Checker {
     }
 }
 
+/// The service's per-host figures on the server's `/metrics`.
+struct Figures(wayline_url::Metrics);
+
+impl wayline_server::UrlMetrics for Figures {
+    fn render(&self) -> String {
+        self.0.render()
+    }
+}
+
 /// Checks `-url-domain`: DNS labels separated by dots.
 fn domain(d: &str) -> Result<String> {
     let d = d.trim().trim_matches('.').to_ascii_lowercase();
@@ -96,12 +105,19 @@ pub(crate) fn start(
     server: &wayline_server::RunningServer,
     listener: tokio::net::TcpListener,
     opts: &wayline_server::UrlOptions,
-    socket_mode: u32,
+    args: &ServerRunArgs,
     data_dir: &Path,
 ) -> Result<wayline_url::UrlService> {
     let mut o = wayline_url::Options::new(opts.domain.clone());
     o.tunnel_socket = Some(opts.tunnel_socket.clone());
-    o.socket_mode = socket_mode;
+    o.socket_mode = args.socket_mode;
+    o.limits = wayline_core::url::UrlLimits {
+        requests_per_second: args.url_rate_limit,
+        burst: args.url_rate_burst,
+        bytes_per_second: args.url_bandwidth,
+        max_requests: args.url_max_requests,
+    };
+    o.tunnels.per_deployment = args.url_max_tunnels as usize;
     let svc = wayline_url::UrlService::start(
         o,
         listener,
@@ -109,6 +125,7 @@ pub(crate) fn start(
         server.url_routes(),
     )?;
     server.set_url_health(Arc::new(Checker(svc.checker())));
+    server.set_url_metrics(Arc::new(Figures(svc.metrics())));
     fs_err::write(
         data_dir.join("url.addr"),
         format!("{}\n", svc.ingress_addr()),

@@ -22,10 +22,16 @@ impl Decoder<'_> {
             ],
         );
         let url = self.single(&b.body, "url", &ctx).map(|u| {
-            self.check(&u.body, "`url`", &["auto_hostname", "health_path"], &[]);
+            self.check(
+                &u.body,
+                "`url`",
+                &["auto_hostname", "health_path"],
+                &[("limits", 0)],
+            );
             UrlBlock {
                 auto_hostname: self.literal_bool(&u.body, "auto_hostname", "`url`"),
                 health_path: self.health_path(&u.body),
+                limits: self.url_limits(&u.body),
             }
         });
         let config = self

@@ -74,7 +74,7 @@ pub(crate) fn summarize(config: &Config) -> Value {
                 (ctx.labels(), ctx.app_dir()),
                 (direct.labels(), direct.app_dir())
             );
-            json!({
+            let mut summary = json!({
                 "name": app.name,
                 "labels": ctx.labels(),
                 "build": stage_json(&app.build, &ctx),
@@ -86,7 +86,17 @@ pub(crate) fn summarize(config: &Config) -> Value {
                 "url": app.url.as_ref().map(|u| u.auto_hostname),
                 "health_path": app.url.as_ref().and_then(|u| u.health_path.clone()),
                 "runner_profile": app.runner.as_ref().and_then(|r| r.profile.clone()),
-            })
+            });
+            // Only where set, so the other snapshots stay as they were.
+            if let Some(l) = app.url.as_ref().and_then(|u| u.limits) {
+                summary["url_limits"] = json!({
+                    "requests_per_second": l.requests_per_second,
+                    "burst": l.burst,
+                    "bytes_per_second": l.bytes_per_second,
+                    "max_requests": l.max_requests,
+                });
+            }
+            summary
         })
         .collect();
     let runner = config.runner.as_ref().map(|r| {

@@ -161,6 +161,17 @@ impl Run<'_> {
         op.artifact_id.clone_from(&artifact.id);
         op.build_id.clone_from(&artifact.build_id);
         op.physical_state = PhysicalState::Pending as i32;
+        // The URL service limits this deployment's hosts as the app said when it was deployed.
+        op.url_limits = app
+            .url
+            .as_ref()
+            .and_then(|u| u.limits)
+            .map(|l| pb::UrlLimits {
+                requests_per_second: l.requests_per_second,
+                burst: l.burst,
+                bytes_per_second: l.bytes_per_second,
+                max_requests: l.max_requests,
+            });
         // A deployment's provenance is its artifact's, not the tree the job runs in (a
         // rollback to v1 deploys v1's commit, whatever is checked out now).
         if artifact.provenance.is_some() {

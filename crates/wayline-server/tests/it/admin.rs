@@ -241,6 +241,31 @@ async fn metrics_and_health_over_http() {
     assert!(body.contains("wayline_runners_connected 0\n"), "{body}");
 }
 
+/// The URL service's families, as the process running it plugs them in.
+struct FixedFigures;
+
+impl wayline_server::UrlMetrics for FixedFigures {
+    fn render(&self) -> String {
+        "# TYPE wayline_url_requests counter\nwayline_url_requests_total{host=\"web.localhost\",class=\"2xx\"} 3\n".into()
+    }
+}
+
+#[tokio::test]
+async fn the_url_services_figures_join_metrics_before_the_end_marker() {
+    let h = Harness::start().await;
+    let server = h.server.as_ref().unwrap();
+    server.set_url_metrics(std::sync::Arc::new(FixedFigures));
+    let body = crate::auth::reqwest_free_get(server.http_addr(), "/metrics").await;
+    assert!(
+        body.ends_with(
+            "wayline_url_requests_total{host=\"web.localhost\",class=\"2xx\"} 3\n# EOF\n"
+        ),
+        "{body}"
+    );
+    assert_eq!(body.matches("# EOF").count(), 1, "{body}");
+    assert!(body.contains("wayline_runners_connected 0\n"), "{body}");
+}
+
 #[tokio::test]
 async fn entrypoint_tokens_reach_only_their_deployment() {
     let h = Harness::start().await;

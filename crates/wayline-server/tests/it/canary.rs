@@ -198,3 +198,36 @@ async fn a_server_without_a_url_service_has_no_canaries() {
         "a canary splits traffic in the URL service's router, and this server runs no URL service (it was started with `-url-service=false`)"
     );
 }
+
+#[tokio::test]
+async fn a_deployments_url_limits_reach_its_route() {
+    let h = start().await;
+    let mut c = h.client().await;
+    let limits = pb::UrlLimits {
+        requests_per_second: 20,
+        burst: 40,
+        bytes_per_second: 1 << 20,
+        max_requests: 0,
+    };
+    c.upsert_deployment(pb::UpsertOperationRequest {
+        operation: Some(pb::Operation {
+            application: app("p", "web"),
+            physical_state: pb::PhysicalState::Created as i32,
+            url_limits: Some(limits),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    routes_become(&h, &[(1, 0)]).await;
+    let routes = h.server.as_ref().unwrap().url_routes();
+    assert_eq!(
+        routes.borrow()[0].limits,
+        wayline_core::url::UrlLimits {
+            requests_per_second: 20,
+            burst: 40,
+            bytes_per_second: 1 << 20,
+            max_requests: 0,
+        }
+    );
+}
