@@ -68,6 +68,19 @@ impl UrlLimits {
     }
 }
 
+/// One open tunnel, as the URL service reports it to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TunnelInfo {
+    /// The deployment it serves.
+    pub deployment_id: String,
+    /// The instance whose entrypoint dialled it.
+    pub instance_id: String,
+    /// When it opened, Unix milliseconds.
+    pub connected_ms: i64,
+    /// Requests it carries now.
+    pub in_flight: usize,
+}
+
 /// Why a bandwidth did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

@@ -58,8 +58,10 @@ mod startup;
 pub mod store;
 mod tls;
 mod ui;
+mod url_tunnels;
 mod urls;
 
+pub use url_tunnels::UrlTunnels;
 pub use urls::{UrlHealth, UrlMetrics, UrlOptions};
 
 use std::net::SocketAddr;
@@ -312,6 +314,11 @@ impl RunningServer {
     /// Plugs in the URL service's per-host figures, which `/metrics` then shows (once).
     pub fn set_url_metrics(&self, m: Arc<dyn UrlMetrics>) {
         let _ = self.shared.urls.metrics.set(m);
+    }
+
+    /// Plugs in the URL service's list of tunnels, which `ListUrlTunnels` then answers (once).
+    pub fn set_url_tunnels(&self, t: Arc<dyn UrlTunnels>) {
+        let _ = self.shared.urls.tunnels.set(t);
     }
 
     /// Checks tunnel tokens for the URL service (cheap to clone, lives past this handle).

@@ -20,6 +20,8 @@ enum Kind {
     Tunnel {
         sender: http2::SendRequest<ReqBody>,
         instance_id: String,
+        /// When it opened, Unix milliseconds.
+        connected_ms: i64,
     },
     Direct {
         client: Client<HttpConnector, ReqBody>,
@@ -56,9 +58,13 @@ impl Drop for InFlight<'_> {
 impl Backend {
     /// An instance behind a tunnel.
     pub fn tunnel(sender: http2::SendRequest<ReqBody>, instance_id: &str) -> Self {
+        let connected_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         Self::with(Kind::Tunnel {
             sender,
             instance_id: instance_id.to_owned(),
+            connected_ms,
         })
     }
 
@@ -90,6 +96,18 @@ impl Backend {
         match &self.kind {
             Kind::Tunnel { instance_id, .. } => format!("instance {instance_id}"),
             Kind::Direct { base, .. } => format!("address {base}"),
+        }
+    }
+
+    /// A tunnel's instance id and when it opened (Unix ms); `None` for an address.
+    pub fn tunnel_info(&self) -> Option<(&str, i64)> {
+        match &self.kind {
+            Kind::Tunnel {
+                instance_id,
+                connected_ms,
+                ..
+            } => Some((instance_id, *connected_ms)),
+            Kind::Direct { .. } => None,
         }
     }
 

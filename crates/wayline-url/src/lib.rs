@@ -60,6 +60,6 @@ pub mod tunnels;
 pub mod upgrade;
 
 #[cfg(feature = "server")]
-pub use service::{Metrics, Options, Routes, UrlService};
+pub use service::{Metrics, Options, Routes, TunnelList, UrlService};
 #[cfg(feature = "server")]
 pub use tunnels::{Authority, TunnelLimits};

@@ -130,6 +130,23 @@ impl Metrics {
     }
 }
 
+/// Lists a running service's tunnels.
+#[derive(Clone)]
+pub struct TunnelList(Arc<Tunnels>);
+
+impl std::fmt::Debug for TunnelList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelList").finish_non_exhaustive()
+    }
+}
+
+impl TunnelList {
+    /// Every open tunnel, see [`Tunnels::list`].
+    pub fn list(&self) -> Vec<wayline_core::url::TunnelInfo> {
+        self.0.list()
+    }
+}
+
 /// A started URL service; dropping it does not stop it, [`UrlService::shutdown`] does.
 pub struct UrlService {
     ingress: SocketAddr,
@@ -233,6 +250,11 @@ impl UrlService {
     /// Open tunnels.
     pub fn tunnel_count(&self) -> usize {
         self.tunnels.count()
+    }
+
+    /// A handle that lists the open tunnels.
+    pub fn tunnel_list(&self) -> TunnelList {
+        TunnelList(Arc::clone(&self.tunnels))
     }
 
     /// Waits until deployment `id` passes its health check (see [`crate::health::check`]).

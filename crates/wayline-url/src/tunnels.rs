@@ -71,6 +71,25 @@ impl Tunnels {
         self.by_deployment.lock().expect("tunnels").clone()
     }
 
+    /// Every open tunnel, for `wayline url-service status`.
+    pub fn list(&self) -> Vec<wayline_core::url::TunnelInfo> {
+        let map = self.by_deployment.lock().expect("tunnels");
+        let mut out = Vec::new();
+        for (deployment, backends) in map.iter() {
+            for b in backends {
+                if let Some((instance, connected_ms)) = b.tunnel_info() {
+                    out.push(wayline_core::url::TunnelInfo {
+                        deployment_id: deployment.clone(),
+                        instance_id: instance.to_owned(),
+                        connected_ms,
+                        in_flight: b.outstanding(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// How many tunnels are open.
     pub fn count(&self) -> usize {
         self.by_deployment

@@ -102,6 +102,13 @@ pub(crate) enum WorkspaceCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum UrlServiceCmd {
+    /// The tunnels entrypoints hold open: deployment, app, hostnames, instance, when it
+    /// connected, requests in flight (`-json` for scripts).
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum HostnameCmd {
     /// List hostnames.
     List,

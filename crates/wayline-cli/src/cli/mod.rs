@@ -20,7 +20,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub(crate) use catalog::{ArtifactCmd, DeploymentCmd, HostnameCmd, ProjectCmd, WorkspaceCmd};
+pub(crate) use catalog::{
+    ArtifactCmd, DeploymentCmd, HostnameCmd, ProjectCmd, UrlServiceCmd, WorkspaceCmd,
+};
 pub(crate) use config::{ConfigCmd, ConfigScope, ContextCmd, UserCmd};
 pub(crate) use jobs::{JobCmd, PipelineCmd, RunnerCmd};
 pub(crate) use normalize::normalize_args;
@@ -259,6 +261,9 @@ pub(crate) enum Command {
     /// Hostnames of the URL service.
     #[command(subcommand)]
     Hostname(HostnameCmd),
+    /// The URL service beside the server: its tunnels.
+    #[command(subcommand, name = "url-service")]
+    UrlService(UrlServiceCmd),
     /// Pipelines of the config file: list them and run them.
     #[command(subcommand)]
     Pipeline(PipelineCmd),

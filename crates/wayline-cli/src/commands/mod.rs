@@ -15,6 +15,7 @@ mod server_cmd;
 mod status;
 mod timings;
 mod url_service;
+mod url_status;
 
 use std::process::ExitCode;
 
@@ -99,6 +100,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Job(cmd) => job_cmd::job(&env, cmd).await,
         Command::Server(cmd) => server_cmd::server(&env, cmd).await,
         Command::Hostname(cmd) => project::hostname(&env, cmd).await,
+        Command::UrlService(crate::cli::UrlServiceCmd::Status) => url_status::status(&env).await,
         Command::Pipeline(crate::cli::PipelineCmd::List) => pipeline_cmd::list(&env),
         Command::Pipeline(crate::cli::PipelineCmd::Run { name, op }) => {
             pipeline_cmd::run(&env, &name, &op).await

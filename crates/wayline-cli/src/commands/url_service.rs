@@ -46,6 +46,15 @@ impl wayline_server::UrlMetrics for Figures {
     }
 }
 
+/// The service's tunnels for `ListUrlTunnels`.
+struct Tunnels(wayline_url::TunnelList);
+
+impl wayline_server::UrlTunnels for Tunnels {
+    fn tunnels(&self) -> Vec<wayline_core::url::TunnelInfo> {
+        self.0.list()
+    }
+}
+
 /// Checks `-url-domain`: DNS labels separated by dots.
 fn domain(d: &str) -> Result<String> {
     let d = d.trim().trim_matches('.').to_ascii_lowercase();
@@ -126,6 +135,7 @@ pub(crate) fn start(
     )?;
     server.set_url_health(Arc::new(Checker(svc.checker())));
     server.set_url_metrics(Arc::new(Figures(svc.metrics())));
+    server.set_url_tunnels(Arc::new(Tunnels(svc.tunnel_list())));
     fs_err::write(
         data_dir.join("url.addr"),
         format!("{}\n", svc.ingress_addr()),

@@ -66,6 +66,7 @@ pub(super) const RPCS: &[(&str, Access)] = &[
     ("CheckDeploymentHealth", Access::Runner),
     ("SetCanary", Access::Login),
     ("ListCanaries", Access::Runner),
+    ("ListUrlTunnels", Access::Login),
     ("ListInstances", Access::Login),
     ("GetLogStream", Access::Login),
     ("StartExecStream", Access::Login),

@@ -229,6 +229,7 @@ nothing_to_bound!(
     pb::GetOperationRequest,
     pb::CheckDeploymentHealthRequest,
     pb::ListCanariesRequest,
+    pb::ListUrlTunnelsRequest,
     pb::ListInstancesRequest,
     pb::GetLogStreamRequest,
     pb::GetConfigSourceRequest,

@@ -333,6 +333,16 @@ impl pb::wayline_server::Wayline for Service {
             .map(Response::new)
     }
 
+    async fn list_url_tunnels(
+        &self,
+        req: Request<pb::ListUrlTunnelsRequest>,
+    ) -> Rs<pb::ListUrlTunnelsResponse> {
+        self.shared.admit(&req, "ListUrlTunnels")?;
+        crate::url_tunnels::list(&self.shared, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn list_instances(
         &self,
         req: Request<pb::ListInstancesRequest>,

@@ -231,3 +231,59 @@ async fn a_deployments_url_limits_reach_its_route() {
         }
     );
 }
+
+/// One tunnel for the deployment `id`, as the URL service would report it.
+struct OneTunnel(String);
+
+impl wayline_server::UrlTunnels for OneTunnel {
+    fn tunnels(&self) -> Vec<wayline_core::url::TunnelInfo> {
+        vec![wayline_core::url::TunnelInfo {
+            deployment_id: self.0.clone(),
+            instance_id: "i-1".into(),
+            connected_ms: 1_700_000_000_000,
+            in_flight: 2,
+        }]
+    }
+}
+
+#[tokio::test]
+async fn url_tunnels_name_their_deployment_app_and_hosts() {
+    let h = start().await;
+    let mut c = h.client().await;
+    let v1 = deployment(&mut c).await;
+    release(&mut c, &v1.id).await;
+    routes_become(&h, &[(1, 100)]).await;
+    let none = c
+        .list_url_tunnels(pb::ListUrlTunnelsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        none,
+        pb::ListUrlTunnelsResponse::default(),
+        "no list plugged in"
+    );
+    h.server
+        .as_ref()
+        .unwrap()
+        .set_url_tunnels(std::sync::Arc::new(OneTunnel(v1.id.clone())));
+    let r = c
+        .list_url_tunnels(pb::ListUrlTunnelsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.serving);
+    assert_eq!(
+        r.tunnels,
+        [pb::UrlTunnel {
+            deployment_id: v1.id.clone(),
+            application: app("p", "web"),
+            workspace: "default".into(),
+            sequence: 1,
+            hosts: vec!["web.localhost".into(), "web--v1.localhost".into()],
+            instance_id: "i-1".into(),
+            connected_ms: 1_700_000_000_000,
+            in_flight: 2,
+        }]
+    );
+}
