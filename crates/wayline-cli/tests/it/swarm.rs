@@ -155,6 +155,7 @@ impl Fixture {
 /// context in `env`'s home; killed on drop.
 pub struct SwarmServer {
     child: Child,
+    data_dir: PathBuf,
 }
 
 impl SwarmServer {
@@ -177,6 +178,8 @@ impl SwarmServer {
                 &addr,
                 "--listen-http",
                 "127.0.0.1:0",
+                "--listen-url",
+                "127.0.0.1:0",
                 "--listen-unix",
                 &home.join("sock/server.sock").display().to_string(),
                 "--advertise-addr",
@@ -186,7 +189,10 @@ impl SwarmServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("server");
-        let server = Self { child };
+        let server = Self {
+            child,
+            data_dir: home.join("srv"),
+        };
         let mut last = String::new();
         let up = eventually(Duration::from_secs(20), || {
             let r = env.run(&[
@@ -206,6 +212,15 @@ impl SwarmServer {
     }
 }
 
+impl SwarmServer {
+    /// Waits until the URL service answers `host` with `want` (the release's and each
+    /// deployment's host, proxied to the address the platform reported).
+    pub fn url_serves(&self, host: &str, want: &str) {
+        let addr = std::fs::read_to_string(self.data_dir.join("url.addr")).expect("url.addr");
+        crate::urls::serves(addr.trim().parse().unwrap(), host, want);
+    }
+}
+
 impl Drop for SwarmServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -218,7 +233,8 @@ impl Drop for SwarmServer {
 pub fn begin(test: &str) -> Option<(Fixture, MutexGuard<'static, ()>, TestEnv, SwarmServer)> {
     let fx = fixture(test)?;
     let lock = SWARM.lock().unwrap_or_else(PoisonError::into_inner);
-    let env = TestEnv::new();
+    // With the URL service: a swarm app with no release stanza is released through it.
+    let env = TestEnv::with_urls();
     let server = SwarmServer::start(&env, &fx);
     Some((fx, lock, env, server))
 }
@@ -337,7 +353,7 @@ pub fn nodes_of(fx: &Fixture, service: &str) -> Vec<String> {
 
 #[test]
 fn swarm_up_logs_exec_config_redeploy_rollback_destroy() {
-    let Some((fx, _lock, env, _server)) =
+    let Some((fx, _lock, env, server)) =
         begin("swarm_up_logs_exec_config_redeploy_rollback_destroy")
     else {
         return;
@@ -368,6 +384,9 @@ fn swarm_up_logs_exec_config_redeploy_rollback_destroy() {
         "{out}"
     );
     all_serve(&fx, port, "first version");
+    // With no release stanza the URL service releases it: the app's host and v1's.
+    server.url_serves(&format!("{app}.localhost"), "first version");
+    server.url_serves(&format!("{app}--v1.localhost"), "first version");
 
     // Logs come from every task, each line's instance naming task and node.
     let mut logs = String::new();
@@ -444,6 +463,8 @@ fn swarm_up_logs_exec_config_redeploy_rollback_destroy() {
         up2.all()
     );
     all_serve(&fx, port, "second version");
+    server.url_serves(&format!("{app}.localhost"), "second version");
+    server.url_serves(&format!("{app}--v2.localhost"), "second version");
     let rb = wl_ok(&env, &fx, &["rollback"]);
     assert!(
         rb.all()
@@ -452,6 +473,7 @@ fn swarm_up_logs_exec_config_redeploy_rollback_destroy() {
         rb.all()
     );
     all_serve(&fx, port, "first version");
+    server.url_serves(&format!("{app}.localhost"), "first version");
     let status = wl_ok(&env, &fx, &["status", "-app", &app]).all();
     assert!(status.contains("ready"), "{status}");
 
