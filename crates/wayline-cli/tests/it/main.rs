@@ -26,6 +26,7 @@ mod swarm_release;
 mod ui;
 mod ui_browser;
 mod urls;
+mod urls_limits;
 mod urls_release;
 mod waypoint_plugin;
 mod webdriver;
