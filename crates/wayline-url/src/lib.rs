@@ -8,6 +8,14 @@
 //! hosts for an unknown one, 503 with the reason when nothing can serve, 502 when the instance
 //! failed mid-way.
 //!
+//! # Limits and figures
+//! Each host has a request rate with a burst (429 with `Retry-After` beyond it) and a bandwidth
+//! that slows bodies down ([`limits`], [`metered`]); each deployment a bound on its requests in
+//! flight (503); each tunnel count per deployment a bound ([`TunnelLimits`]). The app's own
+//! limits come on its routes, the rest from [`Options::limits`]. Per-host answers by status
+//! class, bytes and latency are kept in atomics and written for `/metrics` by [`metrics`].
+//! See `docs/url-service.md`.
+//!
 //! # The tunnel: reverse HTTP/2
 //! The entrypoint dials *out* (a unix socket in the server's socket directory, which local
 //! Docker containers have bind-mounted; or TCP), sends one [`preface`] line with its deployment
