@@ -13,6 +13,19 @@ use wayline_proto::v1::{self as pb, Health, Operation};
 /// How long one platform check may take before `status` falls back to the last report.
 const CHECK_WAIT: Duration = Duration::from_secs(5);
 
+/// The word for a health, as `status`, lists and reports print it.
+#[must_use]
+pub fn health_word(h: pb::Health) -> &'static str {
+    match h {
+        pb::Health::Unknown => "unknown",
+        pb::Health::Alive => "alive",
+        pb::Health::Ready => "ready",
+        pb::Health::Down => "down",
+        pb::Health::Missing => "missing",
+        pb::Health::Partial => "partial",
+    }
+}
+
 /// What a platform says of a deployment now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlatformHealth {

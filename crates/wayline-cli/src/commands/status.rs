@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use wayline_core::id;
 use wayline_core::pb::{self, Operation, OperationKind};
+use wayline_runner::health::health_word;
 
 use super::Env;
 use super::catalog::{app_refs, op_json, state_word, super_err};
@@ -411,15 +412,4 @@ pub(crate) async fn status(env: &Env, all_projects: bool) -> Result<ExitCode> {
     }
     report.print(env);
     Ok(ExitCode::SUCCESS)
-}
-
-fn health_word(h: pb::Health) -> &'static str {
-    match h {
-        pb::Health::Unknown => "unknown",
-        pb::Health::Alive => "alive",
-        pb::Health::Ready => "ready",
-        pb::Health::Down => "down",
-        pb::Health::Missing => "missing",
-        pb::Health::Partial => "partial",
-    }
 }

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use wayline_plugin::{Call, Capability, ComponentKind, Function, Ui};
-use wayline_proto::v1::{self as pb, Operation, OperationKind, component};
+use wayline_proto::v1::{Operation, OperationKind, component};
 
 use super::{Run, StepResult};
+use crate::health::health_word;
 
 impl Run<'_> {
     /// A status report of a deployment through its platform's Status capability.
@@ -69,16 +70,5 @@ impl Run<'_> {
             );
         }
         Ok(Some(record))
-    }
-}
-
-fn health_word(h: pb::Health) -> &'static str {
-    match h {
-        pb::Health::Unknown => "unknown",
-        pb::Health::Alive => "alive",
-        pb::Health::Ready => "ready",
-        pb::Health::Down => "down",
-        pb::Health::Missing => "missing",
-        pb::Health::Partial => "partial",
     }
 }
