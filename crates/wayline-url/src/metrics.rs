@@ -24,6 +24,10 @@ pub struct HostStats {
     /// Per bucket (not cumulative), the last one `+Inf`.
     latency: [AtomicU64; BUCKETS.len() + 1],
     latency_sum_us: AtomicU64,
+    /// Requests refused over the rate (429).
+    pub over_rate: AtomicU64,
+    /// Requests refused over the deployment's requests in flight (503).
+    pub over_requests: AtomicU64,
 }
 
 impl HostStats {
@@ -88,6 +92,17 @@ pub fn render<'a>(hosts: impl IntoIterator<Item = (&'a str, &'a HostStats)>) -> 
             let _ = writeln!(out, "{name}_total{{host=\"{h}\"}} {}", pick(s));
         }
     }
+    let name = "wayline_url_refused";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Requests a limit refused, by host and limit (`rate`: 429, `requests`: 503).\n# TYPE {name} counter"
+    );
+    for (h, s) in &hosts {
+        for (limit, n) in [("rate", &s.over_rate), ("requests", &s.over_requests)] {
+            let n = n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_total{{host=\"{h}\",limit=\"{limit}\"}} {n}");
+        }
+    }
     let name = "wayline_url_request_duration_seconds";
     let _ = writeln!(
         out,
@@ -119,12 +134,15 @@ mod tests {
         s.record(204, Duration::from_millis(30));
         s.record(503, Duration::from_secs(20));
         s.bytes_out.fetch_add(42, Ordering::Relaxed);
+        s.over_rate.fetch_add(1, Ordering::Relaxed);
         let text = render([("web.localhost", &s)]);
         for line in [
             "wayline_url_requests_total{host=\"web.localhost\",class=\"2xx\"} 2",
             "wayline_url_requests_total{host=\"web.localhost\",class=\"5xx\"} 1",
             "wayline_url_sent_bytes_total{host=\"web.localhost\"} 42",
             "wayline_url_received_bytes_total{host=\"web.localhost\"} 0",
+            "wayline_url_refused_total{host=\"web.localhost\",limit=\"rate\"} 1",
+            "wayline_url_refused_total{host=\"web.localhost\",limit=\"requests\"} 0",
             "wayline_url_request_duration_seconds_bucket{host=\"web.localhost\",le=\"0.005\"} 1",
             "wayline_url_request_duration_seconds_bucket{host=\"web.localhost\",le=\"0.05\"} 2",
             "wayline_url_request_duration_seconds_bucket{host=\"web.localhost\",le=\"+Inf\"} 3",
@@ -133,6 +151,6 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
-        assert_eq!(text.matches("# TYPE").count(), 4);
+        assert_eq!(text.matches("# TYPE").count(), 5);
     }
 }

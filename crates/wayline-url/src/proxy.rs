@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -165,6 +166,7 @@ async fn limited(
     if let Some(rate) = &host.rate
         && let Err(wait) = rate.check()
     {
+        host.stats.over_rate.fetch_add(1, Ordering::Relaxed);
         let secs = crate::limits::retry_after_secs(wait);
         let msg = format!(
             "{} is over its rate limit of {} requests per second (burst {}); retry in {secs} s",
@@ -176,6 +178,7 @@ async fn limited(
         return Err(page);
     }
     let active = deployment.host.enter().map_err(|limit| {
+        host.stats.over_requests.fetch_add(1, Ordering::Relaxed);
         let msg = format!(
             "{app} v{} is at its limit of {limit} requests in flight (max_requests); try again shortly",
             deployment.sequence

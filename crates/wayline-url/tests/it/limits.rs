@@ -67,6 +67,9 @@ async fn a_burst_over_the_rate_gets_429_with_retry_after_and_the_limit_named() {
         "web.localhost is over its rate limit of 1 requests per second (burst 2); retry in 1 s";
     assert_eq!(r.headers()["x-wayline-reason"], reason);
     assert!(String::from_utf8_lossy(r.body()).contains(reason));
+    let text = s.svc.metrics().render();
+    let refused = "wayline_url_refused_total{host=\"web.localhost\",limit=\"rate\"} 1";
+    assert!(text.lines().any(|l| l == refused), "{text}");
     // Each host has its own bucket: the deployment's host is not spent by the app host's.
     let (status, _) = get(ingress, "web--v1.localhost", "/").await;
     assert_eq!(status, 200);
@@ -118,6 +121,9 @@ async fn a_deployment_at_its_requests_in_flight_limit_answers_503_with_the_reaso
         r.headers()["x-wayline-reason"],
         "web v1 is at its limit of 1 requests in flight (max_requests); try again shortly"
     );
+    let text = s.svc.metrics().render();
+    let refused = "wayline_url_refused_total{host=\"web--v1.localhost\",limit=\"requests\"} 1";
+    assert!(text.lines().any(|l| l == refused), "{text}");
     let (status, _) = slow.await.unwrap();
     assert_eq!(status, 200);
     assert!(until(LIMIT, || host.in_flight() == 0).await);
