@@ -268,6 +268,23 @@ async fn deploys_of_one_app_are_serialised_and_waits_are_explained() {
     assert_eq!(d.assignment().await.id, second);
 }
 
+/// Waits (at most 5 s) until job `id` waits for `want`: a runner's arrival reaches the
+/// queue's reasons a moment after its `online` call returns.
+async fn wait_reason_becomes(c: &mut Client, id: &str, want: &str) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = get_job(c, id).await.wait_reason;
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "job {id} waits for {got:?}, not {want:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn wait_reasons_name_labels_and_local_runners() {
     let h = Harness::start().await;
@@ -276,29 +293,29 @@ async fn wait_reasons_name_labels_and_local_runners() {
         labels: [("os".to_owned(), "linux".to_owned())].into(),
     });
     let id = queue(&mut c, noop_job(Some(labels))).await;
-    assert_eq!(
-        get_job(&mut c, &id).await.wait_reason,
-        "waiting: no runner with labels {os=linux} is connected"
-    );
+    wait_reason_becomes(
+        &mut c,
+        &id,
+        "waiting: no runner with labels {os=linux} is connected",
+    )
+    .await;
     let any = queue(&mut c, noop_job(None)).await;
-    assert_eq!(
-        get_job(&mut c, &any).await.wait_reason,
-        "waiting: no runner is connected"
-    );
+    wait_reason_becomes(&mut c, &any, "waiting: no runner is connected").await;
     let _local = online(&mut c, "local1", &[("os", "linux")], true).await;
-    assert_eq!(
-        get_job(&mut c, &any).await.wait_reason,
-        "waiting: no runner that takes untargeted jobs is connected (local runners only take jobs targeted at them)"
-    );
-    assert_eq!(
-        get_job(&mut c, &id).await.wait_reason,
-        "waiting: no runner with labels {os=linux} is connected"
-    );
+    wait_reason_becomes(&mut c, &any, "waiting: no runner that takes untargeted jobs is connected (local runners only take jobs targeted at them)").await;
+    wait_reason_becomes(
+        &mut c,
+        &id,
+        "waiting: no runner with labels {os=linux} is connected",
+    )
+    .await;
     let _r = online(&mut c, "r2", &[("os", "linux"), ("gpu", "yes")], false).await;
-    assert_eq!(
-        get_job(&mut c, &id).await.wait_reason,
-        "waiting: runner r2, the only one with labels {os=linux}, is busy"
-    );
+    wait_reason_becomes(
+        &mut c,
+        &id,
+        "waiting: runner r2, the only one with labels {os=linux}, is busy",
+    )
+    .await;
     let v = c
         .validate_job(pb::ValidateJobRequest {
             job: Some(noop_job(None)),
