@@ -248,6 +248,10 @@ fn inspect(reference: &str, format: &str) -> String {
     docker(&["inspect", "--format", format, reference])
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
     if !docker_ready("build_deploy_release_redeploy_destroy_leaves_nothing") {
@@ -966,6 +970,10 @@ impl Drop for LocalRegistry {
     }
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_to_a_registry_and_a_rejected_push() {
     if !docker_ready("push_to_a_registry_and_a_rejected_push") {
@@ -1180,6 +1188,10 @@ async fn push_to_a_registry_and_a_rejected_push() {
     assert_eq!(leftovers(&app), Vec::<String>::new());
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_ref_and_docker_pull_use_existing_images() {
     if !docker_ready("docker_ref_and_docker_pull_use_existing_images") {

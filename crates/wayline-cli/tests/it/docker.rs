@@ -43,6 +43,10 @@ fn page(url: &str) -> String {
     body
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[test]
 fn busybox_up_redeploy_rollback_destroy() {
     if !docker_ready("busybox_up_redeploy_rollback_destroy") {

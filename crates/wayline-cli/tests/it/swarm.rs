@@ -351,6 +351,10 @@ pub fn nodes_of(fx: &Fixture, service: &str) -> Vec<String> {
     names
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[test]
 fn swarm_up_logs_exec_config_redeploy_rollback_destroy() {
     let Some((fx, _lock, env, server)) =

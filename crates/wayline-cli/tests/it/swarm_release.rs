@@ -77,6 +77,10 @@ const OPTIONS: &str = r#"    use "docker-swarm" {
       }
     }"#;
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[test]
 fn swarm_options_reach_the_tasks_and_destroy_leaves_nothing() {
     let Some((fx, _lock, env, _server)) =

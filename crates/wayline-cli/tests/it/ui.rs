@@ -115,6 +115,10 @@ pub fn deployed(env: &TestEnv, project: &str, app: &str) {
     env.ok(&["up"]);
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[test]
 fn signing_in_csrf_and_the_pages_over_http() {
     let env = TestEnv::new();

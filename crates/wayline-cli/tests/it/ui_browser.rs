@@ -90,6 +90,10 @@ fn git(env: &TestEnv, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[test]
 fn the_ui_in_headless_chromium() {
     let Some((chromium, driver)) = chromium("the_ui_in_headless_chromium") else {

@@ -17,6 +17,10 @@ fn env(server: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("WAYLINE_SERVER_ID".to_owned(), server.to_owned())])
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_port_held_by_another_project_is_not_taken() {
     if !docker_ready("a_host_port_held_by_another_project_is_not_taken") {

@@ -415,6 +415,10 @@ async fn revoking_a_runner_token_rejects_the_connected_runner() {
     );
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[tokio::test]
 async fn logs_follow_the_live_release_of_an_app() {
     let h = Harness::start().await;

@@ -304,6 +304,10 @@ async fn config_resolves_by_scope_workspace_and_labels() {
     assert_eq!(show(got), vec!["LOG=debug"]);
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one scenario in the order a user lives it; split, its steps would lose their order"
+)]
 #[tokio::test]
 async fn projects_hostnames_and_triggers() {
     let h = Harness::start().await;
