@@ -185,16 +185,21 @@ async fn supervise(
         tokio::spawn(session::run(shared, addr));
         let first = app_cfg_rx.wait_for(Option::is_some);
         tokio::pin!(first);
-        let deadline = tokio::time::sleep(if settings.server_required {
-            Duration::MAX / 4
-        } else {
-            FAIL_OPEN_AFTER
-        });
+        let deadline = tokio::time::sleep(FAIL_OPEN_AFTER);
         tokio::pin!(deadline);
+        let mut waited = false;
         loop {
             tokio::select! {
                 _ = &mut first => break,
-                () = &mut deadline => {
+                () = &mut deadline, if !waited => {
+                    waited = true;
+                    if settings.server_required {
+                        tracing::warn!(
+                            "no config from the server within {}s; the server is required, so the app waits for it",
+                            FAIL_OPEN_AFTER.as_secs()
+                        );
+                        continue;
+                    }
                     tracing::warn!(
                         "no config from the server within {}s; starting the app without it and retrying in the background",
                         FAIL_OPEN_AFTER.as_secs()

@@ -1,8 +1,6 @@
 //! The in-process host path with a hand-written component: configure, call, UI events,
 //! unsupported functions, cancellation, and mapper chains through the host.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use wayline_plugin::pb::GenerationId;
 use wayline_plugin::{
@@ -29,6 +27,9 @@ struct Nested {
 
 struct Echo;
 
+/// Told when a `wait` deploy is under way, so a test cancels it mid-call (not before it began).
+static DEPLOY_WAITS: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
 impl Component for Echo {
     type Config = Cfg;
     type Output = GenerationId;
@@ -51,6 +52,7 @@ impl Platform for Echo {
         ctx.ui
             .output(format!("deploying {}", input.id), Style::Info);
         if cfg.wait {
+            DEPLOY_WAITS.notify_one();
             ctx.cancel.cancelled().await;
             return Err(PluginError::Cancelled);
         }
@@ -177,7 +179,7 @@ async fn unsupported_function_and_cancellation() {
     let cancel = CancellationToken::new();
     let fire = cancel.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        DEPLOY_WAITS.notified().await;
         fire.cancel();
     });
     let err = c

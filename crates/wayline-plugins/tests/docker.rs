@@ -17,24 +17,12 @@ use wayline_plugin::{
     JobInfo, PluginError, PluginHost, Ui, Value, pb,
 };
 use wayline_plugins::docker::{Deployment, Image, Release};
+use wayline_testkit::free_port;
 
 /// Whether a Docker engine answers; otherwise says why (and fails in CI).
 fn docker_ready(test: &str) -> bool {
     setup();
-    let ok = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("WAYLINE_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "{test}: `docker info` failed and WAYLINE_REQUIRE_DOCKER=1"
-        );
-        eprintln!(
-            "skipping {test}: `docker info` failed (no Docker engine); set WAYLINE_REQUIRE_DOCKER=1 to fail instead"
-        );
-    }
-    ok
+    wayline_testkit::docker_engine(test)
 }
 
 fn fixtures() -> PathBuf {
@@ -234,14 +222,6 @@ fn http_get(url: &str) -> String {
     let mut body = String::new();
     stream.read_to_string(&mut body).unwrap();
     body
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn inspect(reference: &str, format: &str) -> String {
@@ -937,12 +917,9 @@ impl LocalRegistry {
             .spawn()
             .expect("docker-registry (Debian package docker-registry) is installed");
         // Wait until it answers; a registry that never comes up fails the connect below.
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wayline_testkit::eventually(std::time::Duration::from_secs(5), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         Self {
             child,
             port,

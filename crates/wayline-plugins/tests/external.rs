@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use serde_json::json;
 use wayline_plugin::{
     Call, CancellationToken, ComponentHandle, ComponentKind, CoreValues, Function, Health, JobInfo,
     PluginHost, Ui,
 };
+use wayline_testkit::{eventually_async, wait_for_async};
 
 /// Builds `wayline-plugin-hello` once per test run and returns its path.
 fn hello_binary() -> &'static Path {
@@ -151,14 +153,18 @@ async fn external_platform_works_like_a_builtin() {
 }
 
 async fn wait_gone(pid: u32) {
-    for _ in 0..500 {
+    // Gone, or a zombie (exited; reaping is its parent's business).
+    wait_for_async(Duration::from_secs(10), || async {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => return,
-            Ok(s) if s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z') => return,
-            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            Err(_) => Ok(()),
+            Ok(s) if s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z') => Ok(()),
+            Ok(s) => Err(s),
         }
-    }
-    panic!("plugin process {pid} still runs after its host was dropped");
+    })
+    .await
+    .unwrap_or_else(|stat| {
+        panic!("plugin process {pid} still runs after its host was dropped: {stat}")
+    });
 }
 
 #[tokio::test]
@@ -234,9 +240,11 @@ async fn cancelling_the_host_call_cancels_the_plugin_call() {
     .input(greeting);
     let file = proj.path().join("slow.txt");
     let running = tokio::spawn(async move { p.call(call).await });
-    while !file.exists() {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    assert!(
+        eventually_async(Duration::from_secs(30), || async { file.exists() }).await,
+        "the plugin never started its slow deploy ({} never appeared)",
+        file.display()
+    );
     cancel.cancel();
     let err = running.await.unwrap().unwrap_err();
     assert!(
@@ -244,13 +252,11 @@ async fn cancelling_the_host_call_cancels_the_plugin_call() {
         "{err}"
     );
     // The plugin saw `ctx.cancel` fire and cleaned up.
-    for _ in 0..500 {
-        if !file.exists() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the plugin did not clean up after cancellation");
+    assert!(
+        eventually_async(Duration::from_secs(10), || async { !file.exists() }).await,
+        "the plugin did not clean up after cancellation: {} is still there",
+        file.display()
+    );
 }
 
 #[tokio::test]

@@ -1,10 +1,7 @@
 //! What the catalog tells users: short ids that work as input, filters that filter, `status`
 //! with the released deployment, provenance of rollbacks, and "destroyed" meaning destroyed.
 
-use std::path::Path;
-use std::process::Command;
-
-use crate::common::TestEnv;
+use crate::common::{TestEnv, git};
 
 const APP: &str = r#"project = "cat"
 
@@ -22,20 +19,6 @@ app "web" {
   }
 }
 "#;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// The short ids `job list` prints are accepted back; an ambiguous prefix lists candidates.
 #[test]

@@ -4,14 +4,18 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub use wayline_testkit::{
+    Need, TempHome, docker_engine, docker_ready, eventually, free_port, git, skip, tool, wait_for,
+};
+
 /// The `wayline` binary under test.
 pub fn wayline_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_wayline"))
 }
 
-/// A user with an empty home and a project folder.
+/// A user with an empty home (the shared [`TempHome`]) and a project folder.
 pub struct TestEnv {
-    pub home: tempfile::TempDir,
+    pub home: TempHome,
     pub project: PathBuf,
     /// Whether the embedded server runs its URL service (off unless a test asks, so outputs
     /// do not carry its per-test port).
@@ -20,12 +24,8 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> Self {
-        let home = tempfile::Builder::new()
-            .prefix("wl-e2e-")
-            .tempdir()
-            .expect("temp home");
-        let project = home.path().join("project");
-        std::fs::create_dir_all(&project).unwrap();
+        let home = TempHome::new("wl-e2e-");
+        let project = home.project().to_owned();
         Self {
             home,
             project,
@@ -42,36 +42,16 @@ impl TestEnv {
 
     /// Writes a file in the project folder.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.project.join(name);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        std::fs::write(&p, text).unwrap();
-        p
+        self.home.write(name, text)
     }
 
     /// A `wayline` command run in the project folder with this user's home.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(wayline_bin());
-        c.args(args)
-            .current_dir(&self.project)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
-            .env("XDG_DATA_HOME", self.home.path().join("data"))
-            .env("NO_COLOR", "1")
-            .env(
-                "WAYLINE_URL_SERVICE",
-                if self.urls { "true" } else { "false" },
-            )
-            .stdin(Stdio::null());
-        if let Some(v) = std::env::var_os("WAYLINE_ENTRYPOINT_BINARY") {
-            c.env("WAYLINE_ENTRYPOINT_BINARY", v);
-        }
-        if let Some(v) = std::env::var_os("DOCKER_HOST") {
-            c.env("DOCKER_HOST", v);
-        }
+        let mut c = self.home.command(wayline_bin());
+        c.args(args).env(
+            "WAYLINE_URL_SERVICE",
+            if self.urls { "true" } else { "false" },
+        );
         c
     }
 
@@ -166,61 +146,6 @@ impl Run {
     pub fn all(&self) -> String {
         format!("stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr())
     }
-}
-
-/// Waits until `f` is true, polling, for at most `limit`.
-pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Whether Docker tests can run: with `WAYLINE_REQUIRE_DOCKER=1` a missing engine (or static
-/// entrypoint) fails the test; otherwise the test is skipped with the reason printed.
-pub fn docker_ready(test: &str) -> bool {
-    if !docker_engine(test) {
-        return false;
-    }
-    if std::env::var_os("WAYLINE_ENTRYPOINT_BINARY").is_some() {
-        return true;
-    }
-    skip(
-        test,
-        "WAYLINE_ENTRYPOINT_BINARY is not set (scripts/build-entrypoint.sh builds it)",
-    )
-}
-
-/// Whether a Docker engine answers (for tests that need no entrypoint), with
-/// `docker_ready`'s rule for `WAYLINE_REQUIRE_DOCKER=1`.
-pub fn docker_engine(test: &str) -> bool {
-    let engine = Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    engine || skip(test, "no Docker engine answers `docker info`")
-}
-
-fn skip(test: &str, missing: &str) -> bool {
-    let required = std::env::var("WAYLINE_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
-    assert!(!required, "{test}: WAYLINE_REQUIRE_DOCKER=1 but {missing}");
-    eprintln!("skipping {test}: {missing}");
-    false
 }
 
 /// `GET url` over plain HTTP on loopback, returning the body (bounded in time).

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::wayline_bin;
+use crate::common::{Need, git, skip, wayline_bin};
 
 /// Valid files Wayline rejects for a reason other than a missing plugin, each with why. Waypoint
 /// rejects most of them too (see the manifest's notes).
@@ -175,22 +175,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "corpus")
-        .env("GIT_AUTHOR_EMAIL", "corpus@localhost")
-        .env("GIT_COMMITTER_NAME", "corpus")
-        .env("GIT_COMMITTER_EMAIL", "corpus@localhost")
-        .output()
-        .expect("git")
-        .status
-        .success();
-    assert!(ok, "git {args:?} in {}", dir.display());
-}
-
 /// `validate -json` in a copy of the folder made a git repository: (accepted, error messages).
 fn validate(src: &Path, scratch: &Path, home: &Path) -> (bool, Vec<String>) {
     let w = scratch.join(src.file_name().unwrap());
@@ -235,12 +219,10 @@ fn validate(src: &Path, scratch: &Path, home: &Path) -> (bool, Vec<String>) {
 #[test]
 fn every_real_waypoint_file_gets_the_expected_result() {
     let Some(dir) = corpus_dir() else {
-        assert!(
-            std::env::var("WAYLINE_REQUIRE_CORPUS").as_deref() != Ok("1"),
-            "WAYLINE_REQUIRE_CORPUS=1 but no corpus at ../shared/waypoint-corpus (or WAYLINE_CORPUS_DIR)"
-        );
-        eprintln!(
-            "skipping: no waypoint corpus at ../shared/waypoint-corpus; set WAYLINE_CORPUS_DIR"
+        skip(
+            "every_real_waypoint_file_gets_the_expected_result",
+            Need::Corpus,
+            "no waypoint corpus at ../shared/waypoint-corpus (or WAYLINE_CORPUS_DIR)",
         );
         return;
     };

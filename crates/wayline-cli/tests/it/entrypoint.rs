@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::common::{TestEnv, eventually};
+use crate::common::{TestEnv, eventually, wait_for};
 
 /// The entrypoint binary: the static one CI builds, else the workspace's debug build.
 fn entrypoint() -> PathBuf {
@@ -163,6 +163,8 @@ fn logs_exec_and_config_reach_the_running_app() {
 fn the_app_outlives_a_server_crash_and_logs_resume() {
     let env = TestEnv::new();
     let ep = entrypoint();
+    // The app also writes its count here, so it can be watched while the server is down.
+    let ticks = env.home.path().join("ticks");
     env.write(
         "wayline.hcl",
         &format!(
@@ -174,12 +176,13 @@ app "ticker" {{
   }}
   deploy {{
     use "exec" {{
-      command = ["{}", "--", "sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"]
+      command = ["{}", "--", "sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; echo $i > {}; sleep 0.2; done"]
     }}
   }}
 }}
 "#,
-            ep.display()
+            ep.display(),
+            ticks.display()
         ),
     );
     env.ok(&["up"]);
@@ -198,12 +201,30 @@ app "ticker" {{
             .unwrap()
             .success()
     );
-    std::thread::sleep(Duration::from_secs(2));
-    let running = std::process::Command::new("pgrep")
-        .args(["-f", "tick \\$i"])
-        .output()
-        .unwrap();
-    assert!(!running.stdout.is_empty(), "the app died with the server");
+    // Gone, or a zombie nobody reaped yet: either way it serves nothing.
+    let dead = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(st) => st
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    };
+    assert!(
+        eventually(Duration::from_secs(10), dead),
+        "the server (pid {pid}) outlived kill -9"
+    );
+    let count = || {
+        std::fs::read_to_string(&ticks)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+    };
+    let at_crash = count().unwrap_or(0);
+    wait_for(Duration::from_secs(20), || match count() {
+        Some(n) if n >= at_crash + 5 => Ok(()),
+        seen => Err(seen),
+    })
+    .unwrap_or_else(|seen| {
+        panic!("the app stopped with the server: count {at_crash} at the crash, last {seen:?}")
+    });
 
     // The next command starts the server again; the entrypoint reconnects and ships the lines
     // it buffered while the server was down, then keeps shipping new ones.

@@ -1,11 +1,10 @@
 //! A separately started server with a separate runner: remote jobs from git, provenance,
 //! a server killed with SIGKILL mid-job, bad tokens, a server that is down.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{TestEnv, eventually, free_port};
+use crate::common::{Need, TestEnv, eventually, free_port, git, tool, wait_for};
 
 /// A background process killed when the guard drops.
 struct Bg(Child);
@@ -79,24 +78,6 @@ impl Server {
     fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.grpc)
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Commits the project folder to a new git repository and makes it the `remote` project's
@@ -192,11 +173,19 @@ fn a_job_survives_the_server_being_killed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Let the job start (the build hook sleeps), then kill the server hard and restart it.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Once the job runs (its build hook sleeps 3 s), kill the server hard and restart it.
+    wait_for(Duration::from_secs(30), || {
+        let r = env.run(&["job", "list", "-json"]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout()).map_err(|_| r.all())?;
+        let running = v.as_array().is_some_and(|jobs| {
+            jobs.iter()
+                .any(|j| j["operation"] == "up" && j["state"] == "running")
+        });
+        if running { Ok(()) } else { Err(v.to_string()) }
+    })
+    .unwrap_or_else(|last| panic!("the up job never ran; last `job list`: {last}"));
     server.0.kill().unwrap();
     server.0.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
     let _server2 = srv.start(&env);
 
     let out = up.wait_with_output().unwrap();
@@ -494,18 +483,12 @@ fn a_runner_killed_mid_job_fails_the_job_with_the_reason() {
 /// `WAYLINE_REQUIRE_SSHD=1`.
 #[test]
 fn a_remote_runner_clones_over_ssh_with_a_key() {
-    let Some(sshd) = ["/usr/sbin/sshd", "/usr/bin/sshd"]
-        .into_iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.exists())
-    else {
-        assert!(
-            std::env::var("WAYLINE_REQUIRE_SSHD").as_deref() != Ok("1"),
-            "WAYLINE_REQUIRE_SSHD=1 but sshd is not installed"
-        );
-        eprintln!(
-            "skipping a_remote_runner_clones_over_ssh_with_a_key: sshd is not installed (apt-get install openssh-server)"
-        );
+    let Some(sshd) = tool(
+        "a_remote_runner_clones_over_ssh_with_a_key",
+        Need::Sshd,
+        &["/usr/sbin/sshd", "/usr/bin/sshd"],
+        "sshd is not installed (apt-get install openssh-server)",
+    ) else {
         return;
     };
     let env = TestEnv::new();

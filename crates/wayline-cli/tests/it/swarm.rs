@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::common::{Run, TestEnv, eventually, http_get};
+use crate::common::{Need, Run, TestEnv, eventually, http_get, skip};
 
 static SWARM: Mutex<()> = Mutex::new(());
 
@@ -58,7 +58,6 @@ fn fixture_env() -> Option<std::collections::HashMap<String, String>> {
 /// The fixture, or `None` (test skipped with the reason printed) when it is not up and
 /// `WAYLINE_REQUIRE_SWARM` is not 1 (then the test fails).
 pub fn fixture(test: &str) -> Option<Fixture> {
-    let required = std::env::var("WAYLINE_REQUIRE_SWARM").is_ok_and(|v| v == "1");
     let missing = if std::env::var_os("WAYLINE_ENTRYPOINT_BINARY").is_none() {
         Some("WAYLINE_ENTRYPOINT_BINARY is not set (scripts/build-entrypoint.sh builds it)")
     } else {
@@ -70,8 +69,7 @@ pub fn fixture(test: &str) -> Option<Fixture> {
             .then_some("the three-node swarm is not up (run `sudo scripts/swarm-fixture.sh up`)")
     });
     if let Some(m) = missing {
-        assert!(!required, "{test}: WAYLINE_REQUIRE_SWARM=1 but {m}");
-        eprintln!("skipping {test}: {m}");
+        skip(test, Need::Swarm, m);
         return None;
     }
     let e = env.unwrap();

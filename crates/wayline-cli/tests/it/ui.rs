@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::common::TestEnv;
+use crate::common::{TestEnv, git};
 
 /// A response: status code, head (lower-cased header names) and body.
 pub struct Resp {
@@ -96,22 +96,9 @@ pub fn deployed(env: &TestEnv, project: &str, app: &str) {
             "project = \"{project}\"\n\napp \"{app}\" {{\n  build {{\n    use \"null\" {{}}\n  }}\n  deploy {{\n    use \"null\" {{}}\n  }}\n}}\n"
         ),
     );
-    let git = |args: &[&str]| {
-        let s = std::process::Command::new("git")
-            .args(args)
-            .current_dir(&env.project)
-            .env("HOME", env.home.path())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.test")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.test")
-            .output()
-            .unwrap();
-        assert!(s.status.success(), "git {args:?}: {s:?}");
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "first <commit>"]);
+    git(&env.project, &["init", "-q"]);
+    git(&env.project, &["add", "."]);
+    git(&env.project, &["commit", "-q", "-m", "first <commit>"]);
     env.ok(&["up"]);
 }
 

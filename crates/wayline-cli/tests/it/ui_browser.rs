@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::common::{TestEnv, eventually};
+use crate::common::{TestEnv, eventually, git};
 use crate::ui::sign_in_link;
 use crate::webdriver::{Browser, chromium};
 
@@ -75,21 +75,6 @@ app "catalog" {{
     )
 }
 
-fn git(env: &TestEnv, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(&env.project)
-        .env("HOME", env.home.path())
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.test")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.test")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 #[allow(
     clippy::too_many_lines,
     reason = "one scenario in the order a user lives it; split, its steps would lose their order"
@@ -107,11 +92,14 @@ fn the_ui_in_headless_chromium() {
     let env = TestEnv::new();
     env.write("wayline.hcl", &config(&env.project));
     env.write(".gitignore", "go\nsay\n");
-    git(&env, &["init", "-q"]);
-    git(&env, &["add", "."]);
-    git(&env, &["commit", "-q", "-m", "catalog: first release"]);
-    let commit = git(&env, &["rev-parse", "--short=7", "HEAD"]);
-    git(&env, &["tag", "v0.1.0"]);
+    git(&env.project, &["init", "-q"]);
+    git(&env.project, &["add", "."]);
+    git(
+        &env.project,
+        &["commit", "-q", "-m", "catalog: first release"],
+    );
+    let commit = git(&env.project, &["rev-parse", "--short=7", "HEAD"]);
+    git(&env.project, &["tag", "v0.1.0"]);
     // Start the embedded server, then `up` in the background: its build waits for `go`.
     let link = sign_in_link(&env);
     let _destroy = Destroy(&env);

@@ -9,23 +9,25 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::common::{Need, tool};
+
 /// Chromium and its driver, or why the test is skipped (a failure with
 /// `WAYLINE_REQUIRE_CHROMIUM=1`).
 pub fn chromium(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let find = |names: &[&str]| names.iter().map(PathBuf::from).find(|p| p.exists());
-    let browser = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
-    let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
-    match (browser, driver) {
-        (Some(b), Some(d)) => Some((b, d)),
-        _ => {
-            assert!(
-                std::env::var("WAYLINE_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-                "{test}: WAYLINE_REQUIRE_CHROMIUM=1 but chromium or chromium-driver is not installed"
-            );
-            eprintln!("skipping {test}: chromium or chromium-driver is not installed");
-            None
-        }
-    }
+    let reason = "chromium or chromium-driver is not installed";
+    let browser = tool(
+        test,
+        Need::Chromium,
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+        reason,
+    )?;
+    let driver = tool(
+        test,
+        Need::Chromium,
+        &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
+        reason,
+    )?;
+    Some((browser, driver))
 }
 
 /// One browser session.

@@ -10,6 +10,8 @@ use tonic::transport::{Channel, Endpoint};
 use wayline_proto::v1::wayline_client::WaylineClient;
 use wayline_proto::v1::{ConfigVar, GetLogStreamRequest, LogLine, config_var};
 
+pub use wayline_testkit::{Need, docker_engine, free_port, tool, wait_for_async};
+
 use crate::harness::{Harness, StaticResolver, serve};
 use crate::hub::{EntrypointHub, HubOptions};
 
@@ -106,13 +108,12 @@ impl Server {
 
     /// Waits until the deployment has `n` instances.
     pub async fn wait_instances(&self, n: usize) {
-        tokio::time::timeout(PATIENCE, async {
-            while self.hub.list_instances(&[DEPLOYMENT.into()]).len() != n {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+        wait_for_async(PATIENCE, || async {
+            let seen = self.hub.list_instances(&[DEPLOYMENT.into()]);
+            if seen.len() == n { Ok(()) } else { Err(seen) }
         })
         .await
-        .unwrap_or_else(|_| panic!("never saw {n} instances"));
+        .unwrap_or_else(|last| panic!("never saw {n} instances; last: {last:?}"));
     }
 }
 
@@ -164,19 +165,49 @@ pub async fn run(mut cmd: tokio::process::Command) -> (i32, String, String) {
 
 /// Reads the child's stdout until a line equal to `text`.
 pub async fn wait_stdout(child: &mut tokio::process::Child, text: &str) {
+    wait_output(
+        child.stdout.as_mut().unwrap(),
+        "stdout",
+        |l| l == text,
+        text,
+    )
+    .await;
+}
+
+/// Reads the child's stderr until a line containing `text`.
+pub async fn wait_stderr(child: &mut tokio::process::Child, text: &str) {
+    wait_output(
+        child.stderr.as_mut().unwrap(),
+        "stderr",
+        |l| l.contains(text),
+        text,
+    )
+    .await;
+}
+
+async fn wait_output(
+    out: impl tokio::io::AsyncRead + Unpin,
+    name: &str,
+    want: impl Fn(&str) -> bool,
+    text: &str,
+) {
     use tokio::io::AsyncBufReadExt;
-    let out = child.stdout.as_mut().unwrap();
     let mut lines = tokio::io::BufReader::new(out).lines();
-    tokio::time::timeout(PATIENCE, async {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(PATIENCE, async {
         while let Some(l) = lines.next_line().await.unwrap() {
-            if l == text {
-                return;
+            if want(&l) {
+                return true;
             }
+            seen.push(l);
         }
-        panic!("stdout ended before {text:?}");
+        false
     })
-    .await
-    .unwrap_or_else(|_| panic!("{text:?} never printed"));
+    .await;
+    let Ok(found) = found else {
+        panic!("{text:?} never printed on {name}; it said: {seen:#?}");
+    };
+    assert!(found, "{name} ended before {text:?}; it said: {seen:#?}");
 }
 
 pub fn signal(child: &tokio::process::Child, sig: nix::sys::signal::Signal) {

@@ -1,7 +1,5 @@
 //! Config from the server: env restarts, files and their change signal, dynamic values.
 
-use std::time::Duration;
-
 use futures::StreamExt;
 use wayline_proto::v1::{
     ConfigVar, DynamicValue, GetLogStreamRequest, ListInstancesRequest, config_var,
@@ -124,10 +122,10 @@ async fn dynamic_file_values_refresh_and_failures_are_reported() {
 /// Waits until the deployment's one instance reports exactly `want` as its config errors, as
 /// `ListInstances` shows them.
 async fn wait_config_errors(server: &Server, want: &[String]) {
-    let mut client = server.client().await;
-    let mut last = Vec::new();
-    let found = tokio::time::timeout(PATIENCE, async {
-        loop {
+    let client = server.client().await;
+    wait_for_async(PATIENCE, || {
+        let mut client = client.clone();
+        async move {
             let instances = client
                 .list_instances(ListInstancesRequest {
                     deployment_id: DEPLOYMENT.into(),
@@ -137,20 +135,14 @@ async fn wait_config_errors(server: &Server, want: &[String]) {
                 .unwrap()
                 .into_inner()
                 .instances;
-            if let [one] = &instances[..] {
-                if one.config_errors == want {
-                    return;
-                }
-                last.clone_from(&one.config_errors);
+            match &instances[..] {
+                [one] if one.config_errors == want => Ok(()),
+                _ => Err(instances),
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
-    .await;
-    assert!(
-        found.is_ok(),
-        "config errors stayed {last:?}, wanted {want:?}"
-    );
+    .await
+    .unwrap_or_else(|last| panic!("wanted config errors {want:?}; last instances: {last:?}"));
 }
 
 /// The status lists the values that cannot be resolved until they can; the log says so once
@@ -225,14 +217,12 @@ impl Etcd {
     /// Starts etcd and waits until it answers; `None` (having said why) when it is not installed,
     /// unless `WAYLINE_REQUIRE_ETCD=1`.
     async fn start(test: &str, dir: &std::path::Path) -> Option<Etcd> {
-        let Some(bin) = which("etcd") else {
-            assert!(
-                std::env::var("WAYLINE_REQUIRE_ETCD").as_deref() != Ok("1"),
-                "etcd not installed (apt-get install etcd-server)"
-            );
-            eprintln!("skipping {test}: etcd not installed (apt-get install etcd-server)");
-            return None;
-        };
+        let bin = tool(
+            test,
+            Need::Etcd,
+            &["etcd"],
+            "etcd not installed (apt-get install etcd-server)",
+        )?;
         let data = dir.join("etcd");
         let endpoint = format!("http://127.0.0.1:{}", free_port());
         let peer = format!("http://127.0.0.1:{}", free_port());
@@ -270,16 +260,11 @@ impl Etcd {
 
     async fn ready(&self) {
         let body = format!("{{\"key\":\"{}\"}}", b64("ready"));
-        tokio::time::timeout(PATIENCE, async {
-            while http_post(&self.endpoint, "/v3/kv/range", &body)
-                .await
-                .is_err()
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        wait_for_async(PATIENCE, || {
+            http_post(&self.endpoint, "/v3/kv/range", &body)
         })
         .await
-        .expect("etcd never came up");
+        .unwrap_or_else(|last| panic!("etcd never came up: {last}"));
     }
 
     /// Kills etcd (every watch on it drops) and starts it again on the same data and ports.
@@ -357,22 +342,6 @@ async fn etcd_values_follow_the_key_through_its_watch() {
     etcd.put("/app/db", "db-4").await;
     server.wait_text("db=db-4").await;
     drop(child.kill().await);
-}
-
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var("PATH")
-        .ok()?
-        .split(':')
-        .map(|d| std::path::Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn http_post(endpoint: &str, path: &str, body: &str) -> std::io::Result<String> {

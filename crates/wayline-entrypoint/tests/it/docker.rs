@@ -11,21 +11,6 @@ use wayline_proto::v1::{
 
 use crate::common::*;
 
-fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("WAYLINE_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "docker info failed and WAYLINE_REQUIRE_DOCKER=1"
-        );
-        eprintln!("skipping: `docker info` failed (set WAYLINE_REQUIRE_DOCKER=1 to fail instead)");
-    }
-    ok
-}
-
 /// The static binary: `WAYLINE_ENTRYPOINT_STATIC`, or built with `scripts/build-entrypoint.sh`.
 fn static_binary() -> PathBuf {
     if let Ok(p) = std::env::var("WAYLINE_ENTRYPOINT_STATIC") {
@@ -65,7 +50,7 @@ impl Drop for Cleanup {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_from_scratch_ships_logs_serves_exec_and_forwards_docker_stop() {
-    if !docker_available() {
+    if !docker_engine("runs_from_scratch_ships_logs_serves_exec_and_forwards_docker_stop") {
         return;
     }
     let server = Server::start();

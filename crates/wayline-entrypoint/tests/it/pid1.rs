@@ -39,21 +39,28 @@ async fn signals_are_forwarded_to_the_app() {
 async fn orphans_are_reaped() {
     // The inner shell exits at once, orphaning the sleeps; they get reparented to the
     // entrypoint (a subreaper, or PID 1 in a container), which must reap them.
-    let script = "sh -c 'sleep 0.1 & sleep 0.1 &'; sleep 1; echo done";
+    let script = "sh -c 'sleep 0.1 & sleep 0.1 &'; echo orphaned; sleep 1; echo done";
     let mut child = entrypoint(None, &["sh", "-c", script]).spawn().unwrap();
-    let pid = child.id().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let zombies: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
-        .filter(|stat| {
-            // pid (comm) state ppid …
-            let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-            let mut f = rest.split_whitespace();
-            f.next() == Some("Z") && f.next() == Some(pid.to_string().as_str())
-        })
-        .collect();
-    assert!(zombies.is_empty(), "zombies left: {zombies:?}");
+    let pid = child.id().unwrap().to_string();
+    wait_stdout(&mut child, "orphaned").await;
+    // The orphans are the entrypoint's now: wait until none is left, alive or zombie.
+    let orphans = || {
+        let list: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+            .filter(|stat| {
+                // pid (comm) state ppid …
+                let Some((head, rest)) = stat.rsplit_once(") ") else {
+                    return false;
+                };
+                head.ends_with("(sleep") && rest.split_whitespace().nth(1) == Some(pid.as_str())
+            })
+            .collect();
+        async move { if list.is_empty() { Ok(()) } else { Err(list) } }
+    };
+    wait_for_async(PATIENCE, orphans)
+        .await
+        .unwrap_or_else(|left| panic!("orphans never reaped: {left:?}"));
     wait_stdout(&mut child, "done").await;
     assert_eq!(wait_code(&mut child).await, 0);
 }
@@ -126,10 +133,15 @@ async fn server_required_waits_and_still_obeys_sigterm() {
         Some(std::path::Path::new("/nonexistent/wayline.sock")),
         &["sh", "-c", "echo app ran"],
     );
-    cmd.env("WAYLINE_ENTRYPOINT_SERVER_REQUIRED", "true");
+    cmd.env("WAYLINE_ENTRYPOINT_SERVER_REQUIRED", "true")
+        .env("WAYLINE_LOG_LEVEL", "info");
     let mut child = cmd.spawn().unwrap();
-    // Past the fail-open window: the app must still not have started.
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    // Past the fail-open window (it says so): the app must still not have started.
+    wait_stderr(
+        &mut child,
+        "no config from the server within 5s; the server is required, so the app waits for it",
+    )
+    .await;
     signal(&child, Signal::SIGTERM);
     assert_eq!(wait_code(&mut child).await, 143);
     let mut out = String::new();

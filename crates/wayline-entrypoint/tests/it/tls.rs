@@ -21,17 +21,13 @@ async fn connects_over_tls_with_skip_verify_and_with_a_ca() {
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &cert_pem).unwrap();
 
-    let wait_for = |n: usize| {
-        let hub = hub.clone();
-        async move {
-            tokio::time::timeout(PATIENCE, async {
-                while hub.list_instances(&[]).len() != n {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-            })
-            .await
-            .unwrap_or_else(|_| panic!("never saw {n} instances"));
-        }
+    let instances = async |n: usize| {
+        wait_for_async(PATIENCE, || async {
+            let seen = hub.list_instances(&[]);
+            if seen.len() == n { Ok(()) } else { Err(seen) }
+        })
+        .await
+        .unwrap_or_else(|last| panic!("never saw {n} instances; last: {last:?}"));
     };
 
     let mut skip = entrypoint(None, &["sleep", "60"]);
@@ -39,14 +35,14 @@ async fn connects_over_tls_with_skip_verify_and_with_a_ca() {
         .env("WAYLINE_SERVER_TLS", "1")
         .env("WAYLINE_SERVER_TLS_SKIP_VERIFY", "1");
     let skip = skip.spawn().unwrap();
-    wait_for(1).await;
+    instances(1).await;
 
     let mut verified = entrypoint(None, &["sleep", "60"]);
     verified
         .env("WAYLINE_SERVER_ADDR", format!("https://localhost:{port}"))
         .env("WAYLINE_SERVER_TLS_CA", &ca);
     let verified = verified.spawn().unwrap();
-    wait_for(2).await;
+    instances(2).await;
     drop((skip, verified));
     task.abort();
 }

@@ -27,12 +27,10 @@ fn fixture(test: &str) -> Option<HashMap<String, String>> {
     });
     let env = env.filter(|e| e.contains_key("WAYLINE_SWARM_CLIENT_CERTS"));
     if env.is_none() {
-        assert!(
-            std::env::var("WAYLINE_REQUIRE_SWARM").as_deref() != Ok("1"),
-            "{test}: the swarm fixture is not up and WAYLINE_REQUIRE_SWARM=1"
-        );
-        eprintln!(
-            "skipping {test}: the swarm fixture is not up (`sudo scripts/swarm-fixture.sh up`)"
+        wayline_testkit::skip(
+            test,
+            wayline_testkit::Need::Swarm,
+            "the swarm fixture is not up (`sudo scripts/swarm-fixture.sh up`)",
         );
     }
     env

@@ -111,15 +111,19 @@ pub(super) async fn connect(
         .unwrap()
 }
 
-/// Waits (bounded) until `cond` holds; the hub cleans up on a spawned task.
-pub(super) async fn eventually(mut cond: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("condition never held");
+/// Waits (bounded) until `probe`'s value satisfies `done` (the hub cleans up on a spawned
+/// task), failing with the value last seen.
+pub(super) async fn eventually<T: std::fmt::Debug>(
+    mut probe: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    wayline_testkit::wait_for_async(Duration::from_secs(10), || {
+        let seen = probe();
+        let ok = done(&seen);
+        async move { if ok { Ok(seen) } else { Err(seen) } }
+    })
+    .await
+    .unwrap_or_else(|last| panic!("condition never held; last seen: {last:?}"))
 }
 
 #[test]
@@ -282,7 +286,7 @@ async fn instance_lives_as_long_as_its_config_stream() {
     assert_eq!(ids(hub.list_instances(&["D".into()])), ["A", "B"]);
     assert_eq!(hub.list_instances(&[]).len(), 3);
     drop(b);
-    eventually(|| hub.list_instances(&["D".into()]).len() == 1).await;
+    eventually(|| hub.list_instances(&["D".into()]), |l| l.len() == 1).await;
     assert_eq!(ids(hub.list_instances(&["D".into()])), ["A"]);
 }
 
@@ -307,7 +311,7 @@ async fn config_errors_are_listed_per_instance_while_their_log_stream_lives() {
     };
     let missing = "DATABASE_URL: key \"/app/db\" not found in etcd at http://127.0.0.1:2379";
     tx.send(errors_batch("A", &[missing])).await.unwrap();
-    eventually(|| errors(&hub)[0].1.len() == 1).await;
+    eventually(|| errors(&hub), |e| e[0].1.len() == 1).await;
     assert_eq!(
         errors(&hub),
         [("A".into(), vec![missing.to_owned()]), ("B".into(), vec![])]
@@ -318,14 +322,14 @@ async fn config_errors_are_listed_per_instance_while_their_log_stream_lives() {
     tx.send(errors_batch("A", &["X: one", "Y: two"]))
         .await
         .unwrap();
-    eventually(|| errors(&hub)[0].1.len() == 2).await;
+    eventually(|| errors(&hub), |e| e[0].1.len() == 2).await;
     assert_eq!(errors(&hub)[0].1, ["X: one", "Y: two"]);
     // An empty set means fixed.
     tx.send(errors_batch("A", &[])).await.unwrap();
-    eventually(|| errors(&hub)[0].1.is_empty()).await;
+    eventually(|| errors(&hub), |e| e[0].1.is_empty()).await;
     // Errors go with the stream that reported them: a reconnecting entrypoint reports again.
     tx.send(errors_batch("B", &["Z: three"])).await.unwrap();
-    eventually(|| errors(&hub)[1].1.len() == 1).await;
+    eventually(|| errors(&hub), |e| e[1].1.len() == 1).await;
     drop(tx);
     logs.await.unwrap().unwrap();
     assert_eq!(errors(&hub), [("A".into(), vec![]), ("B".into(), vec![])]);
@@ -347,17 +351,17 @@ async fn config_errors_of_one_deployment_never_show_on_another() {
     tx.send(errors_batch("A", &["FAKE: x"])).await.unwrap();
     tx.send(batch("A", vec![line(1, "sync")], 0)).await.unwrap();
     // Batches are handled in order: once the line is in, the errors were handled too.
-    for _ in 0..500 {
+    let lines = wayline_testkit::wait_for_async(Duration::from_secs(10), || async {
         let lines = history(&hub, &["OTHER"], GetLogStreamRequest::default()).await;
-        if !lines.is_empty() {
-            break;
+        if lines.is_empty() {
+            Err(lines)
+        } else {
+            Ok(lines)
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        history(&hub, &["OTHER"], GetLogStreamRequest::default()).await,
-        [("A".to_owned(), "sync".to_owned())]
-    );
+    })
+    .await
+    .expect("the sync line never arrived");
+    assert_eq!(lines, [("A".to_owned(), "sync".to_owned())]);
     assert!(hub.list_instances(&[])[0].config_errors.is_empty());
     drop(tx);
     logs.await.unwrap().unwrap();
@@ -366,11 +370,22 @@ async fn config_errors_of_one_deployment_never_show_on_another() {
 #[tokio::test]
 async fn a_reconnect_with_the_same_id_is_not_removed_by_the_old_stream() {
     let hub = EntrypointHub::new(HubOptions::default());
-    let old = connect(&hub, "D", "A").await;
-    let mut new = connect(&hub, "D", "A").await;
-    drop(old);
+    // Each stream's task holds the resolver until it ends: its count shows the old one's end.
+    let vars = resolver(vec![]);
+    let stream = |vars: Arc<Vars>| {
+        let req = EntrypointConfigRequest {
+            deployment_id: "D".into(),
+            instance_id: "A".into(),
+            exec_disabled: false,
+        };
+        hub.entrypoint_config("D".into(), req, AppRef::default(), vars)
+    };
+    let old = stream(vars.clone()).await.unwrap();
+    let mut new = stream(vars.clone()).await.unwrap();
     new.next().await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(old);
+    // The old stream's cleanup ran (its task ended) once only `vars` and the new task hold it.
+    eventually(|| Arc::strong_count(&vars), |n| *n == 2).await;
     assert_eq!(hub.list_instances(&[]).len(), 1);
 }
 
@@ -516,7 +531,7 @@ async fn exec_is_routed_over_the_config_stream_and_paired_by_index() {
         ]
     );
     drop(out);
-    eventually(|| hub.list_instances(&[])[0].active_execs == 0).await;
+    eventually(|| hub.list_instances(&[]), |l| l[0].active_execs == 0).await;
 }
 
 #[tokio::test]

@@ -70,7 +70,7 @@ async fn a_gone_instance_id_stays_bound_while_its_logs_are_kept() {
     .await
     .unwrap();
     drop(y);
-    eventually(|| hub.list_instances(&[]).is_empty()).await;
+    eventually(|| hub.list_instances(&[]), Vec::is_empty).await;
     let err = register_as(&hub, "X", "I1").await.err().expect("refused");
     assert_eq!(err.code(), Code::PermissionDenied);
 }

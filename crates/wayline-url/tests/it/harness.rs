@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -74,6 +74,10 @@ pub(crate) async fn service_with(routes: Vec<UrlRoute>, f: impl FnOnce(&mut Opti
     }
 }
 
+/// How many `/slow` requests reached an app (one test sends them), so it can act mid-request.
+pub(crate) static SLOW_REQUESTS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 /// An app answering `<name> <path> host=<Host> xff=<X-Forwarded-For> xfh=<X-Forwarded-Host>`;
 /// `/slow` waits 2 s first, `/echo` returns the request body.
 pub(crate) async fn app(name: &'static str) -> SocketAddr {
@@ -101,6 +105,7 @@ pub(crate) async fn app(name: &'static str) -> SocketAddr {
                     );
                     let body = match req.uri().path() {
                         "/slow" => {
+                            SLOW_REQUESTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_secs(2)).await;
                             Bytes::from(text)
                         }
@@ -176,16 +181,4 @@ pub(crate) fn tunnel(
         token: token.into(),
     };
     tokio::spawn(async move { wayline_url::client::run(&addr, &hello, port, || {}).await })
-}
-
-/// Waits (bounded) until `f` holds.
-pub(crate) async fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    f()
 }

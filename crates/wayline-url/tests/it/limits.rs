@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wayline_core::url::{UrlLimits, UrlRoute};
 
-use crate::harness::{Running, app, fetch, get, route, service_with, tunnel, until};
+use crate::harness::{Running, app, fetch, get, route, service_with, tunnel};
 use crate::stream_app::stream_app;
+use wayline_testkit::eventually_async;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -18,11 +19,11 @@ async fn serve_web_v1(
     port: u16,
 ) -> tokio::task::JoinHandle<Result<(), wayline_url::client::TunnelError>> {
     let t = tunnel(&s.socket, "d1", "tok-d1", port);
-    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
+    assert!(eventually_async(LIMIT, || async { s.svc.tunnel_count() == 1 }).await);
     assert!(
-        until(LIMIT, || s.svc.table().apps["web"].deployments[&1]
-            .pick()
-            .is_some())
+        eventually_async(LIMIT, || async {
+            s.svc.table().apps["web"].deployments[&1].pick().is_some()
+        })
         .await
     );
     t
@@ -113,7 +114,7 @@ async fn a_deployment_at_its_requests_in_flight_limit_answers_503_with_the_reaso
     let slow = tokio::spawn(async move { get(ingress, "web.localhost", "/slow").await });
     let table = s.svc.table();
     let host = &table.apps["web"].deployments[&1].host;
-    assert!(until(LIMIT, || host.in_flight() == 1).await);
+    assert!(eventually_async(LIMIT, || async { host.in_flight() == 1 }).await);
     // Through the deployment's own host too: the bound is the deployment's.
     let r = fetch(ingress, "web--v1.localhost", "/", Bytes::new()).await;
     assert_eq!(r.status(), 503);
@@ -126,7 +127,7 @@ async fn a_deployment_at_its_requests_in_flight_limit_answers_503_with_the_reaso
     assert!(text.lines().any(|l| l == refused), "{text}");
     let (status, _) = slow.await.unwrap();
     assert_eq!(status, 200);
-    assert!(until(LIMIT, || host.in_flight() == 0).await);
+    assert!(eventually_async(LIMIT, || async { host.in_flight() == 0 }).await);
     let (status, _) = get(ingress, "web.localhost", "/").await;
     assert_eq!(status, 200);
     t.abort();
@@ -140,7 +141,7 @@ async fn a_tunnel_over_the_deployments_limit_is_refused_with_the_reason() {
     })
     .await;
     let t = tunnel(&s.socket, "d1", "tok-d1", app1.port());
-    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
+    assert!(eventually_async(LIMIT, || async { s.svc.tunnel_count() == 1 }).await);
     let err = tunnel(&s.socket, "d1", "tok-d1", app1.port())
         .await
         .unwrap()

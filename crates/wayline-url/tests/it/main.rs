@@ -6,10 +6,12 @@ mod stream_app;
 mod streams;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use harness::{app, get, route, send, service, tunnel, until};
+use harness::{SLOW_REQUESTS, app, get, route, send, service, tunnel};
+use wayline_testkit::eventually_async;
 
 #[tokio::test]
 async fn hosts_route_to_tunnels_direct_addresses_and_pages() {
@@ -26,12 +28,18 @@ async fn hosts_route_to_tunnels_direct_addresses_and_pages() {
     .await;
     let ingress = s.svc.ingress_addr();
     let t = tunnel(&s.socket, "d1", "tok-d1", app1.port());
-    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 1).await);
     assert!(
-        until(Duration::from_secs(5), || !s.svc.table().apps["web"]
-            .deployments[&1]
-            .backends
-            .is_empty())
+        eventually_async(Duration::from_secs(5), || async {
+            s.svc.tunnel_count() == 1
+        })
+        .await
+    );
+    assert!(
+        eventually_async(Duration::from_secs(5), || async {
+            !s.svc.table().apps["web"].deployments[&1]
+                .backends
+                .is_empty()
+        })
         .await
     );
 
@@ -84,9 +92,11 @@ async fn hosts_route_to_tunnels_direct_addresses_and_pages() {
         route("web", 2, &format!("http://{app2}"), 100),
     ]));
     assert!(
-        until(Duration::from_secs(5), || s.svc.table().apps["web"]
-            .released(0)
-            .is_some_and(|d| d.sequence == 2))
+        eventually_async(Duration::from_secs(5), || async {
+            s.svc.table().apps["web"]
+                .released(0)
+                .is_some_and(|d| d.sequence == 2)
+        })
         .await
     );
     let (_, body) = get(ingress, "web.localhost", "/").await;
@@ -100,23 +110,45 @@ async fn a_dying_tunnel_fails_its_requests_with_502_and_the_next_tunnel_serves()
     let s = service(vec![route("web", 1, "", 100)]).await;
     let ingress = s.svc.ingress_addr();
     let t = tunnel(&s.socket, "d1", "tok-d1", app1.port());
-    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 1).await);
+    assert!(
+        eventually_async(Duration::from_secs(5), || async {
+            s.svc.tunnel_count() == 1
+        })
+        .await
+    );
+    let before = SLOW_REQUESTS.load(Ordering::SeqCst);
     let slow = tokio::spawn(async move { get(ingress, "web.localhost", "/slow").await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Cut the tunnel while the request is at the app.
+    assert!(
+        eventually_async(Duration::from_secs(5), || async {
+            SLOW_REQUESTS.load(Ordering::SeqCst) > before
+        })
+        .await,
+        "the slow request never reached the app"
+    );
     t.abort();
     let (status, body) = slow.await.unwrap();
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("the tunnel failed"), "{body}");
-    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 0).await);
+    assert!(
+        eventually_async(Duration::from_secs(5), || async {
+            s.svc.tunnel_count() == 0
+        })
+        .await
+    );
     let (status, _) = get(ingress, "web.localhost", "/").await;
     assert_eq!(status, 503, "no tunnel, no address");
     let t2 = tunnel(&s.socket, "d1", "tok-d1", app1.port());
-    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 1).await);
     assert!(
-        until(Duration::from_secs(5), || s.svc.table().apps["web"]
-            .deployments[&1]
-            .pick()
-            .is_some())
+        eventually_async(Duration::from_secs(5), || async {
+            s.svc.tunnel_count() == 1
+        })
+        .await
+    );
+    assert!(
+        eventually_async(Duration::from_secs(5), || async {
+            s.svc.table().apps["web"].deployments[&1].pick().is_some()
+        })
         .await
     );
     let (status, body) = get(ingress, "web.localhost", "/").await;
@@ -158,7 +190,12 @@ async fn the_health_check_passes_on_an_answer_and_fails_when_only_the_tunnel_ans
     .await;
     let t1 = tunnel(&s.socket, "d1", "tok-d1", app1.port());
     let t2 = tunnel(&s.socket, "d2", "tok-d2", closed.port());
-    assert!(until(Duration::from_secs(5), || s.svc.tunnel_count() == 2).await);
+    assert!(
+        eventually_async(Duration::from_secs(5), || async {
+            s.svc.tunnel_count() == 2
+        })
+        .await
+    );
     let ok = s
         .svc
         .check_health("d1", "/up", Duration::from_secs(5))

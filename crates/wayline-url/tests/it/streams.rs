@@ -14,8 +14,9 @@ use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::harness::{route, service, tunnel, until};
+use crate::harness::{route, service, tunnel};
 use crate::stream_app::{pattern, pattern_sha256, stream_app};
+use wayline_testkit::eventually_async;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -73,7 +74,7 @@ async fn websockets_echo_through_the_tunnel_and_to_a_platform_address() {
     .await;
     let ingress = s.svc.ingress_addr();
     let t = tunnel(&s.socket, "d1", "tok-d1", app.addr.port());
-    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
+    assert!(eventually_async(LIMIT, || async { s.svc.tunnel_count() == 1 }).await);
 
     for url in [
         "ws://web--v1.localhost/ws",
@@ -93,7 +94,7 @@ async fn websockets_echo_through_the_tunnel_and_to_a_platform_address() {
     }
     // The ingress finished each stream: nothing stays counted in flight.
     let backend = s.svc.table().apps["web"].deployments[&1].pick().unwrap();
-    assert!(until(LIMIT, || backend.outstanding() == 0).await);
+    assert!(eventually_async(LIMIT, || async { backend.outstanding() == 0 }).await);
     t.abort();
 }
 
@@ -102,7 +103,7 @@ async fn server_sent_events_arrive_one_at_a_time() {
     let app = stream_app().await;
     let s = service(vec![route("web", 1, "", 100)]).await;
     let t = tunnel(&s.socket, "d1", "tok-d1", app.addr.port());
-    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
+    assert!(eventually_async(LIMIT, || async { s.svc.tunnel_count() == 1 }).await);
     let tcp = tokio::net::TcpStream::connect(s.svc.ingress_addr())
         .await
         .unwrap();
@@ -163,7 +164,7 @@ async fn a_100_mib_upload_and_download_stream_with_their_checksums_in_bounded_me
     let app = stream_app().await;
     let s = service(vec![route("web", 1, "", 100)]).await;
     let t = tunnel(&s.socket, "d1", "tok-d1", app.addr.port());
-    assert!(until(LIMIT, || s.svc.tunnel_count() == 1).await);
+    assert!(eventually_async(LIMIT, || async { s.svc.tunnel_count() == 1 }).await);
     let want = pattern_sha256(SIZE);
     let tcp = tokio::net::TcpStream::connect(s.svc.ingress_addr())
         .await
