@@ -1,16 +1,15 @@
 //! Dynamic config values (`dynamic("file", {path = …})`, `dynamic("etcd", {key = …})`), resolved
 //! inside the entrypoint so secrets never pass through the server.
 //!
-//! etcd is read over its v3 JSON gateway (`POST /v3/kv/range`, base64 keys and values) with a
-//! tiny HTTP/1.1 client, which keeps an etcd client library out of the binary.
+//! etcd is read over its v3 JSON gateway (`POST /v3/kv/range`, base64 keys and values), see
+//! [`crate::etcd`].
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wayline_proto::v1::ConfigSource;
+
+use crate::etcd;
 
 /// The endpoint used when neither the value nor a config source names one.
 pub const DEFAULT_ETCD: &str = "http://127.0.0.1:2379";
@@ -127,13 +126,10 @@ pub fn etcd_key<S: std::hash::BuildHasher>(
 
 /// `host:port` of an `http://host:port` endpoint.
 pub fn etcd_authority(endpoint: &str) -> Result<&str, DynamicError> {
-    endpoint
-        .strip_prefix("http://")
-        .map(|a| a.trim_end_matches('/'))
-        .ok_or_else(|| DynamicError::Etcd {
-            endpoint: endpoint.to_owned(),
-            error: "only http:// endpoints are supported".into(),
-        })
+    etcd::authority(endpoint).map_err(|error| DynamicError::Etcd {
+        endpoint: endpoint.to_owned(),
+        error,
+    })
 }
 
 /// Reads `key` from the etcd v3 gateway at `endpoint` (`http://host:port`).
@@ -142,113 +138,99 @@ pub async fn etcd_get(endpoint: &str, key: &str) -> Result<String, DynamicError>
         endpoint: endpoint.to_owned(),
         error,
     };
-    let authority = etcd_authority(endpoint)?;
-    let body = format!("{{\"key\":\"{}\"}}", B64.encode(key));
-    let request = format!(
-        "POST /v3/kv/range HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let response = tokio::time::timeout(TIMEOUT, async {
-        let mut conn = tokio::net::TcpStream::connect(authority).await?;
-        conn.write_all(request.as_bytes()).await?;
-        let mut out = Vec::new();
-        conn.read_to_end(&mut out).await?;
-        Ok::<_, std::io::Error>(out)
-    })
-    .await
-    .map_err(|_| err(format!("no answer within {}s", TIMEOUT.as_secs())))?
-    .map_err(|e| err(e.to_string()))?;
-    let (status, body) =
-        parse_http_response(&response).ok_or_else(|| err("malformed HTTP response".into()))?;
+    etcd_authority(endpoint)?;
+    let read = async {
+        let answer = etcd::post(endpoint, "/v3/kv/range", &etcd::key_body(key), TIMEOUT).await?;
+        etcd::read_all(answer).await
+    };
+    let (status, body) = tokio::time::timeout(TIMEOUT, read)
+        .await
+        .map_err(|_| err(format!("no answer within {}s", TIMEOUT.as_secs())))?
+        .map_err(err)?;
+    range_value(status, &body, key, endpoint)
+}
+
+/// The value in the gateway's answer (`status`, `body`) to a range request for `key`.
+pub fn range_value(
+    status: u16,
+    body: &[u8],
+    key: &str,
+    endpoint: &str,
+) -> Result<String, DynamicError> {
+    let err = |error: String| DynamicError::Etcd {
+        endpoint: endpoint.to_owned(),
+        error,
+    };
     if status != 200 {
-        let msg = json_string_field(&body, "message").or_else(|| json_string_field(&body, "error"));
-        return Err(err(format!("HTTP {status}: {}", msg.unwrap_or_default())));
+        return Err(err(format!("HTTP {status}: {}", etcd::error_text(body))));
     }
-    let Some(value) = json_string_field(&body, "value") else {
-        // No `kvs` (or a key without a value field, which etcd omits when empty).
-        if body.contains("\"kvs\"") {
-            return Ok(String::new());
-        }
+    let answer: etcd::RangeAnswer =
+        serde_json::from_slice(body).map_err(|e| err(format!("unexpected answer: {e}")))?;
+    let Some(kv) = answer.kvs.first() else {
         return Err(DynamicError::NotFound {
             key: key.to_owned(),
             endpoint: endpoint.to_owned(),
         });
     };
-    let bytes = B64
-        .decode(value.as_bytes())
-        .map_err(|e| err(format!("bad base64 value: {e}")))?;
+    let bytes = etcd::decode(&kv.value).map_err(|e| err(format!("bad base64 value: {e}")))?;
     String::from_utf8(bytes).map_err(|_| err(format!("value of {key:?} is not UTF-8")))
-}
-
-/// Splits a complete HTTP/1.1 response into its status and (de-chunked) body.
-pub fn parse_http_response(raw: &[u8]) -> Option<(u16, String)> {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:")
-            && l.to_ascii_lowercase().contains("chunked")
-    });
-    if !chunked {
-        return Some((status, body.to_owned()));
-    }
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let (size, after) = rest.split_once("\r\n")?;
-        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-        if size == 0 {
-            return Some((status, out));
-        }
-        out.push_str(after.get(..size)?);
-        rest = after.get(size..)?.strip_prefix("\r\n")?;
-    }
-}
-
-/// The first `"field":"…"` string in a JSON text. Enough for etcd's answers, whose strings are
-/// base64 or plain messages.
-pub fn json_string_field(json: &str, field: &str) -> Option<String> {
-    let pat = format!("\"{field}\"");
-    let at = json.find(&pat)? + pat.len();
-    let rest = json[at..]
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start()
-        .strip_prefix('"')?;
-    let mut out = String::new();
-    let mut chars = rest.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(out),
-            '\\' => out.push(chars.next()?),
-            c => out.push(c),
-        }
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn http_responses_plain_and_chunked() {
-        let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        assert_eq!(parse_http_response(plain), Some((200, "{}".into())));
-        let chunked = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        assert_eq!(parse_http_response(chunked), Some((404, "abcde".into())));
-        assert_eq!(parse_http_response(b"garbage"), None);
+    fn value(status: u16, body: &str) -> Result<String, DynamicError> {
+        range_value(status, body.as_bytes(), "/k", "http://e:1")
     }
 
     #[test]
-    fn json_fields() {
-        let j = r#"{"header":{"revision":"3"},"kvs":[{"key":"Zm9v","value":"YmFy"}],"count":"1"}"#;
-        assert_eq!(json_string_field(j, "value").as_deref(), Some("YmFy"));
+    fn range_answers() {
+        let found =
+            r#"{"header":{"revision":"3"},"kvs":[{"key":"L2s=","value":"YmFy"}],"count":"1"}"#;
+        assert_eq!(value(200, found), Ok("bar".into()));
+        // etcd leaves an empty value out.
+        assert_eq!(value(200, r#"{"kvs":[{"key":"L2s="}]}"#), Ok(String::new()));
         assert_eq!(
-            json_string_field(r#"{"error":"a \"b\""}"#, "error").as_deref(),
-            Some("a \"b\"")
+            value(200, r#"{"header":{"revision":"3"}}"#)
+                .unwrap_err()
+                .to_string(),
+            "key \"/k\" not found in etcd at http://e:1"
         );
-        assert_eq!(json_string_field(j, "missing"), None);
+        assert_eq!(
+            value(200, "<html>").unwrap_err().to_string(),
+            "etcd at http://e:1: unexpected answer: expected value at line 1 column 1"
+        );
+        assert_eq!(
+            value(200, r#"{"kvs":[{"value":"!!"}]}"#)
+                .unwrap_err()
+                .to_string(),
+            "etcd at http://e:1: bad base64 value: Invalid symbol 33, offset 0."
+        );
+    }
+
+    /// The hand-written scanner turned `\n` into `n` (and `\u00e9` into `u00e9`).
+    #[test]
+    fn error_answers_keep_their_escapes() {
+        assert_eq!(
+            value(
+                400,
+                r#"{"error":"etcdserver: bad\nkey","code":3,"message":"etcdserver: bad\nkey \"caf\u00e9\""}"#
+            )
+            .unwrap_err()
+            .to_string(),
+            "etcd at http://e:1: HTTP 400: etcdserver: bad\nkey \"café\""
+        );
+        assert_eq!(
+            value(503, r#"{"error":"no leader"}"#)
+                .unwrap_err()
+                .to_string(),
+            "etcd at http://e:1: HTTP 503: no leader"
+        );
+        assert_eq!(
+            value(502, "").unwrap_err().to_string(),
+            "etcd at http://e:1: HTTP 502: "
+        );
     }
 
     #[tokio::test]

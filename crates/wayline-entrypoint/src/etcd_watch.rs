@@ -1,8 +1,9 @@
 //! etcd watches behind `dynamic("etcd", …)` values: a change to a watched key makes the config
 //! loop re-read its values at once rather than at the next interval refresh.
 //!
-//! Each watch is a `POST /v3/watch` on etcd's JSON gateway, answered by one long-lived chunked
-//! response carrying a JSON object per message (created, events, progress, canceled). A watch
+//! Each watch is a `POST /v3/watch` on etcd's JSON gateway, answered by one long-lived
+//! (chunked, which hyper decodes) response carrying a JSON object per message (created,
+//! events, progress, canceled), parsed with serde however the bytes were split. A watch
 //! that drops is re-created with jittered backoff; once it is created again the values are
 //! re-read, since a change may have happened in between. Watches ask for progress
 //! notifications (every 10 minutes on an idle etcd by default), so one that stays silent far
@@ -13,14 +14,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use http_body_util::BodyExt;
+use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::dynamic::{EtcdKey, etcd_authority, json_string_field};
+use crate::dynamic::EtcdKey;
+use crate::etcd::{self, MAX_MESSAGE};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The watch's longest reconnect delay (plus jitter): etcd outages are rarer than server
@@ -132,256 +132,131 @@ pub enum WatchEvent {
 /// One watch over one HTTP/1.1 connection.
 #[derive(Debug)]
 pub struct WatchConn {
-    conn: TcpStream,
+    answer: etcd::Answer,
     decoder: WatchDecoder,
 }
 
 impl WatchConn {
     /// Connects to `endpoint` and asks it to watch `key`.
     pub async fn open(endpoint: &str, key: &str) -> Result<Self, String> {
-        let authority = etcd_authority(endpoint).map_err(|e| e.to_string())?;
-        let body = format!(
-            "{{\"create_request\":{{\"key\":\"{}\",\"progress_notify\":true}}}}",
-            B64.encode(key)
-        );
-        let request = format!(
-            "POST /v3/watch HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, async {
-            let mut conn = TcpStream::connect(authority).await?;
-            conn.write_all(request.as_bytes()).await?;
-            Ok::<_, std::io::Error>(conn)
-        })
-        .await
-        .map_err(|_| format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))?
-        .map_err(|e| e.to_string())?;
+        let body = serde_json::json!({
+            "create_request": { "key": etcd::encode(key), "progress_notify": true }
+        });
+        let answer = etcd::post(endpoint, "/v3/watch", &body, CONNECT_TIMEOUT).await?;
+        if answer.status != 200 {
+            return Err(format!("HTTP {}", answer.status));
+        }
         Ok(WatchConn {
-            conn,
+            answer,
             decoder: WatchDecoder::default(),
         })
     }
 
     /// The next event; an error once the watch is over (closed, canceled, failed).
     pub async fn next(&mut self) -> Result<WatchEvent, String> {
-        let mut buf = [0u8; 8192];
         loop {
-            while let Some(object) = self.decoder.next_object()? {
-                if let Some(event) = classify(&object)? {
+            while let Some(message) = self.decoder.next_message()? {
+                if let Some(event) = classify(&message)? {
                     return Ok(event);
                 }
             }
-            if self.decoder.ended() {
-                return Err("etcd ended the watch".into());
-            }
-            let n = tokio::time::timeout(IDLE_TIMEOUT, self.conn.read(&mut buf))
+            let frame = tokio::time::timeout(IDLE_TIMEOUT, self.answer.body.frame())
                 .await
-                .map_err(|_| format!("silent for {} minutes", IDLE_TIMEOUT.as_secs() / 60))?
-                .map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("etcd closed the connection".into());
+                .map_err(|_| format!("silent for {} minutes", IDLE_TIMEOUT.as_secs() / 60))?;
+            match frame {
+                None => return Err("etcd ended the watch".into()),
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.decoder.feed(&data)?;
+                    }
+                }
             }
-            self.decoder.feed(&buf[..n])?;
         }
     }
 }
 
-/// What one JSON message of a watch response means: `None` for those that change nothing
+/// One message of a watch response: a `result`, or an `error` from the gateway.
+#[derive(Debug, Default, Deserialize)]
+pub struct WatchMessage {
+    #[serde(default)]
+    result: Option<WatchResult>,
+    #[serde(default)]
+    error: Option<etcd::GatewayError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WatchResult {
+    #[serde(default)]
+    created: bool,
+    #[serde(default)]
+    canceled: bool,
+    #[serde(default)]
+    cancel_reason: String,
+    /// Puts and deletes; their content does not matter (the values are read again).
+    #[serde(default)]
+    events: Vec<serde::de::IgnoredAny>,
+}
+
+/// What one message of a watch response means: `None` for those that change nothing
 /// (progress notifications).
-pub fn classify(object: &str) -> Result<Option<WatchEvent>, String> {
-    let top = object
-        .trim_start()
-        .strip_prefix('{')
-        .unwrap_or("")
-        .trim_start();
-    if top.starts_with("\"error\"") {
-        let msg = json_string_field(object, "message").unwrap_or_else(|| object.to_owned());
-        return Err(format!("watch failed: {msg}"));
+pub fn classify(message: &WatchMessage) -> Result<Option<WatchEvent>, String> {
+    if let Some(e) = &message.error {
+        return Err(format!("watch failed: {}", e.message));
     }
-    if json_true(object, "canceled") {
-        let reason = json_string_field(object, "cancel_reason").unwrap_or_default();
-        return Err(format!("watch canceled: {reason}"));
+    let Some(result) = &message.result else {
+        return Ok(None);
+    };
+    if result.canceled {
+        return Err(format!("watch canceled: {}", result.cancel_reason));
     }
-    if object.contains("\"events\"") {
+    if !result.events.is_empty() {
         return Ok(Some(WatchEvent::Changed));
     }
-    if json_true(object, "created") {
-        return Ok(Some(WatchEvent::Created));
-    }
-    Ok(None)
+    Ok(result.created.then_some(WatchEvent::Created))
 }
 
-/// Whether `"field": true` is in the JSON text (etcd's keys and values are base64, so a match
-/// inside a string is impossible).
-fn json_true(json: &str, field: &str) -> bool {
-    let pat = format!("\"{field}\"");
-    json.match_indices(&pat).any(|(at, _)| {
-        json[at + pat.len()..]
-            .trim_start()
-            .strip_prefix(':')
-            .is_some_and(|rest| rest.trim_start().starts_with("true"))
-    })
-}
-
-/// Turns the bytes of a streamed HTTP/1.1 response into the JSON objects of its body, however
-/// the bytes were split on the way.
+/// Turns the body of a watch response, however its bytes were split, into its messages.
 #[derive(Debug, Default)]
 pub struct WatchDecoder {
-    raw: Vec<u8>,
     body: Vec<u8>,
-    stage: Stage,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    #[default]
-    Head,
-    Chunked,
-    Identity,
-    Ended,
-}
-
-/// Longest HTTP head a watch response may have.
-pub const MAX_WATCH_HEAD: usize = 64 * 1024;
-/// Most body bytes buffered for one watch message (etcd's own default request limit is 1.5 MiB).
-pub const MAX_WATCH_MESSAGE: usize = 4 * 1024 * 1024;
-
-fn head_too_long() -> String {
-    format!("the etcd watch response's HTTP head is over {MAX_WATCH_HEAD} bytes")
 }
 
 fn message_too_long() -> String {
-    format!("an etcd watch message is over {MAX_WATCH_MESSAGE} bytes")
-}
-
-/// Where `needle` starts in `hay`.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    etcd::too_long("watch message")
 }
 
 impl WatchDecoder {
-    /// Takes in more of the response.
+    /// Takes in more of the body.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.raw.extend_from_slice(bytes);
-        loop {
-            match self.stage {
-                Stage::Head => {
-                    let Some(end) = find(&self.raw, b"\r\n\r\n") else {
-                        if self.raw.len() > MAX_WATCH_HEAD {
-                            return Err(head_too_long());
-                        }
-                        return Ok(());
-                    };
-                    if end > MAX_WATCH_HEAD {
-                        return Err(head_too_long());
-                    }
-                    let head = String::from_utf8_lossy(&self.raw[..end]).into_owned();
-                    self.raw.drain(..end + 4);
-                    let status: u16 = head
-                        .split_whitespace()
-                        .nth(1)
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| "malformed HTTP response".to_owned())?;
-                    if status != 200 {
-                        return Err(format!("HTTP {status}"));
-                    }
-                    let chunked = head.lines().any(|l| {
-                        let l = l.to_ascii_lowercase();
-                        l.starts_with("transfer-encoding:") && l.contains("chunked")
-                    });
-                    self.stage = if chunked {
-                        Stage::Chunked
-                    } else {
-                        Stage::Identity
-                    };
-                }
-                Stage::Chunked => {
-                    let Some(eol) = find(&self.raw, b"\r\n") else {
-                        if self.raw.len() > 1024 {
-                            return Err("malformed chunk".into());
-                        }
-                        return Ok(());
-                    };
-                    let size = std::str::from_utf8(&self.raw[..eol])
-                        .ok()
-                        .and_then(|l| l.split(';').next())
-                        .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-                        .ok_or_else(|| "malformed chunk".to_owned())?;
-                    if size == 0 {
-                        self.stage = Stage::Ended;
-                        return Ok(());
-                    }
-                    if size > MAX_WATCH_MESSAGE.saturating_sub(self.body.len()) {
-                        return Err(message_too_long());
-                    }
-                    let end = eol + 2 + size;
-                    if self.raw.len() < end + 2 {
-                        return Ok(());
-                    }
-                    if &self.raw[end..end + 2] != b"\r\n" {
-                        return Err("malformed chunk".into());
-                    }
-                    self.body.extend_from_slice(&self.raw[eol + 2..end]);
-                    self.raw.drain(..end + 2);
-                }
-                Stage::Identity => {
-                    if self.body.len() + self.raw.len() > MAX_WATCH_MESSAGE {
-                        return Err(message_too_long());
-                    }
-                    self.body.append(&mut self.raw);
-                    return Ok(());
-                }
-                Stage::Ended => return Ok(()),
-            }
+        if self.body.len() + bytes.len() > MAX_MESSAGE {
+            return Err(message_too_long());
         }
+        self.body.extend_from_slice(bytes);
+        Ok(())
     }
 
-    /// Whether the response is complete (a chunked body's last chunk arrived).
-    pub fn ended(&self) -> bool {
-        self.stage == Stage::Ended
-    }
-
-    /// The next complete top-level JSON object of the body, if one arrived.
-    pub fn next_object(&mut self) -> Result<Option<String>, String> {
-        let start = self
-            .body
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(self.body.len());
-        self.body.drain(..start);
-        match self.body.first() {
-            None => return Ok(None),
-            Some(b'{') => {}
-            Some(_) => {
-                let text = String::from_utf8_lossy(&self.body).into_owned();
-                return Err(format!("unexpected watch response: {text}"));
+    /// The next complete message of the body, if one arrived.
+    pub fn next_message(&mut self) -> Result<Option<WatchMessage>, String> {
+        let mut messages =
+            serde_json::Deserializer::from_slice(&self.body).into_iter::<WatchMessage>();
+        match messages.next() {
+            None => {
+                // Only whitespace so far.
+                self.body.clear();
+                Ok(None)
+            }
+            Some(Ok(message)) => {
+                let used = messages.byte_offset();
+                self.body.drain(..used);
+                Ok(Some(message))
+            }
+            Some(Err(e)) if e.is_eof() => Ok(None),
+            Some(Err(e)) => {
+                let text = String::from_utf8_lossy(&self.body[..self.body.len().min(200)]);
+                Err(format!("unexpected watch response ({e}): {text}"))
             }
         }
-        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-        for (i, &b) in self.body.iter().enumerate() {
-            if in_string {
-                match b {
-                    _ if escaped => escaped = false,
-                    b'\\' => escaped = true,
-                    b'"' => in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match b {
-                b'"' => in_string = true,
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        let object: Vec<u8> = self.body.drain(..=i).collect();
-                        return Ok(Some(String::from_utf8_lossy(&object).into_owned()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(None)
     }
 }
 
@@ -407,95 +282,96 @@ pub fn keys_of(
 mod tests {
     use super::*;
 
-    /// A watch response as etcd 3.4 sends it: created, a put, a progress notification, a delete,
-    /// one JSON object and newline per chunk.
-    fn response() -> String {
-        let chunk = |json: &str| format!("{:x}\r\n{json}\n\r\n", json.len() + 1);
+    /// A watch response's body as etcd 3.4 sends it: created, a put, a progress
+    /// notification, a delete, one JSON object and newline per chunk.
+    fn body() -> String {
         [
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned(),
-            chunk(r#"{"result":{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"1","raft_term":"2"},"created":true}}"#),
-            chunk(r#"{"result":{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"2","raft_term":"2"},"events":[{"kv":{"key":"L2FwcC9kYg==","create_revision":"2","mod_revision":"2","version":"1","value":"djE="}}]}}"#),
-            chunk(r#"{"result":{"header":{}}}"#),
-            chunk(r#"{"result":{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"3","raft_term":"2"},"events":[{"type":"DELETE","kv":{"key":"L2FwcC9kYg==","mod_revision":"3"}}]}}"#),
-            "0\r\n\r\n".to_owned(),
+            r#"{"result":{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"1","raft_term":"2"},"created":true}}"#,
+            r#"{"result":{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"2","raft_term":"2"},"events":[{"kv":{"key":"L2FwcC9kYg==","create_revision":"2","mod_revision":"2","version":"1","value":"djE="}}]}}"#,
+            r#"{"result":{"header":{}}}"#,
+            r#"{"result":{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"3","raft_term":"2"},"events":[{"type":"DELETE","kv":{"key":"L2FwcC9kYg==","mod_revision":"3"}}]}}"#,
         ]
+        .map(|m| format!("{m}\n"))
         .concat()
     }
 
-    fn events(pieces: &[&[u8]]) -> (Vec<WatchEvent>, bool) {
+    fn events(pieces: &[&[u8]]) -> Vec<WatchEvent> {
         let mut d = WatchDecoder::default();
         let mut out = Vec::new();
         for piece in pieces {
             d.feed(piece).unwrap();
-            while let Some(o) = d.next_object().unwrap() {
-                out.extend(classify(&o).unwrap());
+            while let Some(m) = d.next_message().unwrap() {
+                out.extend(classify(&m).unwrap());
             }
         }
-        (out, d.ended())
+        out
+    }
+
+    fn one(json: &str) -> Result<Option<WatchEvent>, String> {
+        classify(&serde_json::from_str(json).unwrap())
     }
 
     #[test]
     fn a_watch_response_decodes_however_it_is_split() {
-        let response = response();
-        let bytes = response.as_bytes();
+        let body = body();
+        let bytes = body.as_bytes();
         let want = vec![
             WatchEvent::Created,
             WatchEvent::Changed,
             WatchEvent::Changed,
         ];
-        assert_eq!(events(&[bytes]), (want.clone(), true));
+        assert_eq!(events(&[bytes]), want);
         let singles: Vec<&[u8]> = bytes.chunks(1).collect();
-        assert_eq!(events(&singles), (want.clone(), true));
+        assert_eq!(events(&singles), want);
         for at in 0..bytes.len() {
             let (a, b) = bytes.split_at(at);
-            assert_eq!(events(&[a, b]), (want.clone(), true), "split at {at}");
+            assert_eq!(events(&[a, b]), want, "split at {at}");
         }
     }
 
     #[test]
     fn errors_cancellations_and_bad_responses() {
         assert_eq!(
-            classify(
+            one(
                 r#"{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}}"#
             ),
             Err("watch failed: etcdserver: no leader".into())
         );
         assert_eq!(
-            classify(
+            one(
                 r#"{"result":{"header":{},"canceled":true,"cancel_reason":"mvcc: required revision has been compacted"}}"#
             ),
             Err("watch canceled: mvcc: required revision has been compacted".into())
         );
+        assert_eq!(one(r#"{"result":{"header":{},"created":false}}"#), Ok(None));
+        // Escapes in etcd's messages come through as what they stand for.
         assert_eq!(
-            classify(r#"{"result":{"header":{},"created":false}}"#),
-            Ok(None)
+            one(r#"{"error":{"message":"line one\nline \"two\""}}"#),
+            Err("watch failed: line one\nline \"two\"".into())
         );
         let mut d = WatchDecoder::default();
+        d.feed(b"<html>").unwrap();
         assert_eq!(
-            d.feed(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
-            Err("HTTP 404".into())
-        );
-        let mut d = WatchDecoder::default();
-        assert_eq!(
-            d.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
-            Err("malformed chunk".into())
-        );
-        let mut d = WatchDecoder::default();
-        d.feed(b"HTTP/1.1 200 OK\r\n\r\n<html>").unwrap();
-        assert_eq!(
-            d.next_object(),
-            Err("unexpected watch response: <html>".into())
+            d.next_message().unwrap_err(),
+            "unexpected watch response (expected value at line 1 column 1): <html>"
         );
     }
 
     #[test]
-    fn strings_with_braces_do_not_end_an_object() {
+    fn strings_with_braces_do_not_end_a_message() {
         let mut d = WatchDecoder::default();
-        d.feed(b"HTTP/1.1 200 OK\r\n\r\n{\"a\":\"}{\\\"\"}{\"b\":1}")
+        d.feed(br#"{"result":{"cancel_reason":"}{\"","canceled":true}}{"result":{"created":"#)
             .unwrap();
-        assert_eq!(d.next_object().unwrap().as_deref(), Some(r#"{"a":"}{\""}"#));
-        assert_eq!(d.next_object().unwrap().as_deref(), Some(r#"{"b":1}"#));
-        assert_eq!(d.next_object().unwrap(), None);
+        assert_eq!(
+            classify(&d.next_message().unwrap().unwrap()),
+            Err("watch canceled: }{\"".into())
+        );
+        assert!(d.next_message().unwrap().is_none());
+        d.feed(b"true}}").unwrap();
+        assert_eq!(
+            classify(&d.next_message().unwrap().unwrap()),
+            Ok(Some(WatchEvent::Created))
+        );
     }
 
     #[test]

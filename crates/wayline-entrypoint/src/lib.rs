@@ -14,6 +14,7 @@ pub mod child;
 pub mod client;
 pub mod config;
 pub mod dynamic;
+pub mod etcd;
 pub mod etcd_watch;
 pub mod exec;
 pub mod logger;

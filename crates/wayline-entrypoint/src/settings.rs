@@ -226,20 +226,14 @@ fn parse_level(v: &str) -> Option<tracing::Level> {
     }
 }
 
-/// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+/// Parses a duration as humantime does (`30s`, `500ms`, `2m`, `1h30m`, `1d`, …), or a bare
+/// number of seconds (the entrypoint's older form, still accepted).
 pub fn parse_duration(v: &str) -> Option<Duration> {
     let v = v.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "" | "s" => Some(Duration::from_secs(n)),
-        "ms" => Some(Duration::from_millis(n)),
-        // Checked: a huge count overflowed (found by fuzzing, tests/fuzz.rs).
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => None,
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return v.parse().ok().map(Duration::from_secs);
     }
+    humantime::parse_duration(v).ok()
 }
 
 fn parse_addr(

@@ -160,6 +160,14 @@ fn durations() {
     assert_eq!(parse_duration("2m"), Some(Duration::from_mins(2)));
     assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
     assert_eq!(parse_duration("1h"), Some(Duration::from_hours(1)));
-    assert_eq!(parse_duration("1d"), None);
+    assert_eq!(parse_duration(" 1h30m "), Some(Duration::from_mins(90)));
+    assert_eq!(parse_duration("1d"), Some(Duration::from_hours(24)));
+    assert_eq!(parse_duration("1 min 5s"), Some(Duration::from_secs(65)));
     assert_eq!(parse_duration("s"), None);
+    assert_eq!(parse_duration(""), None);
+    assert_eq!(parse_duration("-1s"), None);
+    assert_eq!(parse_duration("2 fortnights"), None);
+    // Overflow is an error, not a panic or a wrap (the crash corpus has more).
+    assert_eq!(parse_duration("18446744073709551616"), None);
+    assert_eq!(parse_duration("307445734561825861m"), None);
 }
