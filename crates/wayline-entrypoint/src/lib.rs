@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, watch};
 use crate::child::{App, Reaper, parse_signal, spawn_app};
 use crate::config::AppConfig;
 use crate::logs::LogRing;
-use crate::settings::{PRIVATE_VARS, Settings};
+use crate::settings::{PRIVATE_VARS, ServerAddr, Settings};
 
 /// How long the app waits for the server's config before starting without it.
 pub const FAIL_OPEN_AFTER: Duration = Duration::from_secs(5);
@@ -122,7 +122,35 @@ async fn supervise(
     let mut signals = forward_signals();
     let reaper = Reaper::new();
     tokio::spawn(reaper.clone().run());
+    let base = base_env(&settings.port);
+    let ring = settings
+        .server
+        .as_ref()
+        .map(|_| LogRing::new(settings.log_buffer_lines));
+    let (app_env_tx, app_env_rx) = watch::channel(base.clone());
+    let (app_cfg_tx, mut app_cfg_rx) = watch::channel::<Option<AppConfig>>(None);
+    if let (Some(addr), Some(ring)) = (settings.server.clone(), ring.clone()) {
+        logger.ship_to(ring.clone());
+        connect(&settings, addr, ring, &reaper, app_cfg_tx, app_env_rx);
+        if let Some(code) = first_config(&settings, &mut app_cfg_rx, &mut signals).await {
+            return code;
+        }
+    } else {
+        drop(app_cfg_tx);
+    }
+    let supervisor = Supervisor {
+        argv,
+        settings,
+        reaper,
+        ring,
+        base,
+        app_env: app_env_tx,
+    };
+    supervisor.run(app_cfg_rx, signals).await
+}
 
+/// Our environment minus the entrypoint's secrets, plus the app's `PORT`.
+fn base_env(port: &str) -> BTreeMap<String, String> {
     let mut base: BTreeMap<String, String> = std::env::vars_os()
         .map(|(k, v)| {
             (
@@ -132,150 +160,200 @@ async fn supervise(
         })
         .filter(|(k, _)| !PRIVATE_VARS.contains(&k.as_str()))
         .collect();
-    base.insert("PORT".into(), settings.port.clone());
+    base.insert("PORT".into(), port.to_owned());
+    base
+}
 
-    let ring = settings
-        .server
-        .as_ref()
-        .map(|_| LogRing::new(settings.log_buffer_lines));
-    let (app_env_tx, app_env_rx) = watch::channel(base.clone());
-    let (app_cfg_tx, mut app_cfg_rx) = watch::channel::<Option<AppConfig>>(None);
-    if let (Some(addr), Some(ring)) = (settings.server.clone(), ring.clone()) {
-        logger.ship_to(ring.clone());
-        let (server_tx, server_rx) = watch::channel(None);
-        let (errors_tx, mut errors_rx) = watch::channel(Vec::new());
-        tokio::spawn(config::run(
-            server_rx,
-            app_cfg_tx,
-            errors_tx,
-            settings.config_refresh,
-        ));
-        // Unresolvable values travel to the server with the logs, for the deployment's status.
-        tokio::spawn({
-            let ring = ring.clone();
-            async move {
-                while errors_rx.changed().await.is_ok() {
-                    ring.set_config_errors(errors_rx.borrow_and_update().clone());
-                }
+/// Starts everything that talks to the server, each on its own task (or thread, for the log
+/// shipper): the config loop, config errors to the log ring, the log shipper, the URL tunnel
+/// and the session (config stream and exec).
+fn connect(
+    settings: &Settings,
+    addr: ServerAddr,
+    ring: Arc<LogRing>,
+    reaper: &Arc<Reaper>,
+    app_cfg: watch::Sender<Option<AppConfig>>,
+    app_env: watch::Receiver<BTreeMap<String, String>>,
+) {
+    let (server_tx, server_rx) = watch::channel(None);
+    let (errors_tx, mut errors_rx) = watch::channel(Vec::new());
+    tokio::spawn(config::run(
+        server_rx,
+        app_cfg,
+        errors_tx,
+        settings.config_refresh,
+    ));
+    // Unresolvable values travel to the server with the logs, for the deployment's status.
+    tokio::spawn({
+        let ring = ring.clone();
+        async move {
+            while errors_rx.changed().await.is_ok() {
+                ring.set_config_errors(errors_rx.borrow_and_update().clone());
             }
-        });
-        let instance_id = instance_id(std::env::var("WAYLINE_INSTANCE_ID").ok());
-        session::spawn_log_shipper(
-            settings.clone(),
-            addr.clone(),
-            instance_id.clone(),
-            ring.clone(),
-        );
-        let (url_tx, url_rx) = watch::channel(None);
-        tokio::spawn(tunnel::run(
-            addr.clone(),
-            settings.deployment_id.clone(),
-            instance_id.clone(),
-            settings.port.clone(),
-            url_rx,
-        ));
-        let shared = Arc::new(session::Shared {
-            settings: settings.clone(),
-            url_grant: url_tx,
-            instance_id,
-            ring: ring.clone(),
-            reaper: reaper.clone(),
-            server_config: server_tx,
-            app_env: app_env_rx,
-        });
-        tokio::spawn(session::run(shared, addr));
-        let first = app_cfg_rx.wait_for(Option::is_some);
-        tokio::pin!(first);
-        let deadline = tokio::time::sleep(FAIL_OPEN_AFTER);
-        tokio::pin!(deadline);
-        let mut waited = false;
-        loop {
-            tokio::select! {
-                _ = &mut first => break,
-                () = &mut deadline, if !waited => {
-                    waited = true;
-                    if settings.server_required {
-                        tracing::warn!(
-                            "no config from the server within {}s; the server is required, so the app waits for it",
-                            FAIL_OPEN_AFTER.as_secs()
-                        );
-                        continue;
-                    }
+        }
+    });
+    let instance_id = instance_id(std::env::var("WAYLINE_INSTANCE_ID").ok());
+    session::spawn_log_shipper(
+        settings.clone(),
+        addr.clone(),
+        instance_id.clone(),
+        ring.clone(),
+    );
+    let (url_tx, url_rx) = watch::channel(None);
+    tokio::spawn(tunnel::run(
+        addr.clone(),
+        settings.deployment_id.clone(),
+        instance_id.clone(),
+        settings.port.clone(),
+        url_rx,
+    ));
+    let shared = Arc::new(session::Shared {
+        settings: settings.clone(),
+        url_grant: url_tx,
+        instance_id,
+        ring,
+        reaper: reaper.clone(),
+        server_config: server_tx,
+        app_env,
+    });
+    tokio::spawn(session::run(shared, addr));
+}
+
+/// Waits for the server's first config, at most [`FAIL_OPEN_AFTER`] unless the server is
+/// required; `Some(code)` when a terminating signal came first.
+async fn first_config(
+    settings: &Settings,
+    app_cfg: &mut watch::Receiver<Option<AppConfig>>,
+    signals: &mut mpsc::UnboundedReceiver<Signal>,
+) -> Option<i32> {
+    let first = app_cfg.wait_for(Option::is_some);
+    tokio::pin!(first);
+    let deadline = tokio::time::sleep(FAIL_OPEN_AFTER);
+    tokio::pin!(deadline);
+    let mut waited = false;
+    loop {
+        tokio::select! {
+            _ = &mut first => return None,
+            () = &mut deadline, if !waited => {
+                waited = true;
+                if settings.server_required {
                     tracing::warn!(
-                        "no config from the server within {}s; starting the app without it and retrying in the background",
+                        "no config from the server within {}s; the server is required, so the app waits for it",
                         FAIL_OPEN_AFTER.as_secs()
                     );
-                    break;
+                    continue;
                 }
-                Some(sig) = signals.recv() => {
-                    if is_terminating(sig) {
-                        tracing::info!("{sig} before the app started; exiting");
-                        return 128 + sig as i32;
-                    }
+                tracing::warn!(
+                    "no config from the server within {}s; starting the app without it and retrying in the background",
+                    FAIL_OPEN_AFTER.as_secs()
+                );
+                return None;
+            }
+            Some(sig) = signals.recv() => {
+                if is_terminating(sig) {
+                    tracing::info!("{sig} before the app started; exiting");
+                    return Some(128 + sig as i32);
                 }
             }
         }
-    } else {
-        drop(app_cfg_tx);
+    }
+}
+
+/// The app under supervision: what it is started with, and what restarts it.
+struct Supervisor {
+    argv: Vec<OsString>,
+    settings: Settings,
+    reaper: Arc<Reaper>,
+    ring: Option<Arc<LogRing>>,
+    /// The environment before the server's variables.
+    base: BTreeMap<String, String>,
+    /// The app's current environment, for exec sessions.
+    app_env: watch::Sender<BTreeMap<String, String>>,
+}
+
+/// The running app and the config it was started with.
+struct Running {
+    app: App,
+    env: BTreeMap<String, String>,
+    applied: AppConfig,
+}
+
+impl Supervisor {
+    /// Starts the app and follows it, config changes and signals until it exits.
+    async fn run(
+        self,
+        mut app_cfg: watch::Receiver<Option<AppConfig>>,
+        mut signals: mpsc::UnboundedReceiver<Signal>,
+    ) -> i32 {
+        let applied = app_cfg.borrow_and_update().clone().unwrap_or_default();
+        config::write_files(&applied.files);
+        let env = app_env(&self.base, &applied);
+        let _ = self.app_env.send(env.clone());
+        let app = match self.start(&env) {
+            Ok(app) => app,
+            Err(code) => return finish(code, self.ring.as_ref()).await,
+        };
+        let mut running = Running { app, env, applied };
+        let mut config_live = self.settings.server.is_some();
+        let code = loop {
+            let event = tokio::select! {
+                code = &mut running.app.exit => Event::Exited(code.unwrap_or(1)),
+                r = app_cfg.changed(), if config_live => {
+                    if r.is_err() { config_live = false; continue; }
+                    Event::Config
+                }
+                Some(sig) = signals.recv() => Event::Signal(sig),
+            };
+            match event {
+                Event::Exited(code) => {
+                    running.app.join_tees().await;
+                    break code;
+                }
+                Event::Signal(sig) => running.app.signal(sig),
+                Event::Config => {
+                    let next = app_cfg.borrow_and_update().clone().unwrap_or_default();
+                    if let Err(code) = self.apply(&mut running, next).await {
+                        return finish(code, self.ring.as_ref()).await;
+                    }
+                }
+            }
+        };
+        tracing::info!(code, "app exited");
+        finish(code, self.ring.as_ref()).await
     }
 
-    let mut applied = app_cfg_rx.borrow_and_update().clone().unwrap_or_default();
-    config::write_files(&applied.files);
-    let mut env = app_env(&base, &applied);
-    let _ = app_env_tx.send(env.clone());
-    let mut app = match start(&argv, &env, &reaper, ring.as_ref()) {
-        Ok(app) => app,
-        Err(code) => return finish(code, ring.as_ref()).await,
-    };
-    let mut config_live = settings.server.is_some();
-    let code = loop {
-        let event = tokio::select! {
-            code = &mut app.exit => Event::Exited(code.unwrap_or(1)),
-            r = app_cfg_rx.changed(), if config_live => {
-                if r.is_err() { config_live = false; continue; }
-                Event::Config
-            }
-            Some(sig) = signals.recv() => Event::Signal(sig),
-        };
-        match event {
-            Event::Exited(code) => {
-                app.join_tees().await;
-                break code;
-            }
-            Event::Signal(sig) => app.signal(sig),
-            Event::Config => {
-                let next = app_cfg_rx.borrow_and_update().clone().unwrap_or_default();
-                let next_env = app_env(&base, &next);
-                if next_env != env {
-                    tracing::info!(
-                        "config changed ({}); restarting the app",
-                        changed_names(&env, &next_env)
-                    );
-                    let old = app.stop(settings.restart_grace).await;
-                    tracing::info!(code = old, "app stopped for the restart");
-                    config::write_files(&next.files);
-                    env = next_env;
-                    let _ = app_env_tx.send(env.clone());
-                    app = match start(&argv, &env, &reaper, ring.as_ref()) {
-                        Ok(app) => app,
-                        Err(code) => return finish(code, ring.as_ref()).await,
-                    };
-                } else if next.files != applied.files {
-                    config::write_files(&next.files);
-                    match parse_signal(&next.file_change_signal) {
-                        Some(sig) => {
-                            tracing::info!("config files changed; sending {sig} to the app");
-                            app.signal(sig);
-                        }
-                        None => tracing::info!("config files changed (no file_change_signal set)"),
-                    }
+    /// Applies a new config: changed variables restart the app, changed files only are
+    /// written and signalled. `Err(code)` when the app cannot be started again.
+    async fn apply(&self, running: &mut Running, next: AppConfig) -> Result<(), i32> {
+        let next_env = app_env(&self.base, &next);
+        if next_env != running.env {
+            tracing::info!(
+                "config changed ({}); restarting the app",
+                changed_names(&running.env, &next_env)
+            );
+            let old = running.app.stop(self.settings.restart_grace).await;
+            tracing::info!(code = old, "app stopped for the restart");
+            config::write_files(&next.files);
+            running.env = next_env;
+            let _ = self.app_env.send(running.env.clone());
+            running.app = self.start(&running.env)?;
+        } else if next.files != running.applied.files {
+            config::write_files(&next.files);
+            match parse_signal(&next.file_change_signal) {
+                Some(sig) => {
+                    tracing::info!("config files changed; sending {sig} to the app");
+                    running.app.signal(sig);
                 }
-                applied = next;
+                None => tracing::info!("config files changed (no file_change_signal set)"),
             }
         }
-    };
-    tracing::info!(code, "app exited");
-    finish(code, ring.as_ref()).await
+        running.applied = next;
+        Ok(())
+    }
+
+    fn start(&self, env: &BTreeMap<String, String>) -> Result<App, i32> {
+        start(&self.argv, env, &self.reaper, self.ring.as_ref())
+    }
 }
 
 fn start(
