@@ -14,8 +14,9 @@ use crate::diag::{Location, Source};
 #[derive(Debug, Clone)]
 pub struct Expr {
     pub(crate) expr: EditExpr,
-    /// The same expression converted for hcl-rs evaluation, once.
-    pub(crate) hexpr: hcl::Expression,
+    /// The same expression converted for hcl-rs evaluation, once, when first needed (never
+    /// for a literal, which is read directly: issue 10).
+    pub(crate) hexpr: std::sync::OnceLock<hcl::Expression>,
     pub(crate) span: Range<usize>,
     pub(crate) file: Source,
 }
@@ -25,7 +26,7 @@ impl Expr {
         use hcl::edit::Span as _;
         Expr {
             expr: expr.clone(),
-            hexpr: hcl::Expression::from(expr.clone()),
+            hexpr: std::sync::OnceLock::new(),
             span: expr.span().unwrap_or(0..0),
             file: file.clone(),
         }

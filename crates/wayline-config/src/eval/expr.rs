@@ -180,10 +180,13 @@ impl Visit for Finder {
 /// to: far cheaper than a context with the whole function library.
 pub(super) fn eval_minimal<'v>(
     expr: &EditExpr,
-    converted: Option<&hcl::Expression>,
+    converted: Option<&std::sync::OnceLock<hcl::Expression>>,
     lookup: &dyn Fn(&str) -> Option<&'v Value>,
     base_dir: &Path,
 ) -> Result<Value, hcl::eval::Error> {
+    if let Some(v) = literal_value(expr) {
+        return Ok(v);
+    }
     let mut f = Finder::default();
     f.visit_expr(expr);
     let mut ctx = Context::new();
@@ -205,7 +208,7 @@ pub(super) fn eval_minimal<'v>(
     }
     let owned;
     let expr = if let Some(c) = converted {
-        c
+        c.get_or_init(|| hcl::Expression::from(expr.clone()))
     } else {
         owned = hcl::Expression::from(expr.clone());
         &owned
@@ -239,6 +242,34 @@ pub(super) fn eval_minimal<'v>(
         },
         || expr.evaluate(&ctx),
     )
+}
+
+/// The value of an expression made of literals only (strings, numbers, bools, `null`, and
+/// lists and maps of them, keyed by names or quoted strings), read straight from the syntax
+/// tree: the value hcl-rs's evaluation gives, without converting the expression or making a
+/// context. Most attributes are such; `None` for anything else.
+pub(crate) fn literal_value(e: &EditExpr) -> Option<Value> {
+    use hcl::edit::expr::ObjectKey;
+    Some(match e {
+        EditExpr::Null(_) => Value::Null,
+        EditExpr::Bool(b) => Value::Bool(*b.value()),
+        EditExpr::Number(n) => Value::Number(*n.value()),
+        EditExpr::String(s) => Value::String(s.as_str().to_owned()),
+        EditExpr::Array(a) => Value::Array(a.iter().map(literal_value).collect::<Option<_>>()?),
+        EditExpr::Object(o) => {
+            let mut m = Map::with_capacity(o.len());
+            for (k, v) in o {
+                let key = match k {
+                    ObjectKey::Ident(i) => i.as_str().to_owned(),
+                    ObjectKey::Expression(EditExpr::String(s)) => s.as_str().to_owned(),
+                    ObjectKey::Expression(_) => return None,
+                };
+                m.insert(key, literal_value(v.expr())?);
+            }
+            Value::Object(m)
+        }
+        _ => return None,
+    })
 }
 
 /// What `project` and variable defaults may refer to: `workspace.name`, `path.project` and

@@ -91,6 +91,14 @@ impl EvalContext<'_> {
         for s in body {
             match s {
                 Structure::Attribute(a) => {
+                    if let Some(v) = expr::literal_value(&a.value) {
+                        // Nothing to look up: no stage values, no variables, no functions.
+                        if is_dynamic(&v) {
+                            let e = Expr::new(&a.value, file);
+                            diags.push(self.error_at(&e, "`dynamic()` may only be used in a variable default or inside `config`"));
+                        }
+                        continue;
+                    }
                     let e = Expr::new(&a.value, file);
                     let mut f = Finder::default();
                     f.visit_expr(&a.value);
@@ -131,53 +139,7 @@ impl EvalContext<'_> {
                     }
                     if stage_only {
                         // Check references only: the values exist only at run time.
-                        for (root, key, span) in &f.first_attrs {
-                            if root == "var" && self.config.variable(key).is_none() {
-                                let d = Diagnostic::at(
-                                    file,
-                                    span.clone(),
-                                    format!("undeclared input variable `var.{key}`"),
-                                );
-                                let names = self.config.variables.iter().map(|v| v.name.as_str());
-                                diags.push(match did_you_mean(key, names) {
-                                    Some(h) => d.with_help(h),
-                                    None => d.with_help(format!(
-                                        "declare it with `variable \"{key}\" {{}}`"
-                                    )),
-                                });
-                            }
-                        }
-                        for (n, span) in &f.vars {
-                            if !self.vars.contains_key(n)
-                                && !f.bound.contains(n)
-                                && !matches!(n.as_str(), "artifact" | "deploy" | "entrypoint")
-                            {
-                                let d = Diagnostic::at(
-                                    file,
-                                    span.clone(),
-                                    format!("unknown variable `{n}`"),
-                                );
-                                diags.push(
-                                    match did_you_mean(n, self.vars.keys().map(String::as_str)) {
-                                        Some(h) => d.with_help(h),
-                                        None => d,
-                                    },
-                                );
-                            }
-                        }
-                        for (c, span) in &f.calls {
-                            if !funcs::names().contains(&c.as_str()) {
-                                let d = Diagnostic::at(
-                                    file,
-                                    span.clone(),
-                                    format!("unknown function `{c}`"),
-                                );
-                                diags.push(match did_you_mean(c, funcs::names().iter().copied()) {
-                                    Some(h) => d.with_help(h),
-                                    None => d,
-                                });
-                            }
-                        }
+                        self.check_references(&f, file, diags);
                     } else {
                         match self.eval(&e, None) {
                             Ok(v) if is_dynamic(&v) => diags.push(self.error_at(&e, "`dynamic()` may only be used in a variable default or inside `config`")),
@@ -187,6 +149,48 @@ impl EvalContext<'_> {
                     }
                 }
                 Structure::Block(b) => self.check_use_body(&b.body, file, stage, diags),
+            }
+        }
+    }
+
+    /// The references of an expression only a job can evaluate: declared variables, known
+    /// names and functions.
+    fn check_references(&self, f: &Finder, file: &crate::diag::Source, diags: &mut Diagnostics) {
+        for (root, key, span) in &f.first_attrs {
+            if root == "var" && self.config.variable(key).is_none() {
+                let d = Diagnostic::at(
+                    file,
+                    span.clone(),
+                    format!("undeclared input variable `var.{key}`"),
+                );
+                let names = self.config.variables.iter().map(|v| v.name.as_str());
+                diags.push(match did_you_mean(key, names) {
+                    Some(h) => d.with_help(h),
+                    None => d.with_help(format!("declare it with `variable \"{key}\" {{}}`")),
+                });
+            }
+        }
+        for (n, span) in &f.vars {
+            if !self.vars.contains_key(n)
+                && !f.bound.contains(n)
+                && !matches!(n.as_str(), "artifact" | "deploy" | "entrypoint")
+            {
+                let d = Diagnostic::at(file, span.clone(), format!("unknown variable `{n}`"));
+                diags.push(
+                    match did_you_mean(n, self.vars.keys().map(String::as_str)) {
+                        Some(h) => d.with_help(h),
+                        None => d,
+                    },
+                );
+            }
+        }
+        for (c, span) in &f.calls {
+            if !funcs::names().contains(&c.as_str()) {
+                let d = Diagnostic::at(file, span.clone(), format!("unknown function `{c}`"));
+                diags.push(match did_you_mean(c, funcs::names().iter().copied()) {
+                    Some(h) => d.with_help(h),
+                    None => d,
+                });
             }
         }
     }
@@ -208,37 +212,7 @@ impl EvalContext<'_> {
                 Structure::Attribute(a) => {
                     path.push(a.key.as_str().to_owned());
                     if let Some(schema) = catalog.field_schema(&u.plugin, kind, path) {
-                        let e = Expr::new(&a.value, &u.file);
-                        if let Some(decl) = self.unknown_var_of(&a.value) {
-                            // Only the job knows the value (`dynamic()`, or the server's): its
-                            // declared type still has to fit.
-                            if let Err(m) = crate::plugins::type_fits(&decl.ty, schema) {
-                                diags.push(self.error_at(
-                                    &e,
-                                    format!(
-                                        "`{}` of `use \"{}\"`: {m}, but `var.{}` is declared `{}` (its value is known only when the job runs)",
-                                        path.join("."),
-                                        u.plugin,
-                                        decl.name,
-                                        decl.ty
-                                    ),
-                                ));
-                            }
-                            path.pop();
-                            continue;
-                        }
-                        let value = match self.eval(&e, None) {
-                            Ok(v) if !contains_dynamic(&v) => Some(v),
-                            _ => literal_shape(&a.value),
-                        };
-                        if let Some(v) = value
-                            && let Err(m) = crate::plugins::conforms(&v, schema)
-                        {
-                            diags.push(self.error_at(
-                                &e,
-                                format!("`{}` of `use \"{}\"`: {m}", path.join("."), u.plugin),
-                            ));
-                        }
+                        self.check_use_type(u, a, schema, path, diags);
                     }
                     path.pop();
                 }
@@ -248,6 +222,49 @@ impl EvalContext<'_> {
                     path.pop();
                 }
             }
+        }
+    }
+
+    /// One attribute of a `use` body against its field's schema.
+    fn check_use_type(
+        &self,
+        u: &UseBlock,
+        a: &hcl::edit::structure::Attribute,
+        schema: &serde_json::Value,
+        path: &[String],
+        diags: &mut Diagnostics,
+    ) {
+        let at = |msg: String| Diagnostic::at(&u.file, a.value.span().unwrap_or(0..0), msg);
+        if let Some(decl) = self.unknown_var_of(&a.value) {
+            // Only the job knows the value (`dynamic()`, or the server's): its declared type
+            // still has to fit.
+            if let Err(m) = crate::plugins::type_fits(&decl.ty, schema) {
+                diags.push(at(format!(
+                    "`{}` of `use \"{}\"`: {m}, but `var.{}` is declared `{}` (its value is known only when the job runs)",
+                    path.join("."),
+                    u.plugin,
+                    decl.name,
+                    decl.ty
+                )));
+            }
+            return;
+        }
+        let evaluated = match expr::literal_value(&a.value) {
+            Some(v) => Ok(v),
+            None => self.eval(&Expr::new(&a.value, &u.file), None),
+        };
+        let value = match evaluated {
+            Ok(v) if !contains_dynamic(&v) => Some(v),
+            _ => literal_shape(&a.value),
+        };
+        if let Some(v) = value
+            && let Err(m) = crate::plugins::conforms(&v, schema)
+        {
+            diags.push(at(format!(
+                "`{}` of `use \"{}\"`: {m}",
+                path.join("."),
+                u.plugin
+            )));
         }
     }
 
