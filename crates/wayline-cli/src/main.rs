@@ -25,6 +25,11 @@ fn main() -> ExitCode {
         say!("{}", version_text());
         return ExitCode::SUCCESS;
     }
+    // `validate` does no IO a runtime would serve: without one, a run per file (an editor, a
+    // pre-commit hook) does not start worker threads only to stop them (issue 11).
+    if matches!(cli.command, cli::Command::Validate { .. }) {
+        return finish(commands::run_sync(cli));
+    }
     // The server gets its own small runtime (few blocking threads keep idle memory low).
     let runtime = if matches!(cli.command, cli::Command::Server(cli::ServerCmd::Run(_))) {
         wayline_server::runtime()
@@ -45,6 +50,11 @@ fn main() -> ExitCode {
     // Don't wait for blocking threads: after `exec` on a terminal, one is still parked in a
     // read of stdin that only a keypress would end.
     runtime.shutdown_background();
+    finish(outcome)
+}
+
+/// The exit code of a command's outcome; an error is reported first.
+fn finish(outcome: anyhow::Result<ExitCode>) -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(e) => {

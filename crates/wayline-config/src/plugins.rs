@@ -104,6 +104,19 @@ pub struct PluginCatalog {
     /// names a plugin that is not built in: most files never pay for it.
     discover: Option<Discover>,
     discovered: std::sync::OnceLock<std::collections::BTreeSet<String>>,
+    /// Whether one external plugin is installed (a few `stat`s), so that a file naming a
+    /// plugin that is not built in need not list every directory on PATH (issue 11).
+    find: Option<Find>,
+}
+
+/// The closure behind [`PluginCatalog::find_external_with`].
+#[derive(Clone)]
+struct Find(std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Find {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Find")
+    }
 }
 
 /// The closure behind [`PluginCatalog::discover_externals_with`].
@@ -145,6 +158,20 @@ impl PluginCatalog {
         self.discover = Some(Discover(std::sync::Arc::new(discover)));
     }
 
+    /// Whether external plugin `name` is installed is answered by `find` (without listing
+    /// them all); the list of [`PluginCatalog::discover_externals_with`] is then needed only
+    /// for the help of a name that is nowhere.
+    pub fn find_external_with(&mut self, find: impl Fn(&str) -> bool + Send + Sync + 'static) {
+        self.find = Some(Find(std::sync::Arc::new(find)));
+    }
+
+    fn is_external(&self, name: &str) -> bool {
+        match &self.find {
+            Some(f) => (f.0)(name),
+            None => self.externals().contains(name),
+        }
+    }
+
     fn externals(&self) -> &std::collections::BTreeSet<String> {
         self.discovered.get_or_init(|| {
             self.discover
@@ -174,7 +201,7 @@ impl PluginCatalog {
                     None,
                 ))
             }
-            None if self.externals().contains(name) => Ok(()),
+            None if self.is_external(name) => Ok(()),
             None if WAYPOINT_PLUGINS.contains(&name) => Err((
                 format!(
                     "`{name}` is a Waypoint plugin; Wayline does not provide it natively — see `wayline plugin list`"

@@ -30,6 +30,18 @@ pub(crate) struct Env {
     pub(crate) style: Style,
 }
 
+/// Runs a command that needs no async runtime (`validate`), outside any.
+pub(crate) fn run_sync(cli: Cli) -> Result<ExitCode> {
+    let env = Env {
+        style: Style::detect(cli.global.plain),
+        global: cli.global,
+    };
+    match cli.command {
+        Command::Validate { file, op } => config_cmd::validate(&env, file, &op),
+        _ => anyhow::bail!("internal error: this command needs the async runtime"),
+    }
+}
+
 /// Runs one parsed command.
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     let env = Env {

@@ -51,6 +51,22 @@ pub(crate) fn catalog(
     // Only a name that is not built in needs the scan of the plugin dirs, PATH and the Waypoint
     // provider: most files never pay for it.
     let dir = project_dir.to_path_buf();
+    // Whether one name is installed: a few `stat`s, where listing every PATH directory took
+    // most of a `validate` of a file naming Waypoint plugins (issue 11).
+    // Made once, when first asked, and each name looked up once (a file may name it in
+    // thousands of apps).
+    let find_dir = dir.clone();
+    let find_host = std::sync::OnceLock::new();
+    let found = std::sync::Mutex::new(std::collections::BTreeMap::<String, bool>::new());
+    catalog.find_external_with(move |name| {
+        let mut found = found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *found.entry(name.to_owned()).or_insert_with(|| {
+            let host = find_host.get_or_init(|| wayline_runner::executor::plugin_host(&find_dir));
+            host.builtins().get(name).is_none() && host.source_of(name).is_some()
+        })
+    });
     catalog.discover_externals_with(move || {
         let host = wayline_runner::executor::plugin_host(&dir);
         host.known_plugins()
