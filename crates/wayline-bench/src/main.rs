@@ -10,9 +10,6 @@
 //! it started. Docker figures need a running engine, busybox-static and
 //! `WAYLINE_ENTRYPOINT_BINARY` (scripts/build-entrypoint.sh).
 
-// Until the workspace lint is on (issue #9): functions stay under clippy's 100 lines here.
-#![warn(clippy::too_many_lines)]
-
 mod compare;
 mod fleet;
 mod swarm;

@@ -10,9 +10,6 @@
 //!
 //! The runner builds its host with [`register_builtins`].
 
-// Until the workspace lint is on (issue #9): functions stay under clippy's 100 lines here.
-#![warn(clippy::too_many_lines)]
-
 #[cfg(feature = "docker")]
 pub mod docker;
 #[cfg(feature = "docker")]

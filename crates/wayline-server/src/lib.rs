@@ -39,9 +39,6 @@
 //! `reinitialize`), SQLite's `quick_check` runs, the signing key is loaded ([`keys`]), and only
 //! then are the listeners bound and the holder's addresses recorded in the lock files.
 
-// Until the workspace lint is on (issue #9): functions stay under clippy's 100 lines here.
-#![warn(clippy::too_many_lines)]
-
 pub mod auth;
 mod canary;
 mod config;

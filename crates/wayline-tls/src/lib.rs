@@ -7,9 +7,6 @@
 //! choice too: the handshake signatures are still checked, so the session is encrypted to
 //! whoever holds the presented key.
 
-// Until the workspace lint is on (issue #9): functions stay under clippy's 100 lines here.
-#![warn(clippy::too_many_lines)]
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
