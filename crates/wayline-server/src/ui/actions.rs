@@ -192,7 +192,7 @@ pub(crate) fn canary_form(ctx: &Ctx, project: &str, app: &str, deployment: &str)
             (ctx.csrf_field())
             input type="hidden" name="action" value="canary";
             input type="hidden" name="deployment" value=(deployment);
-            label { "Canary " input type="number" name="weight" min="1" max="99" value="10" required size="3"; " %" }
+            label.inline { "Canary " input type="number" name="weight" min="1" max="99" value="10" required size="3"; " %" }
             " "
             button type="submit" { "Send traffic" }
             " "
