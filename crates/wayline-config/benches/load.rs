@@ -204,9 +204,11 @@ fn per_file(c: &mut Criterion) {
         let src = source(apps);
         let mut g = c.benchmark_group(format!("{name} ({} bytes)", src.len()));
         g.bench_function("hcl-edit parse", |b| {
-            b.iter(|| syntax_only(black_box(&src)))
+            b.iter(|| syntax_only(black_box(&src)));
         });
-        g.bench_function("parse + schema", |b| b.iter(|| parse_only(black_box(&src))));
+        g.bench_function("parse + schema", |b| {
+            b.iter(|| parse_only(black_box(&src)));
+        });
         g.bench_function("parse + validate", |b| {
             b.iter(|| validate_only(black_box(&src)));
         });
