@@ -271,6 +271,7 @@ fn verdict(
     }
 }
 
+/// Swarm has started rolling the service back and not finished.
 fn rolling_back(update: &bollard::models::ServiceUpdateStatus) -> bool {
     update.state == Some(UpdateState::ROLLBACK_STARTED)
 }
