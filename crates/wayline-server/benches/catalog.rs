@@ -107,6 +107,12 @@ fn catalog(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // The server refuses a data dir other users can open (tempdir makes it 0755).
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     rt.block_on(fill(dir.path()));
     let server = rt
         .block_on(wayline_server::start(options(dir.path())))

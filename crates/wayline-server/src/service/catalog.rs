@@ -1,10 +1,10 @@
 //! Projects, workspaces, operations (builds … status reports), config and hostnames.
 
-use tonic::Status;
+use tonic::{Request, Response, Status};
 use wayline_proto::v1 as pb;
 use wayline_proto::v1::OperationKind;
 
-use super::{Shared, store_status};
+use super::{Rs, Service, Shared, store_status};
 use crate::auth::{Claims, TokenKind};
 use crate::store::{OperationFilter, OperationTarget};
 
@@ -458,4 +458,32 @@ pub(super) async fn upsert_trigger(
 pub(super) async fn list_triggers(shared: &Shared) -> Result<pb::ListTriggersResponse, Status> {
     let triggers = shared.store.list_triggers().await.map_err(store_status)?;
     Ok(pb::ListTriggersResponse { triggers })
+}
+
+impl Service {
+    /// `Upsert<Kind>`: the five operation kinds share one implementation.
+    pub(super) async fn upsert_operation(
+        &self,
+        req: Request<pb::UpsertOperationRequest>,
+        method: &'static str,
+        kind: pb::OperationKind,
+    ) -> Rs<pb::Operation> {
+        self.shared.admit(&req, method)?;
+        upsert(&self.shared, kind, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    /// `List<Kind>s`.
+    pub(super) async fn list_operations(
+        &self,
+        req: Request<pb::ListOperationsRequest>,
+        method: &'static str,
+        kind: pb::OperationKind,
+    ) -> Rs<pb::ListOperationsResponse> {
+        self.shared.admit(&req, method)?;
+        list(&self.shared, kind, req.into_inner())
+            .await
+            .map(Response::new)
+    }
 }

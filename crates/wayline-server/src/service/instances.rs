@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
-use tonic::Status;
+use tonic::{Request, Status};
 use wayline_proto::v1 as pb;
 
-use super::{Shared, store_status};
+use super::{Service, Shared, store_status};
 use crate::auth::Claims;
 use crate::entrypoint::{AppRef, ConfigResolver};
 use crate::store::OperationTarget;
@@ -256,5 +256,21 @@ pub(super) fn check_deployment(claims: &Claims, deployment_id: &str) -> Result<(
             "this entrypoint token belongs to deployment {}, not {deployment_id}",
             claims.deployment_id
         )))
+    }
+}
+
+impl Service {
+    /// `StartExecStream` for the web UI: admitted like the RPC (`auth` carries the token), with
+    /// the client's messages from a WebSocket instead of a gRPC stream.
+    pub(crate) async fn start_exec_from(
+        &self,
+        auth: &Request<()>,
+        inbound: impl futures::Stream<Item = Result<pb::ExecStreamRequest, Status>>
+        + Send
+        + Unpin
+        + 'static,
+    ) -> Result<BoxStream<'static, Result<pb::ExecStreamResponse, Status>>, Status> {
+        self.shared.admit(auth, "StartExecStream")?;
+        start_exec(&self.shared, inbound).await
     }
 }

@@ -34,55 +34,11 @@ pub(crate) struct Service {
     pub(crate) shared: Arc<Shared>,
 }
 
-type Rs<T> = Result<Response<T>, Status>;
+pub(super) type Rs<T> = Result<Response<T>, Status>;
 type Out<T> = ReceiverStream<Result<T, Status>>;
 type Boxed<T> = BoxStream<'static, Result<T, Status>>;
 
 type Ops = pb::ListOperationsResponse;
-
-impl Service {
-    /// `Upsert<Kind>`: the five operation kinds share one implementation.
-    async fn upsert_operation(
-        &self,
-        req: Request<pb::UpsertOperationRequest>,
-        method: &'static str,
-        kind: pb::OperationKind,
-    ) -> Rs<pb::Operation> {
-        self.shared.admit(&req, method)?;
-        catalog::upsert(&self.shared, kind, req.into_inner())
-            .await
-            .map(Response::new)
-    }
-
-    /// `List<Kind>s`.
-    async fn list_operations(
-        &self,
-        req: Request<pb::ListOperationsRequest>,
-        method: &'static str,
-        kind: pb::OperationKind,
-    ) -> Rs<Ops> {
-        self.shared.admit(&req, method)?;
-        catalog::list(&self.shared, kind, req.into_inner())
-            .await
-            .map(Response::new)
-    }
-}
-
-impl Service {
-    /// `StartExecStream` for the web UI: admitted like the RPC (`auth` carries the token), with
-    /// the client's messages from a WebSocket instead of a gRPC stream.
-    pub(crate) async fn start_exec_from(
-        &self,
-        auth: &Request<()>,
-        inbound: impl futures::Stream<Item = Result<pb::ExecStreamRequest, Status>>
-        + Send
-        + Unpin
-        + 'static,
-    ) -> Result<Boxed<pb::ExecStreamResponse>, Status> {
-        self.shared.admit(auth, "StartExecStream")?;
-        instances::start_exec(&self.shared, inbound).await
-    }
-}
 
 fn unimplemented(what: &str) -> Status {
     Status::unimplemented(format!("{what} is not available in this version"))
