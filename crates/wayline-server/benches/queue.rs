@@ -10,6 +10,9 @@
 //!
 //! Client, runners and server share one process (and the machine's cores), so the figures are
 //! conservative for a server process of its own.
+//!
+//! Timed by hand, not with criterion: the figures are a throughput over a whole run and tail
+//! latencies (p99) of concurrent streams, which criterion's per-call estimate does not report.
 
 #[path = "../tests/it/common.rs"]
 #[allow(dead_code, unreachable_pub)]

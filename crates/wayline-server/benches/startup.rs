@@ -5,6 +5,9 @@
 //! measures (a) process spawn → "ready" (listeners bound, store open, queue loaded), first start
 //! (creates the database and a self-signed certificate) and later starts, (b) time until the
 //! first gRPC call (GetVersionInfo over the unix socket) succeeds, and (c) VmRSS after 2 s idle.
+//!
+//! Timed by hand, not with criterion: each sample is a child process's start and its memory, a
+//! whole-process figure rather than a call.
 
 #[path = "../tests/it/common.rs"]
 #[allow(dead_code, unreachable_pub)]
