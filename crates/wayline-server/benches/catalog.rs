@@ -67,18 +67,6 @@ async fn fill(dir: &std::path::Path) {
     );
 }
 
-/// A client signed in as the bootstrap user, on the server's unix socket.
-async fn client(dir: &std::path::Path) -> Client {
-    let sock = dir.join("wayline.sock");
-    let token = with_token(unix_channel(&sock).await, None)
-        .bootstrap_token(())
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
-    with_token(unix_channel(&sock).await, Some(&token))
-}
-
 fn list(app_name: Option<String>, commit: String) -> pb::ListOperationsRequest {
     pb::ListOperationsRequest {
         application: app_name.and_then(|a| app("p", &a)),
@@ -117,7 +105,7 @@ fn catalog(c: &mut Criterion) {
     let server = rt
         .block_on(wayline_server::start(options(dir.path())))
         .expect("server");
-    let client = rt.block_on(client(dir.path()));
+    let (_, client) = rt.block_on(bootstrap(&dir.path().join("wayline.sock")));
     // Each iteration asks for another app, so no one app's pages stay hot in the cache.
     let next = Cell::new(0usize);
     let step = || {

@@ -128,13 +128,7 @@ fn main() {
             .await
             .expect("server");
         let sock = dir.path().join("wayline.sock");
-        let token = with_token(unix_channel(&sock).await, None)
-            .bootstrap_token(())
-            .await
-            .unwrap()
-            .into_inner()
-            .token;
-        let mut c = with_token(unix_channel(&sock).await, Some(&token));
+        let (token, mut c) = bootstrap(&sock).await;
         c.upsert_project(pb::UpsertProjectRequest {
             project: Some(pb::Project {
                 name: "p".into(),

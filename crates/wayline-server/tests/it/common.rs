@@ -31,6 +31,18 @@ impl Interceptor for Auth {
 
 pub type Client = WaylineClient<InterceptedService<Channel, Auth>>;
 
+/// Bootstraps the server on `sock`: its first login token and a client holding it.
+pub async fn bootstrap(sock: &Path) -> (String, Client) {
+    let token = with_token(unix_channel(sock).await, None)
+        .bootstrap_token(())
+        .await
+        .expect("bootstrap")
+        .into_inner()
+        .token;
+    let client = with_token(unix_channel(sock).await, Some(&token));
+    (token, client)
+}
+
 pub fn with_token(channel: Channel, token: Option<&str>) -> Client {
     let auth = Auth(token.map(|t| format!("Bearer {t}").parse().expect("token is ascii")));
     WaylineClient::with_interceptor(channel, auth)

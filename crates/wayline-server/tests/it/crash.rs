@@ -57,13 +57,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("wayline.sock");
     let mut child = spawn(dir.path());
-    let token = with_token(unix_channel(&sock).await, None)
-        .bootstrap_token(())
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
-    let mut c = with_token(unix_channel(&sock).await, Some(&token));
+    let (token, mut c) = bootstrap(&sock).await;
     let dep = c
         .upsert_deployment(pb::UpsertOperationRequest {
             operation: Some(pb::Operation {
