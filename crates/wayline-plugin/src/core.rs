@@ -41,6 +41,12 @@ pub struct CoreValues {
     pub deployment_env: BTreeMap<String, String>,
     /// A scratch directory for this app and component; it persists between jobs.
     pub data_dir: PathBuf,
+    /// The plugins of the stages that take this call's output, in order (for a build: the
+    /// registry's, when there is one, then the platform's); empty when the host does not know.
+    /// A builder may leave work to a consumer it knows: the docker builder leaves the
+    /// entrypoint to a local `docker` platform, which mounts it instead of committing a layer.
+    /// Native plugins only: it is not sent to external ones.
+    pub consumers: Vec<String>,
 }
 
 impl From<&CoreValues> for pp::CoreValues {
@@ -75,6 +81,7 @@ impl From<pp::CoreValues> for CoreValues {
             labels: c.labels.into_iter().collect(),
             deployment_env: c.deployment_env.into_iter().collect(),
             data_dir: c.data_dir.into(),
+            consumers: Vec::new(),
         }
     }
 }

@@ -34,6 +34,7 @@ fn core(src: &Path, data: &Path) -> CoreValues {
             ("PORT".into(), "8080".into()),
         ]),
         data_dir: data.to_owned(),
+        consumers: Vec::new(),
     }
 }
 

@@ -1344,6 +1344,10 @@ async fn config_errors_name_the_attribute() {
 #[path = "docker/owner.rs"]
 mod owner;
 
+/// Entrypoint mounted into the container instead of a layer committed into the image.
+#[path = "docker/mounted.rs"]
+mod mounted;
+
 /// The files of `reference` as `tar tv` lists them (an exported, never started container).
 fn image_files(reference: &str) -> String {
     let container = docker(&["create", reference]);

@@ -59,6 +59,7 @@ fn core(src: &Path) -> CoreValues {
         },
         source_path: src.to_owned(),
         data_dir: src.join("data"),
+        consumers: Vec::new(),
         labels: BTreeMap::new(),
         deployment_env: BTreeMap::new(),
     }

@@ -33,6 +33,7 @@ fn core(dir: &Path) -> CoreValues {
         },
         source_path: dir.to_owned(),
         data_dir: dir.join("data"),
+        consumers: Vec::new(),
         labels: BTreeMap::new(),
         deployment_env: BTreeMap::new(),
     }

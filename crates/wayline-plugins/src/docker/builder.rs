@@ -1,5 +1,6 @@
 //! The image builders: `docker` (a Dockerfile), `docker-ref` (an existing image as it is) and
-//! `docker-pull` (an existing image, re-tagged with the entrypoint injected).
+//! `docker-pull` (an existing image, re-tagged with the entrypoint injected). Both inject the
+//! entrypoint unless [`entrypoint::deferred`] leaves it to the `docker` platform's mount.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use wayline_proto::v1::DeclaredResource;
 use super::config::{BuilderConfig, PullConfig, RefConfig};
 use super::engine::{self, BuildSpec, LABEL_APP};
 use super::values::Image;
-use super::{auth_fields, destroy_image_tags, fail, image_resource, out_fn};
+use super::{auth_fields, destroy_image_tags, entrypoint, fail, image_resource, out_fn};
 
 /// The engine's key for Docker Hub credentials.
 const DOCKER_HUB: &str = "https://index.docker.io/v1/";
@@ -105,7 +106,8 @@ impl Builder for DockerBuilder {
                 .map_err(|e| PluginError::msg(format!("reading the build context: {e}")))?
                 .map_err(|e| fail(e.into()))?
         };
-        let entrypoint = if config.disable_entrypoint {
+        let deferred = !config.disable_entrypoint && entrypoint::deferred(ctx, None).await;
+        let entrypoint = if config.disable_entrypoint || deferred {
             None
         } else {
             Some(engine::entrypoint_binary().map_err(fail)?)
@@ -163,6 +165,8 @@ impl Builder for DockerBuilder {
             id = engine::inject_entrypoint(&docker, &id, &reference, &binary, &labels, &out)
                 .await
                 .map_err(fail)?;
+        } else if deferred {
+            entrypoint::say_deferred(ctx);
         }
         ctx.ui
             .output(format!("Image built: {reference}"), Style::Success);
@@ -174,6 +178,7 @@ impl Builder for DockerBuilder {
             id,
             local: true,
             created_tags: vec![reference],
+            entrypoint_deferred: deferred,
             ..Image::default()
         }))
     }
@@ -305,7 +310,8 @@ impl Component for DockerPull {
 impl Builder for DockerPull {
     async fn build(&self, ctx: &Ctx, config: &PullConfig) -> Result<Outcome<Image>, PluginError> {
         let source = format!("{}:{}", config.image, config.tag);
-        let entrypoint = if config.disable_entrypoint {
+        let deferred = !config.disable_entrypoint && entrypoint::deferred(ctx, None).await;
+        let entrypoint = if config.disable_entrypoint || deferred {
             None
         } else {
             Some(engine::entrypoint_binary().map_err(fail)?)
@@ -349,6 +355,9 @@ impl Builder for DockerPull {
                     .map_err(fail)?
             }
             None => {
+                if deferred {
+                    entrypoint::say_deferred(ctx);
+                }
                 engine::tag_image(&docker, &source, &reference)
                     .await
                     .map_err(fail)?;
@@ -376,6 +385,7 @@ impl Builder for DockerPull {
                 id,
                 local: true,
                 created_tags,
+                entrypoint_deferred: deferred,
                 ..Image::default()
             },
             resources,

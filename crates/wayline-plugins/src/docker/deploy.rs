@@ -10,11 +10,11 @@ use wayline_plugin::{
 use wayline_proto::v1::{DeclaredResource, Health};
 
 use super::config::PlatformConfig;
-use super::engine;
+use super::engine::{self, EntrypointMount};
 use super::owner;
 use super::platform::{self, Created, NetworkState, Owner, ResourceHealth, Target};
 use super::values::{Deployment, Image};
-use super::{auth_fields, client_fields, errors, fail, out_fn};
+use super::{auth_fields, client_fields, entrypoint, errors, fail, out_fn};
 
 /// The `docker` platform.
 #[derive(Debug, Default, Clone, Copy)]
@@ -175,10 +175,22 @@ impl Platform for DockerPlatform {
         let image = artifact.reference();
         ctx.ui.output(format!("Deploying {image}"), Style::Header);
         let run_image = image_to_run(ctx, &docker, config, &artifact).await?;
+        let (run_image, mount) = entrypoint::for_container(
+            ctx,
+            &docker,
+            config.client_config.as_ref(),
+            &artifact,
+            run_image,
+        )
+        .await?;
 
         let mut rm = manager(&docker);
         let networks = attach_networks(ctx, &docker, &mut rm, config, &target).await?;
-        let running = run_container(ctx, &docker, &mut rm, config, &run_image, &target).await?;
+        let run = Run {
+            image: &run_image,
+            mount: mount.as_ref(),
+        };
+        let running = run_container(ctx, &docker, &mut rm, config, &run, &target).await?;
         let url = format!("http://127.0.0.1:{}", running.host_port);
         if running.listening {
             ctx.ui.output(
@@ -284,13 +296,19 @@ async fn attach_networks(
     Ok(networks)
 }
 
+/// What the container runs: the image, and the entrypoint's mount when it is not in the image.
+struct Run<'a> {
+    image: &'a str,
+    mount: Option<&'a EntrypointMount>,
+}
+
 /// Frees a fixed host port, then creates (declared first, by its name) and starts the container.
 async fn run_container(
     ctx: &Ctx,
     docker: &Docker,
     rm: &mut ResourceManager,
     config: &PlatformConfig,
-    image: &str,
+    run: &Run<'_>,
     target: &Target,
 ) -> Result<platform::Running, PluginError> {
     if let Some(port) = config.host_port {
@@ -316,7 +334,7 @@ async fn run_container(
     });
     let container = rm
         .declare_then_create(ctx, &name, CONTAINER, planned, async {
-            platform::create_container(docker, config, image, target)
+            platform::create_container(docker, config, run.image, target, run.mount)
                 .await
                 .map(|c| state(&c))
                 .map_err(fail)

@@ -24,6 +24,7 @@ pub mod config;
 pub mod context;
 pub mod deploy;
 pub mod engine;
+mod entrypoint;
 pub mod owner;
 pub mod platform;
 pub mod registry;

@@ -11,7 +11,7 @@ use wayline_proto::v1::DeclaredResource;
 use super::config::RegistryConfig;
 use super::engine;
 use super::values::Image;
-use super::{auth_fields, destroy_image_tags, errors, fail, image_resource, out_fn};
+use super::{auth_fields, destroy_image_tags, entrypoint, errors, fail, image_resource, out_fn};
 
 /// The `docker` registry.
 #[derive(Debug, Default, Clone, Copy)]
@@ -53,6 +53,14 @@ impl Registry for DockerRegistry {
             artifact.reference()
         } else {
             artifact.id.clone()
+        };
+        // An image the builder left for the local platform keeps that for a local tag; a push
+        // takes it where the platform can't mount the binary, so it gets the entrypoint first.
+        let deferred = artifact.entrypoint_deferred && config.local;
+        let source = if deferred {
+            source
+        } else {
+            entrypoint::injected(ctx, &docker, &artifact, source, &target).await?
         };
         let created = target != artifact.reference();
         if created {
@@ -106,6 +114,7 @@ impl Registry for DockerRegistry {
             local: config.local,
             created_tags,
             digest,
+            entrypoint_deferred: deferred,
         };
         let data =
             serde_json::json!({ "image": image.image, "tag": image.tag, "digest": image.digest });

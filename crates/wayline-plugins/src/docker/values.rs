@@ -32,6 +32,12 @@ pub struct Image {
     /// run `image@digest`, so a tag moved since can't swap the image.
     #[prost(string, tag = "6")]
     pub digest: String,
+    /// The builder left the entrypoint out for the platform to add: set only when the image's
+    /// one consumer is the `docker` platform on the local engine, which mounts the binary into
+    /// the container (no layer committed per build). Whatever else gets such an image (a push,
+    /// another engine, another platform) injects it first: [`super::engine::ensure_entrypoint`].
+    #[prost(bool, tag = "7")]
+    pub entrypoint_deferred: bool,
 }
 docker_value!(Image);
 

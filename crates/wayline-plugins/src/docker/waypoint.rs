@@ -67,6 +67,7 @@ pub fn from_waypoint(i: WaypointImage) -> Result<Image, PluginError> {
         local: matches!(i.location, None | Some(Location::Docker(()))),
         created_tags: Vec::new(),
         digest: String::new(),
+        entrypoint_deferred: false,
     })
 }
 
@@ -90,6 +91,7 @@ mod tests {
             local,
             created_tags: vec!["127.0.0.1:5000/web:v3".into()],
             digest: String::new(),
+            entrypoint_deferred: false,
         }
     }
 

@@ -43,12 +43,9 @@ impl Run<'_> {
                 &used.labels,
             ))
             .await?;
-        let call = Call::new(
-            Function::Build,
-            self.core(&used.plugin, record.sequence, "", BTreeMap::new()),
-            self.ui(),
-            self.ctx.cancel.clone(),
-        );
+        let mut core = self.core(&used.plugin, record.sequence, "", BTreeMap::new());
+        core.consumers = self.build_consumers(app);
+        let call = Call::new(Function::Build, core, self.ui(), self.ctx.cancel.clone());
         let outcome = handle.call(call).await.map_err(|e| e.to_string());
         let record = self.upsert(Self::finish(record, &outcome)).await?;
         outcome.map_err(|e| StepError(format!("build failed: {e}")))?;
@@ -61,6 +58,20 @@ impl Run<'_> {
             ),
         );
         Ok(Produced { record })
+    }
+
+    /// The plugins that take the build's output, as this workspace and these labels select
+    /// them: the registry's, when there is one, then the platform's.
+    fn build_consumers(&self, app: &wayline_config::App) -> Vec<String> {
+        let (workspace, labels) = (self.workspace(), self.eval.labels());
+        let plugin = |stage: &wayline_config::Stage| {
+            stage
+                .effective(&workspace, labels)
+                .use_block
+                .map(|u| u.plugin.clone())
+        };
+        let registry = app.build.registry.as_deref().and_then(plugin);
+        registry.into_iter().chain(plugin(&app.deploy)).collect()
     }
 
     /// The push stage: the registry, or (without one) the build itself as the artifact.

@@ -137,6 +137,7 @@ impl Run<'_> {
             labels: self.eval.labels().clone(),
             deployment_env: env,
             data_dir,
+            consumers: Vec::new(),
         }
     }
 

@@ -24,6 +24,7 @@ fn core(src: &Path) -> CoreValues {
         },
         source_path: src.to_owned(),
         data_dir: src.join("data"),
+        consumers: Vec::new(),
         labels: BTreeMap::new(),
         deployment_env: [
             ("WAYLINE_SERVER_ADDR", "unix:///run/wayline/server.sock"),

@@ -286,7 +286,7 @@ pub fn injection_key(base_id: &str, dockerfile: &str, binary_digest: &str) -> St
 
 /// The SHA-256 of the entrypoint binary, hashed once per file version (path, size, mtime) in
 /// this process: hashing 3.4 MiB on every build would cost more than the cached injection.
-async fn binary_digest(path: &Path) -> std::io::Result<String> {
+pub(super) async fn binary_digest(path: &Path) -> std::io::Result<String> {
     type Seen = HashMap<PathBuf, (u64, std::time::SystemTime, String)>;
     static SEEN: std::sync::Mutex<Option<Seen>> = std::sync::Mutex::new(None);
     let meta = tokio::fs::metadata(path).await?;

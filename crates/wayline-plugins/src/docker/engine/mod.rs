@@ -4,7 +4,8 @@
 //!
 //! This module holds the error type; [`connect`](mod@connect) reaches the engine (unix, tcp, or
 //! TLS with client certificates); [`build`](mod@build) builds images,
-//! [`inject`] puts the entrypoint into them, [`images`] tags, removes, pushes and pulls them,
+//! [`inject`] puts the entrypoint into them (or [`mount`] into a local container instead),
+//! [`images`] tags, removes, pushes and pulls them,
 //! [`reference`] reads image references, and [`auth`] turns the Waypoint-style credential
 //! attributes into the engine's.
 
@@ -13,6 +14,7 @@ mod build;
 mod connect;
 mod images;
 mod inject;
+mod mount;
 mod reference;
 
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ pub use inject::{
     elf_interpreter, entrypoint_binary, entrypoint_dockerfile, has_entrypoint, inject_entrypoint,
     injection_key,
 };
+pub use mount::{EntrypointMount, entrypoint_mount, shares_files};
 pub use reference::ImageReference;
 
 /// Where user-facing output lines go (the terminal UI, in the components).

@@ -12,7 +12,7 @@ use futures::StreamExt;
 
 use super::{Created, Target, container_plan};
 use crate::docker::config::PlatformConfig;
-use crate::docker::engine::{self, DockerError, Out, api, is_not_found};
+use crate::docker::engine::{self, DockerError, EntrypointMount, Out, api, is_not_found};
 
 /// How many log lines a failed start shows.
 const FAILED_LOG_LINES: usize = 20;
@@ -56,8 +56,9 @@ pub async fn create_container(
     cfg: &PlatformConfig,
     image: &str,
     target: &Target,
+    mount: Option<&EntrypointMount>,
 ) -> Result<Created, DockerError> {
-    let (name, body) = container_plan(cfg, image, target);
+    let (name, body) = container_plan(cfg, image, target, mount);
     let response = docker
         .create_container(
             Some(CreateContainerOptions {

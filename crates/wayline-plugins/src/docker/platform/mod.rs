@@ -16,7 +16,7 @@ use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, PortMap};
 use serde::{Deserialize, Serialize};
 
 use super::config::PlatformConfig;
-use super::engine::DockerError;
+use super::engine::{DockerError, EntrypointMount};
 pub use super::owner::{Owner, free_host_port};
 pub use container::{
     Running, create_container, ensure_image, fixed_host_port, last_logs, start, wait_ready,
@@ -55,10 +55,12 @@ pub fn container_name(app: &str, deployment_id: &str) -> String {
 }
 
 /// The container to create: its name and engine spec. Pure, so the spec is testable as data.
+/// With `mount`, the entrypoint is bind-mounted and put in front of the image's own.
 pub fn container_plan(
     cfg: &PlatformConfig,
     image: &str,
     target: &Target,
+    mount: Option<&EntrypointMount>,
 ) -> (String, ContainerCreateBody) {
     let name = container_name(&target.owner.app, &target.deployment_id);
     // Later entries win: static env, then the deployment's own, then PORT.
@@ -79,9 +81,19 @@ pub fn container_plan(
     }
 
     let limits = cfg.limits().unwrap_or_default();
+    // The config's command replaces the image's CMD, as it would in an injected image.
+    let command = Some(cfg.command.clone()).filter(|c| !c.is_empty());
+    let (entrypoint, cmd) = match mount {
+        Some(m) => (
+            Some(m.entrypoint.clone()),
+            command.or_else(|| m.cmd.clone()),
+        ),
+        None => (None, command),
+    };
     let host_config = HostConfig {
         port_bindings: Some(bindings),
         binds: Some(binds).filter(|b| !b.is_empty()),
+        mounts: mount.map(|m| vec![m.mount.clone()]),
         memory: limits.memory_bytes,
         cpu_shares: limits.cpu_shares,
         network_mode: cfg.networks.first().cloned(),
@@ -94,7 +106,8 @@ pub fn container_plan(
     let body = ContainerCreateBody {
         image: Some(image.to_owned()),
         env: Some(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        cmd: Some(cfg.command.clone()).filter(|c| !c.is_empty()),
+        entrypoint,
+        cmd,
         labels: Some(labels),
         exposed_ports: Some(exposed),
         host_config: Some(host_config),
@@ -227,7 +240,7 @@ mod tests {
             scratch_path: Some("/scratch".into()),
             ..PlatformConfig::default()
         };
-        let (name, body) = container_plan(&cfg, "wayline.local/web:v1", &target());
+        let (name, body) = container_plan(&cfg, "wayline.local/web:v1", &target(), None);
         assert_eq!(name, "web-01JDEPLOY");
         let json = serde_json::to_value(&body).unwrap();
         let expected: serde_json::Value = serde_json::from_str(include_str!(
@@ -254,6 +267,7 @@ mod tests {
                 },
                 ..Target::default()
             },
+            None,
         );
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
         let b = bindings["3000/tcp"].clone().unwrap();
