@@ -104,6 +104,34 @@ pub fn has_entrypoint(entrypoint: &[String]) -> bool {
     entrypoint.first().is_some_and(|e| e == ENTRYPOINT_IN_IMAGE)
 }
 
+/// How an image starts: its id, ENTRYPOINT and CMD, as the engine reports them.
+pub(super) struct ImageStart {
+    pub(super) id: String,
+    pub(super) entrypoint: Vec<String>,
+    pub(super) cmd: Option<Vec<String>>,
+}
+
+impl ImageStart {
+    /// Reads how `image` starts.
+    pub(super) async fn of(docker: &Docker, image: &str) -> Result<Self, DockerError> {
+        let inspect = docker
+            .inspect_image(image)
+            .await
+            .map_err(api(format!("inspecting image `{image}`")))?;
+        let config = inspect.config.unwrap_or_default();
+        Ok(Self {
+            id: inspect.id.unwrap_or_default(),
+            entrypoint: config.entrypoint.unwrap_or_default(),
+            cmd: config.cmd,
+        })
+    }
+
+    /// Whether it already starts with the entrypoint.
+    pub(super) fn has_entrypoint(&self) -> bool {
+        has_entrypoint(&self.entrypoint)
+    }
+}
+
 /// Makes `base` + the entrypoint binary, tagged `tag`; returns the new image id. When the
 /// base already carries the entrypoint it is only tagged.
 pub async fn inject_entrypoint(
@@ -114,22 +142,16 @@ pub async fn inject_entrypoint(
     labels: &BTreeMap<String, String>,
     out: Out<'_>,
 ) -> Result<String, DockerError> {
-    let inspect = docker
-        .inspect_image(base)
-        .await
-        .map_err(api(format!("inspecting image `{base}`")))?;
-    let config = inspect.config.unwrap_or_default();
-    let entrypoint = config.entrypoint.unwrap_or_default();
-    let cmd = config.cmd;
-    if has_entrypoint(&entrypoint) {
+    let start = ImageStart::of(docker, base).await?;
+    if start.has_entrypoint() {
         out("The image already starts with wayline-entrypoint; not injecting it twice.");
         tag_image(docker, base, tag).await?;
-        return Ok(inspect.id.unwrap_or_default());
+        return Ok(start.id);
     }
-    let dockerfile = entrypoint_dockerfile(base, &entrypoint, cmd.as_deref());
+    let dockerfile = entrypoint_dockerfile(base, &start.entrypoint, start.cmd.as_deref());
     let read_error =
         |e: std::io::Error| DockerError::Other(format!("reading `{}`: {e}", binary.display()));
-    let base_id = inspect.id.unwrap_or_default();
+    let base_id = start.id;
     let digest = binary_digest(binary).await.map_err(read_error)?;
     let mut labels = labels.clone();
     labels.insert(
@@ -150,14 +172,14 @@ pub async fn inject_entrypoint(
     }
     out("Injecting wayline-entrypoint…");
     let mut new_entrypoint = vec![ENTRYPOINT_IN_IMAGE.to_owned(), "--".to_owned()];
-    new_entrypoint.extend(entrypoint);
+    new_entrypoint.extend(start.entrypoint);
     commit_injection(
         docker,
         &base_id,
         tag,
         &binary_bytes,
         new_entrypoint,
-        cmd,
+        start.cmd,
         labels,
     )
     .await

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use bollard::Docker;
 use bollard::models::{Mount, MountTypeEnum};
 
-use super::inject::{binary_digest, entrypoint_binary, has_entrypoint};
-use super::{DockerError, ENTRYPOINT_IN_IMAGE, Endpoint, api};
+use super::inject::{ImageStart, binary_digest, entrypoint_binary};
+use super::{DockerError, ENTRYPOINT_IN_IMAGE, Endpoint};
 use crate::docker::config::ClientConfig;
 
 /// How a container gets the entrypoint by mount.
@@ -71,18 +71,13 @@ pub async fn entrypoint_mount(
     image: &str,
     dir: &Path,
 ) -> Result<Option<EntrypointMount>, DockerError> {
-    let inspect = docker
-        .inspect_image(image)
-        .await
-        .map_err(api(format!("inspecting image `{image}`")))?;
-    let config = inspect.config.unwrap_or_default();
-    let own = config.entrypoint.unwrap_or_default();
-    if has_entrypoint(&own) {
+    let start = ImageStart::of(docker, image).await?;
+    if start.has_entrypoint() {
         return Ok(None);
     }
     let source = kept_copy(&entrypoint_binary()?, dir).await?;
     let mut entrypoint = vec![ENTRYPOINT_IN_IMAGE.to_owned(), "--".to_owned()];
-    entrypoint.extend(own);
+    entrypoint.extend(start.entrypoint);
     Ok(Some(EntrypointMount {
         mount: Mount {
             target: Some(ENTRYPOINT_IN_IMAGE.to_owned()),
@@ -92,7 +87,7 @@ pub async fn entrypoint_mount(
             ..Mount::default()
         },
         entrypoint,
-        cmd: config.cmd,
+        cmd: start.cmd,
     }))
 }
 
