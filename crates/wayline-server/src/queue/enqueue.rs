@@ -48,14 +48,23 @@ impl Queue {
     async fn ended_dependency(&self, job: &pb::Job) -> Result<Option<(String, State)>, QueueError> {
         let mut failed_dep: Option<(String, State)> = None;
         for dep in &job.depends_on {
-            let active = self.lock().jobs.contains_key(dep);
+            let (active, just_ended) = {
+                let st = self.lock();
+                (
+                    st.jobs.contains_key(dep),
+                    st.finished_states.get(dep).copied(),
+                )
+            };
             if active {
                 continue;
             }
-            let Some(stored) = self.store.get_job(dep).await? else {
-                return Err(QueueError::UnknownDependency(dep.clone()));
+            let s = match just_ended {
+                Some(s) => s,
+                None => match self.store.get_job(dep).await? {
+                    Some(stored) => state_of(&stored),
+                    None => return Err(QueueError::UnknownDependency(dep.clone())),
+                },
             };
-            let s = state_of(&stored);
             if s != State::Success
                 && !job.depends_on_allow_failure.contains(dep)
                 && failed_dep.is_none()

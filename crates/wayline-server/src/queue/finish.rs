@@ -40,6 +40,7 @@ impl Queue {
             true,
         );
         st.finished.insert(id.to_owned(), Arc::clone(&a.log));
+        st.finished_states.insert(id.to_owned(), state);
         // A job that did not succeed keeps its app's deploy slot until the steps it left RUNNING
         // are failed (commit_finished): the next deploy or destroy of the app reads those
         // records, and one read before the write would carry "running" back into the store.
@@ -82,7 +83,9 @@ impl Queue {
         tokio::spawn(async move {
             let r = write.await;
             if let Some(q) = me.upgrade() {
-                q.lock().finished.remove(&key);
+                let mut st = q.lock();
+                st.finished.remove(&key);
+                st.finished_states.remove(&key);
             }
             let _ = done.send(r);
             if let Some((job, state, reason)) = failed {

@@ -78,6 +78,9 @@ struct QueueState {
     /// Unfinished job id → unfinished jobs that depend on it.
     dependents: HashMap<String, Vec<String>>,
     finished: HashMap<String, Arc<JobLog>>,
+    /// Just-finished job id → the state it ended in, until its record is durable: a job that
+    /// depends on it and arrives before the commit must not read "running" from the store.
+    finished_states: HashMap<String, State>,
     next_order: u64,
     next_id: u64,
 }
