@@ -14,7 +14,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use wayline_proto::v1::entrypoint_config::ExecRequest;
 use wayline_proto::v1::{
@@ -38,10 +38,16 @@ pub async fn run(
     mut client: Client,
     instance_id: String,
     request: ExecRequest,
-    env: BTreeMap<String, String>,
+    mut app_env: watch::Receiver<Option<BTreeMap<String, String>>>,
     reaper: Arc<Reaper>,
 ) {
     let index = request.index;
+    // An exec that arrives with the first config must see that config's variables: wait until
+    // the app was started with it (the supervisor publishes the env it started the app with).
+    let env = match app_env.wait_for(Option::is_some).await {
+        Ok(env) => env.clone().unwrap_or_default(),
+        Err(_) => return,
+    };
     let (tx, rx) = mpsc::channel(64);
     let _ = send(&tx, req::Event::Open(req::Open { instance_id, index })).await;
     let mut inbound = match client.entrypoint_exec_stream(ReceiverStream::new(rx)).await {

@@ -127,7 +127,7 @@ async fn supervise(
         .server
         .as_ref()
         .map(|_| LogRing::new(settings.log_buffer_lines));
-    let (app_env_tx, app_env_rx) = watch::channel(base.clone());
+    let (app_env_tx, app_env_rx) = watch::channel(None);
     let (app_cfg_tx, mut app_cfg_rx) = watch::channel::<Option<AppConfig>>(None);
     if let (Some(addr), Some(ring)) = (settings.server.clone(), ring.clone()) {
         logger.ship_to(ring.clone());
@@ -173,7 +173,7 @@ fn connect(
     ring: Arc<LogRing>,
     reaper: &Arc<Reaper>,
     app_cfg: watch::Sender<Option<AppConfig>>,
-    app_env: watch::Receiver<BTreeMap<String, String>>,
+    app_env: watch::Receiver<Option<BTreeMap<String, String>>>,
 ) {
     let (server_tx, server_rx) = watch::channel(None);
     let (errors_tx, mut errors_rx) = watch::channel(Vec::new());
@@ -268,7 +268,7 @@ struct Supervisor {
     /// The environment before the server's variables.
     base: BTreeMap<String, String>,
     /// The app's current environment, for exec sessions.
-    app_env: watch::Sender<BTreeMap<String, String>>,
+    app_env: watch::Sender<Option<BTreeMap<String, String>>>,
 }
 
 /// The running app and the config it was started with.
@@ -288,7 +288,7 @@ impl Supervisor {
         let applied = app_cfg.borrow_and_update().clone().unwrap_or_default();
         config::write_files(&applied.files);
         let env = app_env(&self.base, &applied);
-        let _ = self.app_env.send(env.clone());
+        let _ = self.app_env.send(Some(env.clone()));
         let app = match self.start(&env) {
             Ok(app) => app,
             Err(code) => return finish(code, self.ring.as_ref()).await,
@@ -335,7 +335,7 @@ impl Supervisor {
             tracing::info!(code = old, "app stopped for the restart");
             config::write_files(&next.files);
             running.env = next_env;
-            let _ = self.app_env.send(running.env.clone());
+            let _ = self.app_env.send(Some(running.env.clone()));
             running.app = self.start(&running.env)?;
         } else if next.files != running.applied.files {
             config::write_files(&next.files);

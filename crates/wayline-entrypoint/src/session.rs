@@ -31,8 +31,9 @@ pub struct Shared {
     pub server_config: watch::Sender<Option<ServerConfig>>,
     /// The URL-service grant the server sent last.
     pub url_grant: watch::Sender<Option<crate::tunnel::UrlGrant>>,
-    /// The app's current full env, which exec sessions run with.
-    pub app_env: watch::Receiver<BTreeMap<String, String>>,
+    /// The app's current full env, which exec sessions run with; `None` until the app was
+    /// started with the server's first config.
+    pub app_env: watch::Receiver<Option<BTreeMap<String, String>>>,
 }
 
 /// Stays connected for the life of the process.
@@ -102,12 +103,11 @@ async fn session(shared: &Arc<Shared>, addr: &ServerAddr) -> Result<(), String> 
                     tracing::warn!(index = request.index, "exec requested but disabled here");
                     continue;
                 }
-                let env = shared.app_env.borrow().clone();
                 tokio::spawn(crate::exec::run(
                     client.clone(),
                     shared.instance_id.clone(),
                     request.clone(),
-                    env,
+                    shared.app_env.clone(),
                     shared.reaper.clone(),
                 ));
             }
