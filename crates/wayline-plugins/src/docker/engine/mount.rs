@@ -3,13 +3,16 @@
 //! 350–600 ms and a new 3.4 MiB layer per build). The image keeps its own ENTRYPOINT and CMD;
 //! the container is created with the entrypoint in front of them, as an injected image has it.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use bollard::Docker;
 use bollard::models::{Mount, MountTypeEnum};
+use bollard::query_parameters::ListContainersOptions;
 
 use super::inject::{ImageStart, binary_digest, entrypoint_binary};
-use super::{DockerError, ENTRYPOINT_IN_IMAGE, Endpoint};
+use super::{DockerError, ENTRYPOINT_IN_IMAGE, Endpoint, api};
 use crate::docker::config::ClientConfig;
 
 /// How a container gets the entrypoint by mount.
@@ -75,7 +78,12 @@ pub async fn entrypoint_mount(
     if start.has_entrypoint() {
         return Ok(None);
     }
-    let source = kept_copy(&entrypoint_binary()?, dir).await?;
+    let (source, made) = kept_copy(&entrypoint_binary()?, dir).await?;
+    if made {
+        // A new entrypoint version: the copies of older ones are garbage once no container
+        // (running or stopped, which may start again) mounts them.
+        remove_unmounted_copies(docker, dir, &source).await;
+    }
     let mut entrypoint = vec![ENTRYPOINT_IN_IMAGE.to_owned(), "--".to_owned()];
     entrypoint.extend(start.entrypoint);
     Ok(Some(EntrypointMount {
@@ -93,14 +101,15 @@ pub async fn entrypoint_mount(
 
 /// A copy of `binary` in `dir`, named by its digest and made once per binary version: a
 /// container restarts from the binary it started with even after that one is rebuilt or removed.
-async fn kept_copy(binary: &Path, dir: &Path) -> Result<PathBuf, DockerError> {
+/// The flag says whether this call made the copy.
+async fn kept_copy(binary: &Path, dir: &Path) -> Result<(PathBuf, bool), DockerError> {
     let read_error =
         |e: std::io::Error| DockerError::Other(format!("reading `{}`: {e}", binary.display()));
     let digest = binary_digest(binary).await.map_err(read_error)?;
     let name = format!("wayline-entrypoint-{}", &digest[..16]);
     let path = dir.join(&name);
     if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
-        return Ok(path);
+        return Ok((path, false));
     }
     let (binary, dir) = (binary.to_owned(), dir.to_owned());
     let copy_error = |e: std::io::Error| {
@@ -110,6 +119,66 @@ async fn kept_copy(binary: &Path, dir: &Path) -> Result<PathBuf, DockerError> {
         .await
         .map_err(|e| copy_error(std::io::Error::other(e)))?
         .map_err(copy_error)
+        .map(|path| (path, true))
+}
+
+/// A copy younger than this is never removed: another process with that entrypoint version may
+/// be about to create a container that mounts it.
+const COPY_GRACE: Duration = Duration::from_mins(10);
+
+/// Removes the kept copies in `dir` other than `current` that no container on the engine
+/// mounts. Best effort: a failure leaves a few MiB on disk, never a broken deploy.
+async fn remove_unmounted_copies(docker: &Docker, dir: &Path, current: &Path) {
+    let options = ListContainersOptions {
+        all: true,
+        ..ListContainersOptions::default()
+    };
+    let mounted: HashSet<PathBuf> = match docker.list_containers(Some(options)).await {
+        Ok(containers) => containers
+            .into_iter()
+            .flat_map(|c| c.mounts.unwrap_or_default())
+            .filter_map(|m| m.source.map(PathBuf::from))
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %api("listing containers")(e), "kept entrypoint copies left");
+            return;
+        }
+    };
+    for path in unmounted_copies(dir, current, &mounted, SystemTime::now()) {
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::debug!(path = %path.display(), "removed an old entrypoint copy"),
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "old entrypoint copy left");
+            }
+        }
+    }
+}
+
+/// The copies in `dir` that can go: not `current`, not `mounted`, older than [`COPY_GRACE`].
+fn unmounted_copies(
+    dir: &Path,
+    current: &Path,
+    mounted: &HashSet<PathBuf>,
+    now: SystemTime,
+) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("wayline-entrypoint-"))
+        })
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).unwrap_or_default() >= COPY_GRACE)
+        })
+        .map(|e| e.path())
+        .filter(|p| p != current && !mounted.contains(p))
+        .collect()
 }
 
 /// Copies `binary` to `dir/name` through a temporary file renamed into place, so a concurrent
@@ -146,21 +215,49 @@ mod tests {
         let binary = dir.path().join("wayline-entrypoint");
         std::fs::write(&binary, b"version one").unwrap();
         let keep = dir.path().join("kept");
-        let first = kept_copy(&binary, &keep).await.unwrap();
+        let first = kept_copy(&binary, &keep).await.unwrap().0;
         assert_eq!(std::fs::read(&first).unwrap(), b"version one");
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&first), 0o755);
         assert_eq!(mode(&keep), 0o700);
-        assert_eq!(kept_copy(&binary, &keep).await.unwrap(), first);
+        assert_eq!(
+            kept_copy(&binary, &keep).await.unwrap(),
+            (first.clone(), false)
+        );
         std::fs::write(&binary, b"version two").unwrap();
-        let second = kept_copy(&binary, &keep).await.unwrap();
+        let (second, made) = kept_copy(&binary, &keep).await.unwrap();
+        assert!(made);
         assert_ne!(second, first);
         assert_eq!(std::fs::read(&second).unwrap(), b"version two");
         // The first stays for the containers started from it.
         assert_eq!(std::fs::read(&first).unwrap(), b"version one");
         let names: Vec<_> = std::fs::read_dir(&keep).unwrap().collect();
         assert_eq!(names.len(), 2, "no partial copies are left behind");
+    }
+
+    #[test]
+    fn only_old_unmounted_copies_of_other_versions_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = |name: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, b"x").unwrap();
+            p
+        };
+        let current = copy("wayline-entrypoint-cccc");
+        let mounted = copy("wayline-entrypoint-mmmm");
+        let unused = copy("wayline-entrypoint-uuuu");
+        copy("something-else");
+        let later = SystemTime::now() + COPY_GRACE + Duration::from_secs(1);
+        let set = HashSet::from([mounted]);
+        assert_eq!(
+            unmounted_copies(dir.path(), &current, &set, later),
+            vec![unused]
+        );
+        assert!(
+            unmounted_copies(dir.path(), &current, &set, SystemTime::now()).is_empty(),
+            "a copy just made may be about to be mounted"
+        );
     }
 
     #[tokio::test]
