@@ -8,12 +8,14 @@ use hcl::edit::expr::Expression as EditExpr;
 use hcl::edit::structure::{Attribute, Block, Body, Structure};
 
 use crate::diag::{Diagnostic, Diagnostics, Source, did_you_mean};
+use crate::parse::Part;
 use crate::schema::*;
 
 mod blocks;
 mod pipelines;
 mod stages;
 mod url;
+mod variables;
 
 /// The step kinds a pipeline `use` may name.
 const STEP_USES: &[&str] = &["build", "deploy", "release", "up", "exec", "pipeline"];
@@ -36,7 +38,7 @@ fn block_head_span(b: &Block) -> Range<usize> {
     b.labels.first().map_or_else(|| span_of(&b.ident), span_of)
 }
 
-impl Decoder<'_> {
+impl<'a> Decoder<'a> {
     fn error(&mut self, span: Range<usize>, msg: impl Into<String>) {
         self.diags.push(Diagnostic::at(self.file, span, msg));
     }
@@ -49,27 +51,43 @@ impl Decoder<'_> {
 
     /// Reports unknown, misplaced and duplicate attributes and blocks, and wrong label counts.
     fn check(&mut self, body: &Body, ctx: &str, attrs: &[&str], blocks: &[(&str, usize)]) {
-        let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+        let file = self.file;
+        self.check_each(body.iter().map(|s| (file, s)), ctx, attrs, blocks);
+    }
+
+    /// [`Self::check`] for structures that may come from several parts of a file (the top
+    /// level of one parsed in parts), each with its part.
+    fn check_each<'s>(
+        &mut self,
+        structures: impl Iterator<Item = (&'a Source, &'s Structure)>,
+        ctx: &str,
+        attrs: &[&str],
+        blocks: &[(&str, usize)],
+    ) {
+        let own = self.file;
+        let mut seen: HashMap<&str, (&Source, Range<usize>)> = HashMap::new();
         let inn = if ctx == "the top level" {
             "at the top level".to_owned()
         } else {
             format!("in {ctx}")
         };
         let names = || attrs.iter().copied().chain(blocks.iter().map(|(b, _)| *b));
-        for s in body {
+        for (file, s) in structures {
+            // Errors are reported in the structure's own part.
+            self.file = file;
             match s {
                 Structure::Attribute(a) => {
                     let key = a.key.as_str();
                     let span = span_of(&a.key);
                     if attrs.contains(&key) {
-                        if let Some(first) = seen.get(key) {
-                            let line = self.file.location(first.clone()).line;
+                        if let Some((first_file, first)) = seen.get(key) {
+                            let line = first_file.location(first.clone()).line;
                             self.error(
                                 span,
                                 format!("attribute `{key}` is set twice {inn}; the first is on line {line}"),
                             );
                         } else {
-                            seen.insert(key, span);
+                            seen.insert(key, (file, span));
                         }
                     } else if blocks.iter().any(|(b, _)| *b == key) {
                         self.error_help(
@@ -121,6 +139,7 @@ impl Decoder<'_> {
                 }
             }
         }
+        self.file = own;
     }
 
     fn expr(&self, body: &Body, name: &str) -> Option<Expr> {
@@ -178,16 +197,29 @@ impl Decoder<'_> {
 
     /// The single block of this kind, reporting repeats.
     fn single<'b>(&mut self, body: &'b Body, name: &'b str, ctx: &str) -> Option<&'b Block> {
-        let mut found: Option<&Block> = None;
-        for b in body.get_blocks(name) {
-            if let Some(first) = found {
-                let line = self.file.location(span_of(&first.ident)).line;
-                self.error(
+        let file = self.file;
+        self.single_of(body.get_blocks(name).map(|b| (file, b)), name, ctx)
+            .map(|(_, b)| b)
+    }
+
+    /// [`Self::single`] among blocks of several parts of a file, each with its part.
+    fn single_of<'b>(
+        &mut self,
+        blocks: impl Iterator<Item = (&'a Source, &'b Block)>,
+        name: &str,
+        ctx: &str,
+    ) -> Option<(&'a Source, &'b Block)> {
+        let mut found: Option<(&'a Source, &'b Block)> = None;
+        for (file, b) in blocks {
+            if let Some((first_file, first)) = found {
+                let line = first_file.location(span_of(&first.ident)).line;
+                self.diags.push(Diagnostic::at(
+                    file,
                     span_of(&b.ident),
                     format!("block `{name}` appears twice in {ctx}; the first is on line {line}"),
-                );
+                ));
             } else {
-                found = Some(b);
+                found = Some((file, b));
             }
         }
         found
@@ -200,31 +232,69 @@ impl Decoder<'_> {
             .unwrap_or_default()
     }
 
-    fn unique_labels<'b>(&mut self, blocks: impl Iterator<Item = &'b Block>, what: &str) {
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for b in blocks {
-            let name = Self::label(b);
-            let span = block_head_span(b);
-            if let Some(line) = seen.get(&name) {
-                self.error(
+    fn unique_labels<'b>(
+        &mut self,
+        blocks: impl Iterator<Item = (&'a Source, &'b Block)>,
+        what: &str,
+    ) {
+        let names = blocks.map(|(file, b)| {
+            let name = b.labels.first().map_or("", |l| l.as_str());
+            (file, name, block_head_span(b))
+        });
+        self.unique_names(names, what);
+    }
+
+    /// Reports each name declared before, with the line of the first.
+    fn unique_names<'b>(
+        &mut self,
+        names: impl Iterator<Item = (&'b Source, &'b str, Range<usize>)>,
+        what: &str,
+    ) {
+        let mut seen: HashMap<&str, (&Source, Range<usize>)> = HashMap::new();
+        for (file, name, span) in names {
+            if let Some((first_file, first)) = seen.get(name) {
+                let line = first_file.location(first.clone()).line;
+                self.diags.push(Diagnostic::at(
+                    file,
                     span,
                     format!("{what} \"{name}\" is declared twice; the first is on line {line}"),
-                );
+                ));
             } else {
-                seen.insert(name, self.file.location(span).line);
+                seen.insert(name, (file, span));
             }
         }
     }
 
+    /// The whole configuration from the parts of a file (one part unless it was large, see
+    /// [`crate::parse`]) with their apps taken out ([`take_apps`]); `whole` is the file itself.
     pub(crate) fn config(
         &mut self,
-        body: &Body,
+        parts: &'a [Part],
+        apps: Vec<App>,
+        whole: &'a Source,
         project_dir: std::path::PathBuf,
     ) -> Option<Config> {
         self.project_dir.clone_from(&project_dir);
         let top = "the top level";
-        self.check(
-            body,
+        let structures = || {
+            parts
+                .iter()
+                .flat_map(|p| p.body.iter().map(|s| (&p.file, s)))
+        };
+        let blocks = move |name: &'static str| {
+            structures().filter_map(move |(f, s)| match s {
+                Structure::Block(b) if b.ident.as_str() == name => Some((f, b)),
+                _ => None,
+            })
+        };
+        let attribute = |name: &str| {
+            structures().find_map(|(f, s)| match s {
+                Structure::Attribute(a) if a.key.as_str() == name => Some((f, a)),
+                _ => None,
+            })
+        };
+        self.check_each(
+            structures(),
             top,
             &["project", "labels"],
             &[
@@ -236,69 +306,46 @@ impl Decoder<'_> {
                 ("pipeline", 1),
             ],
         );
-        let project = match body.get_attribute("project") {
-            None => {
-                self.diags.push(
-                    Diagnostic::at(
-                        self.file,
-                        0..0,
-                        "missing required attribute `project` at the top level",
-                    )
-                    .with_help("add `project = \"my-project\"` at the top of the file"),
-                );
-                String::new()
-            }
-            Some(a) => match &a.value {
-                EditExpr::String(s) if s.is_empty() => {
-                    self.error(span_of(&a.value), "`project` must not be empty");
-                    String::new()
-                }
-                EditExpr::String(s) => {
-                    check_name(self, s.as_str(), span_of(&a.value), "project name");
-                    s.as_str().to_owned()
-                }
-                // Waypoint evaluates `project` with `workspace.name`, `path.*` and functions.
-                other => self.project_expr(other),
-            },
-        };
-        self.unique_labels(body.get_blocks("variable"), "variable");
-        self.unique_labels(body.get_blocks("app"), "app");
-        self.unique_labels(body.get_blocks("pipeline"), "pipeline");
-        self.unique_labels(body.get_blocks("plugin"), "plugin");
-        let variables = body
-            .get_blocks("variable")
-            .filter(|b| b.labels.len() == 1)
-            .map(|b| self.variable(b))
+        let project = self.project(attribute("project"), whole);
+        let app_names = apps
+            .iter()
+            .map(|a| (&a.build.file, a.name.as_str(), a.name_span.clone()));
+        self.unique_names(app_names, "app");
+        for what in ["variable", "pipeline", "plugin"] {
+            self.unique_labels(blocks(what), what);
+        }
+        let one_label = |(_, b): &(&Source, &Block)| b.labels.len() == 1;
+        let variables = blocks("variable")
+            .filter(one_label)
+            .map(|(f, b)| self.in_part(f, |d| d.variable(b)))
             .collect();
         let runner = self
-            .single(body, "runner", top)
-            .map(|b| self.runner(&b.body, "`runner`"));
-        let plugins = body
-            .get_blocks("plugin")
-            .filter(|b| b.labels.len() == 1)
-            .map(|b| self.plugin(b))
+            .single_of(blocks("runner"), "runner", top)
+            .map(|(f, b)| self.in_part(f, |d| d.runner(&b.body, "`runner`")));
+        let plugins = blocks("plugin")
+            .filter(one_label)
+            .map(|(f, b)| self.in_part(f, |d| d.plugin(b)))
             .collect();
         let config = self
-            .single(body, "config", top)
-            .map(|b| self.config_block(&b.body, "the project `config`", true));
-        let apps = body
-            .get_blocks("app")
-            .filter(|b| b.labels.len() == 1)
-            .filter_map(|b| self.app(b))
-            .collect();
-        let pipelines = body
-            .get_blocks("pipeline")
-            .filter(|b| b.labels.len() == 1)
-            .map(|b| self.pipeline(b))
+            .single_of(blocks("config"), "config", top)
+            .map(|(f, b)| {
+                self.in_part(f, |d| d.config_block(&b.body, "the project `config`", true))
+            });
+        let pipelines = blocks("pipeline")
+            .filter(one_label)
+            .map(|(f, b)| {
+                self.in_part(f, |d| {
+                    let p = d.pipeline(b);
+                    d.check_pipeline_graph(&p, b);
+                    p
+                })
+            })
             .collect::<Vec<_>>();
-        for p in &pipelines {
-            self.check_pipeline_graph(p, body);
-        }
         Some(Config {
-            file: self.file.clone(),
+            file: whole.clone(),
             project_dir,
             project,
-            labels: self.expr(body, "labels"),
+            labels: attribute("labels").map(|(f, a)| Expr::new(&a.value, f)),
             variables,
             runner,
             plugins,
@@ -306,6 +353,43 @@ impl Decoder<'_> {
             apps,
             pipelines,
         })
+    }
+
+    /// `project`: a name, or an expression evaluated with the workspace; empty after an error.
+    fn project(&mut self, attr: Option<(&'a Source, &Attribute)>, whole: &Source) -> String {
+        match attr {
+            None => {
+                self.diags.push(
+                    Diagnostic::at(
+                        whole,
+                        0..0,
+                        "missing required attribute `project` at the top level",
+                    )
+                    .with_help("add `project = \"my-project\"` at the top of the file"),
+                );
+                String::new()
+            }
+            Some((file, a)) => self.in_part(file, |d| match &a.value {
+                EditExpr::String(s) if s.is_empty() => {
+                    d.error(span_of(&a.value), "`project` must not be empty");
+                    String::new()
+                }
+                EditExpr::String(s) => {
+                    check_name(d, s.as_str(), span_of(&a.value), "project name");
+                    s.as_str().to_owned()
+                }
+                // Waypoint evaluates `project` with `workspace.name`, `path.*` and functions.
+                other => d.project_expr(other),
+            }),
+        }
+    }
+
+    /// Runs `decode` with diagnostics and spans in part `file`.
+    fn in_part<T>(&mut self, file: &'a Source, decode: impl FnOnce(&mut Self) -> T) -> T {
+        let own = std::mem::replace(&mut self.file, file);
+        let out = decode(self);
+        self.file = own;
+        out
     }
 
     /// Evaluates a non-literal `project` (e.g. `"${workspace.name}-api"`, `upper("x")`,
@@ -351,128 +435,40 @@ impl Decoder<'_> {
             }
         }
     }
+}
 
-    fn variable(&mut self, b: &Block) -> VariableDecl {
-        let name = Self::label(b);
-        let ctx = format!("variable \"{name}\"");
-        self.check(
-            &b.body,
-            &ctx,
-            &["default", "type", "description", "env", "sensitive"],
-            &[],
-        );
-        check_name(self, &name, block_head_span(b), "variable name");
-        let ty = match b.body.get_attribute("type") {
-            None => VarType::Any,
-            Some(a) => self.var_type(&a.value).unwrap_or(VarType::Any),
-        };
-        let env = b
-            .body
-            .get_attribute("env")
-            .map(|a| self.literal_string_list(a, &ctx))
-            .unwrap_or_default();
-        VariableDecl {
-            default: self.expr(&b.body, "default"),
-            ty,
-            description: self.literal_string(&b.body, "description", &ctx),
-            env,
-            sensitive: self
-                .literal_bool(&b.body, "sensitive", &ctx)
-                .unwrap_or(false),
-            name_span: block_head_span(b),
-            name,
+/// The apps of a part of a file decoded, and the part without them. Each app's syntax tree is
+/// freed as soon as it is decoded, so a large file's decoding reuses the memory its parse
+/// took (issue 10) instead of asking the kernel for more.
+pub(crate) fn take_apps(
+    part: Part,
+    workspace: &str,
+    project_dir: &std::path::Path,
+) -> (Part, Vec<App>, Diagnostics) {
+    let is_app = |b: &Block| b.ident.as_str() == "app" && b.labels.len() == 1;
+    let Part { file, body } = part;
+    let mut diags = Diagnostics::new();
+    let mut d = Decoder {
+        file: &file,
+        diags: &mut diags,
+        workspace: workspace.to_owned(),
+        project_dir: project_dir.to_path_buf(),
+    };
+    // An `App` is 3 KB: sized once rather than grown (each growth copies them all).
+    let count = body.blocks().filter(|b| is_app(b)).count();
+    let mut apps = Vec::with_capacity(count);
+    let mut rest = Body::new();
+    for s in body {
+        match s {
+            Structure::Block(b) if is_app(&b) => apps.extend(d.app(&b)),
+            other => rest.push(other),
         }
     }
-
-    fn var_type(&mut self, e: &EditExpr) -> Option<VarType> {
-        const TYPES: &[&str] = &[
-            "string", "number", "bool", "any", "list", "set", "map", "object", "tuple",
-        ];
-        match e {
-            EditExpr::Variable(v) => match v.as_str() {
-                "string" => Some(VarType::String),
-                "number" => Some(VarType::Number),
-                "bool" => Some(VarType::Bool),
-                "any" => Some(VarType::Any),
-                "list" | "set" | "map" => Some(match v.as_str() {
-                    "list" => VarType::List(Box::new(VarType::Any)),
-                    "set" => VarType::Set(Box::new(VarType::Any)),
-                    _ => VarType::Map(Box::new(VarType::Any)),
-                }),
-                other => {
-                    self.error_help(
-                        span_of(e),
-                        format!("unknown type `{other}`"),
-                        did_you_mean(other, TYPES.iter().copied()),
-                    );
-                    None
-                }
-            },
-            EditExpr::FuncCall(f) => {
-                let name = f.name.name.as_str();
-                let args: Vec<&EditExpr> = f.args.iter().collect();
-                if args.len() != 1 {
-                    self.error(
-                        span_of(e),
-                        format!("type `{name}(...)` takes exactly one argument"),
-                    );
-                    return None;
-                }
-                match name {
-                    "list" => Some(VarType::List(Box::new(self.var_type(args[0])?))),
-                    "set" => Some(VarType::Set(Box::new(self.var_type(args[0])?))),
-                    "map" => Some(VarType::Map(Box::new(self.var_type(args[0])?))),
-                    "object" => {
-                        let EditExpr::Object(o) = args[0] else {
-                            self.error(span_of(args[0]), "`object(...)` takes an object of attribute types, e.g. `object({ name = string })`");
-                            return None;
-                        };
-                        let mut fields = BTreeMap::new();
-                        for (k, v) in o {
-                            let key = match k {
-                                hcl::edit::expr::ObjectKey::Ident(i) => i.as_str().to_owned(),
-                                hcl::edit::expr::ObjectKey::Expression(EditExpr::String(s)) => {
-                                    s.as_str().to_owned()
-                                }
-                                hcl::edit::expr::ObjectKey::Expression(other) => {
-                                    self.error(
-                                        span_of(other),
-                                        "object type attribute names must be literal",
-                                    );
-                                    continue;
-                                }
-                            };
-                            fields.insert(key, self.var_type(v.expr())?);
-                        }
-                        Some(VarType::Object(fields))
-                    }
-                    "tuple" => {
-                        let EditExpr::Array(items) = args[0] else {
-                            self.error(span_of(args[0]), "`tuple(...)` takes a list of element types, e.g. `tuple([string, number])`");
-                            return None;
-                        };
-                        let mut out = Vec::new();
-                        for i in items {
-                            out.push(self.var_type(i)?);
-                        }
-                        Some(VarType::Tuple(out))
-                    }
-                    other => {
-                        self.error_help(
-                            span_of(e),
-                            format!("unknown type constructor `{other}`"),
-                            did_you_mean(other, TYPES.iter().copied()),
-                        );
-                        None
-                    }
-                }
-            }
-            _ => {
-                self.error(span_of(e), "`type` must be a type such as `string`, `list(string)` or `object({ name = string })`");
-                None
-            }
-        }
-    }
+    let part = Part {
+        file: file.clone(),
+        body: rest,
+    };
+    (part, apps, diags)
 }
 
 /// Names users type on the command line: letters, digits, `-`, `_`, `.`.

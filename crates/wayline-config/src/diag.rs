@@ -10,6 +10,10 @@ use serde::Serialize;
 ///
 /// For the JSON form, `text` is the HCL that the JSON was translated to and `display` is the
 /// original JSON; `offset_map` maps translated offsets back to JSON offsets.
+///
+/// A large file is parsed in parts, on several threads ([`crate::parse`]); a part is a
+/// `SourceFile` whose `text` is its slice of the whole and whose spans are shown at their
+/// place in the whole file.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     /// The name shown in diagnostics (the path as given).
@@ -19,6 +23,8 @@ pub struct SourceFile {
     display: Option<String>,
     offset_map: Vec<(usize, usize)>,
     line_starts: Vec<usize>,
+    /// For a part: the whole file and where the part starts in it.
+    within: Option<(Source, usize)>,
 }
 
 impl SourceFile {
@@ -32,6 +38,40 @@ impl SourceFile {
             display: None,
             offset_map: Vec::new(),
             line_starts,
+            within: None,
+        }
+    }
+
+    /// The part of `whole` at `range` (a native HCL file), with spans relative to its start.
+    pub(crate) fn part(whole: &Source, range: Range<usize>) -> Self {
+        Self {
+            name: whole.name.clone(),
+            text: whole.text[range.clone()].to_owned(),
+            display: None,
+            offset_map: Vec::new(),
+            line_starts: Vec::new(),
+            within: Some((whole.clone(), range.start)),
+        }
+    }
+
+    /// Whether this is native HCL as the user wrote it: not translated from JSON, not a part.
+    pub(crate) fn is_native(&self) -> bool {
+        self.display.is_none() && self.within.is_none()
+    }
+
+    /// A span of this file (a part's) as a span of the whole file.
+    pub(crate) fn absolute(&self, span: Range<usize>) -> Range<usize> {
+        match &self.within {
+            Some((_, base)) => span.start + base..span.end + base,
+            None => span,
+        }
+    }
+
+    /// The file a span is shown in, and the span in it.
+    fn whole(&self, span: Range<usize>) -> (&SourceFile, Range<usize>) {
+        match &self.within {
+            Some((whole, _)) => (whole, self.absolute(span)),
+            None => (self, span),
         }
     }
 
@@ -50,12 +90,16 @@ impl SourceFile {
             display: Some(original),
             offset_map,
             line_starts,
+            within: None,
         }
     }
 
     /// The file as the user wrote it (the JSON for `*.hcl.json`), e.g. to send with a job.
     pub fn original(&self) -> &str {
-        self.shown()
+        match &self.within {
+            Some((whole, _)) => whole.original(),
+            None => self.shown(),
+        }
     }
 
     fn shown(&self) -> &str {
@@ -85,6 +129,10 @@ impl SourceFile {
 
     /// The 1-based line and column (in characters) of a byte offset in `text`.
     pub fn location(&self, span: Range<usize>) -> Location {
+        let (file, span) = self.whole(span);
+        if !std::ptr::eq(file, self) {
+            return file.location(span);
+        }
         let span = self.shown_span(span);
         let (line, column) = self.line_col(span.start);
         Location {
@@ -189,6 +237,7 @@ impl Diagnostic {
 
     /// An error at a span of `file`.
     pub fn at(file: &SourceFile, span: Range<usize>, message: impl Into<String>) -> Self {
+        let (file, span) = file.whole(span);
         let shown = file.shown_span(span.clone());
         let (line, column) = file.line_col(shown.start);
         let line_text = file.line_text(line);

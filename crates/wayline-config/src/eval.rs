@@ -75,6 +75,9 @@ pub struct EvalContext<'c> {
     plugins: Option<std::sync::Arc<crate::plugins::PluginCatalog>>,
 }
 
+/// Files with this many apps or more are checked on all cores.
+const PARALLEL_APPS: usize = 2048;
+
 impl<'c> EvalContext<'c> {
     /// Resolves variables and predefined values; every error is reported at once. With
     /// `inputs.app` set, the context is for that app (same as [`EvalContext::for_app`]).
@@ -409,7 +412,7 @@ impl<'c> EvalContext<'c> {
         // Variable errors are reported and validation goes on, so one run shows every error.
         let base = EvalContext::build(config, &inputs, &mut diags, true);
         if let Some(catalog) = &inputs.plugins {
-            diags.extend(catalog.check(config));
+            catalog.check_dynamic_sources(config, &mut diags);
         }
         if let Err(d) = base.config_vars() {
             diags.extend(d);
@@ -417,8 +420,31 @@ impl<'c> EvalContext<'c> {
         for p in &config.pipelines {
             base.check_pipeline_exprs(p, &mut diags);
         }
-        for app in &config.apps {
-            let ctx = match base.for_app_block(app) {
+        // Each app is checked on its own: a file with thousands of them is shared across the
+        // cores (issue 10), each thread pure like this one.
+        let threads = crate::parallel::threads_for(config.apps.len(), PARALLEL_APPS);
+        let chunks: Vec<&[App]> = config
+            .apps
+            .chunks(config.apps.len().div_ceil(threads).max(1))
+            .collect();
+        for d in crate::parallel::map(&chunks, |apps| {
+            funcs::pure(|| base.check_apps(apps, inputs.plugins.as_deref()))
+        }) {
+            diags.extend(d);
+        }
+        diags.sort();
+        diags
+    }
+
+    /// What `validate` checks in each app: its plugins, path, config and every stage's
+    /// variants.
+    fn check_apps(&self, apps: &'c [App], plugins: Option<&crate::PluginCatalog>) -> Diagnostics {
+        let mut diags = Diagnostics::new();
+        for app in apps {
+            if let Some(catalog) = plugins {
+                catalog.check_app_stages(app, &mut diags);
+            }
+            let ctx = match self.for_app_block(app) {
                 Ok(c) => c,
                 Err(d) => {
                     diags.extend(d);
@@ -438,7 +464,6 @@ impl<'c> EvalContext<'c> {
                 }
             }
         }
-        diags.sort();
         diags
     }
 

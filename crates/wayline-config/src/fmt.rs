@@ -12,7 +12,7 @@ use crate::diag::{Diagnostic, Diagnostics, SourceFile};
 /// Formats HCL source canonically. Errors when the source does not parse.
 pub fn format_source(src: &str) -> Result<String, Diagnostics> {
     let file = SourceFile::new("<input>", src);
-    let before = crate::parse_body(&file)?;
+    let before = crate::parse::parse_body(&file)?;
     let out = format_lines(src);
     // Never hand back something that means something else.
     match hcl::edit::parser::parse_body(&out) {

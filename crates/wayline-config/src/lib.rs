@@ -27,6 +27,8 @@ mod funcs;
 pub mod git;
 mod json;
 pub mod limits;
+mod parallel;
+mod parse;
 mod plugins;
 mod recover;
 mod schema;
@@ -151,33 +153,31 @@ fn decode(
         },
     };
     let file = std::sync::Arc::new(file);
-    let body = match parse_body(&file) {
-        Ok(b) => b,
+    // Apps are decoded where their part was parsed; the rest of the file after.
+    let taken = parse::parse_each(&file, |part| {
+        decode::take_apps(part, workspace, &project_dir)
+    });
+    let taken = match taken {
+        Ok(t) => t,
         Err(d) => return (None, d),
     };
     let mut diags = Diagnostics::new();
+    let (mut parts, mut apps) = (Vec::new(), Vec::new());
+    apps.reserve_exact(taken.iter().map(|(_, a, _)| a.len()).sum());
+    for (part, a, d) in taken {
+        parts.push(part);
+        apps.extend(a);
+        diags.extend(d);
+    }
     let config = decode::Decoder {
         file: &file,
         diags: &mut diags,
         workspace: workspace.to_owned(),
         project_dir: project_dir.clone(),
     }
-    .config(&body, project_dir);
-    drop_in_background(body);
+    .config(&parts, apps, &file, project_dir);
+    parse::drop_in_background(parts);
     (config, diags)
-}
-
-/// Freeing the syntax tree of a file with thousands of blocks takes a good part of a load
-/// (issue 10: 0.2 s of an 8 MB file); nothing waits for it, so a large one is freed on a
-/// thread of its own.
-fn drop_in_background(body: hcl::edit::structure::Body) {
-    const LARGE: usize = 512;
-    if body.len() >= LARGE {
-        // With no thread to be had, the closure (and the body) is dropped here instead.
-        let _ = std::thread::Builder::new()
-            .name("wayline-config-drop".into())
-            .spawn(move || drop(body));
-    }
 }
 
 /// `wayline validate`: parses, checks the schema and evaluates everything that can be evaluated
@@ -238,49 +238,6 @@ pub fn validate_file_config(
         &file_dir(path),
         inputs,
     )
-}
-
-/// Parses a file's body, refusing nesting past [`limits::MAX_DEPTH`] before the (recursive)
-/// parser sees it. A file with syntax errors yields every one of them (see [`recover`]).
-pub(crate) fn parse_body(file: &SourceFile) -> Result<hcl::edit::structure::Body, Diagnostics> {
-    if let Some(at) = limits::too_deep(&file.text, false) {
-        return Err(Diagnostic::at(file, at..at + 1, limits::too_deep_message()).into());
-    }
-    match hcl::edit::parser::parse_body(&file.text) {
-        Ok(body) => Ok(body),
-        Err(first) => {
-            let errors = recover::each_error(
-                &file.text,
-                first,
-                |text| hcl::edit::parser::parse_body(text).map(drop),
-                |e| e.location().offset(),
-            );
-            Err(errors.iter().map(|e| parse_error(file, e)).collect())
-        }
-    }
-}
-
-/// Converts an hcl-edit syntax error to a diagnostic at its position.
-fn parse_error(file: &SourceFile, e: &hcl::edit::parser::Error) -> Diagnostic {
-    let loc = e.location();
-    let offset = loc.offset().min(file.text.len());
-    if e.message().contains("redefined attribute") {
-        // hcl-edit rejects a repeated attribute while parsing; say it the way schema errors do.
-        let key: String = file.text[offset..]
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
-            .collect();
-        if !key.is_empty() {
-            let msg = format!("attribute `{key}` is set twice in the same block");
-            return Diagnostic::at(file, offset..offset + key.len(), msg);
-        }
-    }
-    let msg = if e.message().is_empty() {
-        "invalid syntax"
-    } else {
-        e.message()
-    };
-    Diagnostic::at(file, offset..offset + 1, format!("syntax error: {msg}"))
 }
 
 /// The commented starter file `wayline init` writes when no configuration exists.

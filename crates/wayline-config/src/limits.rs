@@ -18,6 +18,32 @@ pub const MAX_RESULT_ITEMS: usize = 100_000;
 /// `${` / `%{` inside strings and heredocs count as one level each. `template` starts inside
 /// a template (a `templatefile` text) rather than in code.
 pub fn too_deep(text: &str, template: bool) -> Option<usize> {
+    scan(text, template, &mut |_| {})
+}
+
+/// Where a file can be cut into about `parts` pieces that parse on their own (to parse a
+/// large file on several threads): `0`, then the first top-level line start (outside every
+/// bracket, string, comment and heredoc) at or after each `k * len / parts`, then the length.
+/// `Err` is [`too_deep`]'s offset.
+pub(crate) fn cuts(text: &str, parts: usize) -> Result<Vec<usize>, usize> {
+    let parts = parts.max(1);
+    let mut out = vec![0];
+    let target = |k: usize| k.saturating_mul(text.len()) / parts;
+    let mut on_top_line = |at: usize| {
+        if out.len() < parts && at >= target(out.len()) && at < text.len() {
+            out.push(at);
+        }
+    };
+    if let Some(at) = scan(text, false, &mut on_top_line) {
+        return Err(at);
+    }
+    out.push(text.len());
+    Ok(out)
+}
+
+/// The lexer behind [`too_deep`] and [`cuts`]: `on_top_line` gets the offset of every line
+/// start at the top level of code.
+fn scan(text: &str, template: bool, on_top_line: &mut dyn FnMut(usize)) -> Option<usize> {
     #[derive(Clone, Copy, PartialEq)]
     enum Ctx {
         Code,
@@ -63,6 +89,7 @@ pub fn too_deep(text: &str, template: bool) -> Option<usize> {
                 b')' | b']' | b'}' if stack.len() > 1 => {
                     stack.pop();
                 }
+                b'\n' if stack.len() == 1 => on_top_line(i + 1),
                 _ => {}
             },
             Ctx::Str | Ctx::Text => match c {
@@ -133,5 +160,23 @@ mod tests {
         assert_eq!(too_deep(&heredoc, false), None);
         assert_eq!(too_deep(&"$${".repeat(500), true), None);
         assert!(too_deep(&"${".repeat(500), true).is_some());
+    }
+
+    #[test]
+    fn cuts_only_between_top_level_structures() {
+        let block =
+            "app \"a\" {\n  x = <<EOF\n}\napp \"b\" {\nEOF\n  y = \"}\\n\" # }\n  /* }\n */\n}\n";
+        let text = block.repeat(8);
+        let cuts = cuts(&text, 4).unwrap();
+        assert_eq!(cuts.len(), 5, "{cuts:?}");
+        assert_eq!((cuts[0], cuts[4]), (0, text.len()));
+        for c in &cuts[1..4] {
+            assert_eq!(c % block.len(), 0, "cut inside a block at {c}: {cuts:?}");
+        }
+        // More parts than top-level lines: as many as there are, never an empty one.
+        assert_eq!(super::cuts("a = 1\n", 8).unwrap(), vec![0, 6]);
+        assert_eq!(super::cuts("", 2).unwrap(), vec![0, 0]);
+        let deep = format!("a = {}1{}", "[".repeat(3000), "]".repeat(3000));
+        assert_eq!(super::cuts(&deep, 2), Err(4 + MAX_DEPTH));
     }
 }

@@ -262,17 +262,29 @@ impl PluginCatalog {
             .iter()
             .filter(|a| only.is_none_or(|n| a.name == n))
         {
-            let mut stages = vec![&app.build, &app.deploy];
-            stages.extend(app.build.registry.as_deref());
-            stages.extend(app.release.as_ref());
-            for stage in stages {
-                for variant in stage.variants() {
-                    if let Some(u) = &variant.use_block {
-                        self.check_use(u, PluginKind::of_stage(stage.kind), &mut diags);
-                    }
+            self.check_app_stages(app, &mut diags);
+        }
+        self.check_dynamic_sources(config, &mut diags);
+        diags.sort();
+        diags
+    }
+
+    /// The plugin names and `use` bodies of an app's stages.
+    pub(crate) fn check_app_stages(&self, app: &App, diags: &mut Diagnostics) {
+        let mut stages = vec![&app.build, &app.deploy];
+        stages.extend(app.build.registry.as_deref());
+        stages.extend(app.release.as_ref());
+        for stage in stages {
+            for variant in stage.variants() {
+                if let Some(u) = &variant.use_block {
+                    self.check_use(u, PluginKind::of_stage(stage.kind), diags);
                 }
             }
         }
+    }
+
+    /// The config sourcers `dynamic()` names.
+    pub(crate) fn check_dynamic_sources(&self, config: &Config, diags: &mut Diagnostics) {
         for e in dynamic_sources(config) {
             let mut finder = DynamicCalls::default();
             finder.visit_expr(&e.expr);
@@ -286,8 +298,6 @@ impl PluginCatalog {
                 }
             }
         }
-        diags.sort();
-        diags
     }
 
     fn check_use(&self, u: &UseBlock, kind: PluginKind, diags: &mut Diagnostics) {

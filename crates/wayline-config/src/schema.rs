@@ -13,7 +13,9 @@ use crate::diag::{Location, Source};
 /// An unevaluated expression with its place in the file.
 #[derive(Debug, Clone)]
 pub struct Expr {
-    pub(crate) expr: EditExpr,
+    /// Boxed: an `App` holds a dozen optional expressions, mostly absent, and inline each
+    /// would take 150 bytes (issue 10: 54,544 apps).
+    pub(crate) expr: Box<EditExpr>,
     /// The same expression converted for hcl-rs evaluation, once, when first needed (never
     /// for a literal, which is read directly: issue 10).
     pub(crate) hexpr: std::sync::OnceLock<hcl::Expression>,
@@ -25,7 +27,7 @@ impl Expr {
     pub(crate) fn new(expr: &EditExpr, file: &Source) -> Expr {
         use hcl::edit::Span as _;
         Expr {
-            expr: expr.clone(),
+            expr: Box::new(expr.clone()),
             hexpr: std::sync::OnceLock::new(),
             span: expr.span().unwrap_or(0..0),
             file: file.clone(),
@@ -39,7 +41,7 @@ impl Expr {
 
     /// The literal string, when the expression is one (no interpolation).
     pub fn as_literal_str(&self) -> Option<&str> {
-        match &self.expr {
+        match &*self.expr {
             EditExpr::String(s) => Some(s.as_str()),
             _ => None,
         }

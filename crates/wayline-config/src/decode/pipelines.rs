@@ -7,7 +7,8 @@ impl Decoder<'_> {
         let name = Self::label(b);
         let ctx = format!("pipeline \"{name}\"");
         self.check(&b.body, &ctx, &[], &[("step", 1)]);
-        self.unique_labels(b.body.get_blocks("step"), "step");
+        let file = self.file;
+        self.unique_labels(b.body.get_blocks("step").map(|s| (file, s)), "step");
         let mut steps: Vec<Step> = Vec::new();
         for s in b.body.get_blocks("step").filter(|s| s.labels.len() == 1) {
             let sname = Self::label(s);
@@ -78,14 +79,8 @@ impl Decoder<'_> {
         Pipeline { name, steps }
     }
 
-    /// Unknown `depends_on` targets and dependency cycles.
-    pub(super) fn check_pipeline_graph(&mut self, p: &Pipeline, top: &Body) {
-        let Some(block) = top
-            .get_blocks("pipeline")
-            .find(|b| b.labels.first().is_some_and(|l| l.as_str() == p.name))
-        else {
-            return;
-        };
+    /// Unknown `depends_on` steps and dependency cycles of pipeline `p`, decoded from `block`.
+    pub(super) fn check_pipeline_graph(&mut self, p: &Pipeline, block: &Block) {
         let names: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
         let step_block = |n: &str| {
             block

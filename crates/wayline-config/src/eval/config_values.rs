@@ -182,7 +182,7 @@ impl<'c> EvalContext<'c> {
         for (_, b) in self.config_blocks() {
             for (kind, e) in [(Kind::Env, &b.env), (Kind::Internal, &b.internal)] {
                 let Some(e) = e else { continue };
-                match &e.expr {
+                match &*e.expr {
                     EditExpr::Object(o) => {
                         for (k, v) in o {
                             let key = match k {

@@ -387,7 +387,7 @@ fn read_var_file(path: &Path, diags: &mut Diagnostics, r: &mut Resolver<'_>) {
             }
         },
     };
-    let body = match crate::parse_body(&file) {
+    let body = match crate::parse::parse_body(&file) {
         Ok(b) => b,
         Err(d) => {
             diags.extend(d);
