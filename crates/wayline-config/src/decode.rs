@@ -437,38 +437,52 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// The apps of a part of a file decoded, and the part without them. Each app's syntax tree is
-/// freed as soon as it is decoded, so a large file's decoding reuses the memory its parse
-/// took (issue 10) instead of asking the kernel for more.
+/// What [`take_apps`] gathers from the parts of a file.
+#[derive(Default)]
+pub(crate) struct TakenApps {
+    /// Each part without its apps.
+    pub(crate) parts: Vec<Part>,
+    pub(crate) apps: Vec<App>,
+    pub(crate) diags: Diagnostics,
+}
+
+impl TakenApps {
+    /// `later`'s parts and apps after these.
+    pub(crate) fn append(&mut self, mut later: TakenApps) {
+        self.parts.append(&mut later.parts);
+        self.apps.append(&mut later.apps);
+        self.diags.extend(later.diags);
+    }
+}
+
+/// Decodes the apps of a part of a file into `taken`, and keeps the part without them. Each
+/// app's syntax tree is freed as soon as it is decoded, so what follows (the next app's
+/// decoding, the next part's parse) reuses that memory instead of asking the kernel for more.
 pub(crate) fn take_apps(
+    taken: &mut TakenApps,
     part: Part,
     workspace: &str,
     project_dir: &std::path::Path,
-) -> (Part, Vec<App>, Diagnostics) {
+) {
     let is_app = |b: &Block| b.ident.as_str() == "app" && b.labels.len() == 1;
     let Part { file, body } = part;
-    let mut diags = Diagnostics::new();
     let mut d = Decoder {
         file: &file,
-        diags: &mut diags,
+        diags: &mut taken.diags,
         workspace: workspace.to_owned(),
         project_dir: project_dir.to_path_buf(),
     };
-    // An `App` is 3 KB: sized once rather than grown (each growth copies them all).
-    let count = body.blocks().filter(|b| is_app(b)).count();
-    let mut apps = Vec::with_capacity(count);
     let mut rest = Body::new();
     for s in body {
         match s {
-            Structure::Block(b) if is_app(&b) => apps.extend(d.app(&b)),
+            Structure::Block(b) if is_app(&b) => taken.apps.extend(d.app(&b)),
             other => rest.push(other),
         }
     }
-    let part = Part {
+    taken.parts.push(Part {
         file: file.clone(),
         body: rest,
-    };
-    (part, apps, diags)
+    });
 }
 
 /// Names users type on the command line: letters, digits, `-`, `_`, `.`.

@@ -154,21 +154,22 @@ fn decode(
     };
     let file = std::sync::Arc::new(file);
     // Apps are decoded where their part was parsed; the rest of the file after.
-    let taken = parse::parse_each(&file, |part| {
-        decode::take_apps(part, workspace, &project_dir)
+    let taken = parse::parse_each(&file, |taken, part| {
+        decode::take_apps(taken, part, workspace, &project_dir);
     });
-    let taken = match taken {
-        Ok(t) => t,
+    let mut taken = match taken {
+        Ok(t) => t.into_iter(),
         Err(d) => return (None, d),
     };
-    let mut diags = Diagnostics::new();
-    let (mut parts, mut apps) = (Vec::new(), Vec::new());
-    apps.reserve_exact(taken.iter().map(|(_, a, _)| a.len()).sum());
-    for (part, a, d) in taken {
-        parts.push(part);
-        apps.extend(a);
-        diags.extend(d);
+    let mut all = taken.next().unwrap_or_default();
+    for later in taken {
+        all.append(later);
     }
+    let decode::TakenApps {
+        parts,
+        apps,
+        mut diags,
+    } = all;
     let config = decode::Decoder {
         file: &file,
         diags: &mut diags,

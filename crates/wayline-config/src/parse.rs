@@ -9,9 +9,13 @@ use hcl::edit::structure::Body;
 use crate::diag::{Diagnostic, Diagnostics, Source, SourceFile};
 use crate::{limits, recover};
 
-/// Files from this size up are parsed in parts, one per core; below it a thread costs more
+/// Files from this size up are parsed in parts (on every core); below it a thread costs more
 /// than it saves.
-const PARALLEL_FROM: usize = 1 << 20;
+const SPLIT_FROM: usize = 1 << 20;
+
+/// About how large a part of a large file is: small enough that a part's syntax tree (60 times
+/// its text) stays in memory the allocator already has, large enough that cutting is cheap.
+const PART_BYTES: usize = 256 << 10;
 
 /// A file, or a part of one, and its syntax tree (spans relative to the part's start).
 pub(crate) struct Part {
@@ -19,28 +23,34 @@ pub(crate) struct Part {
     pub(crate) body: Body,
 }
 
-/// Parses a file and hands each part to `each` on the thread that parsed it (so what `each`
-/// frees, that thread's next allocations reuse): in parts cut between top-level structures
-/// ([`limits::cuts`]) when the file is large and there are cores to share the work, else
-/// whole. The parts together hold exactly the whole file's structures, in order; a file with
-/// an error is parsed whole again, so the errors are the same either way.
-pub(crate) fn parse_each<R: Send>(
+/// Parses a file and folds each part into an accumulator with `each`, on the thread that
+/// parsed it; one accumulator per thread comes back, in file order.
+///
+/// A large file is cut between top-level structures ([`limits::cuts`]) into parts of about
+/// [`PART_BYTES`], each core's thread taking a run of them one after the other: what `each`
+/// frees of a part (its syntax tree), the next part's parse reuses, so the whole file's tree
+/// never exists at once (issue 10: page faults were a third of a large load). The parts together hold exactly the file's structures, in order; a file
+/// with an error is parsed whole again, so the errors are the same either way.
+pub(crate) fn parse_each<A: Default + Send>(
     file: &Source,
-    each: impl Fn(Part) -> R + Sync,
-) -> Result<Vec<R>, Diagnostics> {
-    let threads = if file.is_native() {
-        crate::parallel::threads_for(file.text.len(), PARALLEL_FROM)
-    } else {
-        1
-    };
-    if threads > 1 {
-        let cuts = limits::cuts(&file.text, threads).map_err(|at| too_deep(file, at))?;
-        if cuts.len() > 2 {
-            let ranges: Vec<Range<usize>> = cuts.windows(2).map(|w| w[0]..w[1]).collect();
-            let done = crate::parallel::map(&ranges, |r| {
-                let file = Arc::new(SourceFile::part(file, r.clone()));
-                let body = hcl::edit::parser::parse_body(&file.text).ok()?;
-                Some(each(Part { file, body }))
+    each: impl Fn(&mut A, Part) + Sync,
+) -> Result<Vec<A>, Diagnostics> {
+    if file.is_native() && file.text.len() >= SPLIT_FROM {
+        let threads = crate::parallel::threads_for(file.text.len(), SPLIT_FROM);
+        let parts = (file.text.len() / PART_BYTES).max(threads);
+        let cuts = limits::cuts(&file.text, parts).map_err(|at| too_deep(file, at))?;
+        let ranges: Vec<Range<usize>> = cuts.windows(2).map(|w| w[0]..w[1]).collect();
+        if ranges.len() > 1 {
+            let runs: Vec<&[Range<usize>]> =
+                ranges.chunks(ranges.len().div_ceil(threads)).collect();
+            let done = crate::parallel::map(&runs, |run| {
+                let mut acc = A::default();
+                for r in *run {
+                    let file = Arc::new(SourceFile::part(file, r.clone()));
+                    let body = hcl::edit::parser::parse_body(&file.text).ok()?;
+                    each(&mut acc, Part { file, body });
+                }
+                Some(acc)
             });
             if let Some(done) = done.into_iter().collect() {
                 return Ok(done);
@@ -48,10 +58,15 @@ pub(crate) fn parse_each<R: Send>(
         }
     }
     let body = parse_body(file)?;
-    Ok(vec![each(Part {
-        file: file.clone(),
-        body,
-    })])
+    let mut acc = A::default();
+    each(
+        &mut acc,
+        Part {
+            file: file.clone(),
+            body,
+        },
+    );
+    Ok(vec![acc])
 }
 
 /// Freeing the syntax tree of a file with thousands of blocks takes a good part of a load
@@ -123,12 +138,14 @@ mod tests {
         let app = "app \"a\" {\n  build {\n    use \"docker\" {}\n  }\n}\n";
         let text = format!(
             "project = \"p\"\n{}",
-            app.repeat((PARALLEL_FROM / app.len()) + 10)
+            app.repeat((SPLIT_FROM / app.len()) + 10)
         );
         let file: Source = Arc::new(SourceFile::new("big.hcl", text.clone()));
-        let parts = parse_each(&file, |p| p).unwrap();
-        let threads = crate::parallel::threads_for(text.len(), PARALLEL_FROM);
-        assert_eq!(parts.len(), threads, "one part per core");
+        let runs: Vec<Vec<Part>> = parse_each(&file, |acc: &mut Vec<Part>, p| acc.push(p)).unwrap();
+        let threads = crate::parallel::threads_for(text.len(), SPLIT_FROM);
+        assert_eq!(runs.len(), threads, "a run of parts per core");
+        let parts: Vec<Part> = runs.into_iter().flatten().collect();
+        assert_eq!(parts.len(), (text.len() / PART_BYTES).max(threads));
         let whole = hcl::edit::parser::parse_body(&text).unwrap();
         assert_eq!(
             parts.iter().map(|p| p.body.len()).sum::<usize>(),
@@ -144,9 +161,10 @@ mod tests {
         }
         // A small file, and one with an error, are parsed whole.
         let small: Source = Arc::new(SourceFile::new("s.hcl", app));
-        assert_eq!(parse_each(&small, |p| p.body.len()).unwrap(), [1]);
+        let count = |acc: &mut usize, p: Part| *acc += p.body.len();
+        assert_eq!(parse_each(&small, count).unwrap(), [1]);
         let broken: Source = Arc::new(SourceFile::new("b.hcl", format!("{text}app {{\n")));
-        let err = parse_each(&broken, |p| p.body.len()).unwrap_err();
+        let err = parse_each(&broken, count).unwrap_err();
         assert!(err.to_string().contains("b.hcl:"), "{err}");
     }
 }
