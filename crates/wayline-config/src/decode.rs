@@ -66,10 +66,13 @@ impl<'a> Decoder<'a> {
     ) {
         let own = self.file;
         let mut seen: HashMap<&str, (&Source, Range<usize>)> = HashMap::new();
-        let inn = if ctx == "the top level" {
-            "at the top level".to_owned()
-        } else {
-            format!("in {ctx}")
+        // Only an error needs it: a check of a well-formed body allocates nothing.
+        let inn = || {
+            if ctx == "the top level" {
+                "at the top level".to_owned()
+            } else {
+                format!("in {ctx}")
+            }
         };
         let names = || attrs.iter().copied().chain(blocks.iter().map(|(b, _)| *b));
         for (file, s) in structures {
@@ -84,7 +87,7 @@ impl<'a> Decoder<'a> {
                             let line = first_file.location(first.clone()).line;
                             self.error(
                                 span,
-                                format!("attribute `{key}` is set twice {inn}; the first is on line {line}"),
+                                format!("attribute `{key}` is set twice {}; the first is on line {line}", inn()),
                             );
                         } else {
                             seen.insert(key, (file, span));
@@ -92,7 +95,7 @@ impl<'a> Decoder<'a> {
                     } else if blocks.iter().any(|(b, _)| *b == key) {
                         self.error_help(
                             span,
-                            format!("`{key}` is a block {inn}, not an attribute"),
+                            format!("`{key}` is a block {}, not an attribute", inn()),
                             Some(format!("write `{key} {{ ... }}`")),
                         );
                     } else {
@@ -102,7 +105,7 @@ impl<'a> Decoder<'a> {
                                 format!("plugin settings go inside the `use` block: `use \"<plugin>\" {{ {key} = ... }}`")
                             })
                         });
-                        self.error_help(span, format!("unknown attribute `{key}` {inn}"), help);
+                        self.error_help(span, format!("unknown attribute `{key}` {}", inn()), help);
                     }
                 }
                 Structure::Block(b) => {
@@ -129,12 +132,12 @@ impl<'a> Decoder<'a> {
                     } else if attrs.contains(&key) {
                         self.error_help(
                             span,
-                            format!("`{key}` is an attribute {inn}, not a block"),
+                            format!("`{key}` is an attribute {}, not a block", inn()),
                             Some(format!("write `{key} = ...`")),
                         );
                     } else {
                         let help = did_you_mean(key, names());
-                        self.error_help(span, format!("unknown block `{key}` {inn}"), help);
+                        self.error_help(span, format!("unknown block `{key}` {}", inn()), help);
                     }
                 }
             }

@@ -122,8 +122,23 @@ fn config_path(file: Option<PathBuf>) -> Result<PathBuf> {
     Ok(found.path)
 }
 
+/// `validate` runs once and exits: the memory a large file's syntax tree frees is kept for what
+/// the load allocates next rather than handed back to the kernel (glibc trims a heap whose free
+/// top passes 128 KiB) and faulted in again: a third fewer page faults and about a tenth less
+/// time on an 8 MB file (issue 10). A long-running server keeps the default.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: `mallopt` only sets a tuning parameter of glibc's allocator, under its own lock;
+    // no memory is touched and the call cannot fail in a way that matters (it returns 0).
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+    }
+}
+
 /// `wayline validate`: parse and evaluate without a server.
 pub(crate) fn validate(env: &Env, file: Option<PathBuf>, op: &OpFlags) -> Result<ExitCode> {
+    keep_freed_memory();
     let path = config_path(file)?;
     // Schema and evaluation errors are found in one pass, so the user sees all of them at once.
     let result =
