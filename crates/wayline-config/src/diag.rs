@@ -129,9 +129,8 @@ impl SourceFile {
 
     /// The 1-based line and column (in characters) of a byte offset in `text`.
     pub fn location(&self, span: Range<usize>) -> Location {
-        let (file, span) = self.whole(span);
-        if !std::ptr::eq(file, self) {
-            return file.location(span);
+        if let Some((whole, _)) = &self.within {
+            return whole.location(self.absolute(span));
         }
         let span = self.shown_span(span);
         let (line, column) = self.line_col(span.start);

@@ -29,8 +29,9 @@ pub(crate) struct Part {
 /// A large file is cut between top-level structures ([`limits::cuts`]) into parts of about
 /// [`PART_BYTES`], each core's thread taking a run of them one after the other: what `each`
 /// frees of a part (its syntax tree), the next part's parse reuses, so the whole file's tree
-/// never exists at once (issue 10: page faults were a third of a large load). The parts together hold exactly the file's structures, in order; a file
-/// with an error is parsed whole again, so the errors are the same either way.
+/// never exists at once (issue 10: page faults were a third of a large load). The parts
+/// together hold exactly the file's structures, in order; a file with an error is parsed
+/// whole again, so the errors are the same either way.
 pub(crate) fn parse_each<A: Default + Send>(
     file: &Source,
     each: impl Fn(&mut A, Part) + Sync,
