@@ -222,9 +222,8 @@ impl Process {
     pub async fn start(launch: Launch, timeout: Duration) -> Result<Arc<Self>, String> {
         let what = launch.describe();
         let dir = private_dir().map_err(|e| format!("cannot create a plugin dir: {e}"))?;
-        let mut child = launch
-            .command(&dir)
-            .spawn()
+        let mut child = wayline_plugin::host::spawn_executable(&mut launch.command(&dir))
+            .await
             .map_err(|e| format!("cannot start {what}: {e}; {}", launch.missing_hint()))?;
         let logs = Arc::new(Logs::default());
         logs.spawn_reader(&launch.name, child.stderr.take().expect("piped"));

@@ -231,13 +231,14 @@ async fn connect_unix(socket: PathBuf) -> Result<Channel, tonic::transport::Erro
 impl ExternalPlugin {
     async fn start(name: &str, path: &Path) -> Result<Arc<Self>, String> {
         let dir = socket_dir().map_err(|e| format!("cannot create a socket dir: {e}"))?;
-        let mut child = Command::new(path)
-            .env(SOCKET_DIR_ENV, &dir)
+        let mut cmd = Command::new(path);
+        cmd.env(SOCKET_DIR_ENV, &dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
+            .kill_on_drop(true);
+        let mut child = super::spawn_executable(&mut cmd)
+            .await
             .map_err(|e| format!("cannot start plugin `{name}` (`{}`): {e}", path.display()))?;
         let stderr = forward_stderr(name, child.stderr.take().expect("piped"));
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));

@@ -8,6 +8,7 @@
 mod discover;
 mod external;
 mod handle;
+mod spawn;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use prost_types::Any;
 pub use discover::{PluginChecksumError, sha256_file};
 pub use handle::{Call, ComponentHandle, HostError, UnknownPlugin};
 pub(crate) use handle::{LocalHandle, suggest};
+pub use spawn::spawn_executable;
 
 use crate::PluginError;
 use crate::component::ComponentKind;
