@@ -20,26 +20,31 @@ fn many_apps(bytes: usize) -> (String, usize) {
     (s, n)
 }
 
+/// `validate` of a generated file, from the current directory.
+fn validate_big(src: &str) -> wayline_config::Diagnostics {
+    validate_str(
+        src,
+        "big.hcl",
+        Format::Hcl,
+        std::path::Path::new("."),
+        &EvalInputs::default(),
+    )
+}
+
 #[test]
 fn a_file_with_thousands_of_apps_loads_and_validates() {
     let (src, n) = many_apps(2 << 20);
     let config = parse_str(&src, "big.hcl", Format::Hcl).unwrap();
     assert_eq!(config.apps.len(), n);
     assert_eq!(config.apps[n - 1].name, format!("svc-{}", n - 1));
-    let diags = validate_str(
-        &src,
-        "big.hcl",
-        Format::Hcl,
-        std::path::Path::new("."),
-        &EvalInputs::default(),
-    );
+    let diags = validate_big(&src);
     assert!(!diags.has_errors(), "{diags}");
 }
 
 /// A file large enough to be parsed in parts on several threads reports every error at its
 /// place in the whole file, as a small one does: errors near the end, a name declared in two
-/// parts, a top-level attribute set in two parts. (On one core the file is parsed whole and
-/// the same positions hold.)
+/// parts, a top-level attribute set in two parts. (On one core the parts are parsed one after
+/// the other, and the same positions hold.)
 #[test]
 fn errors_in_a_file_parsed_in_parts_are_at_their_place_in_the_whole_file() {
     let (mut src, n) = many_apps(3 << 20);
@@ -50,13 +55,7 @@ fn errors_in_a_file_parsed_in_parts_are_at_their_place_in_the_whole_file() {
     src.push_str("variable \"port\" {\n  type = strng\n}\n");
     let project_line = line_of(&src);
     src.push_str("project = \"again\"\n");
-    let diags = validate_str(
-        &src,
-        "big.hcl",
-        Format::Hcl,
-        std::path::Path::new("."),
-        &EvalInputs::default(),
-    );
+    let diags = validate_big(&src);
     let got: Vec<String> = diags
         .iter()
         .map(|d| {
