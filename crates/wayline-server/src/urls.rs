@@ -59,6 +59,13 @@ pub(crate) async fn check_health(
     let Some(h) = shared.urls.health.get().cloned() else {
         return Ok(pb::CheckDeploymentHealthResponse::default());
     };
+    if !expects_route(shared, &req.deployment_id).await {
+        return Ok(pb::CheckDeploymentHealthResponse {
+            checked: true,
+            error: String::new(),
+            summary: NOTHING_TO_ROUTE.to_owned(),
+        });
+    }
     let within = Duration::from_secs(u64::from(req.timeout_seconds.max(1)));
     let result = h.check(&req.deployment_id, &req.path, within).await;
     let (summary, error) = match result {
@@ -70,6 +77,32 @@ pub(crate) async fn check_health(
         error,
         summary,
     })
+}
+
+/// The summary of a check there is nothing to send to: releasing such a deployment moves no
+/// traffic, so it is not held up.
+const NOTHING_TO_ROUTE: &str = "not checked: the platform reported no address and no entrypoint of this deployment is connected, so the URL service has nothing to route to";
+
+/// Whether the URL service can expect to route deployment `id`: its platform reported an
+/// address, or one of its entrypoints is connected (its tunnel follows). A one-shot `exec`
+/// deployment has neither, and waiting for a tunnel that never comes would hold its release up
+/// for the URL service's whole grace. A deployment the store does not know yet is given the
+/// benefit of the doubt.
+async fn expects_route(shared: &crate::service::Shared, id: &str) -> bool {
+    if id.is_empty() {
+        return true;
+    }
+    let record = shared
+        .store
+        .get_operation(
+            pb::OperationKind::Deployment as i32,
+            OperationTarget::Id(id.to_owned()),
+        )
+        .await;
+    match record {
+        Ok(Some(d)) => !d.url.is_empty() || !shared.hub.list_instances(&[id.to_owned()]).is_empty(),
+        _ => true,
+    }
 }
 
 /// The routes and the hosts behind them.

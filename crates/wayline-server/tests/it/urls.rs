@@ -176,3 +176,85 @@ async fn the_health_check_rpc_is_bounded_and_checks_nothing_without_a_url_servic
         .unwrap_err();
     assert_eq!(err.message(), "timeout_seconds is at most 600");
 }
+
+/// A health check that answers at once and counts the deployments it was asked about.
+#[derive(Default)]
+struct Counting(std::sync::Mutex<Vec<String>>);
+
+#[tonic::async_trait]
+impl wayline_server::UrlHealth for Counting {
+    async fn check(&self, id: &str, _path: &str, _within: Duration) -> Result<String, String> {
+        self.0.lock().unwrap().push(id.to_owned());
+        Ok("GET / answered 200 OK".into())
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_with_no_address_and_no_entrypoint_is_not_waited_for() {
+    let h = start().await;
+    let counting = std::sync::Arc::new(Counting::default());
+    h.server
+        .as_ref()
+        .unwrap()
+        .set_url_health(std::sync::Arc::clone(&counting) as _);
+    let mut c = h.client().await;
+    let check = |id: String| pb::CheckDeploymentHealthRequest {
+        deployment_id: id,
+        path: String::new(),
+        timeout_seconds: 60,
+    };
+    let bare = deployment(&mut c, "").await;
+    let answer = c
+        .check_deployment_health(check(bare.id.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.checked && answer.error.is_empty());
+    assert_eq!(
+        answer.summary,
+        "not checked: the platform reported no address and no entrypoint of this deployment is connected, so the URL service has nothing to route to"
+    );
+    assert!(
+        counting.0.lock().unwrap().is_empty(),
+        "the URL service was not asked"
+    );
+
+    // With an address, or once an entrypoint of it is connected, the URL service is asked.
+    let addressed = deployment(&mut c, "http://127.0.0.1:1").await;
+    let answer = c
+        .check_deployment_health(check(addressed.id.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.summary, "GET / answered 200 OK");
+    let tunnelled = deployment(&mut c, "").await;
+    let token = c
+        .generate_entrypoint_token(pb::GenerateEntrypointTokenRequest {
+            deployment_id: tunnelled.id.clone(),
+            expires_in: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    // The config stream stays open: this is the connected entrypoint.
+    let mut connected = h
+        .client_with(&token)
+        .await
+        .entrypoint_config(pb::EntrypointConfigRequest {
+            deployment_id: tunnelled.id.clone(),
+            instance_id: "i1".into(),
+            exec_disabled: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    connected.message().await.unwrap().unwrap();
+    c.check_deployment_health(check(tunnelled.id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        *counting.0.lock().unwrap(),
+        vec![addressed.id, tunnelled.id]
+    );
+}
