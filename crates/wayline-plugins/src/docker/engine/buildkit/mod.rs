@@ -10,6 +10,8 @@
 //! [`MAX_LINE`].
 
 pub mod choice;
+#[cfg(test)]
+mod engine_tests;
 mod http;
 #[cfg(test)]
 mod tests;

@@ -6,11 +6,11 @@ use super::choice::{BuilderKind, EngineFacts, choose, refused_for_lack};
 use super::trace::{self, MAX_VERTICES, Progress, StatusResponse, Vertex, VertexLog};
 use super::{BuildSpec, Out, Reader, build_path, without_wrappers};
 
-fn at(seconds: i64, nanos: i32) -> Option<Timestamp> {
+pub(super) fn at(seconds: i64, nanos: i32) -> Option<Timestamp> {
     Some(Timestamp { seconds, nanos })
 }
 
-fn vertex(digest: &str, name: &str) -> Vertex {
+pub(super) fn vertex(digest: &str, name: &str) -> Vertex {
     Vertex {
         digest: digest.into(),
         inputs: Vec::new(),
@@ -22,7 +22,7 @@ fn vertex(digest: &str, name: &str) -> Vertex {
     }
 }
 
-fn log(digest: &str, msg: &str) -> VertexLog {
+pub(super) fn log(digest: &str, msg: &str) -> VertexLog {
     VertexLog {
         vertex: digest.into(),
         timestamp: at(1, 0),
@@ -31,7 +31,7 @@ fn log(digest: &str, msg: &str) -> VertexLog {
     }
 }
 
-fn update(vertexes: Vec<Vertex>, logs: Vec<VertexLog>) -> StatusResponse {
+pub(super) fn update(vertexes: Vec<Vertex>, logs: Vec<VertexLog>) -> StatusResponse {
     StatusResponse {
         vertexes,
         statuses: Vec::new(),
@@ -189,7 +189,7 @@ fn read(lines: &[String]) -> (Result<String, String>, Vec<String>) {
     (result, shown.into_inner().unwrap())
 }
 
-fn trace_line(u: &StatusResponse) -> String {
+pub(super) fn trace_line(u: &StatusResponse) -> String {
     serde_json::json!({"id": "moby.buildkit.trace", "aux": wire(u)}).to_string()
 }
 
