@@ -1,6 +1,7 @@
-//! BuildKit builds against the real engine: the steps and a RUN step's output reach the UI, the
-//! image id and labels are right, a cached rebuild says CACHED, a failing step is the build
-//! error; `buildkit = false` and `DOCKER_BUILDKIT=0` use the classic builder and say so.
+//! BuildKit builds against the real engine: the steps and a RUN step's output reach the UI,
+//! the image id, platform and labels are right, a cached rebuild says CACHED, a failing step is
+//! the build error; `buildkit = false` and `DOCKER_BUILDKIT=0` use the classic builder and say
+//! so.
 
 use super::*;
 
@@ -57,11 +58,13 @@ async fn buildkit_shows_steps_and_output_and_a_rebuild_is_cached() {
     let _cleanup = CleanupOnPanic(app.clone());
     let dir = context(RUN_DOCKERFILE);
     let h = Harness::new();
+    // The engine's own architecture (busybox is the host's binary), named as a platform.
+    let arch = docker(&["version", "--format", "{{.Server.Arch}}"]);
     let builder = h
         .handle(
             ComponentKind::Builder,
             "docker",
-            json!({"disable_entrypoint": true, "no_cache": true}),
+            json!({"disable_entrypoint": true, "no_cache": true, "platform": format!("linux/{arch}")}),
         )
         .await;
     let (built, lines) = build(&builder, &app, dir.path(), 1).await;
@@ -84,7 +87,10 @@ async fn buildkit_shows_steps_and_output_and_a_rebuild_is_cached() {
     assert!(shown(" index.html"), "{lines:?}");
     assert!(!lines.iter().any(|l| l.contains("secret.txt")), "{lines:?}");
     assert!(lines.iter().any(|l| l.contains(" DONE ")), "{lines:?}");
-    assert_eq!(image.id, inspect(&image.reference(), "{{.Id}}"));
+    assert_eq!(
+        inspect(&image.reference(), "{{.Id}} {{.Os}}/{{.Architecture}}"),
+        format!("{} linux/{arch}", image.id)
+    );
     assert_eq!(built.template_data["builder"], "buildkit");
     assert_eq!(
         inspect(
