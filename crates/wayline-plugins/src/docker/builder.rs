@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use hyper::body::Bytes;
 use wayline_plugin::{
     Builder, Capabilities, Component, ConfigErrors, CoreValues, Ctx, Destroyer, Docs, Documented,
     FieldDoc, Outcome, PluginError, Style,
@@ -13,8 +14,6 @@ use wayline_plugin::{
 use wayline_proto::v1::DeclaredResource;
 
 use super::config::{BuilderConfig, PullConfig, RefConfig};
-use hyper::body::Bytes;
-
 use super::engine::buildkit::{self, BuilderKind};
 use super::engine::{self, BuildSpec, LABEL_APP, LABEL_BUILDER};
 use super::values::Image;
