@@ -259,12 +259,13 @@ async fn build_deploy_release_redeploy_destroy_leaves_nothing() {
     assert_eq!(image.tag, "v1");
     assert_eq!(
         built.template_data,
-        json!({"image": image.image, "tag": "v1"})
+        json!({"image": image.image, "tag": "v1", "builder": "buildkit"})
     );
+    assert_eq!(ui.lines()[0], "Building image with BuildKit");
     assert!(
         ui.lines()
             .iter()
-            .any(|l| l.starts_with("Step 2/6 : COPY busybox /bin/busybox")),
+            .any(|l| l.starts_with('#') && l.contains(" [1/3] COPY busybox /bin/busybox")),
         "{:?}",
         ui.lines()
     );
@@ -625,11 +626,12 @@ async fn failing_dockerfile_shows_its_error() {
     let _cleanup = CleanupOnPanic(app.clone());
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::new();
+    // The classic builder's errors (BuildKit's: `buildkit::a_failing_step_is_the_build_error`).
     let builder = h
         .handle(
             ComponentKind::Builder,
             "docker",
-            json!({"disable_entrypoint": true}),
+            json!({"disable_entrypoint": true, "buildkit": false}),
         )
         .await;
 
@@ -1196,7 +1198,8 @@ async fn docker_ref_and_docker_pull_use_existing_images() {
     let built = built.unwrap();
     let base: Image = value(&built);
     assert!(
-        ui.lines().contains(&"buildkit = true is not supported by this engine client; building with the classic builder".to_owned()),
+        ui.lines()
+            .contains(&"Building image with BuildKit".to_owned()),
         "{:?}",
         ui.lines()
     );
@@ -1339,6 +1342,10 @@ async fn config_errors_name_the_attribute() {
     let err = registry.configure(json!({"image": "x"})).await.unwrap_err();
     assert_eq!(err.to_string(), "missing field `tag`");
 }
+
+/// BuildKit builds, and the choice between the builders.
+#[path = "docker/buildkit.rs"]
+mod buildkit;
 
 /// Ownership labels and a host port held by someone else.
 #[path = "docker/owner.rs"]

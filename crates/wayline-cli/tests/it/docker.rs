@@ -88,7 +88,11 @@ app "{app}" {{
         ),
     );
 
-    env.ok(&["up"]);
+    let up = env.ok(&["up"]);
+    // The builder says which builder ran (this engine offers BuildKit), and its steps show.
+    let out = up.stdout();
+    assert!(out.contains("Building image with BuildKit"), "{out}");
+    assert!(out.contains("[1/3] COPY busybox /bin/busybox"), "{out}");
     let first = live_url(&env);
     assert!(page(&first).contains("first version"));
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use hyper::body::Bytes;
 use wayline_plugin::{
     Builder, Capabilities, Component, ConfigErrors, CoreValues, Ctx, Destroyer, Docs, Documented,
     FieldDoc, Outcome, PluginError, Style,
@@ -13,7 +14,8 @@ use wayline_plugin::{
 use wayline_proto::v1::DeclaredResource;
 
 use super::config::{BuilderConfig, PullConfig, RefConfig};
-use super::engine::{self, BuildSpec, LABEL_APP};
+use super::engine::buildkit::{self, BuilderKind};
+use super::engine::{self, BuildSpec, LABEL_APP, LABEL_BUILDER};
 use super::values::Image;
 use super::{auth_fields, destroy_image_tags, entrypoint, fail, image_resource, out_fn};
 
@@ -113,15 +115,9 @@ impl Builder for DockerBuilder {
             Some(engine::entrypoint_binary().map_err(fail)?)
         };
         let docker = engine::connect(None).await.map_err(fail)?;
-        if config.buildkit {
-            ctx.ui.output(
-                "buildkit = true is not supported by this engine client; building with the classic builder",
-                Style::Warning,
-            );
-        }
+        let choice = choose_builder(ctx, &docker, config).await.map_err(fail)?;
         let repo = local_repository(&ctx.core.job.app);
         let reference = format!("{repo}:{}", build_tag(&ctx.core));
-        let labels = BTreeMap::from([(LABEL_APP.to_owned(), ctx.core.job.app.clone())]);
         ctx.ui.output(
             format!(
                 "Building image from {} ({} files in the context)",
@@ -130,37 +126,20 @@ impl Builder for DockerBuilder {
             ),
             Style::Header,
         );
-        let credentials =
-            engine::credentials(None, config.auth.as_ref(), None, None).map_err(fail)?;
-        let spec = BuildSpec {
-            dockerfile: context.dockerfile,
-            // With injection the user's image stays untagged: it becomes the parent of the tagged
-            // one and goes away with it.
-            tag: entrypoint.is_none().then(|| reference.clone()),
-            build_args: config.build_args.clone().into_iter().collect(),
-            target: config.target.clone(),
-            platform: config.platform.clone(),
-            no_cache: config.no_cache,
-            // The classic builder applies build labels as one more Dockerfile step (a container
-            // committed, about 250 ms); the injection's commit labels the tagged image anyway.
-            labels: if entrypoint.is_some() {
-                HashMap::new()
-            } else {
-                labels.clone().into_iter().collect()
-            },
-            credentials: credentials.map(|c| {
-                // Keyed by registry; without a named one the credentials are Docker Hub's.
-                let host = c
-                    .serveraddress
-                    .clone()
-                    .unwrap_or_else(|| DOCKER_HUB.to_owned());
-                HashMap::from([(host, c)])
-            }),
-        };
+        let mut labels = BTreeMap::from([(LABEL_APP.to_owned(), ctx.core.job.app.clone())]);
+        let spec = build_spec(
+            config,
+            context.dockerfile,
+            &reference,
+            &labels,
+            entrypoint.is_some(),
+        )
+        .map_err(fail)?;
         let out = out_fn(&ctx.ui);
-        let mut id = engine::build(&docker, context.tar, spec, &out)
+        let (mut id, kind) = run_build(ctx, &docker, choice.kind, context.tar.into(), spec)
             .await
             .map_err(fail)?;
+        labels.insert(LABEL_BUILDER.to_owned(), kind.as_str().to_owned());
         if let Some(binary) = entrypoint {
             id = engine::inject_entrypoint(&docker, &id, &reference, &binary, &labels, &out)
                 .await
@@ -172,7 +151,7 @@ impl Builder for DockerBuilder {
             .output(format!("Image built: {reference}"), Style::Success);
         let named = engine::ImageReference::parse(&reference).map_err(fail)?;
         let (image, tag) = (named.repository().to_owned(), named.tag().to_owned());
-        Ok(outcome(Image {
+        let mut outcome = outcome(Image {
             image,
             tag,
             id,
@@ -180,8 +159,111 @@ impl Builder for DockerBuilder {
             created_tags: vec![reference],
             entrypoint_deferred: deferred,
             ..Image::default()
-        }))
+        });
+        outcome.template_data["builder"] = kind.as_str().into();
+        Ok(outcome)
     }
+}
+
+/// Chooses the builder (see [`buildkit::choose`]) and says which, first.
+async fn choose_builder(
+    ctx: &Ctx,
+    docker: &bollard::Docker,
+    config: &BuilderConfig,
+) -> Result<buildkit::Choice, engine::DockerError> {
+    let env = std::env::var("DOCKER_BUILDKIT").ok();
+    let facts = if config.buildkit == Some(false) {
+        // No need to ask the engine.
+        buildkit::EngineFacts {
+            api: buildkit::choice::MIN_API,
+            os: "linux".to_owned(),
+        }
+    } else {
+        buildkit::EngineFacts::of(docker).await?
+    };
+    let choice = buildkit::choose(config.buildkit, env.as_deref(), &facts);
+    if let Some(warning) = &choice.warning {
+        ctx.ui.output(warning, Style::Warning);
+    }
+    ctx.ui.output(&choice.line, Style::Header);
+    Ok(choice)
+}
+
+/// The engine's build options from the config.
+fn build_spec(
+    config: &BuilderConfig,
+    dockerfile: String,
+    reference: &str,
+    labels: &BTreeMap<String, String>,
+    injecting: bool,
+) -> Result<BuildSpec, engine::DockerError> {
+    let credentials = engine::credentials(None, config.auth.as_ref(), None, None)?;
+    Ok(BuildSpec {
+        dockerfile,
+        // With injection the user's image stays untagged: it becomes the parent of the tagged
+        // one and goes away with it.
+        tag: (!injecting).then(|| reference.to_owned()),
+        build_args: config.build_args.clone().into_iter().collect(),
+        target: config.target.clone(),
+        platform: config.platform.clone(),
+        no_cache: config.no_cache,
+        // Without injection the image gets the labels here; the injection's commit labels the
+        // tagged image otherwise (the classic builder applies build labels as one more step, a
+        // container committed, about 250 ms; `run_build` adds them for BuildKit, where they are
+        // free).
+        labels: if injecting {
+            HashMap::new()
+        } else {
+            labels.clone().into_iter().collect()
+        },
+        credentials: credentials.map(|c| {
+            // Keyed by registry; without a named one the credentials are Docker Hub's.
+            let host = c
+                .serveraddress
+                .clone()
+                .unwrap_or_else(|| DOCKER_HUB.to_owned());
+            HashMap::from([(host, c)])
+        }),
+    })
+}
+
+/// Runs the build with `kind` (BuildKit labels the image with the builder); an engine that refuses
+/// BuildKit for lack of it gets one classic build instead, and the user is told. Returns the
+/// image id and the builder that made it.
+async fn run_build(
+    ctx: &Ctx,
+    docker: &bollard::Docker,
+    kind: BuilderKind,
+    tar: Bytes,
+    spec: BuildSpec,
+) -> Result<(String, BuilderKind), engine::DockerError> {
+    let out = out_fn(&ctx.ui);
+    if kind == BuilderKind::BuildKit {
+        let mut bk = spec.clone();
+        bk.labels
+            .insert(LABEL_APP.to_owned(), ctx.core.job.app.clone());
+        bk.labels.insert(
+            LABEL_BUILDER.to_owned(),
+            BuilderKind::BuildKit.as_str().to_owned(),
+        );
+        let endpoint = engine::Endpoint::resolve(None, |k| std::env::var(k).ok());
+        let api = docker.client_version().to_string();
+        match buildkit::build(&endpoint, &api, tar.clone(), &bk, &out).await {
+            Err(engine::DockerError::BuildKitRefused { message, .. }) => {
+                ctx.ui.output(
+                    format!(
+                        "The engine refused the BuildKit build ({message}); building with the classic builder"
+                    ),
+                    Style::Warning,
+                );
+            }
+            other => return other.map(|id| (id, BuilderKind::BuildKit)),
+        }
+    }
+    // No `wayline.builder` label here: the classic builder applies each label as a step of its
+    // own (a committed container); the artifact's `builder` and an injection's labels say it.
+    let id = engine::build(docker, tar.to_vec(), spec, &out).await?;
+    Ok((id, BuilderKind::Classic))
 }
 
 #[async_trait]
@@ -200,15 +282,17 @@ impl Destroyer for DockerBuilder {
 impl Documented for DockerBuilder {
     fn docs() -> Docs {
         Docs {
-            description: "Builds a Dockerfile through the Docker Engine API (classic builder), honouring \
+            description: "Builds a Dockerfile through the Docker Engine API (BuildKit when the engine offers it, \
+                else the classic builder; the first line says which), honouring \
                 `.dockerignore`, and injects `wayline-entrypoint` in front of the image's ENTRYPOINT. \
                 The image is tagged `wayline.local/<app>:v<build>`; destroying the build removes the tag."
                 .into(),
             example: "build {\n  use \"docker\" {\n    build_args = { VERSION = \"1\" }\n  }\n}".into(),
             fields: vec![
                 FieldDoc::new("build_args", "map(string)", "Build-time variables (`ARG`)."),
-                FieldDoc::new("buildkit", "bool", "Accepted for compatibility; the classic builder is used and a warning shown.")
-                    .default_value("false"),
+                FieldDoc::new("buildkit", "bool", "Build with BuildKit (`true`) or the classic builder (`false`). \
+                    `true` on an engine without BuildKit warns and uses the classic builder.")
+                    .default_value("BuildKit when the engine offers it (API 1.39+, linux) and `DOCKER_BUILDKIT` is not `0`"),
                 FieldDoc::new("context", "string", "Build context directory, relative to the app.").default_value("the app directory"),
                 FieldDoc::new("disable_entrypoint", "bool", "Do not inject `wayline-entrypoint`.").default_value("false"),
                 FieldDoc::new("dockerfile", "string", "Dockerfile path, relative to the app.").default_value("Dockerfile in the context"),

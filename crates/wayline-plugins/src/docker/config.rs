@@ -42,10 +42,10 @@ pub struct BuilderConfig {
     /// Build-time variables (`ARG`) passed to the Dockerfile.
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
-    /// Build with BuildKit. Accepted for compatibility; this engine client drives the classic
-    /// builder and says so when `true`.
+    /// Build with BuildKit (`true`) or the classic builder (`false`). Unset: BuildKit when the
+    /// engine offers it (API 1.39 or later, a linux engine) and `DOCKER_BUILDKIT` is not `0`.
     #[serde(default)]
-    pub buildkit: bool,
+    pub buildkit: Option<bool>,
     /// Build context directory, relative to the app's source directory (default: that directory).
     #[serde(default)]
     pub context: Option<String>,

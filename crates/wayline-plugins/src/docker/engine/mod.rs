@@ -3,7 +3,8 @@
 //! its own. Output for the user goes through an [`Out`] callback, one line at a time.
 //!
 //! This module holds the error type; [`connect`](mod@connect) reaches the engine (unix, tcp, or
-//! TLS with client certificates); [`build`](mod@build) builds images,
+//! TLS with client certificates); [`build`](mod@build) builds images with the classic builder and
+//! [`buildkit`] with BuildKit (choosing between them too),
 //! [`inject`] puts the entrypoint into them (or [`mount`] into a local container instead),
 //! [`images`] tags, removes, pushes and pulls them,
 //! [`reference`] reads image references, and [`auth`] turns the Waypoint-style credential
@@ -11,6 +12,7 @@
 
 mod auth;
 mod build;
+pub mod buildkit;
 mod connect;
 mod images;
 mod inject;
@@ -47,6 +49,8 @@ pub const ENTRYPOINT_IN_IMAGE: &str = "/bin/wayline-entrypoint";
 
 /// Label put on every image, container and network Wayline creates: the app's name.
 pub const LABEL_APP: &str = "wayline.app";
+/// Label on a built image: the builder that made it (`buildkit` or `classic`).
+pub const LABEL_BUILDER: &str = "wayline.builder";
 /// Label on an injected image: the digest of its injection (parent image id, the Dockerfile and
 /// the entrypoint binary), so the same injection again is found instead of rebuilt.
 pub const LABEL_INJECTION: &str = "wayline.entrypoint-injection";
@@ -70,6 +74,14 @@ pub enum DockerError {
         /// The last `Step n/m : …` line before the failure.
         step: Option<String>,
         /// The engine's error, e.g. `COPY failed: …`.
+        message: String,
+    },
+    /// The engine refused a BuildKit build as something it lacks (the classic builder may work).
+    #[error("the engine refused the BuildKit build (HTTP {status}): {message}")]
+    BuildKitRefused {
+        /// The HTTP status.
+        status: u16,
+        /// The engine's message.
         message: String,
     },
     /// No entrypoint binary to inject.
